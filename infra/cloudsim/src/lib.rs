@@ -1,0 +1,10 @@
+//! cloudsim: a local stand-in for EKS and the Kubernetes API of each cluster it creates.
+//!
+//! Modules:
+//! - [`clock`]: simulated durations (real latency ÷ `--time-scale`).
+//! - [`faults`]: what can be made to go wrong, set from the profile or `/_cloudsim/faults`.
+//! - [`events`]: the log of what happened, served at `/_cloudsim/events` for tests to assert on.
+
+pub mod clock;
+pub mod events;
+pub mod faults;

@@ -1,0 +1,3 @@
+//! The `cloudsim` binary.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The durable step engine: compile, run, journal, compensate, resume, roll back, lock.

@@ -1,0 +1,18 @@
+//! cutover: blue/green Kubernetes upgrades on EKS from one declarative plan.
+//!
+//! A tour for a newcomer, in the order data flows:
+//! - [`plan`] reads a YAML plan, reports every problem with its place in the file, and yields a
+//!   typed [`plan::Plan`].
+//! - [`engine`] compiles a plan into ordered steps with named checkpoints, runs them, journals every
+//!   transition, compensates on failure, resumes after a crash and rolls back on request. The engine
+//!   decides; it imports no cloud or Kubernetes crate.
+//! - [`providers`] holds the small traits (in our own types) through which the engine acts on the
+//!   world: clusters, releases, health checks, traffic, and the state backend.
+//! - [`telemetry`] owns logging, the progress display and reports.
+//! - [`cli`] wires subcommands to the library; `main.rs` maps errors to exit codes.
+
+pub mod cli;
+pub mod engine;
+pub mod plan;
+pub mod providers;
+pub mod telemetry;

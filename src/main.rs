@@ -1,0 +1,5 @@
+//! The `cutover` binary: parse arguments, run the command, map the outcome to an exit code.
+
+fn main() -> std::process::ExitCode {
+    cutover::cli::main()
+}

@@ -1,0 +1,1 @@
+//! Logging, the progress display (the only module that touches indicatif) and reports.

@@ -4,7 +4,9 @@
 //! - [`clock`]: simulated durations (real latency ÷ `--time-scale`).
 //! - [`faults`]: what can be made to go wrong, set from the profile or `/_cloudsim/faults`.
 //! - [`events`]: the log of what happened, served at `/_cloudsim/events` for tests to assert on.
+//! - [`profile`]: simulated latencies and start-up faults.
 
 pub mod clock;
 pub mod events;
 pub mod faults;
+pub mod profile;

@@ -2,11 +2,13 @@
 //!
 //! Modules:
 //! - [`clock`]: simulated durations (real latency ÷ `--time-scale`).
+//! - [`env`]: the environment all parts share (clock, latencies, faults, events, credentials).
 //! - [`faults`]: what can be made to go wrong, set from the profile or `/_cloudsim/faults`.
 //! - [`events`]: the log of what happened, served at `/_cloudsim/events` for tests to assert on.
 //! - [`profile`]: simulated latencies and start-up faults.
 
 pub mod clock;
+pub mod env;
 pub mod events;
 pub mod faults;
 pub mod profile;

@@ -1,0 +1,525 @@
+//! The serde mirror of a plan file: exactly what may be written, nothing checked beyond shape.
+//!
+//! `cutover schema` is generated from these types (schemars), and the structural pass walks that
+//! same schema, so the editor schema and the loader cannot disagree. Doc comments here become the
+//! hover text in editors: write them for plan authors. Defaults are applied in `validate`, not
+//! here, so the schema shows which fields are optional.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A cutover plan: one blue/green upgrade, dev cluster or disaster-recovery drill.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "cutover plan")]
+#[schemars(rename = "Plan")]
+pub struct RawPlan {
+    /// Always `cutover.dev/v1`.
+    #[schemars(extend("const" = "cutover.dev/v1"))]
+    pub api_version: String,
+    pub kind: RawKind,
+    pub metadata: RawMetadata,
+    pub spec: RawSpec,
+}
+
+/// `Upgrade` (blue → green with a traffic shift), `DevCluster` (throwaway, with a TTL) or `Drill`
+/// (rebuild from nothing and measure recovery time).
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[schemars(rename = "Kind")]
+pub enum RawKind {
+    Upgrade,
+    DevCluster,
+    Drill,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Metadata")]
+pub struct RawMetadata {
+    /// The environment's name (lowercase letters, digits, `-`; at most 63): one lock and one
+    /// journal per name.
+    pub name: String,
+    /// Who to contact about this environment (an e-mail or team handle); written into tags and reports.
+    pub owner: String,
+    /// Free-form labels copied into reports.
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Spec")]
+pub struct RawSpec {
+    pub aws: RawAws,
+    pub state: RawState,
+    /// The live cluster being replaced. Required for `Upgrade`; not allowed otherwise.
+    pub blue: Option<RawBlue>,
+    pub green: RawGreen,
+    pub helm: RawHelm,
+    /// Helm releases installed on green, in `needs` order.
+    pub releases: Option<Vec<RawRelease>>,
+    /// Health checks; `traffic.gates` names some of them.
+    pub checks: Option<Vec<RawCheck>>,
+    /// Route53 weighted records moved from blue to green. Required for `Upgrade`.
+    pub traffic: Option<RawTraffic>,
+    /// `Upgrade` only: how long blue is kept after green takes all traffic (default 24h).
+    pub teardown: Option<RawTeardown>,
+    /// `rollback` (default): undo to the last safe checkpoint; `pause`: stop and wait for a human.
+    pub on_failure: Option<RawFailurePolicy>,
+    /// `DevCluster` only (required there): the cluster is reaped this long after it is ready.
+    pub ttl: Option<RawDuration>,
+    /// `Drill` only (required there): the recovery-time objective the drill is measured against.
+    pub rto_target: Option<RawDuration>,
+    pub timeouts: Option<RawTimeouts>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Aws")]
+pub struct RawAws {
+    /// AWS region, e.g. `us-east-1`.
+    pub region: String,
+}
+
+/// Where the journal and lock live: `{backend: local, path: .cutover}` or
+/// `{backend: s3, bucket: ..., prefix: ..., region: ...}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "State")]
+pub struct RawState {
+    pub backend: RawBackend,
+    /// `local` only: directory, relative to the plan file (default `.cutover`).
+    pub path: Option<String>,
+    /// `s3` only (required there).
+    pub bucket: Option<String>,
+    /// `s3` only: key prefix (default `cutover`).
+    pub prefix: Option<String>,
+    /// `s3` only: the bucket's region when it differs from `spec.aws.region`.
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "Backend")]
+pub enum RawBackend {
+    Local,
+    S3,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Blue")]
+pub struct RawBlue {
+    /// Name of the live EKS cluster.
+    pub cluster: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Green")]
+pub struct RawGreen {
+    /// Name of the EKS cluster to create (1–100 characters: letters, digits, `-`, `_`).
+    pub cluster: String,
+    /// Kubernetes minor version, quoted: `"1.32"`.
+    pub version: String,
+    /// IAM role ARN the EKS control plane assumes.
+    pub role_arn: String,
+    /// At least two subnets, in different Availability Zones.
+    pub subnets: Vec<String>,
+    pub security_groups: Option<Vec<String>>,
+    pub endpoint: Option<RawEndpoint>,
+    /// `CONFIG_MAP`, `API_AND_CONFIG_MAP` (default) or `API`.
+    pub authentication_mode: Option<RawAuthMode>,
+    pub addons: Option<Vec<RawAddon>>,
+    pub nodegroups: Vec<RawNodeGroup>,
+    /// EKS access entries (need authenticationMode `API` or `API_AND_CONFIG_MAP`).
+    pub access: Option<Vec<RawAccess>>,
+    /// AWS tags for the cluster; `aws:` and `cutover.dev/` prefixes are reserved.
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Endpoint")]
+pub struct RawEndpoint {
+    /// Public API endpoint (default true).
+    pub public: Option<bool>,
+    /// Private API endpoint inside the VPC (default false).
+    pub private: Option<bool>,
+    /// CIDRs allowed to reach the public endpoint (default: anywhere).
+    pub public_cidrs: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schemars(rename = "AuthMode")]
+pub enum RawAuthMode {
+    ConfigMap,
+    ApiAndConfigMap,
+    Api,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Addon")]
+pub struct RawAddon {
+    /// EKS add-on name, e.g. `vpc-cni`.
+    pub name: String,
+    /// Exact add-on version, e.g. `v1.19.0-eksbuild.1`; omit for EKS's default.
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "NodeGroup")]
+pub struct RawNodeGroup {
+    pub name: String,
+    /// EC2 instance types, e.g. `[m6i.large]`.
+    pub instance_types: Vec<String>,
+    pub scaling: RawScaling,
+    /// IAM role ARN the nodes use.
+    pub node_role_arn: String,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub taints: Option<Vec<RawTaint>>,
+    /// Subnets for the nodes (default: the cluster's subnets).
+    pub subnets: Option<Vec<String>>,
+    /// `ON_DEMAND` (default) or `SPOT`.
+    pub capacity_type: Option<RawCapacityType>,
+    /// Root disk size in GiB.
+    pub disk_size: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Scaling")]
+pub struct RawScaling {
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Taint")]
+pub struct RawTaint {
+    pub key: String,
+    pub value: Option<String>,
+    pub effect: RawTaintEffect,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[schemars(rename = "TaintEffect")]
+pub enum RawTaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schemars(rename = "CapacityType")]
+pub enum RawCapacityType {
+    OnDemand,
+    Spot,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Access")]
+pub struct RawAccess {
+    /// IAM role or user ARN granted access.
+    pub principal_arn: String,
+    pub kubernetes_groups: Option<Vec<String>>,
+    pub username: Option<String>,
+    pub policies: Option<Vec<RawAccessPolicy>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "AccessPolicy")]
+pub struct RawAccessPolicy {
+    /// e.g. `arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy`.
+    pub arn: String,
+    /// `cluster`, or `{namespaces: [a, b]}`.
+    pub scope: RawScope,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Scope")]
+pub enum RawScope {
+    Cluster(RawClusterWord),
+    Namespaces(RawNamespaces),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "ClusterWord")]
+pub enum RawClusterWord {
+    Cluster,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Namespaces")]
+pub struct RawNamespaces {
+    pub namespaces: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Helm")]
+pub struct RawHelm {
+    /// Exact helm version the run must use, e.g. `"3.19.0"`.
+    pub version: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Release")]
+pub struct RawRelease {
+    /// Helm release name (lowercase letters, digits, `-`, `.`; at most 53).
+    pub name: String,
+    pub namespace: String,
+    pub chart: RawChart,
+    /// Inline values, applied after `valuesFiles`. Never put secrets here: use `secretValues`.
+    pub values: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Values files relative to the plan file, applied in order.
+    pub values_files: Option<Vec<String>>,
+    /// Values read at install time from the environment or a file; never journaled or logged.
+    pub secret_values: Option<Vec<RawSecretValue>>,
+    /// Releases that must be deployed first.
+    pub needs: Option<Vec<String>>,
+    /// How long helm may take (default 5m).
+    pub timeout: Option<RawDuration>,
+    /// Create the namespace if missing (default true).
+    pub create_namespace: Option<bool>,
+}
+
+/// Exactly one source: `repo` + `name`, `oci`, or `path`; always an exact `version`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Chart")]
+pub struct RawChart {
+    /// HTTP(S) chart repository URL (with `name`).
+    pub repo: Option<String>,
+    /// Chart name in `repo`.
+    pub name: Option<String>,
+    /// `oci://registry/path/chart`, without a tag.
+    pub oci: Option<String>,
+    /// Local chart directory or .tgz, relative to the plan file.
+    pub path: Option<String>,
+    /// Exact chart version, e.g. `4.11.3` (no ranges).
+    pub version: String,
+    /// `sha256:` and 64 lowercase hex digits of the packaged chart.
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "SecretValue")]
+pub struct RawSecretValue {
+    /// Dotted path into the chart's values, e.g. `auth.password`.
+    pub key: String,
+    /// Environment variable holding the value.
+    pub from_env: Option<String>,
+    /// File whose content is the value.
+    pub from_file: Option<String>,
+}
+
+/// A named check with exactly one of `nodesReady`, `workloadsReady`, `releasesDeployed`, `http`, `command`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Check")]
+pub struct RawCheck {
+    pub name: String,
+    /// How long the check is retried before it fails (default 5m).
+    pub timeout: Option<RawDuration>,
+    pub nodes_ready: Option<RawNodesReady>,
+    pub workloads_ready: Option<RawWorkloadsReady>,
+    pub releases_deployed: Option<RawReleasesDeployed>,
+    pub http: Option<RawHttp>,
+    pub command: Option<RawCommand>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "NodesReady")]
+pub struct RawNodesReady {
+    /// Nodes that must be Ready at green's version (default 1).
+    pub min: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "WorkloadsReady")]
+pub struct RawWorkloadsReady {
+    pub namespaces: Vec<String>,
+}
+
+/// Every release of the plan is `deployed`; takes no fields: `releasesDeployed: {}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "ReleasesDeployed")]
+pub struct RawReleasesDeployed {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Http")]
+pub struct RawHttp {
+    pub url: String,
+    /// `green` (default): green's load balancer with the URL's host; `blue`; or `dns`: as DNS resolves it.
+    pub via: Option<RawProbeTarget>,
+    /// Default 200.
+    pub expect_status: Option<u16>,
+    pub body_contains: Option<String>,
+    /// Consecutive successes needed (default 3).
+    pub successes: Option<u32>,
+    /// Time between probes (default 5s).
+    pub interval: Option<RawDuration>,
+    /// A slower response counts as a failure.
+    pub latency_budget: Option<RawDuration>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "ProbeTarget")]
+pub enum RawProbeTarget {
+    Green,
+    Blue,
+    Dns,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Command")]
+pub struct RawCommand {
+    /// Program and arguments, e.g. `[./scripts/smoke.sh, --quick]`.
+    pub run: Vec<String>,
+    /// Exit code that means success (default 0).
+    pub expect_exit: Option<i32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Traffic")]
+pub struct RawTraffic {
+    /// Route53 hosted zone id, e.g. `Z0123456789`.
+    pub zone_id: String,
+    pub records: Vec<RawRecord>,
+    /// Green's weight per step, strictly increasing and ending at 100.
+    pub steps: Vec<RawStep>,
+    /// Checks re-run during every bake; a failure rolls traffic back.
+    pub gates: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Record")]
+pub struct RawRecord {
+    /// DNS name, e.g. `api.example.com`.
+    pub name: String,
+    /// `CNAME` (default), `A` or `AAAA`.
+    #[serde(rename = "type")]
+    pub record_type: Option<RawRecordType>,
+    /// Record TTL in seconds (default 60, at most 300).
+    pub ttl: Option<u32>,
+    pub blue: RawTarget,
+    pub green: RawTarget,
+    /// SetIdentifiers of the weighted records (default `<plan>-blue` and `<plan>-green`).
+    pub set_identifiers: Option<RawSetIdentifiers>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[schemars(rename = "RecordType")]
+pub enum RawRecordType {
+    #[serde(rename = "CNAME")]
+    Cname,
+    A,
+    #[serde(rename = "AAAA")]
+    Aaaa,
+}
+
+/// A hostname, or `{service: namespace/name}` for a Service's load balancer on that side.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Target")]
+pub enum RawTarget {
+    Hostname(String),
+    Service(RawServiceRef),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "ServiceRef")]
+pub struct RawServiceRef {
+    /// `namespace/name` of a LoadBalancer Service.
+    pub service: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "SetIdentifiers")]
+pub struct RawSetIdentifiers {
+    pub blue: Option<String>,
+    pub green: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Step")]
+pub struct RawStep {
+    /// Green's share of traffic in percent (0–100).
+    pub weight: u8,
+    /// How long to hold this weight while gates are re-checked.
+    pub bake: RawDuration,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Teardown")]
+pub struct RawTeardown {
+    pub retain_blue_for: RawDuration,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "FailurePolicy")]
+pub enum RawFailurePolicy {
+    Rollback,
+    Pause,
+}
+
+/// Upper bounds for waits (defaults: clusterActive 30m, nodegroupActive 20m, addonActive 10m,
+/// dnsInsync 5m, loadBalancerRelease 10m).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Timeouts")]
+pub struct RawTimeouts {
+    pub cluster_active: Option<RawDuration>,
+    pub nodegroup_active: Option<RawDuration>,
+    pub addon_active: Option<RawDuration>,
+    pub dns_insync: Option<RawDuration>,
+    pub load_balancer_release: Option<RawDuration>,
+}
+
+/// A duration as written (`30s`, `10m`, `24h`, `1h30m`, `7d`, `500ms`); parsed in `validate`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct RawDuration(pub String);
+
+impl JsonSchema for RawDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$",
+            "description": "A duration: whole numbers with units d, h, m, s, ms, largest first: 30s, 10m, 24h, 1h30m.",
+            "examples": ["30s", "10m", "1h30m"]
+        })
+    }
+}

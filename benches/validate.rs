@@ -35,10 +35,20 @@ spec:
         writeln!(s, "    - name: release-{i}").unwrap();
         writeln!(s, "      namespace: ns-{}", i % 20).unwrap();
         writeln!(s, "      chart:").unwrap();
-        writeln!(s, "        oci: oci://registry.example.com/charts/chart-{i}").unwrap();
+        writeln!(
+            s,
+            "        oci: oci://registry.example.com/charts/chart-{i}"
+        )
+        .unwrap();
         writeln!(s, "        version: {}.{}.{}", i % 7, i % 13, i % 31).unwrap();
         writeln!(s, "        digest: \"sha256:{:064x}\"", i).unwrap();
-        writeln!(s, "      values: {{replicaCount: {}, image: {{tag: \"v{i}\"}}, labels: {{team: t{}}}}}", i % 5 + 1, i % 9).unwrap();
+        writeln!(
+            s,
+            "      values: {{replicaCount: {}, image: {{tag: \"v{i}\"}}, labels: {{team: t{}}}}}",
+            i % 5 + 1,
+            i % 9
+        )
+        .unwrap();
         if i > 0 {
             writeln!(s, "      needs: [release-{}]", i / 2).unwrap();
         }
@@ -68,7 +78,8 @@ fn main() {
     let text = plan_text();
     let file = Path::new("bench/plan.yaml");
     // Warm up (first-use work such as generating the schema is not per-plan cost).
-    let plan = cutover::plan::load_str(file, &text).unwrap_or_else(|e| panic!("the generated plan must be valid:\n{e}"));
+    let plan = cutover::plan::load_str(file, &text)
+        .unwrap_or_else(|e| panic!("the generated plan must be valid:\n{e}"));
     assert_eq!(plan.releases.len(), RELEASES);
 
     let mut times: Vec<Duration> = (0..runs)

@@ -20,12 +20,18 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 fn expectations(text: &str) -> Vec<&str> {
-    text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect()
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# expect: "))
+        .collect()
 }
 
 #[test]
 fn corpus_is_large_enough() {
-    assert!(corpus().len() >= 25, "the brief asks for at least 25 malformed plans, found {}", corpus().len());
+    assert!(
+        corpus().len() >= 25,
+        "the brief asks for at least 25 malformed plans, found {}",
+        corpus().len()
+    );
 }
 
 #[test]
@@ -37,7 +43,10 @@ fn every_malformed_plan_is_rejected_with_located_messages() {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
         let expected = expectations(&text);
-        assert!(!expected.is_empty(), "{name}: add `# expect: ...` comments saying what must be reported");
+        assert!(
+            !expected.is_empty(),
+            "{name}: add `# expect: ...` comments saying what must be reported"
+        );
         let errors = match cutover::plan::load(&path) {
             Ok(_) => {
                 failures.push(format!("{name}: was accepted"));
@@ -63,10 +72,16 @@ fn every_malformed_plan_is_rejected_with_located_messages() {
 
 #[test]
 fn multiple_problems_are_all_reported_in_file_order() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS).join("multiple-problems.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(CORPUS)
+        .join("multiple-problems.yaml");
     let errors = cutover::plan::load(&path).unwrap_err();
     assert!(errors.diagnostics.len() >= 6, "{errors}");
-    let positions: Vec<(usize, usize)> = errors.diagnostics.iter().map(|d| (d.line, d.column)).collect();
+    let positions: Vec<(usize, usize)> = errors
+        .diagnostics
+        .iter()
+        .map(|d| (d.line, d.column))
+        .collect();
     let mut sorted = positions.clone();
     sorted.sort();
     assert_eq!(positions, sorted);
@@ -76,7 +91,12 @@ fn multiple_problems_are_all_reported_in_file_order() {
 fn an_unreadable_file_is_a_diagnostic_too() {
     let errors = cutover::plan::load(Path::new("/nonexistent/plan.yaml")).unwrap_err();
     assert_eq!(errors.diagnostics.len(), 1);
-    assert!(errors.to_string().starts_with("/nonexistent/plan.yaml: cannot read the plan:"), "{errors}");
+    assert!(
+        errors
+            .to_string()
+            .starts_with("/nonexistent/plan.yaml: cannot read the plan:"),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -85,5 +105,8 @@ fn non_utf8_is_located() {
     let path = dir.path().join("plan.yaml");
     std::fs::write(&path, b"apiVersion: cutover.dev/v1\nkind: \xff\n").unwrap();
     let errors = cutover::plan::load(&path).unwrap_err();
-    assert_eq!((errors.diagnostics[0].line, errors.diagnostics[0].column), (2, 7));
+    assert_eq!(
+        (errors.diagnostics[0].line, errors.diagnostics[0].column),
+        (2, 7)
+    );
 }

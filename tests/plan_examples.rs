@@ -3,10 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cutover::plan::{self, ChartSource, CheckKind, PlanKind, ProbeTarget, RecordTarget, StateBackend};
+use cutover::plan::{
+    self, ChartSource, CheckKind, PlanKind, ProbeTarget, RecordTarget, StateBackend,
+};
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("plans").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plans")
+        .join(name)
 }
 
 fn load(name: &str) -> plan::Plan {
@@ -20,13 +24,25 @@ fn quarterly_upgrade_is_valid_and_fully_read() {
     assert_eq!(p.metadata.name, "payments-prod");
     assert_eq!(p.blue.as_ref().unwrap().cluster, "payments-1-31");
     assert_eq!(p.green.version.to_string(), "1.32");
-    assert!(matches!(&p.state, StateBackend::S3 { bucket, prefix, .. } if bucket == "example-cutover-state" && prefix == "payments"));
+    assert!(
+        matches!(&p.state, StateBackend::S3 { bucket, prefix, .. } if bucket == "example-cutover-state" && prefix == "payments")
+    );
     let names: Vec<&str> = p.releases.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["ingress", "api", "worker"]);
     let ingress = &p.releases[0];
-    assert_eq!(ingress.chart, ChartSource::Repo { url: "https://charts.example.com".into(), name: "ingress-nginx".into() });
+    assert_eq!(
+        ingress.chart,
+        ChartSource::Repo {
+            url: "https://charts.example.com".into(),
+            name: "ingress-nginx".into()
+        }
+    );
     assert_eq!(ingress.version, "4.11.3");
-    assert_eq!(ingress.digest.as_deref().map(str::len), Some(64), "digest is stored as bare hex");
+    assert_eq!(
+        ingress.digest.as_deref().map(str::len),
+        Some(64),
+        "digest is stored as bare hex"
+    );
     assert_eq!(ingress.timeout, Duration::from_secs(600));
     assert_eq!(ingress.values["controller"]["replicaCount"], 2);
     assert!(ingress.values_files[0].ends_with("plans/values/ingress.yaml"));
@@ -36,13 +52,28 @@ fn quarterly_upgrade_is_valid_and_fully_read() {
     let traffic = p.traffic.as_ref().unwrap();
     let weights: Vec<u8> = traffic.steps.iter().map(|s| s.weight).collect();
     assert_eq!(weights, [10, 50, 100]);
-    assert_eq!(traffic.records[0].green, RecordTarget::Service { namespace: "ingress".into(), name: "ingress-nginx-controller".into() });
+    assert_eq!(
+        traffic.records[0].green,
+        RecordTarget::Service {
+            namespace: "ingress".into(),
+            name: "ingress-nginx-controller".into()
+        }
+    );
     assert_eq!(traffic.records[0].blue_set_id, "payments-prod-blue");
     assert_eq!(p.teardown.retain_blue_for, Duration::from_secs(86_400));
     let smoke = p.checks.iter().find(|c| c.name == "smoke").unwrap();
-    let CheckKind::Http(h) = &smoke.kind else { panic!("smoke is an http check") };
-    assert_eq!((h.successes, h.via, h.latency_budget), (5, ProbeTarget::Green, Some(Duration::from_millis(500))));
-    assert_eq!(p.timeouts.addon_active, Duration::from_secs(600), "unset timeouts keep their defaults");
+    let CheckKind::Http(h) = &smoke.kind else {
+        panic!("smoke is an http check")
+    };
+    assert_eq!(
+        (h.successes, h.via, h.latency_budget),
+        (5, ProbeTarget::Green, Some(Duration::from_millis(500)))
+    );
+    assert_eq!(
+        p.timeouts.addon_active,
+        Duration::from_secs(600),
+        "unset timeouts keep their defaults"
+    );
     assert_eq!(p.digest.len(), 64);
     assert_eq!(p.source, example("quarterly-upgrade.yaml"));
 }
@@ -62,7 +93,10 @@ fn dr_drill_is_valid() {
     assert_eq!(p.kind, PlanKind::Drill);
     assert_eq!(p.rto_target, Some(Duration::from_secs(45 * 60)));
     let record = &p.traffic.as_ref().unwrap().records[0];
-    assert_eq!(record.blue, RecordTarget::Hostname("maintenance.example.net".into()));
+    assert_eq!(
+        record.blue,
+        RecordTarget::Hostname("maintenance.example.net".into())
+    );
     assert_eq!(record.green_set_id, "drill-recovered");
 }
 
@@ -70,5 +104,8 @@ fn dr_drill_is_valid() {
 fn digest_is_of_the_file_bytes() {
     use sha2::Digest;
     let bytes = std::fs::read(example("dev-cluster.yaml")).unwrap();
-    assert_eq!(load("dev-cluster.yaml").digest, hex::encode(sha2::Sha256::digest(&bytes)));
+    assert_eq!(
+        load("dev-cluster.yaml").digest,
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
 }

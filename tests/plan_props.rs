@@ -20,7 +20,13 @@ struct Knobs<'a> {
 
 impl Default for Knobs<'_> {
     fn default() -> Self {
-        Knobs { green: "shop-1-32", chart_version: "1.0.0", kube_version: "1.32", weights: &[50, 100], needs: &[] }
+        Knobs {
+            green: "shop-1-32",
+            chart_version: "1.0.0",
+            kube_version: "1.32",
+            weights: &[50, 100],
+            needs: &[],
+        }
     }
 }
 
@@ -74,13 +80,17 @@ fn the_default_generated_plan_is_valid() {
 }
 
 fn weights_ok(w: &[u16]) -> bool {
-    !w.is_empty() && w.windows(2).all(|p| p[0] < p[1]) && w.iter().all(|x| *x <= 100) && *w.last().unwrap() == 100
+    !w.is_empty()
+        && w.windows(2).all(|p| p[0] < p[1])
+        && w.iter().all(|x| *x <= 100)
+        && *w.last().unwrap() == 100
 }
 
 fn cluster_name_ok(s: &str) -> bool {
     (1..=100).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 proptest! {

@@ -9,7 +9,8 @@ use std::path::Path;
 const SCHEMA_FILE: &str = "schema/plan.schema.json";
 
 fn rendered() -> String {
-    let mut text = serde_json::to_string_pretty(&cutover::plan::json_schema()).expect("schema serializes");
+    let mut text =
+        serde_json::to_string_pretty(&cutover::plan::json_schema()).expect("schema serializes");
     text.push('\n');
     text
 }
@@ -32,16 +33,32 @@ fn schema_is_draft_07_and_closed() {
     let schema = cutover::plan::json_schema();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     assert_eq!(schema["additionalProperties"], false);
-    assert_eq!(schema["properties"]["apiVersion"]["const"], "cutover.dev/v1");
+    assert_eq!(
+        schema["properties"]["apiVersion"]["const"],
+        "cutover.dev/v1"
+    );
     for required in ["apiVersion", "kind", "metadata", "spec"] {
-        assert!(schema["required"].as_array().unwrap().iter().any(|r| r == required), "{required}");
+        assert!(
+            schema["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == required),
+            "{required}"
+        );
     }
 }
 
 #[test]
 fn example_plans_pass_the_schema_driven_structural_pass() {
-    for name in ["quarterly-upgrade.yaml", "dev-cluster.yaml", "dr-drill.yaml"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans").join(name);
+    for name in [
+        "quarterly-upgrade.yaml",
+        "dev-cluster.yaml",
+        "dr-drill.yaml",
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(name);
         let text = std::fs::read_to_string(&path).expect("example plan exists");
         let problems = cutover::plan::check_structure(&path, &text);
         let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();

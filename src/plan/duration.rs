@@ -8,7 +8,13 @@
 
 use std::time::Duration;
 
-const UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+const UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
 
 /// Parses `30s`, `10m`, `24h`, `1h30m`, `7d`, `500ms`. The error says what to write instead.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -16,7 +22,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("a duration is empty; write one like 30s, 10m or 24h".into());
     }
     if s.starts_with('-') {
-        return Err(format!("{s:?} is negative; durations are 0 or more, like 30s"));
+        return Err(format!(
+            "{s:?} is negative; durations are 0 or more, like 30s"
+        ));
     }
     let bytes = s.as_bytes();
     let mut i = 0;
@@ -32,7 +40,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let digits = &s[start..i];
         if bytes.get(i) == Some(&b'.') {
-            return Err(format!("{s:?} has a fraction; use whole numbers of smaller units, like 1h30m or 1500ms"));
+            return Err(format!(
+                "{s:?} has a fraction; use whole numbers of smaller units, like 1h30m or 1500ms"
+            ));
         }
         let unit_start = i;
         while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
@@ -47,10 +57,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             });
         }
         let Some(rank) = UNITS.iter().position(|(u, _)| *u == unit) else {
-            return Err(format!("{s:?} has an unknown unit {unit:?}; use ms, s, m, h or d"));
+            return Err(format!(
+                "{s:?} has an unknown unit {unit:?}; use ms, s, m, h or d"
+            ));
         };
         if last_unit.is_some_and(|prev| prev >= rank) {
-            return Err(format!("{s:?}: write units from largest to smallest, each once (like 1h30m)"));
+            return Err(format!(
+                "{s:?}: write units from largest to smallest, each once (like 1h30m)"
+            ));
         }
         last_unit = Some(rank);
         let n: u64 = digits.parse().map_err(|_| too_long(s))?;
@@ -104,15 +118,35 @@ mod tests {
 
     #[test]
     fn refuses_ambiguous_forms_with_a_hint() {
-        assert!(parse_duration("10").unwrap_err().contains("no unit; write 10s, 10m or 10h"));
+        assert!(
+            parse_duration("10")
+                .unwrap_err()
+                .contains("no unit; write 10s, 10m or 10h")
+        );
         assert!(parse_duration("-5s").unwrap_err().contains("negative"));
         assert!(parse_duration("1.5h").unwrap_err().contains("1h30m"));
-        assert!(parse_duration("30m1h").unwrap_err().contains("largest to smallest"));
-        assert!(parse_duration("1h1h").unwrap_err().contains("largest to smallest"));
+        assert!(
+            parse_duration("30m1h")
+                .unwrap_err()
+                .contains("largest to smallest")
+        );
+        assert!(
+            parse_duration("1h1h")
+                .unwrap_err()
+                .contains("largest to smallest")
+        );
         assert!(parse_duration("5 m").is_err());
-        assert!(parse_duration("5min").unwrap_err().contains("unknown unit \"min\""));
+        assert!(
+            parse_duration("5min")
+                .unwrap_err()
+                .contains("unknown unit \"min\"")
+        );
         assert!(parse_duration("").is_err());
-        assert!(parse_duration("99999999999999999999d").unwrap_err().contains("too long"));
+        assert!(
+            parse_duration("99999999999999999999d")
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 
     #[test]

@@ -60,20 +60,30 @@ pub struct PlanErrors {
 }
 
 fn render(diagnostics: &[Diagnostic]) -> String {
-    diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Reads and validates the plan at `path`. A file that cannot be read, or is not UTF-8, is
 /// reported as a diagnostic like any other problem.
 pub fn load(path: &Path) -> Result<Plan, PlanErrors> {
-    let bytes = std::fs::read(path).map_err(|e| single(path, 0, 0, format!("cannot read the plan: {e}")))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| single(path, 0, 0, format!("cannot read the plan: {e}")))?;
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) => t,
         Err(e) => {
             let before = &bytes[..e.valid_up_to()];
             let line = 1 + before.iter().filter(|b| **b == b'\n').count();
             let column = 1 + before.iter().rev().take_while(|b| **b != b'\n').count();
-            return Err(single(path, line, column, "the file is not UTF-8 text; save it as UTF-8".into()));
+            return Err(single(
+                path,
+                line,
+                column,
+                "the file is not UTF-8 text; save it as UTF-8".into(),
+            ));
         }
     };
     load_str(path, text)
@@ -110,9 +120,22 @@ pub fn load_str(file_name: &Path, text: &str) -> Result<Plan, PlanErrors> {
         return Err(PlanErrors { diagnostics });
     }
     let (value, outcome) = shape::check(&root);
-    let structural: Vec<_> = outcome.problems.into_iter().filter(|p| !(p.path == "apiVersion" || p.path == "kind" || p.path.is_empty() && p.message.contains("`kind`"))).collect();
-    let flagged: std::collections::HashSet<String> = structural.iter().map(|p| p.path.clone()).collect();
-    diagnostics.extend(structural.into_iter().map(|p| located(&p.path, p.pos, p.message)));
+    let structural: Vec<_> = outcome
+        .problems
+        .into_iter()
+        .filter(|p| {
+            !(p.path == "apiVersion"
+                || p.path == "kind"
+                || p.path.is_empty() && p.message.contains("`kind`"))
+        })
+        .collect();
+    let flagged: std::collections::HashSet<String> =
+        structural.iter().map(|p| p.path.clone()).collect();
+    diagnostics.extend(
+        structural
+            .into_iter()
+            .map(|p| located(&p.path, p.pos, p.message)),
+    );
 
     if !outcome.fatal && header_ok == Header::Ok {
         match serde_json::from_value::<raw::RawPlan>(value) {
@@ -129,7 +152,11 @@ pub fn load_str(file_name: &Path, text: &str) -> Result<Plan, PlanErrors> {
             }
             // The structural pass mirrors serde's rules, so this means the two disagree: say so
             // plainly rather than hide it.
-            Err(e) => diagnostics.push(located("", root.pos, format!("the plan could not be read ({e}); please report this as a cutover bug"))),
+            Err(e) => diagnostics.push(located(
+                "",
+                root.pos,
+                format!("the plan could not be read ({e}); please report this as a cutover bug"),
+            )),
         }
     }
     diagnostics.sort_by_key(|d| (d.line, d.column));
@@ -149,7 +176,13 @@ pub fn check_structure(file_name: &Path, text: &str) -> Vec<Diagnostic> {
     outcome
         .problems
         .into_iter()
-        .map(|p| Diagnostic { file: file_name.to_path_buf(), line: p.pos.line, column: p.pos.column, path: p.path, message: p.message })
+        .map(|p| Diagnostic {
+            file: file_name.to_path_buf(),
+            line: p.pos.line,
+            column: p.pos.column,
+            path: p.path,
+            message: p.message,
+        })
         .collect()
 }
 
@@ -159,7 +192,15 @@ pub fn json_schema() -> serde_json::Value {
 }
 
 fn single(file: &Path, line: usize, column: usize, message: String) -> PlanErrors {
-    PlanErrors { diagnostics: vec![Diagnostic { file: file.to_path_buf(), line, column, path: String::new(), message }] }
+    PlanErrors {
+        diagnostics: vec![Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            column,
+            path: String::new(),
+            message,
+        }],
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -180,7 +221,10 @@ fn header(root: &yaml::Node, report: &mut dyn FnMut(&str, yaml::Pos, String)) ->
         report(
             "",
             root.pos,
-            format!("a plan is a mapping that starts with `apiVersion: {API_VERSION}`; found {}", root.describe()),
+            format!(
+                "a plan is a mapping that starts with `apiVersion: {API_VERSION}`; found {}",
+                root.describe()
+            ),
         );
         return Header::WrongApi;
     };
@@ -192,30 +236,48 @@ fn header(root: &yaml::Node, report: &mut dyn FnMut(&str, yaml::Pos, String)) ->
     };
     match text("apiVersion") {
         None => {
-            report("", root.pos, format!("missing `apiVersion: {API_VERSION}`; is this a cutover plan?"));
+            report(
+                "",
+                root.pos,
+                format!("missing `apiVersion: {API_VERSION}`; is this a cutover plan?"),
+            );
             return Header::WrongApi;
         }
         Some((Some(v), _)) if v == API_VERSION => {}
         Some((v, pos)) => {
             let shown = v.map_or_else(|| "this".to_owned(), |v| format!("{v:?}"));
-            report("apiVersion", pos, format!("{shown} is not supported; use {API_VERSION}"));
+            report(
+                "apiVersion",
+                pos,
+                format!("{shown} is not supported; use {API_VERSION}"),
+            );
             return Header::WrongApi;
         }
     }
     match text("kind") {
         None => {
-            report("", root.pos, "missing `kind`; use Upgrade, DevCluster or Drill".into());
+            report(
+                "",
+                root.pos,
+                "missing `kind`; use Upgrade, DevCluster or Drill".into(),
+            );
             Header::WrongKind
         }
         Some((Some(k), _)) if KINDS.contains(&k.as_str()) => Header::Ok,
         Some((k, pos)) => {
-            let shown = k.as_deref().map_or_else(|| "this".to_owned(), |k| format!("{k:?}"));
+            let shown = k
+                .as_deref()
+                .map_or_else(|| "this".to_owned(), |k| format!("{k:?}"));
             let hint = k
                 .as_deref()
                 .and_then(|k| shape::closest(k, KINDS.into_iter()))
                 .map(|n| format!("; did you mean {n}?"))
                 .unwrap_or_default();
-            report("kind", pos, format!("{shown} is not a plan kind; use Upgrade, DevCluster or Drill{hint}"));
+            report(
+                "kind",
+                pos,
+                format!("{shown} is not a plan kind; use Upgrade, DevCluster or Drill{hint}"),
+            );
             Header::WrongKind
         }
     }

@@ -9,7 +9,10 @@ use super::yaml::{Node, NodeKind, Pos};
 /// Appends `.key` (or `["odd key"]` when the key is not a plain identifier, e.g. a label
 /// `app.kubernetes.io/name`) to a path.
 pub fn push_key(path: &mut String, key: &str) {
-    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let plain = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if plain {
         if !path.is_empty() {
             path.push('.');
@@ -85,7 +88,10 @@ pub fn locate(root: &Node, path: &str) -> Pos {
     let mut key_pos: Option<Pos> = None;
     for seg in segments(path) {
         let next = match (&node.kind, &seg) {
-            (NodeKind::Map(entries), Seg::Key(k)) => entries.iter().find(|e| &e.key == k).map(|e| (e.key_pos, &e.value)),
+            (NodeKind::Map(entries), Seg::Key(k)) => entries
+                .iter()
+                .find(|e| &e.key == k)
+                .map(|e| (e.key_pos, &e.value)),
             (NodeKind::Seq(items), Seg::Index(i)) => items.get(*i).map(|n| (n.pos, n)),
             _ => None,
         };
@@ -131,12 +137,26 @@ mod tests {
 
     #[test]
     fn locates_values_keys_and_missing_fields() {
-        let root = yaml::parse("spec:\n  releases:\n    - name: a\n      chart: {version: ^1}\n").unwrap().unwrap();
-        assert_eq!(locate(&root, "spec.releases[0].chart.version"), Pos { line: 4, column: 24 });
+        let root = yaml::parse("spec:\n  releases:\n    - name: a\n      chart: {version: ^1}\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            locate(&root, "spec.releases[0].chart.version"),
+            Pos {
+                line: 4,
+                column: 24
+            }
+        );
         assert_eq!(locate(&root, "spec.releases"), Pos { line: 2, column: 3 });
-        assert_eq!(locate(&root, "spec.releases[0]"), Pos { line: 3, column: 7 });
+        assert_eq!(
+            locate(&root, "spec.releases[0]"),
+            Pos { line: 3, column: 7 }
+        );
         // Missing: the deepest existing key.
         assert_eq!(locate(&root, "spec.ttl"), Pos { line: 1, column: 1 });
-        assert_eq!(locate(&root, "spec.releases[0].needs[0]"), Pos { line: 3, column: 7 });
+        assert_eq!(
+            locate(&root, "spec.releases[0].needs[0]"),
+            Pos { line: 3, column: 7 }
+        );
     }
 }

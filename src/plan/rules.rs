@@ -15,7 +15,11 @@ fn alnum_lower(c: char) -> bool {
 /// EKS cluster names: 1–100 characters, starting with a letter or digit, then `[A-Za-z0-9_-]`.
 pub fn cluster_name(s: &str) -> Result<(), String> {
     let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if s.is_empty() || s.len() > 100 || !first_ok || !all(s, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if s.is_empty()
+        || s.len() > 100
+        || !first_ok
+        || !all(s, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(format!(
             "{s:?} is not a valid EKS cluster name; use 1–100 letters, digits, `-` or `_`, starting with a letter or digit"
         ));
@@ -26,7 +30,11 @@ pub fn cluster_name(s: &str) -> Result<(), String> {
 /// Node group names follow the cluster-name alphabet with EKS's 63-character limit.
 pub fn nodegroup_name(s: &str) -> Result<(), String> {
     let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if s.is_empty() || s.len() > 63 || !first_ok || !all(s, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if s.is_empty()
+        || s.len() > 63
+        || !first_ok
+        || !all(s, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(format!(
             "{s:?} is not a valid node group name; use 1–63 letters, digits, `-` or `_`, starting with a letter or digit"
         ));
@@ -59,8 +67,14 @@ pub fn release_name(s: &str) -> Result<(), String> {
 /// Names of checks, which gates refer to.
 pub fn check_name(s: &str) -> Result<(), String> {
     let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if s.is_empty() || s.len() > 63 || !first_ok || !all(s, |c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(format!("{s:?} is not a valid check name; use 1–63 letters, digits, `-`, `_` or `.`"));
+    if s.is_empty()
+        || s.len() > 63
+        || !first_ok
+        || !all(s, |c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(format!(
+            "{s:?} is not a valid check name; use 1–63 letters, digits, `-`, `_` or `.`"
+        ));
     }
     Ok(())
 }
@@ -69,12 +83,18 @@ pub fn check_name(s: &str) -> Result<(), String> {
 pub fn kube_version(s: &str) -> Result<(u32, u32), String> {
     let parse = |t: &str| -> Option<(u32, u32)> {
         let (a, b) = t.split_once('.')?;
-        let num = |x: &str| (!x.is_empty() && all(x, |c| c.is_ascii_digit()) && (x == "0" || !x.starts_with('0'))).then(|| x.parse().ok()).flatten();
+        let num = |x: &str| {
+            (!x.is_empty() && all(x, |c| c.is_ascii_digit()) && (x == "0" || !x.starts_with('0')))
+                .then(|| x.parse().ok())
+                .flatten()
+        };
         Some((num(a)?, num(b)?))
     };
     if let Some(v) = parse(s) {
         if v.0 == 0 {
-            return Err(format!("{s:?} is not a Kubernetes version; write major.minor like \"1.32\""));
+            return Err(format!(
+                "{s:?} is not a Kubernetes version; write major.minor like \"1.32\""
+            ));
         }
         return Ok(v);
     }
@@ -85,9 +105,14 @@ pub fn kube_version(s: &str) -> Result<(u32, u32), String> {
     }
     let parts: Vec<&str> = s.split('.').collect();
     if parts.len() == 3 && parse(&format!("{}.{}", parts[0], parts[1])).is_some() {
-        return Err(format!("{s:?}: EKS takes the minor version only: \"{}.{}\"", parts[0], parts[1]));
+        return Err(format!(
+            "{s:?}: EKS takes the minor version only: \"{}.{}\"",
+            parts[0], parts[1]
+        ));
     }
-    Err(format!("{s:?} is not a Kubernetes version; write major.minor like \"1.32\""))
+    Err(format!(
+        "{s:?} is not a Kubernetes version; write major.minor like \"1.32\""
+    ))
 }
 
 const RANGE_MARKERS: [&str; 10] = ["^", "~", ">", "<", "=", "*", "||", ",", " ", "!"];
@@ -100,41 +125,63 @@ pub fn exact_version(s: &str) -> Result<(), String> {
         return Err("the version is empty; pin an exact version such as 1.2.3".into());
     }
     if ["latest", "stable", "head", "main", "master"].contains(&t.to_lowercase().as_str()) {
-        return Err(format!("{s:?} is not a version; pin an exact version such as 1.2.3"));
+        return Err(format!(
+            "{s:?} is not a version; pin an exact version such as 1.2.3"
+        ));
     }
     let core_end = t.find(['-', '+']).unwrap_or(t.len());
-    let core = t[..core_end].strip_prefix(['v', 'V']).unwrap_or(&t[..core_end]);
+    let core = t[..core_end]
+        .strip_prefix(['v', 'V'])
+        .unwrap_or(&t[..core_end]);
     let wildcard = core.split('.').any(|p| matches!(p, "x" | "X" | "*"));
     if wildcard || RANGE_MARKERS.iter().any(|m| t.contains(m)) {
         return Err(format!("{s:?} is a range; pin an exact version"));
     }
-    let numeric = |p: &str| !p.is_empty() && all(p, |c| c.is_ascii_digit()) && (p == "0" || !p.starts_with('0'));
+    let numeric = |p: &str| {
+        !p.is_empty() && all(p, |c| c.is_ascii_digit()) && (p == "0" || !p.starts_with('0'))
+    };
     let parts: Vec<&str> = core.split('.').collect();
     if !parts.iter().all(|p| numeric(p)) {
-        return Err(format!("{s:?} is not a version; pin an exact version such as 1.2.3"));
+        return Err(format!(
+            "{s:?} is not a version; pin an exact version such as 1.2.3"
+        ));
     }
     if parts.len() < 3 {
         let padded = format!("{}{}", core, ".0".repeat(3 - parts.len()));
-        return Err(format!("{s:?} is a range (any {core}.x); pin an exact version such as {padded}"));
+        return Err(format!(
+            "{s:?} is a range (any {core}.x); pin an exact version such as {padded}"
+        ));
     }
     if parts.len() > 3 {
-        return Err(format!("{s:?} is not a SemVer version; use MAJOR.MINOR.PATCH such as 1.2.3"));
+        return Err(format!(
+            "{s:?} is not a SemVer version; use MAJOR.MINOR.PATCH such as 1.2.3"
+        ));
     }
     let tail = &t[core_end..];
     let (pre, build) = match tail.split_once('+') {
         Some((p, b)) => (p, Some(b)),
         None => (tail, None),
     };
-    let ident_ok = |x: &str| !x.is_empty() && x.split('.').all(|i| !i.is_empty() && all(i, |c| c.is_ascii_alphanumeric() || c == '-'));
+    let ident_ok = |x: &str| {
+        !x.is_empty()
+            && x.split('.')
+                .all(|i| !i.is_empty() && all(i, |c| c.is_ascii_alphanumeric() || c == '-'))
+    };
     if let Some(p) = pre.strip_prefix('-') {
         if !ident_ok(p) {
-            return Err(format!("{s:?} has an invalid pre-release part; use letters, digits, `-` and `.`"));
+            return Err(format!(
+                "{s:?} has an invalid pre-release part; use letters, digits, `-` and `.`"
+            ));
         }
     } else if !pre.is_empty() {
-        return Err(format!("{s:?} is not a SemVer version; use MAJOR.MINOR.PATCH such as 1.2.3"));
+        return Err(format!(
+            "{s:?} is not a SemVer version; use MAJOR.MINOR.PATCH such as 1.2.3"
+        ));
     }
     if build.is_some_and(|b| !ident_ok(b)) {
-        return Err(format!("{s:?} has an invalid build part; use letters, digits, `-` and `.`"));
+        return Err(format!(
+            "{s:?} has an invalid build part; use letters, digits, `-` and `.`"
+        ));
     }
     Ok(())
 }
@@ -142,7 +189,9 @@ pub fn exact_version(s: &str) -> Result<(), String> {
 /// `sha256:` and 64 lowercase hex digits; returns the hex.
 pub fn digest(s: &str) -> Result<String, String> {
     let Some(hex) = s.strip_prefix("sha256:") else {
-        return Err(format!("{s:?} is not a digest; write sha256: followed by 64 lowercase hex digits"));
+        return Err(format!(
+            "{s:?} is not a digest; write sha256: followed by 64 lowercase hex digits"
+        ));
     };
     if hex.len() != 64 || !all(hex, |c| c.is_ascii_hexdigit()) {
         return Err(format!(
@@ -162,10 +211,16 @@ pub fn region(s: &str) -> Result<(), String> {
     let ok = parts.len() >= 3
         && parts[0].len() == 2
         && all(parts[0], |c| c.is_ascii_lowercase())
-        && parts[1..parts.len() - 1].iter().all(|p| !p.is_empty() && all(p, |c| c.is_ascii_lowercase()))
-        && parts.last().is_some_and(|p| !p.is_empty() && all(p, |c| c.is_ascii_digit()));
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && all(p, |c| c.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|p| !p.is_empty() && all(p, |c| c.is_ascii_digit()));
     if !ok {
-        return Err(format!("{s:?} is not an AWS region; write one like us-east-1"));
+        return Err(format!(
+            "{s:?} is not an AWS region; write one like us-east-1"
+        ));
     }
     Ok(())
 }
@@ -177,7 +232,11 @@ fn partition_ok(p: &str) -> bool {
 /// `arn:aws:iam::123456789012:role/name` (and `user/` where `users` is true).
 pub fn iam_arn(s: &str, users: bool) -> Result<(), String> {
     let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let kinds: &[&str] = if users { &["role/", "user/"] } else { &["role/"] };
+    let kinds: &[&str] = if users {
+        &["role/", "user/"]
+    } else {
+        &["role/"]
+    };
     let ok = parts.len() == 6
         && parts[0] == "arn"
         && partition_ok(parts[1])
@@ -185,10 +244,18 @@ pub fn iam_arn(s: &str, users: bool) -> Result<(), String> {
         && parts[3].is_empty()
         && parts[4].len() == 12
         && all(parts[4], |c| c.is_ascii_digit())
-        && kinds.iter().any(|k| parts[5].strip_prefix(k).is_some_and(|n| !n.is_empty()));
+        && kinds
+            .iter()
+            .any(|k| parts[5].strip_prefix(k).is_some_and(|n| !n.is_empty()));
     if !ok {
-        let example = if users { "an IAM role or user ARN" } else { "an IAM role ARN" };
-        return Err(format!("{s:?} is not {example}; write one like arn:aws:iam::111122223333:role/NAME"));
+        let example = if users {
+            "an IAM role or user ARN"
+        } else {
+            "an IAM role ARN"
+        };
+        return Err(format!(
+            "{s:?} is not {example}; write one like arn:aws:iam::111122223333:role/NAME"
+        ));
     }
     Ok(())
 }
@@ -202,7 +269,9 @@ pub fn access_policy_arn(s: &str) -> Result<(), String> {
         && parts[2] == "eks"
         && parts[3].is_empty()
         && parts[4] == "aws"
-        && parts[5].strip_prefix("cluster-access-policy/").is_some_and(|n| !n.is_empty());
+        && parts[5]
+            .strip_prefix("cluster-access-policy/")
+            .is_some_and(|n| !n.is_empty());
     if !ok {
         return Err(format!(
             "{s:?} is not an EKS access policy ARN; write one like arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
@@ -213,9 +282,16 @@ pub fn access_policy_arn(s: &str) -> Result<(), String> {
 
 /// `subnet-0a1b2c` / `sg-0a1b2c`.
 pub fn aws_id(s: &str, prefix: &str) -> Result<(), String> {
-    let ok = s.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')).is_some_and(|h| !h.is_empty() && all(h, |c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    let ok = s
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|h| {
+            !h.is_empty() && all(h, |c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        });
     if !ok {
-        return Err(format!("{s:?} is not a {prefix} id; write one like {prefix}-0123abcd"));
+        return Err(format!(
+            "{s:?} is not a {prefix} id; write one like {prefix}-0123abcd"
+        ));
     }
     Ok(())
 }
@@ -223,23 +299,32 @@ pub fn aws_id(s: &str, prefix: &str) -> Result<(), String> {
 /// EC2 instance types: `m6i.large`, `c7g.2xlarge`.
 pub fn instance_type(s: &str) -> Result<(), String> {
     let ok = s.split_once('.').is_some_and(|(f, z)| {
-        !f.is_empty() && !z.is_empty() && all(f, |c| alnum_lower(c) || c == '-') && all(z, alnum_lower)
+        !f.is_empty()
+            && !z.is_empty()
+            && all(f, |c| alnum_lower(c) || c == '-')
+            && all(z, alnum_lower)
     });
     if !ok {
-        return Err(format!("{s:?} is not an EC2 instance type; write one like m6i.large"));
+        return Err(format!(
+            "{s:?} is not an EC2 instance type; write one like m6i.large"
+        ));
     }
     Ok(())
 }
 
 /// An IPv4 or IPv6 CIDR such as `203.0.113.0/24`.
 pub fn cidr(s: &str) -> Result<(), String> {
-    let ok = s.split_once('/').is_some_and(|(ip, bits)| match (ip.parse::<std::net::IpAddr>(), bits.parse::<u8>()) {
-        (Ok(std::net::IpAddr::V4(_)), Ok(b)) => b <= 32 && !bits.starts_with('+'),
-        (Ok(std::net::IpAddr::V6(_)), Ok(b)) => b <= 128 && !bits.starts_with('+'),
-        _ => false,
+    let ok = s.split_once('/').is_some_and(|(ip, bits)| {
+        match (ip.parse::<std::net::IpAddr>(), bits.parse::<u8>()) {
+            (Ok(std::net::IpAddr::V4(_)), Ok(b)) => b <= 32 && !bits.starts_with('+'),
+            (Ok(std::net::IpAddr::V6(_)), Ok(b)) => b <= 128 && !bits.starts_with('+'),
+            _ => false,
+        }
     });
     if !ok {
-        return Err(format!("{s:?} is not a CIDR; write one like 203.0.113.0/24"));
+        return Err(format!(
+            "{s:?} is not a CIDR; write one like 203.0.113.0/24"
+        ));
     }
     Ok(())
 }
@@ -248,7 +333,11 @@ pub fn cidr(s: &str) -> Result<(), String> {
 /// least two labels; `wildcard` allows a leading `*.`; a trailing dot is accepted.
 pub fn hostname(s: &str, wildcard: bool) -> Result<(), String> {
     let body = s.strip_suffix('.').unwrap_or(s);
-    let body = if wildcard { body.strip_prefix("*.").unwrap_or(body) } else { body };
+    let body = if wildcard {
+        body.strip_prefix("*.").unwrap_or(body)
+    } else {
+        body
+    };
     let labels: Vec<&str> = body.split('.').collect();
     let label_ok = |l: &str| {
         !l.is_empty()
@@ -258,7 +347,9 @@ pub fn hostname(s: &str, wildcard: bool) -> Result<(), String> {
             && all(l, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
     if s.len() > 253 || labels.len() < 2 || !labels.iter().all(|l| label_ok(l)) {
-        return Err(format!("{s:?} is not a DNS name; write one like api.example.com"));
+        return Err(format!(
+            "{s:?} is not a DNS name; write one like api.example.com"
+        ));
     }
     Ok(())
 }
@@ -268,9 +359,14 @@ pub fn zone_id(s: &str) -> Result<(), String> {
     if let Some(id) = s.strip_prefix("/hostedzone/") {
         return Err(format!("{s:?}: write the bare zone id: {id}"));
     }
-    let ok = s.len() >= 2 && s.len() <= 32 && s.starts_with('Z') && all(s, |c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    let ok = s.len() >= 2
+        && s.len() <= 32
+        && s.starts_with('Z')
+        && all(s, |c| c.is_ascii_uppercase() || c.is_ascii_digit());
     if !ok {
-        return Err(format!("{s:?} is not a Route53 hosted zone id; write one like Z0123456789ABC"));
+        return Err(format!(
+            "{s:?} is not a Route53 hosted zone id; write one like Z0123456789ABC"
+        ));
     }
     Ok(())
 }
@@ -294,10 +390,14 @@ pub fn s3_bucket(s: &str) -> Result<(), String> {
 
 /// `http://` or `https://` followed by a host.
 pub fn http_url(s: &str) -> Result<(), String> {
-    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
     let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
     if !host.is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace)) {
-        return Err(format!("{s:?} is not an http(s) URL; write one like https://charts.example.com"));
+        return Err(format!(
+            "{s:?} is not an http(s) URL; write one like https://charts.example.com"
+        ));
     }
     Ok(())
 }
@@ -305,16 +405,29 @@ pub fn http_url(s: &str) -> Result<(), String> {
 /// `oci://registry/path/chart` without a tag or digest (the version comes from `version`).
 pub fn oci_ref(s: &str) -> Result<(), String> {
     let Some(rest) = s.strip_prefix("oci://") else {
-        return Err(format!("{s:?} is not an OCI reference; write one like oci://registry.example.com/charts/api"));
+        return Err(format!(
+            "{s:?} is not an OCI reference; write one like oci://registry.example.com/charts/api"
+        ));
     };
     let Some((registry, repo)) = rest.split_once('/') else {
-        return Err(format!("{s:?} names no chart; write one like oci://registry.example.com/charts/api"));
+        return Err(format!(
+            "{s:?} names no chart; write one like oci://registry.example.com/charts/api"
+        ));
     };
     if registry.is_empty() || repo.is_empty() || repo.ends_with('/') {
-        return Err(format!("{s:?} is not an OCI reference; write one like oci://registry.example.com/charts/api"));
+        return Err(format!(
+            "{s:?} is not an OCI reference; write one like oci://registry.example.com/charts/api"
+        ));
     }
-    if repo.contains('@') || repo.rsplit('/').next().is_some_and(|last| last.contains(':')) {
-        return Err(format!("{s:?} carries a tag or digest; remove it and set `version` (and `digest`) instead"));
+    if repo.contains('@')
+        || repo
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+    {
+        return Err(format!(
+            "{s:?} carries a tag or digest; remove it and set `version` (and `digest`) instead"
+        ));
     }
     Ok(())
 }
@@ -326,9 +439,13 @@ pub fn label_key(s: &str) -> Result<(), String> {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
     };
-    let prefix_ok = prefix.is_none_or(|p| !p.is_empty() && p.len() <= 253 && p.split('.').all(|l| dns_label(l, "").is_ok()));
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty() && p.len() <= 253 && p.split('.').all(|l| dns_label(l, "").is_ok())
+    });
     if !prefix_ok || label_value(name).is_err() || name.is_empty() {
-        return Err(format!("{s:?} is not a valid Kubernetes label key; use an optional DNS prefix and `/`, then 1–63 letters, digits, `-`, `_` or `.`"));
+        return Err(format!(
+            "{s:?} is not a valid Kubernetes label key; use an optional DNS prefix and `/`, then 1–63 letters, digits, `-`, `_` or `.`"
+        ));
     }
     Ok(())
 }
@@ -341,16 +458,21 @@ pub fn label_value(s: &str) -> Result<(), String> {
             && s.ends_with(|c: char| c.is_ascii_alphanumeric())
             && all(s, |c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
     if !ok {
-        return Err(format!("{s:?} is not a valid Kubernetes label value; use at most 63 letters, digits, `-`, `_` or `.`"));
+        return Err(format!(
+            "{s:?} is not a valid Kubernetes label value; use at most 63 letters, digits, `-`, `_` or `.`"
+        ));
     }
     Ok(())
 }
 
 /// An environment variable name.
 pub fn env_name(s: &str) -> Result<(), String> {
-    let ok = s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && all(s, |c| c.is_ascii_alphanumeric() || c == '_');
+    let ok = s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && all(s, |c| c.is_ascii_alphanumeric() || c == '_');
     if !ok {
-        return Err(format!("{s:?} is not an environment variable name; use letters, digits and `_`"));
+        return Err(format!(
+            "{s:?} is not an environment variable name; use letters, digits and `_`"
+        ));
     }
     Ok(())
 }
@@ -361,15 +483,41 @@ mod tests {
 
     #[test]
     fn versions() {
-        for ok in ["4.11.3", "v1.2.3", "0.1.0", "1.0.0-rc.1", "1.0.0+build.5", "1.0.0-alpha-2+x"] {
+        for ok in [
+            "4.11.3",
+            "v1.2.3",
+            "0.1.0",
+            "1.0.0-rc.1",
+            "1.0.0+build.5",
+            "1.0.0-alpha-2+x",
+        ] {
             assert_eq!(exact_version(ok), Ok(()), "{ok}");
         }
-        assert!(exact_version("^1.2").unwrap_err().contains("is a range; pin an exact version"));
-        for range in ["~1.2.3", ">=1.0.0", "1.2.x", "*", "1.0.0 || 2.0.0", "1.2.3 - 1.4.0", "<2"] {
-            assert!(exact_version(range).unwrap_err().contains("range"), "{range}");
+        assert!(
+            exact_version("^1.2")
+                .unwrap_err()
+                .contains("is a range; pin an exact version")
+        );
+        for range in [
+            "~1.2.3",
+            ">=1.0.0",
+            "1.2.x",
+            "*",
+            "1.0.0 || 2.0.0",
+            "1.2.3 - 1.4.0",
+            "<2",
+        ] {
+            assert!(
+                exact_version(range).unwrap_err().contains("range"),
+                "{range}"
+            );
         }
         assert!(exact_version("1.2").unwrap_err().contains("such as 1.2.0"));
-        assert!(exact_version("latest").unwrap_err().contains("not a version"));
+        assert!(
+            exact_version("latest")
+                .unwrap_err()
+                .contains("not a version")
+        );
         assert!(exact_version("01.2.3").is_err());
         assert!(exact_version("1.2.3.4").is_err());
     }
@@ -395,8 +543,16 @@ mod tests {
         assert!(iam_arn("arn:aws:iam::111122223333:user/me", false).is_err());
         assert!(iam_arn("arn:aws:iam::111122223333:user/me", true).is_ok());
         assert!(digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
-        assert!(digest(&format!("sha256:{}", "A".repeat(64))).unwrap_err().contains("lowercase"));
-        assert!(oci_ref("oci://r.example.com/charts/api:1.0").unwrap_err().contains("tag"));
+        assert!(
+            digest(&format!("sha256:{}", "A".repeat(64)))
+                .unwrap_err()
+                .contains("lowercase")
+        );
+        assert!(
+            oci_ref("oci://r.example.com/charts/api:1.0")
+                .unwrap_err()
+                .contains("tag")
+        );
         assert!(oci_ref("oci://127.0.0.1:5000/charts/api").is_ok());
         assert!(hostname("api.example.com", false).is_ok());
         assert!(hostname("*.example.com", true).is_ok());

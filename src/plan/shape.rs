@@ -39,7 +39,9 @@ pub fn schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         let generator = schemars::generate::SchemaSettings::draft07().into_generator();
-        generator.into_root_schema_for::<super::raw::RawPlan>().to_value()
+        generator
+            .into_root_schema_for::<super::raw::RawPlan>()
+            .to_value()
     })
 }
 
@@ -68,7 +70,8 @@ impl<'s> Walker<'s> {
                     Some(target) => s = target,
                     None => return s,
                 }
-            } else if let Some([only]) = s.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+            } else if let Some([only]) = s.get("allOf").and_then(Value::as_array).map(Vec::as_slice)
+            {
                 s = only;
             } else {
                 return s;
@@ -82,12 +85,22 @@ impl<'s> Walker<'s> {
         match schema {
             Value::Bool(true) => return any_value(node, path, out),
             Value::Bool(false) => {
-                fail(out, node.pos, path, "is not allowed here; remove it".into(), true);
+                fail(
+                    out,
+                    node.pos,
+                    path,
+                    "is not allowed here; remove it".into(),
+                    true,
+                );
                 return Value::Null;
             }
             _ => {}
         }
-        if let Some(alts) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
+        if let Some(alts) = schema
+            .get("oneOf")
+            .or_else(|| schema.get("anyOf"))
+            .and_then(Value::as_array)
+        {
             return self.alternatives(alts, node, path, out);
         }
         let types = types_of(schema);
@@ -96,11 +109,19 @@ impl<'s> Walker<'s> {
                 if types.is_empty() || types.contains(&"null") {
                     Value::Null
                 } else {
-                    fail(out, node.pos, path, format!("is empty; {}", expected_phrase(&types, schema)), true);
+                    fail(
+                        out,
+                        node.pos,
+                        path,
+                        format!("is empty; {}", expected_phrase(&types, schema)),
+                        true,
+                    );
                     Value::Null
                 }
             }
-            NodeKind::Map(_) if types.is_empty() || types.contains(&"object") => self.object(schema, node, path, out),
+            NodeKind::Map(_) if types.is_empty() || types.contains(&"object") => {
+                self.object(schema, node, path, out)
+            }
             NodeKind::Seq(items) if types.is_empty() || types.contains(&"array") => {
                 let item_schema = schema.get("items").unwrap_or(&Value::Bool(true));
                 let mut arr = Vec::with_capacity(items.len());
@@ -112,7 +133,12 @@ impl<'s> Walker<'s> {
                 }
                 Value::Array(arr)
             }
-            NodeKind::Scalar(s) if !types.iter().all(|t| matches!(*t, "object" | "array" | "null")) || types.is_empty() => {
+            NodeKind::Scalar(s)
+                if !types
+                    .iter()
+                    .all(|t| matches!(*t, "object" | "array" | "null"))
+                    || types.is_empty() =>
+            {
                 scalar_value(s, &types, node.pos, path, out)
             }
             _ => {
@@ -128,8 +154,16 @@ impl<'s> Walker<'s> {
         value
     }
 
-    fn object(&self, schema: &'s Value, node: &Node, path: &mut String, out: &mut Outcome) -> Value {
-        let NodeKind::Map(entries) = &node.kind else { unreachable!("object() is only called on maps") };
+    fn object(
+        &self,
+        schema: &'s Value,
+        node: &Node,
+        path: &mut String,
+        out: &mut Outcome,
+    ) -> Value {
+        let NodeKind::Map(entries) = &node.kind else {
+            unreachable!("object() is only called on maps")
+        };
         let props = schema.get("properties").and_then(Value::as_object);
         let additional = schema.get("additionalProperties");
         let mut map = Map::with_capacity(entries.len());
@@ -148,8 +182,16 @@ impl<'s> Walker<'s> {
                     map.insert(entry.key.clone(), v);
                 }
                 None => {
-                    let known: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
-                    fail(out, entry.key_pos, path, unknown_field(&entry.key, &known), false);
+                    let known: Vec<&str> = props
+                        .map(|p| p.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
+                    fail(
+                        out,
+                        entry.key_pos,
+                        path,
+                        unknown_field(&entry.key, &known),
+                        false,
+                    );
                 }
             }
             path.truncate(len);
@@ -165,7 +207,13 @@ impl<'s> Walker<'s> {
         Value::Object(map)
     }
 
-    fn alternatives(&self, alts: &'s [Value], node: &Node, path: &mut String, out: &mut Outcome) -> Value {
+    fn alternatives(
+        &self,
+        alts: &'s [Value],
+        node: &Node,
+        path: &mut String,
+        out: &mut Outcome,
+    ) -> Value {
         let mut attempts = Vec::with_capacity(alts.len());
         for alt in alts {
             let mut trial = Outcome::default();
@@ -176,29 +224,50 @@ impl<'s> Walker<'s> {
             attempts.push((self.resolve(alt), v, trial));
         }
         // All alternatives are constants (an enum with documented variants): list them.
-        let consts: Option<Vec<Vec<String>>> = attempts.iter().map(|(s, _, _)| const_values(s)).collect();
+        let consts: Option<Vec<Vec<String>>> =
+            attempts.iter().map(|(s, _, _)| const_values(s)).collect();
         if let Some(consts) = consts.map(|c| c.concat()) {
             let msg = format!("{} is not one of: {}", node.describe(), consts.join(", "));
             fail(out, node.pos, path, msg, true);
             return Value::Null;
         }
         // Otherwise report the alternative shaped like what was written (a string vs a mapping).
-        let matching: Vec<_> = attempts.into_iter().filter(|(s, _, _)| shape_matches(s, node)).collect();
+        let matching: Vec<_> = attempts
+            .into_iter()
+            .filter(|(s, _, _)| shape_matches(s, node))
+            .collect();
         if let [_] = matching.as_slice() {
             let (_, v, trial) = matching.into_iter().next().expect("one element");
             out.fatal |= trial.fatal;
             out.problems.extend(trial.problems);
             return v;
         }
-        let wanted: Vec<String> = alts.iter().map(|a| describe_schema(self.resolve(a))).collect();
-        fail(out, node.pos, path, format!("expected {}, found {}", wanted.join(" or "), node.describe()), true);
+        let wanted: Vec<String> = alts
+            .iter()
+            .map(|a| describe_schema(self.resolve(a)))
+            .collect();
+        fail(
+            out,
+            node.pos,
+            path,
+            format!(
+                "expected {}, found {}",
+                wanted.join(" or "),
+                node.describe()
+            ),
+            true,
+        );
         Value::Null
     }
 }
 
 fn fail(out: &mut Outcome, pos: Pos, path: &str, message: String, fatal: bool) {
     out.fatal |= fatal;
-    out.problems.push(Problem { pos, path: path.to_owned(), message });
+    out.problems.push(Problem {
+        pos,
+        path: path.to_owned(),
+        message,
+    });
 }
 
 fn types_of(schema: &Value) -> Vec<&str> {
@@ -213,7 +282,10 @@ fn const_values(schema: &Value) -> Option<Vec<String>> {
     if let Some(c) = schema.get("const") {
         return Some(vec![show(c)]);
     }
-    schema.get("enum").and_then(Value::as_array).map(|e| e.iter().map(show).collect())
+    schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .map(|e| e.iter().map(show).collect())
 }
 
 fn show(v: &Value) -> String {
@@ -229,13 +301,19 @@ fn shape_matches(schema: &Value, node: &Node) -> bool {
         NodeKind::Map(_) => types.contains(&"object"),
         NodeKind::Seq(_) => types.contains(&"array"),
         NodeKind::Null => types.contains(&"null"),
-        NodeKind::Scalar(_) => types.iter().any(|t| matches!(*t, "string" | "integer" | "number" | "boolean")),
+        NodeKind::Scalar(_) => types
+            .iter()
+            .any(|t| matches!(*t, "string" | "integer" | "number" | "boolean")),
     }
 }
 
 fn describe_schema(schema: &Value) -> String {
     if let Some(c) = const_values(schema) {
-        return c.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" or ");
+        return c
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(" or ");
     }
     let types = types_of(schema);
     if types.contains(&"object") {
@@ -245,7 +323,9 @@ fn describe_schema(schema: &Value) -> String {
         }
         return "a mapping".into();
     }
-    expected_phrase(&types, schema).trim_start_matches("give ").to_owned()
+    expected_phrase(&types, schema)
+        .trim_start_matches("give ")
+        .to_owned()
 }
 
 fn expected_phrase(types: &[&str], schema: &Value) -> String {
@@ -268,11 +348,21 @@ fn mismatch(node: &Node, types: &[&str], schema: &Value) -> String {
     let want = types.iter().find(|t| **t != "null").copied().unwrap_or("");
     match (want, &node.kind) {
         ("array", NodeKind::Scalar(s)) => {
-            format!("expected a list, found {}; write it as a list: [{}]", node.describe(), s.text)
+            format!(
+                "expected a list, found {}; write it as a list: [{}]",
+                node.describe(),
+                s.text
+            )
         }
-        ("array", NodeKind::Map(_)) => "expected a list, found a mapping; start each item with `- `".into(),
+        ("array", NodeKind::Map(_)) => {
+            "expected a list, found a mapping; start each item with `- `".into()
+        }
         ("object", _) => format!("expected a mapping of fields, found {}", node.describe()),
-        _ => format!("expected {}, found {}", expected_phrase(types, schema).trim_start_matches("give "), node.describe()),
+        _ => format!(
+            "expected {}, found {}",
+            expected_phrase(types, schema).trim_start_matches("give "),
+            node.describe()
+        ),
     }
 }
 
@@ -296,7 +386,13 @@ fn scalar_value(s: &Scalar, types: &[&str], pos: Pos, path: &str, out: &mut Outc
             return match serde_json::Number::from_f64(f) {
                 Some(n) => Value::Number(n),
                 None => {
-                    fail(out, pos, path, format!("{} is not a finite number", s.text), true);
+                    fail(
+                        out,
+                        pos,
+                        path,
+                        format!("{} is not a finite number", s.text),
+                        true,
+                    );
                     Value::Null
                 }
             };
@@ -309,14 +405,24 @@ fn scalar_value(s: &Scalar, types: &[&str], pos: Pos, path: &str, out: &mut Outc
             ScalarValue::Bool(_) => "a boolean",
             _ => "a number",
         };
-        fail(out, pos, path, format!("{} is {what}; quote it: \"{}\"", s.text, s.text), false);
+        fail(
+            out,
+            pos,
+            path,
+            format!("{} is {what}; quote it: \"{}\"", s.text, s.text),
+            false,
+        );
         return Value::String(s.text.clone());
     }
     let msg = if accepts("integer") || accepts("number") {
         match (&s.value, s.quoted) {
             (ScalarValue::Float(_), _) => format!("{} is not a whole number", s.text),
             (ScalarValue::Str, true) if s.text.trim().parse::<i64>().is_ok() => {
-                format!("{:?} is quoted text; write the number without quotes: {}", s.text, s.text.trim())
+                format!(
+                    "{:?} is quoted text; write the number without quotes: {}",
+                    s.text,
+                    s.text.trim()
+                )
             }
             _ => format!("{} is not a whole number", node_text(s)),
         }
@@ -330,7 +436,11 @@ fn scalar_value(s: &Scalar, types: &[&str], pos: Pos, path: &str, out: &mut Outc
 }
 
 fn node_text(s: &Scalar) -> String {
-    if s.quoted || s.value == ScalarValue::Str { format!("{:?}", s.text) } else { s.text.clone() }
+    if s.quoted || s.value == ScalarValue::Str {
+        format!("{:?}", s.text)
+    } else {
+        s.text.clone()
+    }
 }
 
 fn int_value(i: i128) -> Option<Value> {
@@ -341,8 +451,13 @@ fn int_value(i: i128) -> Option<Value> {
 }
 
 fn check_enum(schema: &Value, value: &Value, node: &Node, path: &str, out: &mut Outcome) {
-    let Some(allowed) = const_values(schema) else { return };
-    let ok = match (schema.get("const"), schema.get("enum").and_then(Value::as_array)) {
+    let Some(allowed) = const_values(schema) else {
+        return;
+    };
+    let ok = match (
+        schema.get("const"),
+        schema.get("enum").and_then(Value::as_array),
+    ) {
         (Some(c), _) => c == value,
         (None, Some(e)) => e.contains(value),
         _ => true,
@@ -351,7 +466,11 @@ fn check_enum(schema: &Value, value: &Value, node: &Node, path: &str, out: &mut 
         let mut msg = format!("{} is not one of: {}", node.describe(), allowed.join(", "));
         if let Value::String(s) = value {
             if let Some(near) = closest(s, allowed.iter().map(String::as_str)) {
-                msg = format!("{} is not one of: {}; did you mean {near}?", node.describe(), allowed.join(", "));
+                msg = format!(
+                    "{} is not one of: {}; did you mean {near}?",
+                    node.describe(),
+                    allowed.join(", ")
+                );
             }
         }
         fail(out, node.pos, path, msg, true);
@@ -384,7 +503,13 @@ fn check_bounds(schema: &Value, value: &Value, node: &Node, path: &str, out: &mu
             NodeKind::Scalar(s) => s.text.clone(),
             _ => value.to_string(),
         };
-        fail(out, node.pos, path, format!("{text} is out of range; {range}"), true);
+        fail(
+            out,
+            node.pos,
+            path,
+            format!("{text} is out of range; {range}"),
+            true,
+        );
     }
 }
 
@@ -432,7 +557,10 @@ fn unknown_field(key: &str, known: &[&str]) -> String {
     if known.is_empty() {
         return format!("unknown field `{key}`; this mapping takes no fields");
     }
-    format!("unknown field `{key}`; expected one of: {}", known.join(", "))
+    format!(
+        "unknown field `{key}`; expected one of: {}",
+        known.join(", ")
+    )
 }
 
 /// The candidate within a small edit distance (case-insensitive), for "did you mean" hints.
@@ -460,7 +588,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }

@@ -26,7 +26,10 @@ pub struct Pos {
 
 impl Pos {
     fn from_span(span: &Span) -> Pos {
-        Pos { line: span.start.line(), column: span.start.col() + 1 }
+        Pos {
+            line: span.start.line(),
+            column: span.start.col() + 1,
+        }
     }
 }
 
@@ -106,7 +109,10 @@ const NODE_BUDGET: usize = 2_000_000;
 /// Parses one YAML document. `Ok(None)` means the stream holds no document at all (empty file or
 /// only comments); the caller words that message because it knows what a plan should start with.
 pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
-    let mut builder = Builder { anchors: HashMap::new(), nodes: 0 };
+    let mut builder = Builder {
+        anchors: HashMap::new(),
+        nodes: 0,
+    };
     let mut events = Parser::new_from_str(text).peekable();
     let mut root = None;
     while let Some(item) = events.next() {
@@ -134,7 +140,10 @@ type Events<'a> = std::iter::Peekable<Parser<'a, saphyr_parser::StrInput<'a>>>;
 fn scan_error(e: saphyr_parser::ScanError) -> YamlError {
     let info = e.info();
     YamlError {
-        pos: Pos { line: e.marker().line(), column: e.marker().col() + 1 },
+        pos: Pos {
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+        },
         message: format!("invalid YAML: {info}"),
     }
 }
@@ -143,7 +152,10 @@ fn next_event<'a>(events: &mut Events<'a>) -> Result<(Event<'a>, Span), YamlErro
     match events.next() {
         Some(item) => item.map_err(scan_error),
         // saphyr always ends with StreamEnd or an error; running dry means a truncated stream.
-        None => Err(YamlError { pos: Pos::default(), message: "invalid YAML: unexpected end of input".into() }),
+        None => Err(YamlError {
+            pos: Pos::default(),
+            message: "invalid YAML: unexpected end of input".into(),
+        }),
     }
 }
 
@@ -158,18 +170,26 @@ impl Builder {
         if self.nodes > NODE_BUDGET {
             return Err(YamlError {
                 pos,
-                message: format!("the document expands to more than {NODE_BUDGET} nodes (aliases nested too deeply?)"),
+                message: format!(
+                    "the document expands to more than {NODE_BUDGET} nodes (aliases nested too deeply?)"
+                ),
             });
         }
         Ok(())
     }
 
-    fn node<'a>(&mut self, first: (Event<'a>, Span), events: &mut Events<'a>) -> Result<Node, YamlError> {
+    fn node<'a>(
+        &mut self,
+        first: (Event<'a>, Span),
+        events: &mut Events<'a>,
+    ) -> Result<Node, YamlError> {
         let (event, span) = first;
         let pos = Pos::from_span(&span);
         self.count(1, pos)?;
         let (node, anchor) = match event {
-            Event::Scalar(text, style, anchor, tag) => (scalar(&text, style, tag.as_deref(), pos)?, anchor),
+            Event::Scalar(text, style, anchor, tag) => {
+                (scalar(&text, style, tag.as_deref(), pos)?, anchor)
+            }
             Event::SequenceStart(anchor, tag) => {
                 check_collection_tag(tag.as_deref(), "seq", pos)?;
                 let mut items = Vec::new();
@@ -180,7 +200,13 @@ impl Builder {
                     }
                     items.push(self.node(ev, events)?);
                 }
-                (Node { kind: NodeKind::Seq(items), pos }, anchor)
+                (
+                    Node {
+                        kind: NodeKind::Seq(items),
+                        pos,
+                    },
+                    anchor,
+                )
             }
             Event::MappingStart(anchor, tag) => {
                 check_collection_tag(tag.as_deref(), "map", pos)?;
@@ -188,7 +214,10 @@ impl Builder {
             }
             Event::Alias(id) => {
                 let Some(target) = self.anchors.get(&id) else {
-                    return Err(YamlError { pos, message: "alias refers to an unknown anchor".into() });
+                    return Err(YamlError {
+                        pos,
+                        message: "alias refers to an unknown anchor".into(),
+                    });
                 };
                 let mut node = target.clone();
                 self.count(size(&node), pos)?;
@@ -197,7 +226,10 @@ impl Builder {
                 return Ok(node);
             }
             other => {
-                return Err(YamlError { pos, message: format!("invalid YAML: unexpected {other:?}") });
+                return Err(YamlError {
+                    pos,
+                    message: format!("invalid YAML: unexpected {other:?}"),
+                });
             }
         };
         if anchor != 0 {
@@ -221,7 +253,8 @@ impl Builder {
                 _ => {
                     return Err(YamlError {
                         pos: key_pos,
-                        message: "a mapping key must be a plain value, not a list or mapping".into(),
+                        message: "a mapping key must be a plain value, not a list or mapping"
+                            .into(),
                     });
                 }
             };
@@ -236,9 +269,16 @@ impl Builder {
                     ),
                 });
             }
-            entries.push(Entry { key, key_pos, value });
+            entries.push(Entry {
+                key,
+                key_pos,
+                value,
+            });
         }
-        Ok(Node { kind: NodeKind::Map(entries), pos })
+        Ok(Node {
+            kind: NodeKind::Map(entries),
+            pos,
+        })
     }
 }
 
@@ -261,8 +301,15 @@ fn check_collection_tag(tag: Option<&Tag>, want: &str, pos: Pos) -> Result<(), Y
 }
 
 fn unsupported_tag(t: &Tag, pos: Pos) -> YamlError {
-    let shown = if t.handle == CORE { format!("!!{}", t.suffix) } else { format!("{}{}", t.handle, t.suffix) };
-    YamlError { pos, message: format!("the YAML tag {shown} is not supported here; remove it") }
+    let shown = if t.handle == CORE {
+        format!("!!{}", t.suffix)
+    } else {
+        format!("{}{}", t.handle, t.suffix)
+    };
+    YamlError {
+        pos,
+        message: format!("the YAML tag {shown} is not supported here; remove it"),
+    }
 }
 
 fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result<Node, YamlError> {
@@ -283,10 +330,15 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result
                             | ("float", Some(ScalarValue::Float(_) | ScalarValue::Int(_)))
                     );
                     if !ok {
-                        return Err(YamlError { pos, message: format!("{text:?} is not a valid !!{}", t.suffix) });
+                        return Err(YamlError {
+                            pos,
+                            message: format!("{text:?} is not a valid !!{}", t.suffix),
+                        });
                     }
                     match r {
-                        Some(ScalarValue::Int(i)) if t.suffix == "float" => Some(ScalarValue::Float(i as f64)),
+                        Some(ScalarValue::Int(i)) if t.suffix == "float" => {
+                            Some(ScalarValue::Float(i as f64))
+                        }
                         other => other,
                     }
                 }
@@ -298,7 +350,11 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result
     };
     let kind = match resolved {
         None => NodeKind::Null,
-        Some(value) => NodeKind::Scalar(Scalar { text: text.to_owned(), value, quoted }),
+        Some(value) => NodeKind::Scalar(Scalar {
+            text: text.to_owned(),
+            value,
+            quoted,
+        }),
     };
     Ok(Node { kind, pos })
 }
@@ -309,7 +365,9 @@ pub fn resolve_plain(text: &str) -> Option<ScalarValue> {
         "" | "~" | "null" | "Null" | "NULL" => return None,
         "true" | "True" | "TRUE" => return Some(ScalarValue::Bool(true)),
         "false" | "False" | "FALSE" => return Some(ScalarValue::Bool(false)),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(ScalarValue::Float(f64::INFINITY)),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Some(ScalarValue::Float(f64::INFINITY));
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Some(ScalarValue::Float(f64::NEG_INFINITY)),
         ".nan" | ".NaN" | ".NAN" => return Some(ScalarValue::Float(f64::NAN)),
         _ => {}
@@ -327,17 +385,25 @@ pub fn resolve_plain(text: &str) -> Option<ScalarValue> {
 
 fn resolve_int(text: &str) -> Option<i128> {
     if let Some(oct) = text.strip_prefix("0o") {
-        return (!oct.is_empty()).then(|| i128::from_str_radix(oct, 8).ok()).flatten();
+        return (!oct.is_empty())
+            .then(|| i128::from_str_radix(oct, 8).ok())
+            .flatten();
     }
     if let Some(hex) = text.strip_prefix("0x") {
-        return (!hex.is_empty()).then(|| i128::from_str_radix(hex, 16).ok()).flatten();
+        return (!hex.is_empty())
+            .then(|| i128::from_str_radix(hex, 16).ok())
+            .flatten();
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     // Absurdly long integers still resolve as numbers (out of range later), not as strings.
-    Some(text.parse::<i128>().unwrap_or(if text.starts_with('-') { i128::MIN } else { i128::MAX }))
+    Some(text.parse::<i128>().unwrap_or(if text.starts_with('-') {
+        i128::MIN
+    } else {
+        i128::MAX
+    }))
 }
 
 /// `[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?`
@@ -401,9 +467,13 @@ mod tests {
         let a = n.get("a").unwrap();
         assert_eq!(a.key_pos, Pos { line: 1, column: 1 });
         assert_eq!(a.value.pos, Pos { line: 1, column: 4 });
-        assert!(matches!(&a.value.kind, NodeKind::Scalar(s) if s.value == ScalarValue::Str && s.quoted));
+        assert!(
+            matches!(&a.value.kind, NodeKind::Scalar(s) if s.value == ScalarValue::Str && s.quoted)
+        );
         let b = n.get("b").unwrap();
-        let NodeKind::Seq(items) = &b.value.kind else { panic!("not a seq") };
+        let NodeKind::Seq(items) = &b.value.kind else {
+            panic!("not a seq")
+        };
         assert_eq!(items[0].pos, Pos { line: 3, column: 5 });
     }
 
@@ -411,19 +481,32 @@ mod tests {
     fn duplicate_keys_are_located_errors() {
         let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.pos, Pos { line: 3, column: 1 });
-        assert!(err.message.contains("duplicate key \"a\" (first at line 1)"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("duplicate key \"a\" (first at line 1)"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn aliases_expand_and_bombs_are_refused() {
         let n = root("a: &x {k: v}\nb: *x\n");
-        assert_eq!(n.get("b").unwrap().value.get("k").unwrap().value.describe(), "\"v\"");
+        assert_eq!(
+            n.get("b").unwrap().value.get("k").unwrap().value.describe(),
+            "\"v\""
+        );
         let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let p = i - 1;
             bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
         }
-        assert!(parse(&bomb).unwrap_err().message.contains("expands to more than"));
+        assert!(
+            parse(&bomb)
+                .unwrap_err()
+                .message
+                .contains("expands to more than")
+        );
     }
 
     #[test]
@@ -432,9 +515,16 @@ mod tests {
         assert_eq!(parse("# just a comment\n").unwrap(), None);
         let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
         assert_eq!(err.pos.line, 2);
-        assert!(parse("a: !custom x\n").unwrap_err().message.contains("!custom"));
+        assert!(
+            parse("a: !custom x\n")
+                .unwrap_err()
+                .message
+                .contains("!custom")
+        );
         let n = root("a: !!str 1.5\n");
-        assert!(matches!(&n.get("a").unwrap().value.kind, NodeKind::Scalar(s) if s.value == ScalarValue::Str));
+        assert!(
+            matches!(&n.get("a").unwrap().value.kind, NodeKind::Scalar(s) if s.value == ScalarValue::Str)
+        );
         let err = parse("a: [1, 2\n").unwrap_err();
         assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
         assert_eq!(err.pos.line, 2);

@@ -17,12 +17,18 @@ pub(super) fn green(cx: &mut Ctx, raw: RawGreen) -> ClusterSpec {
 
     ids(cx, "spec.green.subnets", &raw.subnets, "subnet");
     if raw.subnets.len() < 2 {
-        cx.err("spec.green.subnets", "EKS needs at least two subnets, in different Availability Zones");
+        cx.err(
+            "spec.green.subnets",
+            "EKS needs at least two subnets, in different Availability Zones",
+        );
     }
     let security_groups = raw.security_groups.unwrap_or_default();
     ids(cx, "spec.green.securityGroups", &security_groups, "sg");
     if security_groups.len() > 5 {
-        cx.err("spec.green.securityGroups", "EKS takes at most 5 security groups");
+        cx.err(
+            "spec.green.securityGroups",
+            "EKS takes at most 5 security groups",
+        );
     }
 
     let endpoint = endpoint(cx, raw.endpoint);
@@ -33,7 +39,10 @@ pub(super) fn green(cx: &mut Ctx, raw: RawGreen) -> ClusterSpec {
     };
     let addons = addons(cx, raw.addons.unwrap_or_default());
     if raw.nodegroups.is_empty() {
-        cx.err("spec.green.nodegroups", "give at least one node group; releases and checks need nodes to run on");
+        cx.err(
+            "spec.green.nodegroups",
+            "give at least one node group; releases and checks need nodes to run on",
+        );
     }
     let mut seen = HashMap::new();
     let nodegroups = raw
@@ -41,7 +50,14 @@ pub(super) fn green(cx: &mut Ctx, raw: RawGreen) -> ClusterSpec {
         .into_iter()
         .enumerate()
         .map(|(i, ng)| {
-            cx.unique(&mut seen, &ng.name, i, "spec.green.nodegroups", "name", "node group name");
+            cx.unique(
+                &mut seen,
+                &ng.name,
+                i,
+                "spec.green.nodegroups",
+                "name",
+                "node group name",
+            );
             nodegroup(cx, &format!("spec.green.nodegroups[{i}]"), ng)
         })
         .collect();
@@ -75,27 +91,47 @@ fn ids(cx: &mut Ctx, path: &str, list: &[String], prefix: &str) {
     for (i, id) in list.iter().enumerate() {
         cx.check(format!("{path}[{i}]"), rules::aws_id(id, prefix));
         if let Some(first) = seen.insert(id, i) {
-            cx.err(format!("{path}[{i}]"), format!("{id:?} is listed twice (also at index {first}); remove one"));
+            cx.err(
+                format!("{path}[{i}]"),
+                format!("{id:?} is listed twice (also at index {first}); remove one"),
+            );
         }
     }
 }
 
 fn endpoint(cx: &mut Ctx, raw: Option<RawEndpoint>) -> EndpointAccess {
-    let raw = raw.unwrap_or(RawEndpoint { public: None, private: None, public_cidrs: None });
+    let raw = raw.unwrap_or(RawEndpoint {
+        public: None,
+        private: None,
+        public_cidrs: None,
+    });
     // EKS's own defaults: public on, private off.
     let public = raw.public.unwrap_or(true);
     let private = raw.private.unwrap_or(false);
     if !public && !private {
-        cx.err("spec.green.endpoint", "the API endpoint must be public, private or both; nothing could reach the cluster");
+        cx.err(
+            "spec.green.endpoint",
+            "the API endpoint must be public, private or both; nothing could reach the cluster",
+        );
     }
     let public_cidrs = raw.public_cidrs.unwrap_or_default();
     if !public && !public_cidrs.is_empty() {
-        cx.err("spec.green.endpoint.publicCidrs", "publicCidrs only apply to a public endpoint; remove them or set `public: true`");
+        cx.err(
+            "spec.green.endpoint.publicCidrs",
+            "publicCidrs only apply to a public endpoint; remove them or set `public: true`",
+        );
     }
     for (i, c) in public_cidrs.iter().enumerate() {
-        cx.check(format!("spec.green.endpoint.publicCidrs[{i}]"), rules::cidr(c));
+        cx.check(
+            format!("spec.green.endpoint.publicCidrs[{i}]"),
+            rules::cidr(c),
+        );
     }
-    EndpointAccess { public, private, public_cidrs }
+    EndpointAccess {
+        public,
+        private,
+        public_cidrs,
+    }
 }
 
 fn addons(cx: &mut Ctx, raw: Vec<RawAddon>) -> Vec<Addon> {
@@ -105,15 +141,34 @@ fn addons(cx: &mut Ctx, raw: Vec<RawAddon>) -> Vec<Addon> {
         .map(|(i, a)| {
             let p = format!("spec.green.addons[{i}]");
             cx.unique(&mut seen, &a.name, i, "spec.green.addons", "name", "add-on");
-            if !a.name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-                || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            if !a
+                .name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+                || !a
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                cx.err(format!("{p}.name"), format!("{:?} is not an EKS add-on name; write one like vpc-cni", a.name));
+                cx.err(
+                    format!("{p}.name"),
+                    format!(
+                        "{:?} is not an EKS add-on name; write one like vpc-cni",
+                        a.name
+                    ),
+                );
             }
             if let Some(v) = &a.version {
-                cx.check(format!("{p}.version"), rules::exact_version(v).map_err(|m| format!("{m} (e.g. v1.19.0-eksbuild.1)")));
+                cx.check(
+                    format!("{p}.version"),
+                    rules::exact_version(v).map_err(|m| format!("{m} (e.g. v1.19.0-eksbuild.1)")),
+                );
             }
-            Addon { name: a.name, version: a.version }
+            Addon {
+                name: a.name,
+                version: a.version,
+            }
         })
         .collect()
 }
@@ -121,22 +176,34 @@ fn addons(cx: &mut Ctx, raw: Vec<RawAddon>) -> Vec<Addon> {
 fn nodegroup(cx: &mut Ctx, p: &str, raw: RawNodeGroup) -> NodeGroup {
     cx.check(format!("{p}.name"), rules::nodegroup_name(&raw.name));
     if raw.instance_types.is_empty() {
-        cx.err(format!("{p}.instanceTypes"), "give at least one instance type, e.g. [m6i.large]");
+        cx.err(
+            format!("{p}.instanceTypes"),
+            "give at least one instance type, e.g. [m6i.large]",
+        );
     }
     for (i, t) in raw.instance_types.iter().enumerate() {
         cx.check(format!("{p}.instanceTypes[{i}]"), rules::instance_type(t));
     }
     let s = &raw.scaling;
     if s.max == 0 {
-        cx.err(format!("{p}.scaling.max"), "max is 0; a node group needs room for at least one node");
+        cx.err(
+            format!("{p}.scaling.max"),
+            "max is 0; a node group needs room for at least one node",
+        );
     }
     if s.min > s.desired || s.desired > s.max {
         cx.err(
             format!("{p}.scaling"),
-            format!("need min ≤ desired ≤ max, got min {} desired {} max {}", s.min, s.desired, s.max),
+            format!(
+                "need min ≤ desired ≤ max, got min {} desired {} max {}",
+                s.min, s.desired, s.max
+            ),
         );
     }
-    cx.check(format!("{p}.nodeRoleArn"), rules::iam_arn(&raw.node_role_arn, false));
+    cx.check(
+        format!("{p}.nodeRoleArn"),
+        rules::iam_arn(&raw.node_role_arn, false),
+    );
     let labels = raw.labels.unwrap_or_default();
     kube_labels(cx, &format!("{p}.labels"), &labels);
     let taints = raw
@@ -154,21 +221,35 @@ fn nodegroup(cx: &mut Ctx, p: &str, raw: RawNodeGroup) -> NodeGroup {
                 RawTaintEffect::PreferNoSchedule => TaintEffect::PreferNoSchedule,
                 RawTaintEffect::NoExecute => TaintEffect::NoExecute,
             };
-            Taint { key: t.key, value: t.value, effect }
+            Taint {
+                key: t.key,
+                value: t.value,
+                effect,
+            }
         })
         .collect::<Vec<_>>();
     if taints.len() > 50 {
-        cx.err(format!("{p}.taints"), "EKS takes at most 50 taints per node group");
+        cx.err(
+            format!("{p}.taints"),
+            "EKS takes at most 50 taints per node group",
+        );
     }
     let subnets = raw.subnets.unwrap_or_default();
     ids(cx, &format!("{p}.subnets"), &subnets, "subnet");
     if raw.disk_size == Some(0) {
-        cx.err(format!("{p}.diskSize"), "diskSize is 0; give the root disk size in GiB, e.g. 50");
+        cx.err(
+            format!("{p}.diskSize"),
+            "diskSize is 0; give the root disk size in GiB, e.g. 50",
+        );
     }
     NodeGroup {
         name: raw.name,
         instance_types: raw.instance_types,
-        scaling: Scaling { min: s.min, desired: s.desired, max: s.max },
+        scaling: Scaling {
+            min: s.min,
+            desired: s.desired,
+            max: s.max,
+        },
         labels,
         taints,
         node_role_arn: raw.node_role_arn,
@@ -195,9 +276,15 @@ fn aws_tags(cx: &mut Ctx, p: &str, tags: &BTreeMap<String, String>) {
         let mut path = p.to_owned();
         crate::plan::path::push_key(&mut path, k);
         if k.to_lowercase().starts_with("aws:") {
-            cx.err(path, format!("tag key {k:?}: the `aws:` prefix is reserved by AWS; rename it"));
+            cx.err(
+                path,
+                format!("tag key {k:?}: the `aws:` prefix is reserved by AWS; rename it"),
+            );
         } else if k.starts_with("cutover.dev/") {
-            cx.err(path, format!("tag key {k:?}: cutover sets `cutover.dev/` tags itself; rename it"));
+            cx.err(
+                path,
+                format!("tag key {k:?}: cutover sets `cutover.dev/` tags itself; rename it"),
+            );
         } else if k.is_empty() || k.chars().count() > 128 {
             cx.err(path, "tag keys are 1–128 characters");
         } else if v.chars().count() > 256 {
@@ -206,7 +293,10 @@ fn aws_tags(cx: &mut Ctx, p: &str, tags: &BTreeMap<String, String>) {
     }
     if tags.len() > 45 {
         // EKS allows 50; cutover adds its own ownership tags.
-        cx.err(p, "at most 45 tags (EKS allows 50 and cutover adds its own)");
+        cx.err(
+            p,
+            "at most 45 tags (EKS allows 50 and cutover adds its own)",
+        );
     }
 }
 

@@ -33,7 +33,10 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.findings.push(Finding { path: path.into(), message: message.into() });
+        self.findings.push(Finding {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     /// Records `result`'s message at `path` when it is an error.
@@ -48,7 +51,13 @@ impl Ctx<'_> {
     }
 
     /// Parses an optional duration, falling back to `default`; `positive` refuses `0s`.
-    pub fn duration(&mut self, path: &str, raw: Option<&RawDuration>, default: Duration, positive: bool) -> Duration {
+    pub fn duration(
+        &mut self,
+        path: &str,
+        raw: Option<&RawDuration>,
+        default: Duration,
+        positive: bool,
+    ) -> Duration {
         match raw {
             None => default,
             Some(d) => match parse_duration(&d.0) {
@@ -68,15 +77,29 @@ impl Ctx<'_> {
     /// Resolves a plan-relative path against the plan's directory.
     pub fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
-        if p.is_absolute() { p.to_path_buf() } else { self.base.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
     }
 
     /// Reports `name` when an earlier item of the list at `list` (e.g. `spec.releases`) already
     /// used it; `field` is the name's field within an item.
-    pub fn unique(&mut self, seen: &mut std::collections::HashMap<String, usize>, name: &str, index: usize, list: &str, field: &str, what: &str) {
+    pub fn unique(
+        &mut self,
+        seen: &mut std::collections::HashMap<String, usize>,
+        name: &str,
+        index: usize,
+        list: &str,
+        field: &str,
+        what: &str,
+    ) {
         match seen.get(name) {
             Some(first) => {
-                let msg = format!("{what} {name:?} is already used by {list}[{first}]; names must be unique");
+                let msg = format!(
+                    "{what} {name:?} is already used by {list}[{first}]; names must be unique"
+                );
                 self.err(format!("{list}[{index}].{field}"), msg);
             }
             None => {
@@ -87,8 +110,16 @@ impl Ctx<'_> {
 }
 
 /// Builds the model; returns it only when no finding was recorded.
-pub fn validate(raw: RawPlan, base: &Path, source: &Path, digest: String) -> (Option<Plan>, Vec<Finding>) {
-    let mut cx = Ctx { base, findings: Vec::new() };
+pub fn validate(
+    raw: RawPlan,
+    base: &Path,
+    source: &Path,
+    digest: String,
+) -> (Option<Plan>, Vec<Finding>) {
+    let mut cx = Ctx {
+        base,
+        findings: Vec::new(),
+    };
     let kind = match raw.kind {
         RawKind::Upgrade => PlanKind::Upgrade,
         RawKind::DevCluster => PlanKind::DevCluster,
@@ -98,7 +129,9 @@ pub fn validate(raw: RawPlan, base: &Path, source: &Path, digest: String) -> (Op
     let spec = raw.spec;
     kind_rules(&mut cx, kind, &spec);
 
-    let aws = Aws { region: spec.aws.region };
+    let aws = Aws {
+        region: spec.aws.region,
+    };
     cx.check("spec.aws.region", rules::region(&aws.region));
     let state = state(&mut cx, spec.state);
     let blue = spec.blue.map(|b| {
@@ -108,17 +141,36 @@ pub fn validate(raw: RawPlan, base: &Path, source: &Path, digest: String) -> (Op
     let green = cluster::green(&mut cx, spec.green);
     if let Some(b) = &blue {
         if b.cluster == green.name {
-            cx.err("spec.green.cluster", format!("green and blue are both {:?}; give green a new name", b.cluster));
+            cx.err(
+                "spec.green.cluster",
+                format!(
+                    "green and blue are both {:?}; give green a new name",
+                    b.cluster
+                ),
+            );
         }
     }
-    cx.check("spec.helm.version", rules::exact_version(&spec.helm.version).map_err(|m| m.replace("pin an exact version", "pin the exact helm version")));
-    let helm = HelmPin { version: spec.helm.version };
+    cx.check(
+        "spec.helm.version",
+        rules::exact_version(&spec.helm.version)
+            .map_err(|m| m.replace("pin an exact version", "pin the exact helm version")),
+    );
+    let helm = HelmPin {
+        version: spec.helm.version,
+    };
     let releases = releases::releases(&mut cx, spec.releases.unwrap_or_default());
     // Gates are checked against every named check, even one with other problems, so a broken
     // check yields one finding rather than a second "unknown gate" one.
-    let check_names: Vec<String> = spec.checks.iter().flatten().map(|c| c.name.clone()).collect();
+    let check_names: Vec<String> = spec
+        .checks
+        .iter()
+        .flatten()
+        .map(|c| c.name.clone())
+        .collect();
     let checks = checks::checks(&mut cx, spec.checks.unwrap_or_default(), kind, &releases);
-    let traffic = spec.traffic.map(|t| traffic::traffic(&mut cx, t, kind, &metadata.name, &check_names));
+    let traffic = spec
+        .traffic
+        .map(|t| traffic::traffic(&mut cx, t, kind, &metadata.name, &check_names));
 
     let teardown = Teardown {
         retain_blue_for: cx.duration(
@@ -132,8 +184,14 @@ pub fn validate(raw: RawPlan, base: &Path, source: &Path, digest: String) -> (Op
         None | Some(RawFailurePolicy::Rollback) => FailurePolicy::Rollback,
         Some(RawFailurePolicy::Pause) => FailurePolicy::Pause,
     };
-    let ttl = spec.ttl.as_ref().map(|d| cx.duration("spec.ttl", Some(d), Duration::ZERO, true));
-    let rto_target = spec.rto_target.as_ref().map(|d| cx.duration("spec.rtoTarget", Some(d), Duration::ZERO, true));
+    let ttl = spec
+        .ttl
+        .as_ref()
+        .map(|d| cx.duration("spec.ttl", Some(d), Duration::ZERO, true));
+    let rto_target = spec
+        .rto_target
+        .as_ref()
+        .map(|d| cx.duration("spec.rtoTarget", Some(d), Duration::ZERO, true));
     let timeouts = timeouts(&mut cx, spec.timeouts);
 
     if !cx.findings.is_empty() {
@@ -164,9 +222,16 @@ pub fn validate(raw: RawPlan, base: &Path, source: &Path, digest: String) -> (Op
 fn metadata(cx: &mut Ctx, raw: RawMetadata) -> Metadata {
     cx.check("metadata.name", rules::dns_label(&raw.name, "plan name"));
     if raw.owner.trim().is_empty() {
-        cx.err("metadata.owner", "the owner is empty; name who to contact, e.g. platform@example.com");
+        cx.err(
+            "metadata.owner",
+            "the owner is empty; name who to contact, e.g. platform@example.com",
+        );
     }
-    Metadata { name: raw.name, owner: raw.owner, labels: raw.labels.unwrap_or_default() }
+    Metadata {
+        name: raw.name,
+        owner: raw.owner,
+        labels: raw.labels.unwrap_or_default(),
+    }
 }
 
 /// Which parts each kind needs or forbids.
@@ -180,30 +245,78 @@ fn kind_rules(cx: &mut Ctx, kind: PlanKind, spec: &RawSpec) {
     match kind {
         PlanKind::Upgrade => {
             if spec.blue.is_none() {
-                cx.err("spec.blue", "Upgrade plans need the live cluster to replace: add `blue: {cluster: NAME}`");
+                cx.err(
+                    "spec.blue",
+                    "Upgrade plans need the live cluster to replace: add `blue: {cluster: NAME}`",
+                );
             }
             if spec.traffic.is_none() {
                 cx.err("spec.traffic", "Upgrade plans need a `traffic` section (zoneId, records, steps) to move traffic to green");
             }
-            forbid(cx, spec.ttl.is_some(), "spec.ttl", "have no TTL (it is for DevCluster)");
-            forbid(cx, spec.rto_target.is_some(), "spec.rtoTarget", "have no rtoTarget (it is for Drill)");
+            forbid(
+                cx,
+                spec.ttl.is_some(),
+                "spec.ttl",
+                "have no TTL (it is for DevCluster)",
+            );
+            forbid(
+                cx,
+                spec.rto_target.is_some(),
+                "spec.rtoTarget",
+                "have no rtoTarget (it is for Drill)",
+            );
         }
         PlanKind::DevCluster => {
             if spec.ttl.is_none() {
                 cx.err("spec.ttl", "DevCluster plans need a `ttl` (e.g. `ttl: 8h`) after which the cluster is reaped");
             }
-            forbid(cx, spec.blue.is_some(), "spec.blue", "build a cluster from nothing and have no blue");
-            forbid(cx, spec.traffic.is_some(), "spec.traffic", "shift no traffic");
-            forbid(cx, spec.teardown.is_some(), "spec.teardown", "have no blue to retain (the ttl decides teardown)");
-            forbid(cx, spec.rto_target.is_some(), "spec.rtoTarget", "have no rtoTarget (it is for Drill)");
+            forbid(
+                cx,
+                spec.blue.is_some(),
+                "spec.blue",
+                "build a cluster from nothing and have no blue",
+            );
+            forbid(
+                cx,
+                spec.traffic.is_some(),
+                "spec.traffic",
+                "shift no traffic",
+            );
+            forbid(
+                cx,
+                spec.teardown.is_some(),
+                "spec.teardown",
+                "have no blue to retain (the ttl decides teardown)",
+            );
+            forbid(
+                cx,
+                spec.rto_target.is_some(),
+                "spec.rtoTarget",
+                "have no rtoTarget (it is for Drill)",
+            );
         }
         PlanKind::Drill => {
             if spec.rto_target.is_none() {
                 cx.err("spec.rtoTarget", "Drill plans need an `rtoTarget` (e.g. `rtoTarget: 45m`) to measure recovery against");
             }
-            forbid(cx, spec.blue.is_some(), "spec.blue", "rebuild from nothing and have no blue");
-            forbid(cx, spec.teardown.is_some(), "spec.teardown", "have no blue to retain");
-            forbid(cx, spec.ttl.is_some(), "spec.ttl", "have no TTL (it is for DevCluster)");
+            forbid(
+                cx,
+                spec.blue.is_some(),
+                "spec.blue",
+                "rebuild from nothing and have no blue",
+            );
+            forbid(
+                cx,
+                spec.teardown.is_some(),
+                "spec.teardown",
+                "have no blue to retain",
+            );
+            forbid(
+                cx,
+                spec.ttl.is_some(),
+                "spec.ttl",
+                "have no TTL (it is for DevCluster)",
+            );
         }
     }
 }
@@ -211,20 +324,35 @@ fn kind_rules(cx: &mut Ctx, kind: PlanKind, spec: &RawSpec) {
 fn state(cx: &mut Ctx, raw: RawState) -> StateBackend {
     match raw.backend {
         RawBackend::Local => {
-            for (present, field) in [(raw.bucket.is_some(), "bucket"), (raw.prefix.is_some(), "prefix"), (raw.region.is_some(), "region")] {
+            for (present, field) in [
+                (raw.bucket.is_some(), "bucket"),
+                (raw.prefix.is_some(), "prefix"),
+                (raw.region.is_some(), "region"),
+            ] {
                 if present {
-                    cx.err(format!("spec.state.{field}"), format!("`{field}` is for the s3 backend; remove it or set `backend: s3`"));
+                    cx.err(
+                        format!("spec.state.{field}"),
+                        format!("`{field}` is for the s3 backend; remove it or set `backend: s3`"),
+                    );
                 }
             }
             let path = raw.path.unwrap_or_else(|| ".cutover".into());
             if path.trim().is_empty() {
-                cx.err("spec.state.path", "the state path is empty; give a directory such as .cutover");
+                cx.err(
+                    "spec.state.path",
+                    "the state path is empty; give a directory such as .cutover",
+                );
             }
-            StateBackend::Local { path: cx.resolve(&path) }
+            StateBackend::Local {
+                path: cx.resolve(&path),
+            }
         }
         RawBackend::S3 => {
             if raw.path.is_some() {
-                cx.err("spec.state.path", "`path` is for the local backend; use `bucket` and `prefix` with s3");
+                cx.err(
+                    "spec.state.path",
+                    "`path` is for the local backend; use `bucket` and `prefix` with s3",
+                );
             }
             let bucket = raw.bucket.unwrap_or_else(|| {
                 cx.err("spec.state", "the s3 backend needs a `bucket`");
@@ -235,12 +363,19 @@ fn state(cx: &mut Ctx, raw: RawState) -> StateBackend {
             }
             let prefix = raw.prefix.unwrap_or_else(|| "cutover".into());
             if prefix.starts_with('/') {
-                cx.err("spec.state.prefix", format!("{prefix:?} starts with `/`; S3 keys do not, remove it"));
+                cx.err(
+                    "spec.state.prefix",
+                    format!("{prefix:?} starts with `/`; S3 keys do not, remove it"),
+                );
             }
             if let Some(r) = &raw.region {
                 cx.check("spec.state.region", rules::region(r));
             }
-            StateBackend::S3 { bucket, prefix: prefix.trim_end_matches('/').to_owned(), region: raw.region }
+            StateBackend::S3 {
+                bucket,
+                prefix: prefix.trim_end_matches('/').to_owned(),
+                region: raw.region,
+            }
         }
     }
 }
@@ -249,10 +384,30 @@ fn timeouts(cx: &mut Ctx, raw: Option<RawTimeouts>) -> Timeouts {
     let d = Timeouts::default();
     let Some(t) = raw else { return d };
     Timeouts {
-        cluster_active: cx.duration("spec.timeouts.clusterActive", t.cluster_active.as_ref(), d.cluster_active, true),
-        nodegroup_active: cx.duration("spec.timeouts.nodegroupActive", t.nodegroup_active.as_ref(), d.nodegroup_active, true),
-        addon_active: cx.duration("spec.timeouts.addonActive", t.addon_active.as_ref(), d.addon_active, true),
-        dns_insync: cx.duration("spec.timeouts.dnsInsync", t.dns_insync.as_ref(), d.dns_insync, true),
+        cluster_active: cx.duration(
+            "spec.timeouts.clusterActive",
+            t.cluster_active.as_ref(),
+            d.cluster_active,
+            true,
+        ),
+        nodegroup_active: cx.duration(
+            "spec.timeouts.nodegroupActive",
+            t.nodegroup_active.as_ref(),
+            d.nodegroup_active,
+            true,
+        ),
+        addon_active: cx.duration(
+            "spec.timeouts.addonActive",
+            t.addon_active.as_ref(),
+            d.addon_active,
+            true,
+        ),
+        dns_insync: cx.duration(
+            "spec.timeouts.dnsInsync",
+            t.dns_insync.as_ref(),
+            d.dns_insync,
+            true,
+        ),
         load_balancer_release: cx.duration(
             "spec.timeouts.loadBalancerRelease",
             t.load_balancer_release.as_ref(),

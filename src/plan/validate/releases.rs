@@ -18,7 +18,14 @@ pub(super) fn releases(cx: &mut Ctx, raw: Vec<RawRelease>) -> Vec<Release> {
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            cx.unique(&mut seen, &r.name, i, "spec.releases", "name", "release name");
+            cx.unique(
+                &mut seen,
+                &r.name,
+                i,
+                "spec.releases",
+                "name",
+                "release name",
+            );
             release(cx, i, r)
         })
         .collect();
@@ -29,10 +36,20 @@ pub(super) fn releases(cx: &mut Ctx, raw: Vec<RawRelease>) -> Vec<Release> {
 fn release(cx: &mut Ctx, i: usize, r: RawRelease) -> Release {
     let p = format!("spec.releases[{i}]");
     cx.check(format!("{p}.name"), rules::release_name(&r.name));
-    cx.check(format!("{p}.namespace"), rules::dns_label(&r.namespace, "namespace"));
+    cx.check(
+        format!("{p}.namespace"),
+        rules::dns_label(&r.namespace, "namespace"),
+    );
     let chart = chart(cx, &p, &r.chart);
-    cx.check(format!("{p}.chart.version"), rules::exact_version(&r.chart.version));
-    let digest = r.chart.digest.as_deref().and_then(|d| cx.check(format!("{p}.chart.digest"), rules::digest(d)));
+    cx.check(
+        format!("{p}.chart.version"),
+        rules::exact_version(&r.chart.version),
+    );
+    let digest = r
+        .chart
+        .digest
+        .as_deref()
+        .and_then(|d| cx.check(format!("{p}.chart.digest"), rules::digest(d)));
 
     let values_files = r
         .values_files
@@ -60,9 +77,22 @@ fn release(cx: &mut Ctx, i: usize, r: RawRelease) -> Release {
         .filter_map(|(j, s)| {
             let sp = format!("{p}.secretValues[{j}]");
             if s.key.is_empty() || s.key.split('.').any(str::is_empty) {
-                cx.err(format!("{sp}.key"), format!("{:?} is not a values path; write one like auth.password", s.key));
+                cx.err(
+                    format!("{sp}.key"),
+                    format!(
+                        "{:?} is not a values path; write one like auth.password",
+                        s.key
+                    ),
+                );
             }
-            cx.unique(&mut secret_keys, &s.key, j, &format!("{p}.secretValues"), "key", "secret key");
+            cx.unique(
+                &mut secret_keys,
+                &s.key,
+                j,
+                &format!("{p}.secretValues"),
+                "key",
+                "secret key",
+            );
             let from = match (s.from_env, s.from_file) {
                 (Some(env), None) => {
                     cx.check(format!("{sp}.fromEnv"), rules::env_name(&env));
@@ -78,7 +108,12 @@ fn release(cx: &mut Ctx, i: usize, r: RawRelease) -> Release {
         })
         .collect();
 
-    let timeout = cx.duration(&format!("{p}.timeout"), r.timeout.as_ref(), DEFAULT_TIMEOUT, true);
+    let timeout = cx.duration(
+        &format!("{p}.timeout"),
+        r.timeout.as_ref(),
+        DEFAULT_TIMEOUT,
+        true,
+    );
     Release {
         name: r.name,
         namespace: r.namespace,
@@ -95,37 +130,63 @@ fn release(cx: &mut Ctx, i: usize, r: RawRelease) -> Release {
 }
 
 fn chart(cx: &mut Ctx, p: &str, c: &RawChart) -> ChartSource {
-    let sources = [c.repo.is_some(), c.oci.is_some(), c.path.is_some()].iter().filter(|s| **s).count();
+    let sources = [c.repo.is_some(), c.oci.is_some(), c.path.is_some()]
+        .iter()
+        .filter(|s| **s)
+        .count();
     if sources != 1 {
-        let what = if sources == 0 { "names no source" } else { "names more than one source" };
-        cx.err(format!("{p}.chart"), format!("the chart {what}; give exactly one of `repo` (with `name`), `oci` or `path`"));
+        let what = if sources == 0 {
+            "names no source"
+        } else {
+            "names more than one source"
+        };
+        cx.err(
+            format!("{p}.chart"),
+            format!("the chart {what}; give exactly one of `repo` (with `name`), `oci` or `path`"),
+        );
     }
     if c.name.is_some() && c.repo.is_none() {
-        cx.err(format!("{p}.chart.name"), "`name` goes with `repo`; an `oci` reference or `path` already names the chart");
+        cx.err(
+            format!("{p}.chart.name"),
+            "`name` goes with `repo`; an `oci` reference or `path` already names the chart",
+        );
     }
     if let Some(repo) = &c.repo {
         cx.check(format!("{p}.chart.repo"), rules::http_url(repo));
         let name = c.name.clone().unwrap_or_else(|| {
-            cx.err(format!("{p}.chart"), "a `repo` chart needs the chart's `name` in that repository");
+            cx.err(
+                format!("{p}.chart"),
+                "a `repo` chart needs the chart's `name` in that repository",
+            );
             String::new()
         });
-        return ChartSource::Repo { url: repo.clone(), name };
+        return ChartSource::Repo {
+            url: repo.clone(),
+            name,
+        };
     }
     if let Some(oci) = &c.oci {
         cx.check(format!("{p}.chart.oci"), rules::oci_ref(oci));
-        return ChartSource::Oci { reference: oci.clone() };
+        return ChartSource::Oci {
+            reference: oci.clone(),
+        };
     }
     if let Some(path) = &c.path {
         let resolved = cx.resolve(path);
         if !resolved.exists() {
             cx.err(
                 format!("{p}.chart.path"),
-                format!("chart {path:?} not found (looked for {}); paths are relative to the plan file", resolved.display()),
+                format!(
+                    "chart {path:?} not found (looked for {}); paths are relative to the plan file",
+                    resolved.display()
+                ),
             );
         }
         return ChartSource::Path { path: resolved };
     }
-    ChartSource::Path { path: Default::default() }
+    ChartSource::Path {
+        path: Default::default(),
+    }
 }
 
 /// Checks `needs` names, then finds cycles by depth-first search (iterative: a long chain of
@@ -137,11 +198,17 @@ fn needs(cx: &mut Ctx, releases: &[Release], index: &HashMap<String, usize>) {
         for (j, need) in r.needs.iter().enumerate() {
             let p = format!("spec.releases[{i}].needs[{j}]");
             if let Some(first) = listed.insert(need.as_str(), j) {
-                cx.err(p, format!("{need:?} is listed twice (also at needs[{first}]); remove one"));
+                cx.err(
+                    p,
+                    format!("{need:?} is listed twice (also at needs[{first}]); remove one"),
+                );
                 continue;
             }
             if *need == r.name {
-                cx.err(p, format!("release {need:?} needs itself; remove it from its own `needs`"));
+                cx.err(
+                    p,
+                    format!("release {need:?} needs itself; remove it from its own `needs`"),
+                );
                 continue;
             }
             match index.get(need) {
@@ -173,11 +240,17 @@ fn needs(cx: &mut Ctx, releases: &[Release], index: &HashMap<String, usize>) {
                     }
                     1 => {
                         let from = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
-                        let mut names: Vec<&str> = stack[from..].iter().map(|(n, _)| releases[*n].name.as_str()).collect();
+                        let mut names: Vec<&str> = stack[from..]
+                            .iter()
+                            .map(|(n, _)| releases[*n].name.as_str())
+                            .collect();
                         names.push(&releases[target].name);
                         cx.err(
                             format!("spec.releases[{node}].needs[{need_idx}]"),
-                            format!("`needs` form a cycle: {}; break it by removing one of these needs", names.join(" -> ")),
+                            format!(
+                                "`needs` form a cycle: {}; break it by removing one of these needs",
+                                names.join(" -> ")
+                            ),
                         );
                     }
                     _ => {}

@@ -14,10 +14,19 @@ use crate::plan::shape::closest;
 const MAX_RECORD_TTL: u32 = 300;
 const DEFAULT_RECORD_TTL: u32 = 60;
 
-pub(super) fn traffic(cx: &mut Ctx, raw: RawTraffic, kind: PlanKind, plan_name: &str, check_names: &[String]) -> Traffic {
+pub(super) fn traffic(
+    cx: &mut Ctx,
+    raw: RawTraffic,
+    kind: PlanKind,
+    plan_name: &str,
+    check_names: &[String],
+) -> Traffic {
     cx.check("spec.traffic.zoneId", rules::zone_id(&raw.zone_id));
     if raw.records.is_empty() {
-        cx.err("spec.traffic.records", "list at least one record to move from blue to green");
+        cx.err(
+            "spec.traffic.records",
+            "list at least one record to move from blue to green",
+        );
     }
     let mut seen = HashMap::new();
     let records = raw
@@ -43,7 +52,10 @@ pub(super) fn traffic(cx: &mut Ctx, raw: RawTraffic, kind: PlanKind, plan_name: 
     for (i, g) in gates.iter().enumerate() {
         let p = format!("spec.traffic.gates[{i}]");
         if let Some(first) = listed.insert(g.as_str(), i) {
-            cx.err(p, format!("gate {g:?} is listed twice (also at gates[{first}]); remove one"));
+            cx.err(
+                p,
+                format!("gate {g:?} is listed twice (also at gates[{first}]); remove one"),
+            );
         } else if !check_names.contains(g) {
             let hint = match closest(g, check_names.iter().map(String::as_str)) {
                 Some(n) => format!("; did you mean {n:?}?"),
@@ -53,7 +65,12 @@ pub(super) fn traffic(cx: &mut Ctx, raw: RawTraffic, kind: PlanKind, plan_name: 
             cx.err(p, format!("gate {g:?} names no check{hint}"));
         }
     }
-    Traffic { zone_id: raw.zone_id, records, steps, gates }
+    Traffic {
+        zone_id: raw.zone_id,
+        records,
+        steps,
+        gates,
+    }
 }
 
 fn record(cx: &mut Ctx, i: usize, r: RawRecord, kind: PlanKind, plan_name: &str) -> TrafficRecord {
@@ -80,20 +97,40 @@ fn record(cx: &mut Ctx, i: usize, r: RawRecord, kind: PlanKind, plan_name: &str)
         );
     }
     if matches!(&blue, RecordTarget::Hostname(_)) && blue == green {
-        cx.err(format!("{p}.green"), "blue and green point at the same target; shifting traffic would change nothing");
+        cx.err(
+            format!("{p}.green"),
+            "blue and green point at the same target; shifting traffic would change nothing",
+        );
     }
-    let ids = r.set_identifiers.unwrap_or(RawSetIdentifiers { blue: None, green: None });
+    let ids = r.set_identifiers.unwrap_or(RawSetIdentifiers {
+        blue: None,
+        green: None,
+    });
     let blue_set_id = ids.blue.unwrap_or_else(|| format!("{plan_name}-blue"));
     let green_set_id = ids.green.unwrap_or_else(|| format!("{plan_name}-green"));
     for (side, id) in [("blue", &blue_set_id), ("green", &green_set_id)] {
         if id.is_empty() || id.chars().count() > 128 {
-            cx.err(format!("{p}.setIdentifiers.{side}"), "a SetIdentifier is 1–128 characters");
+            cx.err(
+                format!("{p}.setIdentifiers.{side}"),
+                "a SetIdentifier is 1–128 characters",
+            );
         }
     }
     if blue_set_id == green_set_id {
-        cx.err(format!("{p}.setIdentifiers"), format!("blue and green share the SetIdentifier {blue_set_id:?}; they must differ"));
+        cx.err(
+            format!("{p}.setIdentifiers"),
+            format!("blue and green share the SetIdentifier {blue_set_id:?}; they must differ"),
+        );
     }
-    TrafficRecord { name: r.name, record_type, ttl, blue, green, blue_set_id, green_set_id }
+    TrafficRecord {
+        name: r.name,
+        record_type,
+        ttl,
+        blue,
+        green,
+        blue_set_id,
+        green_set_id,
+    }
 }
 
 fn target(cx: &mut Ctx, p: &str, raw: RawTarget) -> RecordTarget {
@@ -105,12 +142,20 @@ fn target(cx: &mut Ctx, p: &str, raw: RawTarget) -> RecordTarget {
         RawTarget::Service(s) => {
             let sp = format!("{p}.service");
             match s.service.split_once('/') {
-                Some((ns, name)) if rules::dns_label(ns, "").is_ok() && rules::dns_label(name, "").is_ok() => {
-                    RecordTarget::Service { namespace: ns.to_owned(), name: name.to_owned() }
+                Some((ns, name))
+                    if rules::dns_label(ns, "").is_ok() && rules::dns_label(name, "").is_ok() =>
+                {
+                    RecordTarget::Service {
+                        namespace: ns.to_owned(),
+                        name: name.to_owned(),
+                    }
                 }
                 _ => {
                     cx.err(sp, format!("{:?} is not namespace/name of a Service; write one like ingress/ingress-nginx-controller", s.service));
-                    RecordTarget::Service { namespace: String::new(), name: s.service }
+                    RecordTarget::Service {
+                        namespace: String::new(),
+                        name: s.service,
+                    }
                 }
             }
         }
@@ -119,7 +164,10 @@ fn target(cx: &mut Ctx, p: &str, raw: RawTarget) -> RecordTarget {
 
 fn steps(cx: &mut Ctx, raw: Vec<RawStep>) -> Vec<TrafficStep> {
     if raw.is_empty() {
-        cx.err("spec.traffic.steps", "list at least one step; the last one has weight 100");
+        cx.err(
+            "spec.traffic.steps",
+            "list at least one step; the last one has weight 100",
+        );
         return Vec::new();
     }
     let mut out = Vec::with_capacity(raw.len());
@@ -132,11 +180,25 @@ fn steps(cx: &mut Ctx, raw: Vec<RawStep>) -> Vec<TrafficStep> {
                 format!("weight {} is above 100; a step's weight is green's share of traffic in percent", s.weight),
             );
         } else if let Some(before) = prev.filter(|b| s.weight <= *b) {
-            cx.err(format!("{p}.weight"), format!("weights must strictly increase: {} comes after {before}", s.weight));
+            cx.err(
+                format!("{p}.weight"),
+                format!(
+                    "weights must strictly increase: {} comes after {before}",
+                    s.weight
+                ),
+            );
         }
         prev = Some(prev.map_or(s.weight, |b| b.max(s.weight)));
-        let bake = cx.duration(&format!("{p}.bake"), Some(&s.bake), Default::default(), false);
-        out.push(TrafficStep { weight: s.weight, bake });
+        let bake = cx.duration(
+            &format!("{p}.bake"),
+            Some(&s.bake),
+            Default::default(),
+            false,
+        );
+        out.push(TrafficStep {
+            weight: s.weight,
+            bake,
+        });
     }
     let last = raw.last().expect("checked non-empty").weight;
     if last < 100 {

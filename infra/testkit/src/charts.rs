@@ -51,7 +51,8 @@ impl ChartRepo {
             .unwrap_or_else(|e| panic!("cannot create a directory for the chart repository: {e}"));
         let served = dir.path().join("repo");
         let home = dir.path().join("helm-home");
-        fs::create_dir_all(&served).unwrap_or_else(|e| panic!("cannot create {}: {e}", served.display()));
+        fs::create_dir_all(&served)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", served.display()));
         let helm = tools::helm3();
 
         let packages: Vec<ChartPackage> = chart_sources(sources)
@@ -64,15 +65,31 @@ impl ChartRepo {
             // Absolute URLs in the index, as most public repositories publish them.
             let url = format!("http://127.0.0.1:{port}");
             let mut index = tools::helm_command(&helm, &home);
-            index.arg("repo").arg("index").arg(&served).args(["--url", &url]);
+            index
+                .arg("repo")
+                .arg("index")
+                .arg(&served)
+                .args(["--url", &url]);
             run(index, "helm repo index");
             let mut command = Command::new(&python);
             command
-                .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+                .args([
+                    "-m",
+                    "http.server",
+                    "--bind",
+                    "127.0.0.1",
+                    &port.to_string(),
+                    "--directory",
+                ])
                 .arg(&served);
             command
         });
-        ChartRepo { packages, url: format!("http://127.0.0.1:{port}"), server: Some(server), dir }
+        ChartRepo {
+            packages,
+            url: format!("http://127.0.0.1:{port}"),
+            server: Some(server),
+            dir,
+        }
     }
 
     /// The repository URL (`http://127.0.0.1:PORT`), for `helm pull --repo` or a plan's `chart.repo`.
@@ -91,8 +108,15 @@ impl ChartRepo {
             .iter()
             .find(|p| p.name == name && p.version == version)
             .unwrap_or_else(|| {
-                let held: Vec<String> = self.packages.iter().map(|p| format!("{}@{}", p.name, p.version)).collect();
-                panic!("the chart repository has no {name}@{version}; it holds {}", held.join(", "))
+                let held: Vec<String> = self
+                    .packages
+                    .iter()
+                    .map(|p| format!("{}@{}", p.name, p.version))
+                    .collect();
+                panic!(
+                    "the chart repository has no {name}@{version}; it holds {}",
+                    held.join(", ")
+                )
             })
     }
 
@@ -131,7 +155,10 @@ fn chart_sources(sources: &Path) -> Vec<PathBuf> {
         .collect();
     dirs.sort();
     if dirs.is_empty() {
-        panic!("no chart in {}: expected subdirectories holding a Chart.yaml", sources.display());
+        panic!(
+            "no chart in {}: expected subdirectories holding a Chart.yaml",
+            sources.display()
+        );
     }
     dirs
 }
@@ -139,25 +166,44 @@ fn chart_sources(sources: &Path) -> Vec<PathBuf> {
 fn package(helm: &Path, home: &Path, source: &Path, out: &Path) -> ChartPackage {
     let (name, version) = chart_identity(source);
     let mut command = tools::helm_command(helm, home);
-    command.arg("package").arg(source).arg("--destination").arg(out);
+    command
+        .arg("package")
+        .arg(source)
+        .arg("--destination")
+        .arg(out);
     run(command, &format!("helm package {}", source.display()));
     let path = out.join(format!("{name}-{version}.tgz"));
     if !path.is_file() {
-        panic!("helm package {} did not write {}", source.display(), path.display());
+        panic!(
+            "helm package {} did not write {}",
+            source.display(),
+            path.display()
+        );
     }
     let digest = sha256_digest(&path);
-    ChartPackage { name, version, path, digest }
+    ChartPackage {
+        name,
+        version,
+        path,
+        digest,
+    }
 }
 
 /// Chart.yaml's top-level `name` and `version`. Both are plain scalars in any valid chart, so a
 /// line scan suffices and testkit needs no YAML parser.
 fn chart_identity(source: &Path) -> (String, String) {
     let path = source.join("Chart.yaml");
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let field = |key: &str| {
         text.lines()
             .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-            .map(|value| value.trim().trim_matches(|c| c == '"' || c == '\'').to_owned())
+            .map(|value| {
+                value
+                    .trim()
+                    .trim_matches(|c| c == '"' || c == '\'')
+                    .to_owned()
+            })
             .filter(|value| !value.is_empty())
             .unwrap_or_else(|| panic!("{} has no top-level `{key}:`", path.display()))
     };

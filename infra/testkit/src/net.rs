@@ -19,7 +19,10 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match TcpStream::connect_timeout(&addr, remaining.clamp(Duration::from_millis(1), Duration::from_millis(200))) {
+        match TcpStream::connect_timeout(
+            &addr,
+            remaining.clamp(Duration::from_millis(1), Duration::from_millis(200)),
+        ) {
             Ok(_) => return Ok(()),
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(25)),
             Err(e) => {
@@ -50,8 +53,11 @@ impl HttpResponse {
 /// HTTP/1.0 keeps servers from chunking the body, which keeps this reader trivial.
 pub fn http(method: &str, url: &str, body: &[u8]) -> io::Result<HttpResponse> {
     const TIMEOUT: Duration = Duration::from_secs(30);
-    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {url}"));
-    let rest = url.strip_prefix("http://").ok_or_else(|| invalid("only http:// URLs are supported"))?;
+    let invalid =
+        |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {url}"));
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| invalid("only http:// URLs are supported"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -83,5 +89,8 @@ pub fn http(method: &str, url: &str, body: &[u8]) -> io::Result<HttpResponse> {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| bad("no status code in the response"))?;
-    Ok(HttpResponse { status, body: response[split + 4..].to_vec() })
+    Ok(HttpResponse {
+        status,
+        body: response[split + 4..].to_vec(),
+    })
 }

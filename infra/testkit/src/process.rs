@@ -72,7 +72,10 @@ impl Process {
                 Err(failure) => failures.push(failure),
             }
         }
-        panic!("{name} failed to start three times:\n{}", failures.join("\n"))
+        panic!(
+            "{name} failed to start three times:\n{}",
+            failures.join("\n")
+        )
     }
 
     /// The label given at spawn.
@@ -156,7 +159,12 @@ impl Process {
 
     /// The log's path and its last few kilobytes, for failure messages.
     pub fn log_report(&self) -> String {
-        format!("--- {} log ({}), last lines:\n{}", self.name, self.log_path.display(), self.log_tail())
+        format!(
+            "--- {} log ({}), last lines:\n{}",
+            self.name,
+            self.log_path.display(),
+            self.log_tail()
+        )
     }
 
     fn log_tail(&self) -> String {
@@ -178,7 +186,12 @@ impl Drop for Process {
             // The test failed: keep the log for whoever investigates.
             if let Some(guard) = self.log_guard.take() {
                 match guard.keep() {
-                    Ok(path) => eprintln!("testkit: {} (pid {}) log kept at {}", self.name, self.pid(), path.display()),
+                    Ok(path) => eprintln!(
+                        "testkit: {} (pid {}) log kept at {}",
+                        self.name,
+                        self.pid(),
+                        path.display()
+                    ),
                     Err(e) => eprintln!("testkit: could not keep the log of {}: {e}", self.name),
                 }
             }

@@ -41,7 +41,8 @@ impl OciRegistry {
             .unwrap_or_else(|e| panic!("cannot create a directory for the registry: {e}"));
         let storage = dir.path().join("storage");
         let config = dir.path().join("config.yml");
-        fs::create_dir_all(&storage).unwrap_or_else(|e| panic!("cannot create {}: {e}", storage.display()));
+        fs::create_dir_all(&storage)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", storage.display()));
         let (process, port) = Process::spawn_listening("oci-registry", START_TIMEOUT, |port| {
             // The http secret only signs upload state between registry replicas; a fixed value
             // keeps the registry from warning about generating one.
@@ -50,12 +51,17 @@ impl OciRegistry {
                  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: testkit-loopback-only\n",
                 storage.display()
             );
-            fs::write(&config, yaml).unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
+            fs::write(&config, yaml)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
             let mut command = std::process::Command::new(&registry);
             command.arg("serve").arg(&config);
             command
         });
-        OciRegistry { process, addr: format!("127.0.0.1:{port}"), dir }
+        OciRegistry {
+            process,
+            addr: format!("127.0.0.1:{port}"),
+            dir,
+        }
     }
 
     /// `127.0.0.1:PORT`.
@@ -78,13 +84,19 @@ impl OciRegistry {
             .arg("--plain-http");
         let output = run(command, &format!("helm push {}", chart_tgz.display()));
         // helm reports on stderr: "Pushed: HOST/charts/NAME:VERSION" then "Digest: sha256:...".
-        let report = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+        let report = String::from_utf8_lossy(&output.stderr).into_owned()
+            + &String::from_utf8_lossy(&output.stdout);
         let value = |key: &str| {
             report
                 .lines()
                 .find_map(|line| line.trim().strip_prefix(key))
                 .map(|v| v.trim().to_owned())
-                .unwrap_or_else(|| panic!("helm push printed no `{key}` line:\n{report}\n{}", self.process.log_report()))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "helm push printed no `{key}` line:\n{report}\n{}",
+                        self.process.log_report()
+                    )
+                })
         };
         let pushed = value("Pushed:");
         let (repository, version) = pushed

@@ -15,12 +15,20 @@ fn moto_starts_answers_resets_and_stops_on_drop() {
     let create = http("PUT", &format!("{endpoint}/testkit-bucket"), b"").unwrap();
     assert_eq!(create.status, 200, "{}", create.text());
     let listed = http("GET", &format!("{endpoint}/"), b"").unwrap();
-    assert!(listed.text().contains("testkit-bucket"), "{}", listed.text());
+    assert!(
+        listed.text().contains("testkit-bucket"),
+        "{}",
+        listed.text()
+    );
 
     moto.reset();
     let listed = http("GET", &format!("{endpoint}/"), b"").unwrap();
     assert_eq!(listed.status, 200);
-    assert!(!listed.text().contains("testkit-bucket"), "reset must clear S3: {}", listed.text());
+    assert!(
+        !listed.text().contains("testkit-bucket"),
+        "reset must clear S3: {}",
+        listed.text()
+    );
 
     let env = moto.aws_env();
     assert!(env.contains(&("AWS_ENDPOINT_URL", endpoint.clone())));

@@ -28,7 +28,10 @@ fn pid_alive(pid: u32) -> bool {
 
 #[test]
 fn output_goes_to_the_log_and_drop_kills_and_reaps_the_child() {
-    let process = Process::spawn("sleeper", shell("echo started; echo to-stderr >&2; exec sleep 300"));
+    let process = Process::spawn(
+        "sleeper",
+        shell("echo started; echo to-stderr >&2; exec sleep 300"),
+    );
     let pid = process.pid();
     let log_path = process.log_path().to_path_buf();
     wait_until("both lines in the log", || {
@@ -39,7 +42,10 @@ fn output_goes_to_the_log_and_drop_kills_and_reaps_the_child() {
 
     drop(process);
 
-    assert!(!pid_alive(pid), "the child must be killed and reaped on drop");
+    assert!(
+        !pid_alive(pid),
+        "the child must be killed and reaped on drop"
+    );
     assert!(!log_path.exists(), "a passing test's log is deleted");
 }
 
@@ -53,7 +59,10 @@ fn a_failing_test_keeps_the_log() {
         panic!("the test fails while the process runs");
     });
     assert!(result.is_err());
-    let log_path = log_path.into_inner().unwrap().expect("the process was started");
+    let log_path = log_path
+        .into_inner()
+        .unwrap()
+        .expect("the process was started");
     let kept = std::fs::read_to_string(&log_path).expect("the log survives a failed test");
     assert!(kept.contains("evidence"));
     std::fs::remove_file(log_path).unwrap();
@@ -63,9 +72,14 @@ fn a_failing_test_keeps_the_log() {
 fn wait_for_port_reports_a_process_that_exits_instead_of_listening() {
     let mut process = Process::spawn("quitter", shell("echo cannot bind; exit 3"));
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let failure = process.try_wait_for_port(addr, Duration::from_secs(10)).unwrap_err();
+    let failure = process
+        .try_wait_for_port(addr, Duration::from_secs(10))
+        .unwrap_err();
     assert!(failure.contains("quitter exited"), "{failure}");
-    assert!(failure.contains("cannot bind"), "the report carries the log: {failure}");
+    assert!(
+        failure.contains("cannot bind"),
+        "the report carries the log: {failure}"
+    );
 }
 
 #[test]
@@ -90,7 +104,13 @@ fn spawn_listening_retries_on_a_new_port_when_the_first_attempt_exits() {
             shell("echo address in use; exit 1")
         } else {
             let mut command = Command::new(testkit::tools::python());
-            command.args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()]);
+            command.args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ]);
             command
         }
     });

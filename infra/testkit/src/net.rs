@@ -52,6 +52,16 @@ impl HttpResponse {
 /// Sends one HTTP/1.0 request to a plain `http://host:port/path` URL and reads the whole response.
 /// HTTP/1.0 keeps servers from chunking the body, which keeps this reader trivial.
 pub fn http(method: &str, url: &str, body: &[u8]) -> io::Result<HttpResponse> {
+    http_with_headers(method, url, &[], body)
+}
+
+/// [`http`] with extra request headers (e.g. `Content-Type`).
+pub fn http_with_headers(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<HttpResponse> {
     const TIMEOUT: Duration = Duration::from_secs(30);
     let invalid =
         |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {url}"));
@@ -69,10 +79,14 @@ pub fn http(method: &str, url: &str, body: &[u8]) -> io::Result<HttpResponse> {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
-    let head = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+    let mut head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
     stream.write_all(body)?;
     let mut response = Vec::new();

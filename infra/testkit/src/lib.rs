@@ -1,0 +1,22 @@
+//! testkit: shared support for cutover's and cloudsim's integration tests.
+//!
+//! It starts the third-party stand-ins that `scripts/install-tools.sh` installs, each as a
+//! [`Process`] guard that kills the child when the test ends and keeps its log when the test fails:
+//! - [`tools`]: where the pinned binaries are (`helm3`, `helm4`, `kubectl`, `moto_server`, `docker-registry`).
+//! - [`moto`]: a moto server (AWS stand-in for Route53, S3, STS, EKS request shapes).
+//! - [`charts`]: a static Helm chart repository built from chart sources (e.g. `infra/charts`).
+//! - [`registry`]: Debian's OCI registry, for `oci://` charts.
+//! - [`net`]: free ports, waiting for a port, and a tiny HTTP client for control endpoints.
+//!
+//! Everything here panics with a message saying what to do instead of returning errors: it only
+//! runs inside tests, where a panic is the failure report.
+
+pub mod charts;
+pub mod moto;
+pub mod net;
+pub mod process;
+pub mod registry;
+pub mod tools;
+
+pub use net::{free_port, wait_for_port};
+pub use process::Process;

@@ -1,0 +1,110 @@
+//! Loopback networking for tests: free ports, waiting for a listener, and a minimal HTTP/1.0
+//! client for the stand-ins' control endpoints (so testkit needs no HTTP library).
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago. Another process can still take it before
+/// the caller binds it, so starters retry when their server fails to bind.
+pub fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .unwrap_or_else(|e| panic!("cannot bind an ephemeral port on 127.0.0.1: {e}"))
+}
+
+/// Waits until `addr` accepts a TCP connection, or fails with `TimedOut` after `timeout`.
+pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match TcpStream::connect_timeout(
+            &addr,
+            remaining.clamp(Duration::from_millis(1), Duration::from_millis(200)),
+        ) {
+            Ok(_) => return Ok(()),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(25)),
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("nothing listened on {addr} within {timeout:?} (last error: {e})"),
+                ));
+            }
+        }
+    }
+}
+
+/// A response from [`http`].
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The body as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends one HTTP/1.0 request to a plain `http://host:port/path` URL and reads the whole response.
+/// HTTP/1.0 keeps servers from chunking the body, which keeps this reader trivial.
+pub fn http(method: &str, url: &str, body: &[u8]) -> io::Result<HttpResponse> {
+    http_with_headers(method, url, &[], body)
+}
+
+/// [`http`] with extra request headers (e.g. `Content-Type`).
+pub fn http_with_headers(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<HttpResponse> {
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    let invalid =
+        |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {url}"));
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| invalid("only http:// URLs are supported"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr = authority
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| invalid("the host does not resolve"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{what} from {url}"));
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers in the response"))?;
+    let status_line = String::from_utf8_lossy(&response[..split]);
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| bad("no status code in the response"))?;
+    Ok(HttpResponse {
+        status,
+        body: response[split + 4..].to_vec(),
+    })
+}

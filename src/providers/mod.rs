@@ -1,1 +1,168 @@
 //! Provider traits: how the engine acts on the world, in our own types.
+//!
+//! The engine decides, providers act. Each trait is small and speaks cutover's domain (clusters,
+//! releases, checks, weighted records, journal bytes), never an SDK's types, so the engine imports
+//! no AWS or Kubernetes crate and its tests run against in-process fakes.
+//!
+//! Contract for every implementation:
+//! - Calls are idempotent where the doc says so; the engine re-runs them after a crash.
+//! - Errors carry a [`ErrorKind`]; only throttling, 5xx-style unavailability and request timeouts
+//!   are retryable, and the engine retries those with backoff.
+//! - Error messages are journaled and shown to people: they must never contain secrets (tokens,
+//!   credentials, resolved secret values).
+//! - A call may wait (for a cluster to become ACTIVE, for DNS to be INSYNC); the engine bounds
+//!   every call with a timeout from the plan or a documented default, and drops the future when it
+//!   expires, so every `.await` inside a provider must be a safe cancellation point.
+
+pub mod state;
+pub mod state_local;
+mod types;
+
+pub use state::{LockInfo, StateBackend, StateError};
+pub use types::*;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::plan::{Addon, AccessEntry, Check, ClusterSpec, NodeGroup, RecordType, Release};
+
+/// EKS: clusters and what hangs off them (add-ons, node groups, access entries).
+#[async_trait]
+pub trait ClusterProvider: Send + Sync {
+    /// `None` when no cluster of that name exists.
+    async fn describe_cluster(&self, name: &str) -> Result<Option<ClusterInfo>, ProviderError>;
+
+    /// Creates the cluster tagged with `own.tags()` plus the spec's tags, passing `token` as the
+    /// idempotency token, and returns once it is ACTIVE. If a cluster of that name already exists
+    /// carrying the same ownership tags it is adopted (waited for, not recreated); one with other
+    /// tags is a `Conflict`.
+    async fn create_cluster(
+        &self,
+        spec: &ClusterSpec,
+        own: &Ownership,
+        token: &str,
+    ) -> Result<ClusterInfo, ProviderError>;
+
+    /// Deletes the cluster and returns once it is gone. Remaining node groups and add-ons are
+    /// deleted first (EKS refuses otherwise). Succeeds if the cluster does not exist. The engine
+    /// checks ownership and traffic before calling this; providers do not.
+    async fn delete_cluster(&self, name: &str) -> Result<(), ProviderError>;
+
+    /// Creates the add-on if absent (tagged, with `token`) and waits until it is ACTIVE.
+    async fn ensure_addon(
+        &self,
+        cluster: &str,
+        addon: &Addon,
+        own: &Ownership,
+        token: &str,
+    ) -> Result<(), ProviderError>;
+
+    /// Deletes the add-on and waits until it is gone; succeeds if absent.
+    async fn delete_addon(&self, cluster: &str, name: &str) -> Result<(), ProviderError>;
+
+    /// Creates the node group if absent and waits until it is ACTIVE. The engine fills in
+    /// `nodegroup.subnets` (the cluster's subnets when the plan leaves them empty).
+    async fn ensure_nodegroup(
+        &self,
+        cluster: &str,
+        nodegroup: &NodeGroup,
+        own: &Ownership,
+        token: &str,
+    ) -> Result<(), ProviderError>;
+
+    /// Deletes the node group and waits until it is gone; succeeds if absent.
+    async fn delete_nodegroup(&self, cluster: &str, name: &str) -> Result<(), ProviderError>;
+
+    /// Creates the access entry and associates its policies if absent.
+    async fn ensure_access_entry(
+        &self,
+        cluster: &str,
+        entry: &AccessEntry,
+        own: &Ownership,
+    ) -> Result<(), ProviderError>;
+
+    /// Deletes the access entry; succeeds if absent.
+    async fn delete_access_entry(&self, cluster: &str, principal_arn: &str)
+    -> Result<(), ProviderError>;
+}
+
+/// The Kubernetes API of one cluster: what the engine needs beyond Helm.
+#[async_trait]
+pub trait WorkloadProvider: Send + Sync {
+    /// Deletes every LoadBalancer Service and Ingress and waits until their cloud load balancers
+    /// are released, so deleting the cluster afterwards leaks none. Succeeds if there are none.
+    async fn release_load_balancers(&self, cluster: &str) -> Result<(), ProviderError>;
+
+    /// The load balancer hostname of a Service, `None` while it has none yet.
+    async fn service_address(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<String>, ProviderError>;
+}
+
+/// Helm releases on a cluster. Implementations resolve `Release::secret_values` themselves at
+/// install time; the engine never sees secret values.
+#[async_trait]
+pub trait ReleaseProvider: Send + Sync {
+    /// Fetches the chart and checks its digest against the plan, before anything is changed.
+    async fn verify_chart(&self, release: &Release) -> Result<(), ProviderError>;
+
+    /// The release's latest revision on the cluster, `None` if never installed (or uninstalled).
+    async fn status(
+        &self,
+        cluster: &str,
+        name: &str,
+        namespace: &str,
+    ) -> Result<Option<ReleaseInfo>, ProviderError>;
+
+    /// `helm upgrade --install --wait` with the plan's values, labelling the release with
+    /// `own.run_id` so a re-run can recognise its own work. Idempotent.
+    async fn install(
+        &self,
+        cluster: &str,
+        release: &Release,
+        own: &Ownership,
+    ) -> Result<ReleaseInfo, ProviderError>;
+
+    /// `helm uninstall --wait`; succeeds if the release is absent.
+    async fn uninstall(&self, cluster: &str, name: &str, namespace: &str)
+    -> Result<(), ProviderError>;
+}
+
+/// Health checks. One call is one attempt; the engine owns retrying, intervals and timeouts.
+#[async_trait]
+pub trait HealthProvider: Send + Sync {
+    async fn check(&self, target: &CheckTarget, check: &Check) -> Result<CheckOutcome, ProviderError>;
+}
+
+/// Route53 weighted records.
+#[async_trait]
+pub trait TrafficProvider: Send + Sync {
+    /// Every weighted record of `name` and `record_type` in the zone (all set identifiers,
+    /// including ones cutover does not manage).
+    async fn records(
+        &self,
+        zone: &str,
+        name: &str,
+        record_type: RecordType,
+    ) -> Result<Vec<WeightedRecord>, ProviderError>;
+
+    /// Submits all changes as ONE atomic batch: all apply or none.
+    async fn change(&self, zone: &str, changes: &[RecordChange]) -> Result<ChangeId, ProviderError>;
+
+    /// Returns once the change is INSYNC on every Route53 server.
+    async fn wait_insync(&self, change: &ChangeId) -> Result<(), ProviderError>;
+}
+
+/// Everything the engine acts through, as shared trait objects.
+#[derive(Clone)]
+pub struct Providers {
+    pub clusters: Arc<dyn ClusterProvider>,
+    pub workloads: Arc<dyn WorkloadProvider>,
+    pub releases: Arc<dyn ReleaseProvider>,
+    pub health: Arc<dyn HealthProvider>,
+    pub traffic: Arc<dyn TrafficProvider>,
+}

@@ -1,0 +1,261 @@
+//! Compiling a plan into stages, steps and checkpoints.
+//!
+//! Step ids are derived from names in the plan (`provision.nodegroup.general`,
+//! `releases.install.api`, `traffic.shift.50`), never from positions that an unrelated edit could
+//! shift, so a resumed run matches its journal to the same steps.
+
+use crate::plan::{Plan, PlanKind};
+
+use super::step::{CheckpointDef, CompiledPlan, Stage, StepDef, StepKind};
+
+/// Add-ons the nodes need before they can become Ready (networking, identity): created before
+/// the node groups. Every other add-on (coredns, CSI drivers, ...) needs nodes to schedule on
+/// and is created after them, so its ACTIVE wait can succeed.
+const NODE_PREREQUISITE_ADDONS: &[&str] = &["vpc-cni", "kube-proxy", "eks-pod-identity-agent"];
+
+/// Checkpoints a failure rolls back to automatically. `traffic-100` counts: green carries all
+/// traffic after a full bake, so a failure while retiring blue keeps it there.
+const SAFE_CHECKPOINTS: &[&str] = &["green-ready", "releases-ready", "verified", "traffic-100"];
+
+struct Builder {
+    stages: Vec<Stage>,
+    checkpoints: Vec<CheckpointDef>,
+}
+
+impl Builder {
+    fn stage(&mut self, name: &str, title: &str, parallel: bool, steps: Vec<StepDef>) {
+        self.stages.push(Stage { name: name.into(), title: title.into(), parallel, steps });
+    }
+
+    /// A checkpoint after the last step compiled so far (so an empty stage still has one).
+    fn checkpoint(&mut self, name: &str) {
+        let Some(last) = self.stages.iter_mut().rev().find_map(|s| s.steps.last_mut()) else {
+            return;
+        };
+        last.checkpoints_after.push(name.to_string());
+        self.checkpoints.push(CheckpointDef {
+            name: name.to_string(),
+            after_step: last.id.clone(),
+            automatic_target: SAFE_CHECKPOINTS.contains(&name),
+        });
+    }
+}
+
+fn step(id: String, title: String, changes: &str, compensation: Option<&str>, kind: StepKind) -> StepDef {
+    StepDef {
+        id,
+        title,
+        changes: changes.to_string(),
+        compensation: compensation.map(str::to_string),
+        needs: Vec::new(),
+        checkpoints_after: Vec::new(),
+        point_of_no_return: false,
+        kind,
+    }
+}
+
+/// Steps of a sequential stage each wait for the previous one.
+fn chain(mut steps: Vec<StepDef>) -> Vec<StepDef> {
+    for i in 1..steps.len() {
+        let prev = steps[i - 1].id.clone();
+        steps[i].needs = vec![prev];
+    }
+    steps
+}
+
+/// Compiles a validated plan. Infallible: validation already rejected what cannot be compiled.
+pub fn compile(plan: &Plan) -> CompiledPlan {
+    let mut b = Builder { stages: Vec::new(), checkpoints: Vec::new() };
+    let green = &plan.green.name;
+
+    let mut preflight = Vec::new();
+    if !plan.releases.is_empty() {
+        preflight.push(step(
+            "preflight.charts".into(),
+            "Verify every chart's digest".into(),
+            "nothing",
+            None,
+            StepKind::VerifyCharts,
+        ));
+    }
+    if plan.kind == PlanKind::Upgrade {
+        if let Some(blue) = &plan.blue {
+            preflight.push(step(
+                "preflight.blue".into(),
+                format!("Check blue cluster {} and its records carry the traffic", blue.cluster),
+                "nothing",
+                None,
+                StepKind::CheckBlue,
+            ));
+        }
+    }
+    b.stage("preflight", "Preflight checks", false, chain(preflight));
+
+    let mut provision = vec![step(
+        "provision.cluster".into(),
+        format!("Create cluster {green} at Kubernetes {}", plan.green.version),
+        "creates the EKS cluster",
+        Some("releases its load balancers and deletes the cluster"),
+        StepKind::Cluster,
+    )];
+    for (i, entry) in plan.green.access.iter().enumerate() {
+        provision.push(step(
+            format!("provision.access.{i}"),
+            format!("Grant access to {}", entry.principal_arn),
+            "creates an access entry and its policy associations",
+            Some("deletes the access entry"),
+            StepKind::Access(i),
+        ));
+    }
+    let addon = |a: &crate::plan::Addon| {
+        step(
+            format!("provision.addon.{}", a.name),
+            format!("Install add-on {}", a.name),
+            "creates an EKS add-on",
+            Some("deletes the add-on"),
+            StepKind::Addon(a.name.clone()),
+        )
+    };
+    let early = |a: &&crate::plan::Addon| NODE_PREREQUISITE_ADDONS.contains(&a.name.as_str());
+    provision.extend(plan.green.addons.iter().filter(early).map(addon));
+    for ng in &plan.green.nodegroups {
+        provision.push(step(
+            format!("provision.nodegroup.{}", ng.name),
+            format!("Create node group {}", ng.name),
+            "creates a managed node group",
+            Some("deletes the node group"),
+            StepKind::Nodegroup(ng.name.clone()),
+        ));
+    }
+    provision.extend(plan.green.addons.iter().filter(|a| !early(a)).map(addon));
+    b.stage("provision", "Provision the green cluster", false, chain(provision));
+    b.checkpoint("green-ready");
+
+    let releases = plan
+        .releases
+        .iter()
+        .map(|r| {
+            let mut s = step(
+                format!("releases.install.{}", r.name),
+                format!("Install release {}/{} ({} {})", r.namespace, r.name, chart_name(r), r.version),
+                "installs or upgrades a Helm release on green",
+                Some("uninstalls the release"),
+                StepKind::Release(r.name.clone()),
+            );
+            s.needs = r.needs.iter().map(|n| format!("releases.install.{n}")).collect();
+            s
+        })
+        .collect();
+    b.stage("releases", "Replay releases onto green", true, releases);
+    b.checkpoint("releases-ready");
+
+    let checks = plan
+        .checks
+        .iter()
+        .map(|c| {
+            step(
+                format!("verify.check.{}", c.name),
+                format!("Check {}", c.name),
+                "nothing",
+                None,
+                StepKind::Check(c.name.clone()),
+            )
+        })
+        .collect();
+    b.stage("verify", "Verify green", false, chain(checks));
+    b.checkpoint("verified");
+
+    match plan.kind {
+        PlanKind::Upgrade => compile_cutover(plan, &mut b),
+        PlanKind::Drill => {
+            let mut s = step(
+                "teardown.cluster".into(),
+                format!("Tear down the rebuilt cluster {green}"),
+                "deletes the rebuilt cluster",
+                None,
+                StepKind::TeardownGreen,
+            );
+            s.point_of_no_return = true;
+            b.stage("teardown", "Tear down the drill cluster", false, vec![s]);
+            b.checkpoint("torn-down");
+        }
+        PlanKind::DevCluster => {}
+    }
+
+    CompiledPlan { plan: plan.metadata.name.clone(), kind: plan.kind, stages: b.stages, checkpoints: b.checkpoints }
+}
+
+fn compile_cutover(plan: &Plan, b: &mut Builder) {
+    let Some(traffic) = &plan.traffic else { return };
+    let mut steps = vec![step(
+        "traffic.prepare".into(),
+        "Create green's weighted records at weight 0".into(),
+        "creates green's weighted records (weight 0)",
+        Some("deletes green's weighted records once blue carries all traffic"),
+        StepKind::TrafficPrepare,
+    )];
+    for (index, ts) in traffic.steps.iter().enumerate() {
+        steps.push(step(
+            format!("traffic.shift.{}", ts.weight),
+            format!(
+                "Shift {}% of traffic to green, bake {}",
+                ts.weight,
+                super::error::humanize(ts.bake)
+            ),
+            "changes the weights of blue's and green's records in one batch",
+            Some("restores the weights from before the shift (consecutive shifts in one batch)"),
+            StepKind::TrafficShift { index, weight: ts.weight },
+        ));
+    }
+    let steps = chain(steps);
+    // Checkpoints inside the stage: one per completed shift.
+    b.stage("traffic", "Shift traffic to green", false, Vec::new());
+    for s in steps {
+        let weight = match s.kind {
+            StepKind::TrafficShift { weight, .. } => Some(weight),
+            _ => None,
+        };
+        b.stages.last_mut().expect("traffic stage").steps.push(s);
+        if let Some(w) = weight {
+            b.checkpoint(&format!("traffic-{w}"));
+        }
+    }
+
+    let blue = plan.blue.as_ref().map(|b| b.cluster.as_str()).unwrap_or("blue");
+    let mut retire = chain(vec![
+        step(
+            "retire.wait-retention".into(),
+            format!("Keep blue for {} after green reached 100%", super::error::humanize(plan.teardown.retain_blue_for)),
+            "nothing",
+            None,
+            StepKind::WaitRetention,
+        ),
+        step(
+            "retire.blue-records".into(),
+            "Delete blue's weighted records (weight 0)".into(),
+            "deletes blue's weighted records",
+            Some("re-creates blue's weighted records at weight 0"),
+            StepKind::BlueRecords,
+        ),
+        step(
+            "retire.blue-cluster".into(),
+            format!("Delete blue cluster {blue} (point of no return)"),
+            "deletes the blue cluster",
+            None,
+            StepKind::BlueCluster,
+        ),
+    ]);
+    retire[2].point_of_no_return = true;
+    b.stage("retire", "Retire blue", false, retire);
+    b.checkpoint("blue-retired");
+}
+
+fn chart_name(r: &crate::plan::Release) -> String {
+    match &r.chart {
+        crate::plan::ChartSource::Repo { name, .. } => name.clone(),
+        crate::plan::ChartSource::Oci { reference } => {
+            reference.rsplit('/').next().unwrap_or(reference).to_string()
+        }
+        crate::plan::ChartSource::Path { path } => path.display().to_string(),
+    }
+}

@@ -1,0 +1,243 @@
+//! The run journal: one JSON record per line, append-only, fsynced; the source of truth.
+//!
+//! Every transition of a run is a [`JournalRecord`] with `seq` (1, 2, 3, ...), `ts` (RFC 3339)
+//! and `run`. A step counts as done only if its `step-done` record is present.
+//!
+//! Reading ([`parse`]) never guesses:
+//! - A last line without its `\n`, or a last line that does not parse, is a TORN write (a crash
+//!   mid-append). It is ignored: whatever it recorded is treated as not having happened, which is
+//!   safe because every step is idempotent and is simply run again.
+//! - An unparseable line that is NOT the last one, a sequence gap or a record of another run is
+//!   corruption: [`JournalError::Corrupt`], and the engine refuses to act on the run.
+//!
+//! Repair: before the first append of a resumed run, [`JournalWriter::open`] truncates a torn tail
+//! and appends a `journal-repaired` record saying how many bytes were dropped, so the file is again
+//! a sequence of whole lines and the history shows that a crash happened there.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::providers::StateBackend;
+
+use super::error::{EngineError, JournalError};
+use super::options::Clock;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalRecord {
+    pub seq: u64,
+    pub ts: Timestamp,
+    pub run: String,
+    #[serde(flatten)]
+    pub event: JournalEvent,
+}
+
+/// One transition. Outputs and error texts are never secret (providers and steps guarantee it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum JournalEvent {
+    RunStarted {
+        plan: String,
+        digest: String,
+        kind: String,
+        who: String,
+        host: String,
+        pid: u32,
+        version: String,
+    },
+    RunResumed { who: String, host: String, pid: u32, version: String },
+    StepStarted {
+        step: String,
+        /// Set on a point-of-no-return step: from here on the run can no longer roll back.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        irreversible: bool,
+    },
+    StepDone { step: String, output: serde_json::Value },
+    StepFailed { step: String, error: String, retryable: bool },
+    CompensationStarted { step: String },
+    CompensationDone { step: String },
+    CompensationFailed { step: String, error: String },
+    Checkpoint { name: String },
+    /// A rollback began; until `run-rolled-back`, `resume` continues the rollback.
+    RollbackStarted { to: Option<String>, cause: String },
+    RunPaused { step: String, cause: String },
+    RunWaiting { step: String, until: Timestamp },
+    /// The run stopped and needs a human (interlock, failed compensation, failed irreversible step).
+    RunFailed { step: Option<String>, cause: String },
+    RunRolledBack { to: Option<String>, cause: String },
+    RunCompleted,
+    JournalRepaired { discarded_bytes: u64 },
+}
+
+/// A journal as read back.
+#[derive(Debug, Clone)]
+pub struct ParsedJournal {
+    pub records: Vec<JournalRecord>,
+    /// Bytes of whole, valid lines: where the next append must start.
+    pub valid_len: u64,
+    /// Bytes of a torn last line that were ignored (0 when none).
+    pub torn_bytes: u64,
+}
+
+/// Parses a stored journal (see the module docs for what counts as torn and what as corrupt).
+pub fn parse(run_id: &str, bytes: &[u8]) -> Result<ParsedJournal, JournalError> {
+    let corrupt = |line: usize, detail: String| JournalError::Corrupt {
+        run_id: run_id.to_string(),
+        line,
+        detail,
+    };
+    let mut records: Vec<JournalRecord> = Vec::new();
+    let mut offset = 0usize;
+    let mut line_no = 0usize;
+    while offset < bytes.len() {
+        line_no += 1;
+        let rest = &bytes[offset..];
+        let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+            // No newline: the append never finished.
+            return Ok(torn(records, offset, bytes.len()));
+        };
+        let line = &rest[..nl];
+        let is_last = offset + nl + 1 == bytes.len();
+        let record: JournalRecord = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(_) if is_last => return Ok(torn(records, offset, bytes.len())),
+            Err(e) => return Err(corrupt(line_no, format!("line is not a journal record ({e})"))),
+        };
+        let expected = records.len() as u64 + 1;
+        if record.seq != expected {
+            return Err(corrupt(line_no, format!("expected seq {expected}, found {}", record.seq)));
+        }
+        if record.run != run_id {
+            return Err(corrupt(line_no, format!("record belongs to run {}", record.run)));
+        }
+        records.push(record);
+        offset += nl + 1;
+    }
+    Ok(ParsedJournal { records, valid_len: bytes.len() as u64, torn_bytes: 0 })
+}
+
+fn torn(records: Vec<JournalRecord>, valid: usize, total: usize) -> ParsedJournal {
+    ParsedJournal { records, valid_len: valid as u64, torn_bytes: (total - valid) as u64 }
+}
+
+/// Appends records of one run. Only the lock holder writes, so `seq` is tracked here.
+pub(crate) struct JournalWriter {
+    state: Arc<dyn StateBackend>,
+    clock: Arc<dyn Clock>,
+    env: String,
+    run_id: String,
+    next_seq: u64,
+    /// Set when an append failed: whether the line landed is unknown, so nothing more is written
+    /// by this process; a later `resume` reads back what did land.
+    poisoned: bool,
+}
+
+impl JournalWriter {
+    /// A writer for a brand-new run (no journal yet).
+    pub fn create(state: Arc<dyn StateBackend>, clock: Arc<dyn Clock>, env: &str, run_id: &str) -> Self {
+        JournalWriter {
+            state,
+            clock,
+            env: env.to_string(),
+            run_id: run_id.to_string(),
+            next_seq: 1,
+            poisoned: false,
+        }
+    }
+
+    /// Reads an existing run's journal, repairs a torn tail, and returns the writer and records.
+    pub async fn open(
+        state: Arc<dyn StateBackend>,
+        clock: Arc<dyn Clock>,
+        env: &str,
+        run_id: &str,
+    ) -> Result<(Self, Vec<JournalRecord>), EngineError> {
+        let bytes = state.read_journal(env, run_id).await?;
+        let parsed = parse(run_id, &bytes)?;
+        if parsed.records.is_empty() {
+            return Err(JournalError::Empty { run_id: run_id.to_string() }.into());
+        }
+        let mut records = parsed.records;
+        let mut writer = JournalWriter::create(state.clone(), clock, env, run_id);
+        writer.next_seq = records.len() as u64 + 1;
+        if parsed.torn_bytes > 0 {
+            tracing::warn!(run = run_id, bytes = parsed.torn_bytes, "dropping a torn last journal line");
+            state.truncate_journal(env, run_id, parsed.valid_len).await?;
+            let repaired = writer
+                .append(JournalEvent::JournalRepaired { discarded_bytes: parsed.torn_bytes })
+                .await?;
+            records.push(repaired);
+        }
+        Ok((writer, records))
+    }
+
+    /// Writes one record durably and returns it.
+    pub async fn append(&mut self, event: JournalEvent) -> Result<JournalRecord, EngineError> {
+        if self.poisoned {
+            return Err(self.write_failed("an earlier append failed"));
+        }
+        let record =
+            JournalRecord { seq: self.next_seq, ts: self.clock.now(), run: self.run_id.clone(), event };
+        let mut line = serde_json::to_vec(&record).expect("journal records serialise");
+        line.push(b'\n');
+        if let Err(e) = self.state.append(&self.env, &self.run_id, record.seq, &line).await {
+            self.poisoned = true;
+            return Err(self.write_failed(&e.to_string()));
+        }
+        self.next_seq += 1;
+        Ok(record)
+    }
+
+    fn write_failed(&self, detail: &str) -> EngineError {
+        JournalError::WriteFailed { run_id: self.run_id.clone(), detail: detail.to_string() }.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(seq: u64, run: &str) -> String {
+        let r = JournalRecord {
+            seq,
+            ts: Timestamp::UNIX_EPOCH,
+            run: run.into(),
+            event: JournalEvent::Checkpoint { name: format!("c{seq}") },
+        };
+        serde_json::to_string(&r).unwrap() + "\n"
+    }
+
+    #[test]
+    fn records_round_trip_with_a_type_tag() {
+        let text = line(1, "r");
+        assert!(text.contains(r#""type":"checkpoint""#), "{text}");
+        let p = parse("r", text.as_bytes()).unwrap();
+        assert_eq!(p.records.len(), 1);
+        assert_eq!(p.torn_bytes, 0);
+    }
+
+    #[test]
+    fn a_last_line_without_newline_is_torn_even_if_it_parses() {
+        let whole = line(1, "r");
+        let mut text = whole.clone() + &line(2, "r");
+        text.pop();
+        let p = parse("r", text.as_bytes()).unwrap();
+        assert_eq!(p.records.len(), 1);
+        assert_eq!(p.valid_len, whole.len() as u64);
+        assert!(p.torn_bytes > 0);
+    }
+
+    #[test]
+    fn an_unparseable_middle_line_is_corruption() {
+        let text = line(1, "r") + "{garbage\n" + &line(2, "r");
+        let err = parse("r", text.as_bytes()).unwrap_err();
+        assert!(matches!(err, JournalError::Corrupt { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_sequence_gap_is_corruption() {
+        let text = line(1, "r") + &line(3, "r");
+        assert!(matches!(parse("r", text.as_bytes()), Err(JournalError::Corrupt { line: 2, .. })));
+    }
+}

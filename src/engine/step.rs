@@ -1,0 +1,103 @@
+//! What a compiled step is: its stable id, what it changes, how it is undone, and where the
+//! checkpoints fall. Produced by `compile`, executed by `executor`, undone by `rollback`.
+
+use serde::Serialize;
+
+use crate::plan::PlanKind;
+
+/// A plan compiled into stages of steps, with named checkpoints between them.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompiledPlan {
+    pub plan: String,
+    pub kind: PlanKind,
+    pub stages: Vec<Stage>,
+    /// In order. Each sits after one step of the flat step order.
+    pub checkpoints: Vec<CheckpointDef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    pub name: String,
+    pub title: String,
+    /// Whether independent steps of this stage run concurrently (the releases DAG).
+    pub parallel: bool,
+    pub steps: Vec<StepDef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepDef {
+    /// Stable, derived from the plan: resume matches journal records to steps by it.
+    pub id: String,
+    pub title: String,
+    /// What applying the step changes in the world ("nothing" for read-only steps).
+    pub changes: String,
+    /// How the step is undone, `None` when there is nothing to undo.
+    pub compensation: Option<String>,
+    /// Steps of the same stage that must be done before this one starts.
+    pub needs: Vec<String>,
+    /// Checkpoints reached once this step (and everything before it) is done.
+    pub checkpoints_after: Vec<String>,
+    /// Starting this step makes rollback impossible from then on.
+    pub point_of_no_return: bool,
+    #[serde(skip)]
+    pub(crate) kind: StepKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointDef {
+    pub name: String,
+    /// The step after which the checkpoint is reached.
+    pub after_step: String,
+    /// Whether a failure rolls back to this checkpoint automatically. Partial traffic shifts are
+    /// not: a failing gate puts all traffic back on blue.
+    pub automatic_target: bool,
+}
+
+/// What a step does; the data needed is looked up in the plan by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StepKind {
+    VerifyCharts,
+    CheckBlue,
+    Cluster,
+    Addon(String),
+    Nodegroup(String),
+    Access(usize),
+    Release(String),
+    Check(String),
+    TrafficPrepare,
+    TrafficShift { index: usize, weight: u8 },
+    WaitRetention,
+    BlueRecords,
+    BlueCluster,
+    TeardownGreen,
+}
+
+impl CompiledPlan {
+    /// Every step in execution order (stage by stage, plan order within a stage).
+    pub fn steps(&self) -> impl Iterator<Item = &StepDef> {
+        self.stages.iter().flat_map(|s| s.steps.iter())
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepDef> {
+        self.steps().find(|s| s.id == id)
+    }
+
+    /// Position of a step in [`steps`](Self::steps).
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.steps().position(|s| s.id == id)
+    }
+
+    pub fn checkpoint(&self, name: &str) -> Option<&CheckpointDef> {
+        self.checkpoints.iter().find(|c| c.name == name)
+    }
+
+    /// Position of the step after which the checkpoint is reached.
+    pub fn checkpoint_position(&self, name: &str) -> Option<usize> {
+        self.checkpoint(name).and_then(|c| self.position(&c.after_step))
+    }
+
+    /// Position of the first point-of-no-return step, if the plan has one.
+    pub fn point_of_no_return(&self) -> Option<usize> {
+        self.steps().position(|s| s.point_of_no_return)
+    }
+}

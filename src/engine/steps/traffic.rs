@@ -1,0 +1,322 @@
+//! Traffic steps: preflight of blue's records, green's records at weight 0, each weight shift with
+//! its DNS wait and bake, and their compensations.
+//!
+//! Before every weight change the live weights are compared with what the journal says they
+//! should be; any difference means someone changed DNS by hand, and the step stops (needs
+//! attention) naming the record, the expected and the found weights. A step whose change already
+//! landed before a crash finds the live weights equal to its target and adopts them.
+
+use serde_json::{Value, json};
+
+use crate::plan::{RecordTarget, Traffic, TrafficRecord};
+use crate::providers::{ChangeAction, ClusterStatus, RecordChange, WeightedRecord};
+
+use super::Cx;
+use super::verify::bake;
+use crate::engine::error::StepError;
+use crate::engine::progress::EngineEvent;
+use crate::engine::retry::Bound;
+use crate::engine::weights::{RecordWeights, check_change_keeps_traffic, type_name};
+
+/// Every live record of each plan record's name, in plan order.
+pub(super) struct Live {
+    groups: Vec<Vec<WeightedRecord>>,
+}
+
+impl Live {
+    pub fn find(&self, i: usize, set_id: &str) -> Option<&WeightedRecord> {
+        self.groups[i].iter().find(|r| r.set_id == set_id)
+    }
+
+    pub fn weights(&self, traffic: &Traffic) -> Vec<RecordWeights> {
+        traffic
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RecordWeights {
+                record: r.name.clone(),
+                blue: self.find(i, &r.blue_set_id).map(|w| w.weight),
+                green: self.find(i, &r.green_set_id).map(|w| w.weight),
+            })
+            .collect()
+    }
+
+    fn all(&self) -> Vec<WeightedRecord> {
+        self.groups.concat()
+    }
+}
+
+pub(super) fn traffic<'a>(cx: &Cx<'a>) -> Result<&'a Traffic, StepError> {
+    cx.plan().traffic.as_ref().ok_or_else(|| StepError::Internal("the plan has no traffic section".into()))
+}
+
+pub(super) async fn read_live(cx: &Cx<'_>) -> Result<Live, StepError> {
+    let t = traffic(cx)?;
+    let dns = &cx.p().traffic;
+    let mut groups = Vec::new();
+    for r in &t.records {
+        let records = cx
+            .call(&format!("read records of {}", r.name), Bound::Call, || {
+                dns.records(&t.zone_id, &r.name, r.record_type)
+            })
+            .await?;
+        groups.push(records);
+    }
+    Ok(Live { groups })
+}
+
+/// Submits one atomic batch (after the all-zero interlock) and waits until it is INSYNC.
+pub(super) async fn submit(cx: &Cx<'_>, live: &Live, changes: Vec<RecordChange>) -> Result<(), StepError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    check_change_keeps_traffic(&live.all(), &changes).map_err(StepError::Interlock)?;
+    let t = traffic(cx)?;
+    let dns = &cx.p().traffic;
+    let id = cx.call("change weighted records", Bound::Call, || dns.change(&t.zone_id, &changes)).await?;
+    let bound = Bound::Wait(cx.plan().timeouts.dns_insync);
+    cx.call(&format!("wait for DNS change {id} to be INSYNC"), bound, || dns.wait_insync(&id)).await
+}
+
+/// The stop message when live weights are not what the journal expects.
+pub(super) fn hand_changed(rec: &TrafficRecord, expected: &[&RecordWeights], found: &RecordWeights) -> StepError {
+    let expected: Vec<String> = expected.iter().map(|w| w.to_string()).collect();
+    StepError::Interlock(format!(
+        "record {} ({}, set ids blue {} / green {}): cutover expected {} but Route53 has {}. \
+         Someone changed DNS by hand, so cutover changed nothing; put the expected weights back \
+         and run `cutover resume`, or take over by hand",
+        rec.name,
+        type_name(rec.record_type),
+        rec.blue_set_id,
+        rec.green_set_id,
+        expected.join(" or "),
+        found
+    ))
+}
+
+fn weights_from(cx: &Cx<'_>, step: &str, field: &str) -> Result<Vec<RecordWeights>, StepError> {
+    let out = cx
+        .output(step)
+        .ok_or_else(|| StepError::Internal(format!("the journal has no output of {step}")))?;
+    serde_json::from_value(out[field].clone())
+        .map_err(|e| StepError::Internal(format!("output of {step} has no valid {field}: {e}")))
+}
+
+/// The weights a shift expects before it changes them: those after the previous traffic step.
+pub(super) fn weights_before(cx: &Cx<'_>, index: usize) -> Result<Vec<RecordWeights>, StepError> {
+    match index {
+        0 => weights_from(cx, "traffic.prepare", "after"),
+        i => weights_from(cx, &format!("traffic.shift.{}", traffic(cx)?.steps[i - 1].weight), "after"),
+    }
+}
+
+/// The weights after the last shift (green 100).
+pub(super) fn weights_after_last_shift(cx: &Cx<'_>) -> Result<Vec<RecordWeights>, StepError> {
+    let last = traffic(cx)?.steps.last().map(|s| s.weight).unwrap_or(100);
+    weights_from(cx, &format!("traffic.shift.{last}"), "after")
+}
+
+fn shifted(base: &[RecordWeights], weight: u8) -> Vec<RecordWeights> {
+    base.iter()
+        .map(|r| RecordWeights { record: r.record.clone(), blue: Some(100 - weight), green: Some(weight) })
+        .collect()
+}
+
+/// Upserts moving the live records to `target` weights (records absent live are skipped).
+fn reweigh(t: &Traffic, live: &Live, target: &[RecordWeights]) -> Vec<RecordChange> {
+    let mut changes = Vec::new();
+    for (i, (rec, want)) in t.records.iter().zip(target).enumerate() {
+        for (set, weight) in [(&rec.blue_set_id, want.blue), (&rec.green_set_id, want.green)] {
+            if let (Some(current), Some(weight)) = (live.find(i, set), weight) {
+                if current.weight != weight {
+                    let record = WeightedRecord { weight, ..current.clone() };
+                    changes.push(RecordChange { action: ChangeAction::Upsert, record });
+                }
+            }
+        }
+    }
+    changes
+}
+
+pub(super) async fn check_blue(cx: &Cx<'_>) -> Result<Value, StepError> {
+    let plan = cx.plan();
+    let blue = plan.blue.as_ref().ok_or_else(|| StepError::Internal("the plan names no blue cluster".into()))?;
+    let clusters = &cx.p().clusters;
+    let info = cx
+        .call(&format!("describe cluster {}", blue.cluster), Bound::Call, || clusters.describe_cluster(&blue.cluster))
+        .await?
+        .ok_or_else(|| {
+            StepError::Precondition(format!(
+                "blue cluster {} does not exist; check spec.blue.cluster names the live cluster",
+                blue.cluster
+            ))
+        })?;
+    if info.status != ClusterStatus::Active {
+        return Err(StepError::Precondition(format!(
+            "blue cluster {} is {:?}, not ACTIVE; cutover only replaces a healthy blue",
+            blue.cluster, info.status
+        )));
+    }
+    let Some(t) = &plan.traffic else { return Ok(json!({ "cluster": blue.cluster })) };
+    let live = read_live(cx).await?;
+    let weights = live.weights(t);
+    for (rec, w) in t.records.iter().zip(&weights) {
+        match w.blue {
+            None => {
+                return Err(StepError::Precondition(format!(
+                    "record {} ({}) has no weighted record with set id {}: cutover shifts traffic \
+                     away from blue's weighted record, so create it (with the traffic's weight) first",
+                    rec.name,
+                    type_name(rec.record_type),
+                    rec.blue_set_id
+                )));
+            }
+            Some(0) => {
+                return Err(StepError::Precondition(format!(
+                    "blue's record {} (set id {}) has weight 0: blue carries none of this name's \
+                     traffic, so there is nothing for cutover to shift",
+                    rec.name, rec.blue_set_id
+                )));
+            }
+            Some(_) => {}
+        }
+        if let Some(g) = w.green.filter(|g| *g > 0) {
+            return Err(StepError::Precondition(format!(
+                "green's set id {} of record {} already has weight {g}: another change is shifting \
+                 this name; finish or undo it first",
+                rec.green_set_id, rec.name
+            )));
+        }
+    }
+    Ok(json!({ "cluster": blue.cluster, "records": weights }))
+}
+
+/// Green's target for one record: a fixed name, or its Service's load balancer once it has one.
+async fn green_target(cx: &Cx<'_>, target: &RecordTarget) -> Result<String, StepError> {
+    let cluster = &cx.plan().green.name;
+    resolve(cx, cluster, target).await
+}
+
+pub(super) async fn resolve(cx: &Cx<'_>, cluster: &str, target: &RecordTarget) -> Result<String, StepError> {
+    let (namespace, name) = match target {
+        RecordTarget::Hostname(h) => return Ok(h.clone()),
+        RecordTarget::Service { namespace, name } => (namespace, name),
+    };
+    let limit = cx.plan().timeouts.load_balancer_release;
+    let what = format!("load balancer address of service {namespace}/{name} on {cluster}");
+    let workloads = &cx.p().workloads;
+    let poll = async {
+        loop {
+            let address = cx
+                .call(&what, Bound::Call, || workloads.service_address(cluster, namespace, name))
+                .await?;
+            if let Some(a) = address {
+                return Ok(a);
+            }
+            tokio::time::sleep(cx.run.opts.address_poll_interval).await;
+        }
+    };
+    match tokio::time::timeout(limit, poll).await {
+        Ok(r) => r,
+        Err(_) => Err(StepError::Timeout { what, after: limit }),
+    }
+}
+
+pub(super) async fn prepare(cx: &Cx<'_>) -> Result<Value, StepError> {
+    let t = traffic(cx)?;
+    let initial = weights_from(cx, "preflight.blue", "records")?;
+    let mut targets = Vec::new();
+    for rec in &t.records {
+        targets.push(green_target(cx, &rec.green).await?);
+    }
+    let live = read_live(cx).await?;
+    let found = live.weights(t);
+    let mut changes = Vec::new();
+    for (i, rec) in t.records.iter().enumerate() {
+        let expected = RecordWeights { green: None, ..initial[i].clone() };
+        let adoptable = RecordWeights { green: Some(0), ..initial[i].clone() };
+        if found[i] != expected && found[i] != adoptable {
+            return Err(hand_changed(rec, &[&expected, &adoptable], &found[i]));
+        }
+        let want = WeightedRecord {
+            name: rec.name.clone(),
+            record_type: rec.record_type,
+            set_id: rec.green_set_id.clone(),
+            target: targets[i].clone(),
+            ttl: rec.ttl,
+            weight: 0,
+        };
+        if live.find(i, &rec.green_set_id) != Some(&want) {
+            changes.push(RecordChange { action: ChangeAction::Upsert, record: want });
+        }
+    }
+    submit(cx, &live, changes).await?;
+    let after: Vec<RecordWeights> =
+        initial.iter().map(|w| RecordWeights { green: Some(0), ..w.clone() }).collect();
+    Ok(json!({ "before": initial, "after": after, "green_targets": targets }))
+}
+
+pub(super) async fn shift(cx: &Cx<'_>, index: usize, weight: u8) -> Result<Value, StepError> {
+    let t = traffic(cx)?;
+    let before = weights_before(cx, index)?;
+    let after = shifted(&before, weight);
+    let live = read_live(cx).await?;
+    let found = live.weights(t);
+    let adopted = found == after;
+    if !adopted {
+        if let Some(i) = (0..t.records.len()).find(|&i| found[i] != before[i]) {
+            return Err(hand_changed(&t.records[i], &[&before[i]], &found[i]));
+        }
+        submit(cx, &live, reweigh(t, &live, &after)).await?;
+    }
+    let insync_at = cx.now();
+    // Resolvers may serve the old answer for up to the TTL after INSYNC; bake only after that.
+    let ttl = std::time::Duration::from_secs(t.records.iter().map(|r| u64::from(r.ttl)).max().unwrap_or(0));
+    cx.emit(EngineEvent::Waiting {
+        step: cx.step.to_string(),
+        what: "record TTL after INSYNC".into(),
+        timeout_ms: ttl.as_millis() as u64,
+    });
+    tokio::time::sleep(ttl).await;
+    bake(cx, t.steps[index].bake).await?;
+    Ok(json!({ "weight": weight, "before": before, "after": after, "insync_at": insync_at, "adopted": adopted }))
+}
+
+/// Undoes consecutive shifts in one batch: straight to the weights before the earliest.
+pub(super) async fn undo_shifts(cx: &Cx<'_>, indexes: &[usize]) -> Result<(), StepError> {
+    let t = traffic(cx)?;
+    let earliest = *indexes.iter().min().expect("a shift group is not empty");
+    let restore = weights_before(cx, earliest)?;
+    let live = read_live(cx).await?;
+    let found = live.weights(t);
+    if found == restore {
+        return Ok(());
+    }
+    let candidates: Vec<Vec<RecordWeights>> =
+        indexes.iter().map(|&i| shifted(&restore, t.steps[i].weight)).collect();
+    if !candidates.contains(&found) {
+        let i = (0..t.records.len()).find(|&i| found[i] != restore[i]).unwrap_or(0);
+        let expected: Vec<&RecordWeights> = candidates.iter().map(|c| &c[i]).collect();
+        return Err(hand_changed(&t.records[i], &expected, &found[i]));
+    }
+    submit(cx, &live, reweigh(t, &live, &restore)).await
+}
+
+/// Removes green's records, but only once blue carries all its traffic again.
+pub(super) async fn undo_prepare(cx: &Cx<'_>) -> Result<(), StepError> {
+    let t = traffic(cx)?;
+    let initial = weights_from(cx, "traffic.prepare", "before")
+        .or_else(|_| weights_from(cx, "preflight.blue", "records"))?;
+    let live = read_live(cx).await?;
+    let found = live.weights(t);
+    let mut changes = Vec::new();
+    for (i, rec) in t.records.iter().enumerate() {
+        let Some(green) = live.find(i, &rec.green_set_id) else { continue };
+        let expected = RecordWeights { green: Some(0), ..initial[i].clone() };
+        if found[i] != expected {
+            return Err(hand_changed(rec, &[&expected], &found[i]));
+        }
+        changes.push(RecordChange { action: ChangeAction::Delete, record: green.clone() });
+    }
+    submit(cx, &live, changes).await
+}

@@ -1,0 +1,114 @@
+//! Checks: `verify` steps retry a check until it passes (with the consecutive successes it asks
+//! for) or its timeout runs out; bakes re-run the traffic gates for the whole bake duration.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::plan::{Check, CheckKind};
+use crate::providers::CheckTarget;
+
+use super::Cx;
+use super::provision::missing;
+use crate::engine::error::{StepError, humanize};
+use crate::engine::progress::EngineEvent;
+use crate::engine::retry::Bound;
+
+fn target(cx: &Cx<'_>) -> CheckTarget {
+    let plan = cx.plan();
+    CheckTarget {
+        green_cluster: plan.green.name.clone(),
+        blue_cluster: plan.blue.as_ref().map(|b| b.cluster.clone()),
+    }
+}
+
+/// How often a check is attempted.
+pub(super) fn interval(cx: &Cx<'_>, check: &Check) -> Duration {
+    match &check.kind {
+        CheckKind::Http(http) => http.interval,
+        _ => cx.run.opts.check_interval,
+    }
+}
+
+pub(super) async fn check(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
+    let check = cx.plan().checks.iter().find(|c| c.name == name).ok_or_else(|| missing("check", name))?;
+    let needed = match &check.kind {
+        CheckKind::Http(http) => http.successes.max(1),
+        _ => 1,
+    };
+    let every = interval(cx, check);
+    let deadline = Instant::now() + check.timeout;
+    let target = target(cx);
+    let health = &cx.p().health;
+    cx.emit(EngineEvent::Waiting {
+        step: cx.step.to_string(),
+        what: format!("check {name}"),
+        timeout_ms: check.timeout.as_millis() as u64,
+    });
+    let (mut attempts, mut streak) = (0u32, 0u32);
+    loop {
+        attempts += 1;
+        // Each attempt once: this loop is the retry, and an error is just a failed attempt.
+        let outcome = cx
+            .run
+            .retrier(cx.step)
+            .once(&format!("check {name}"), || health.check(&target, check))
+            .await;
+        let detail = match outcome {
+            Ok(o) if o.passed => {
+                streak += 1;
+                if streak >= needed {
+                    return Ok(json!({ "check": name, "attempts": attempts, "detail": o.detail }));
+                }
+                tokio::time::sleep(every).await;
+                continue;
+            }
+            Ok(o) => o.detail,
+            Err(e) => e.to_string(),
+        };
+        streak = 0;
+        if Instant::now() + every > deadline {
+            return Err(StepError::CheckFailed {
+                check: name.to_string(),
+                detail: format!(
+                    "{detail} (still failing after {attempts} attempts over {})",
+                    humanize(check.timeout)
+                ),
+            });
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Re-runs every gate for `bake`, at the shortest gate interval; the first failure fails the bake.
+pub(super) async fn bake(cx: &Cx<'_>, bake: Duration) -> Result<(), StepError> {
+    let plan = cx.plan();
+    let Some(traffic) = &plan.traffic else { return Ok(()) };
+    let gates: Vec<&Check> = traffic
+        .gates
+        .iter()
+        .map(|g| plan.checks.iter().find(|c| &c.name == g).ok_or_else(|| missing("check", g)))
+        .collect::<Result<_, _>>()?;
+    let every = gates.iter().map(|g| interval(cx, g)).min().unwrap_or(cx.run.opts.check_interval);
+    let end = Instant::now() + bake;
+    let target = target(cx);
+    let health = &cx.p().health;
+    loop {
+        for gate in &gates {
+            let outcome = cx
+                .call(&format!("gate {}", gate.name), Bound::Call, || health.check(&target, gate))
+                .await?;
+            if !outcome.passed {
+                return Err(StepError::CheckFailed { check: gate.name.clone(), detail: outcome.detail });
+            }
+        }
+        let now = Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        let remaining = end - now;
+        cx.emit(EngineEvent::Baking { step: cx.step.to_string(), remaining_ms: remaining.as_millis() as u64 });
+        tokio::time::sleep(every.min(remaining)).await;
+    }
+}

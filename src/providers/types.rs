@@ -1,0 +1,183 @@
+//! Domain types shared by the provider traits: errors, ownership tags, and what providers report.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::plan::RecordType;
+
+/// Tag naming the run that created a resource.
+pub const TAG_RUN_ID: &str = "cutover.dev/run-id";
+/// Tag naming the plan (environment) that created a resource.
+pub const TAG_PLAN: &str = "cutover.dev/plan";
+
+/// Why a provider call failed. Drives retrying: see [`ProviderError::retryable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// Rate limited (HTTP 429, AWS `Throttling`, Route53 `PriorRequestNotComplete`). Retryable.
+    Throttled,
+    /// The service failed on its side (5xx) or could not be reached. Retryable.
+    Unavailable,
+    /// One request timed out. Retryable.
+    Timeout,
+    /// A bounded wait (cluster ACTIVE, release ready, ...) ran out of time. Not retryable: the
+    /// wait already spent the plan's budget.
+    WaitTimedOut,
+    NotFound,
+    /// The resource exists in a state that forbids the call (e.g. owned by someone else).
+    Conflict,
+    /// The request was refused as invalid; retrying cannot help.
+    Invalid,
+    /// Not authorised.
+    Denied,
+    Other,
+}
+
+/// The one error type of every provider. Its message is journaled and shown: no secrets in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ProviderError { kind, message: message.into() }
+    }
+
+    /// Only transient failures are retried; everything else goes to the failure policy at once.
+    pub fn retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Throttled | ErrorKind::Unavailable | ErrorKind::Timeout)
+    }
+}
+
+/// Who made a resource: written as tags on everything cutover creates, so a re-run adopts its own
+/// work and the engine never deletes what it did not make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ownership {
+    pub run_id: String,
+    /// The plan's `metadata.name`.
+    pub plan: String,
+}
+
+impl Ownership {
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (TAG_RUN_ID.to_string(), self.run_id.clone()),
+            (TAG_PLAN.to_string(), self.plan.clone()),
+        ])
+    }
+
+    /// True when `tags` say this run of this plan made the resource.
+    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.get(TAG_RUN_ID) == Some(&self.run_id) && tags.get(TAG_PLAN) == Some(&self.plan)
+    }
+
+    /// A stable idempotency token for one side effect of one step of this run (EKS
+    /// `clientRequestToken` allows 1–64 characters): the same after a crash, different per run.
+    pub fn token(&self, key: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.run_id.as_bytes());
+        h.update([0]);
+        h.update(key.as_bytes());
+        hex::encode(&h.finalize()[..16])
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterStatus {
+    Creating,
+    Active,
+    Updating,
+    Deleting,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub name: String,
+    pub status: ClusterStatus,
+    /// Kubernetes version as EKS reports it, e.g. `1.32`.
+    pub version: Option<String>,
+    pub endpoint: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseStatus {
+    Deployed,
+    Failed,
+    PendingInstall,
+    PendingUpgrade,
+    PendingRollback,
+    Uninstalling,
+    Superseded,
+    Uninstalled,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseInfo {
+    pub name: String,
+    pub namespace: String,
+    pub revision: u32,
+    pub status: ReleaseStatus,
+    pub chart_version: String,
+    /// The `cutover.dev/run-id` label of the revision, if cutover installed it.
+    pub run_id: Option<String>,
+}
+
+/// Which clusters a check may look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckTarget {
+    pub green_cluster: String,
+    pub blue_cluster: Option<String>,
+}
+
+/// The result of one attempt of a check. `detail` is shown to people (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// One weighted record as Route53 holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WeightedRecord {
+    pub name: String,
+    pub record_type: RecordType,
+    pub set_id: String,
+    /// The CNAME value or alias target.
+    pub target: String,
+    pub ttl: u32,
+    pub weight: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ChangeAction {
+    /// Create, or change in place.
+    Upsert,
+    /// Route53 deletes only a record that matches exactly (target, ttl, weight).
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordChange {
+    pub action: ChangeAction,
+    pub record: WeightedRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeId(pub String);
+
+impl fmt::Display for ChangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -167,7 +167,7 @@ proptest! {
         let ranged = format!("{op}{exact}");
         let out = load(&render(&Knobs { chart_version: &ranged, ..Knobs::default() })).unwrap_err().to_string();
         prop_assert!(out.contains("spec.releases[0].chart.version") && out.contains("is a range; pin an exact version"), "{}", out);
-        let mut parts = vec![a.to_string(), b.to_string(), c.to_string()];
+        let mut parts = [a.to_string(), b.to_string(), c.to_string()];
         parts[wildcard] = "x".into();
         let x = parts.join(".");
         let out = load(&render(&Knobs { chart_version: &x, ..Knobs::default() })).unwrap_err().to_string();

@@ -113,7 +113,7 @@ impl<'s> Walker<'s> {
                         out,
                         node.pos,
                         path,
-                        format!("is empty; {}", expected_phrase(&types, schema)),
+                        format!("has no value; {}", expected_phrase(&types, schema)),
                         true,
                     );
                     Value::Null

@@ -76,6 +76,9 @@ if ! flock -w "$LOCK_WAIT_SECONDS" 9; then
   die "another install-tools.sh has held $TOOLS_DIR/.lock for ${LOCK_WAIT_SECONDS}s; if none is running, delete that file and rerun"
 fi
 
+# Holding the lock, anything under .work.* is debris of a run that was killed mid-install.
+rm -rf "$TOOLS_DIR"/.work.*
+
 # A component is current when its stamp holds exactly the expected key and its file is present.
 is_current() { # name key path
   [ "$FORCE" = 0 ] && [ -e "$3" ] && [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]

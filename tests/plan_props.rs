@@ -167,7 +167,7 @@ proptest! {
         let ranged = format!("{op}{exact}");
         let out = load(&render(&Knobs { chart_version: &ranged, ..Knobs::default() })).unwrap_err().to_string();
         prop_assert!(out.contains("spec.releases[0].chart.version") && out.contains("is a range; pin an exact version"), "{}", out);
-        let mut parts = vec![a.to_string(), b.to_string(), c.to_string()];
+        let mut parts = [a.to_string(), b.to_string(), c.to_string()];
         parts[wildcard] = "x".into();
         let x = parts.join(".");
         let out = load(&render(&Knobs { chart_version: &x, ..Knobs::default() })).unwrap_err().to_string();
@@ -215,5 +215,63 @@ proptest! {
             prop_assert!(!e.diagnostics.is_empty());
             prop_assert!(e.diagnostics.iter().all(|d| d.line >= 1 && d.column >= 1), "{}", e);
         }
+    }
+}
+
+/// Independent mistakes, each with the message it must produce.
+const MISTAKES: [(&str, &str, &str); 7] = [
+    (
+        "region: us-east-1",
+        "region: us_east_1",
+        "spec.aws.region: \"us_east_1\" is not an AWS region",
+    ),
+    (
+        "owner: team@example.com",
+        "owner: \"\"",
+        "metadata.owner: the owner is empty",
+    ),
+    (
+        "instanceTypes: [m6i.large]",
+        "instanceTypes: [large]",
+        "\"large\" is not an EC2 instance type",
+    ),
+    (
+        "{min: 1, desired: 1, max: 2}",
+        "{min: 2, desired: 1, max: 2}",
+        "need min ≤ desired ≤ max",
+    ),
+    (
+        "version: \"3.19.0\"",
+        "version: \"3.19\"",
+        "spec.helm.version: \"3.19\" is a range",
+    ),
+    (
+        "zoneId: Z0123456789",
+        "zoneId: /hostedzone/Z0123456789",
+        "write the bare zone id",
+    ),
+    (
+        "gates: [smoke]",
+        "gates: [smoke, smoke]",
+        "gate \"smoke\" is listed twice",
+    ),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn every_mistake_in_a_plan_is_reported_at_once(chosen in prop::sample::subsequence((0..MISTAKES.len()).collect::<Vec<_>>(), 1..=MISTAKES.len())) {
+        let mut text = render(&Knobs::default());
+        for &i in &chosen {
+            let (from, to, _) = MISTAKES[i];
+            prop_assert!(text.contains(from), "{}", from);
+            text = text.replacen(from, to, 1);
+        }
+        let out = load(&text).unwrap_err().to_string();
+        for &i in &chosen {
+            prop_assert!(out.contains(MISTAKES[i].2), "missing {:?} in:\n{}", MISTAKES[i].2, out);
+        }
+        prop_assert_eq!(out.lines().count(), chosen.len(), "one message per mistake:\n{}", out);
     }
 }

@@ -15,7 +15,7 @@ pub mod raw;
 mod rules;
 mod shape;
 mod validate;
-pub mod yaml;
+mod yaml;
 
 pub mod model;
 

@@ -310,7 +310,7 @@ pub struct RawChart {
     pub oci: Option<String>,
     /// Local chart directory or .tgz, relative to the plan file.
     pub path: Option<String>,
-    /// Exact chart version, e.g. `4.11.3` (no ranges).
+    /// Exact chart version, e.g. `4.11.3` (no ranges; a leading `v` is accepted).
     pub version: String,
     /// `sha256:` and 64 lowercase hex digits of the packaged chart.
     pub digest: Option<String>,

@@ -98,10 +98,10 @@ pub fn kube_version(s: &str) -> Result<(u32, u32), String> {
         }
         return Ok(v);
     }
-    if let Some(rest) = s.strip_prefix(['v', 'V']) {
-        if parse(rest).is_some() {
-            return Err(format!("{s:?}: drop the `v`: \"{rest}\""));
-        }
+    if let Some(rest) = s.strip_prefix(['v', 'V'])
+        && parse(rest).is_some()
+    {
+        return Err(format!("{s:?}: drop the `v`: \"{rest}\""));
     }
     let parts: Vec<&str> = s.split('.').collect();
     if parts.len() == 3 && parse(&format!("{}.{}", parts[0], parts[1])).is_some() {

@@ -113,7 +113,7 @@ impl<'s> Walker<'s> {
                         out,
                         node.pos,
                         path,
-                        format!("is empty; {}", expected_phrase(&types, schema)),
+                        format!("has no value; {}", expected_phrase(&types, schema)),
                         true,
                     );
                     Value::Null
@@ -464,14 +464,14 @@ fn check_enum(schema: &Value, value: &Value, node: &Node, path: &str, out: &mut 
     };
     if !ok && !value.is_null() {
         let mut msg = format!("{} is not one of: {}", node.describe(), allowed.join(", "));
-        if let Value::String(s) = value {
-            if let Some(near) = closest(s, allowed.iter().map(String::as_str)) {
-                msg = format!(
-                    "{} is not one of: {}; did you mean {near}?",
-                    node.describe(),
-                    allowed.join(", ")
-                );
-            }
+        if let Value::String(s) = value
+            && let Some(near) = closest(s, allowed.iter().map(String::as_str))
+        {
+            msg = format!(
+                "{} is not one of: {}; did you mean {near}?",
+                node.describe(),
+                allowed.join(", ")
+            );
         }
         fail(out, node.pos, path, msg, true);
     }
@@ -582,8 +582,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

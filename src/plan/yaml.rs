@@ -317,35 +317,32 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result
     let resolved = match tag {
         None if quoted => Some(ScalarValue::Str),
         None => resolve_plain(text),
-        Some(t) if t.handle == CORE => {
-            let forced = match t.suffix.as_str() {
-                "str" => Some(ScalarValue::Str),
-                "null" => None,
-                "bool" | "int" | "float" => {
-                    let r = resolve_plain(text);
-                    let ok = matches!(
-                        (t.suffix.as_str(), &r),
-                        ("bool", Some(ScalarValue::Bool(_)))
-                            | ("int", Some(ScalarValue::Int(_)))
-                            | ("float", Some(ScalarValue::Float(_) | ScalarValue::Int(_)))
-                    );
-                    if !ok {
-                        return Err(YamlError {
-                            pos,
-                            message: format!("{text:?} is not a valid !!{}", t.suffix),
-                        });
-                    }
-                    match r {
-                        Some(ScalarValue::Int(i)) if t.suffix == "float" => {
-                            Some(ScalarValue::Float(i as f64))
-                        }
-                        other => other,
-                    }
+        Some(t) if t.handle == CORE => match t.suffix.as_str() {
+            "str" => Some(ScalarValue::Str),
+            "null" => None,
+            "bool" | "int" | "float" => {
+                let r = resolve_plain(text);
+                let ok = matches!(
+                    (t.suffix.as_str(), &r),
+                    ("bool", Some(ScalarValue::Bool(_)))
+                        | ("int", Some(ScalarValue::Int(_)))
+                        | ("float", Some(ScalarValue::Float(_) | ScalarValue::Int(_)))
+                );
+                if !ok {
+                    return Err(YamlError {
+                        pos,
+                        message: format!("{text:?} is not a valid !!{}", t.suffix),
+                    });
                 }
-                _ => return Err(unsupported_tag(t, pos)),
-            };
-            forced
-        }
+                match r {
+                    Some(ScalarValue::Int(i)) if t.suffix == "float" => {
+                        Some(ScalarValue::Float(i as f64))
+                    }
+                    other => other,
+                }
+            }
+            _ => return Err(unsupported_tag(t, pos)),
+        },
         Some(t) => return Err(unsupported_tag(t, pos)),
     };
     let kind = match resolved {
@@ -375,10 +372,10 @@ pub fn resolve_plain(text: &str) -> Option<ScalarValue> {
     if let Some(i) = resolve_int(text) {
         return Some(ScalarValue::Int(i));
     }
-    if is_core_float(text) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Some(ScalarValue::Float(f));
-        }
+    if is_core_float(text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Some(ScalarValue::Float(f));
     }
     Some(ScalarValue::Str)
 }

@@ -8,6 +8,16 @@
 //! - [`registry`]: Debian's OCI registry, for `oci://` charts.
 //! - [`net`]: free ports, waiting for a port, and a tiny HTTP client for control endpoints.
 //!
+//! Typical use, as a dev-dependency (`testkit = { path = "infra/testkit" }`):
+//!
+//! ```text
+//! let moto = testkit::moto::Moto::start();              // killed when `moto` drops
+//! let mut repo = testkit::charts::ChartRepo::start(testkit::charts::fixtures_dir());
+//! let web = repo.package("web", "1.0.0");                // name, version, path, digest
+//! // ... point the code under test at moto.endpoint() and repo.url() ...
+//! repo.stop();                                           // prove nothing needs the repository now
+//! ```
+//!
 //! Everything here panics with a message saying what to do instead of returning errors: it only
 //! runs inside tests, where a panic is the failure report.
 

@@ -71,7 +71,7 @@ fn check_kind(
         command.is_some(),
     ];
     if given.iter().filter(|g| **g).count() != 1 {
-        cx.err(p, "a check needs exactly one of nodesReady, workloadsReady, releasesDeployed, http or command");
+        cx.err(p, "a check needs exactly one of nodesReady, workloadsReady, releasesDeployed (written `releasesDeployed: {}`), http or command");
         return None;
     }
     if let Some(n) = nodes {

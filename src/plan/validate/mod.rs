@@ -139,16 +139,16 @@ pub fn validate(
         BlueRef { cluster: b.cluster }
     });
     let green = cluster::green(&mut cx, spec.green);
-    if let Some(b) = &blue {
-        if b.cluster == green.name {
-            cx.err(
-                "spec.green.cluster",
-                format!(
-                    "green and blue are both {:?}; give green a new name",
-                    b.cluster
-                ),
-            );
-        }
+    if let Some(b) = &blue
+        && b.cluster == green.name
+    {
+        cx.err(
+            "spec.green.cluster",
+            format!(
+                "green and blue are both {:?}; give green a new name",
+                b.cluster
+            ),
+        );
     }
     cx.check(
         "spec.helm.version",

@@ -275,3 +275,56 @@ proptest! {
         prop_assert_eq!(out.lines().count(), chosen.len(), "one message per mistake:\n{}", out);
     }
 }
+
+/// YAML punctuation and values that break structure in interesting ways.
+const PIECES: [&str; 24] = [
+    ":",
+    "-",
+    "[",
+    "]",
+    "{",
+    "}",
+    "&a",
+    "*a",
+    "\"",
+    "'",
+    "\n",
+    "  ",
+    "!!int ",
+    "---\n",
+    "|\n",
+    "? ",
+    "#",
+    ",",
+    "1.5",
+    "null",
+    "~",
+    "\t",
+    "%YAML 1.2\n",
+    "<<: *a\n",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Mangled real plans (inserted punctuation, deleted spans) are always answered with located
+    /// diagnostics, never a panic.
+    #[test]
+    fn a_mangled_example_plan_never_panics(ops in prop::collection::vec((any::<usize>(), 0usize..PIECES.len(), 0u8..3, 0usize..40), 1..5)) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/quarterly-upgrade.yaml");
+        let mut text: Vec<char> = std::fs::read_to_string(&path).unwrap().chars().collect();
+        for (at, piece, op, len) in ops {
+            let pos = at % text.len();
+            match op {
+                0 => { text.remove(pos); }
+                1 => { text.splice(pos..pos, PIECES[piece].chars()); }
+                _ => { let end = (pos + len).min(text.len()); text.drain(pos..end); }
+            }
+        }
+        let text: String = text.into_iter().collect();
+        if let Err(e) = plan::load_str(&path, &text) {
+            prop_assert!(!e.diagnostics.is_empty());
+            prop_assert!(e.diagnostics.iter().all(|d| d.line >= 1 && d.column >= 1), "{}", e);
+        }
+    }
+}

@@ -167,6 +167,8 @@ impl<'s> Walker<'s> {
         let props = schema.get("properties").and_then(Value::as_object);
         let additional = schema.get("additionalProperties");
         let mut map = Map::with_capacity(entries.len());
+        // Fields a misspelt key was matched to: "did you mean `x`?" already says `x` is missing.
+        let mut suggested: Vec<&str> = Vec::new();
         for entry in entries {
             let len = path.len();
             push_key(path, &entry.key);
@@ -185,6 +187,7 @@ impl<'s> Walker<'s> {
                     let known: Vec<&str> = props
                         .map(|p| p.keys().map(String::as_str).collect())
                         .unwrap_or_default();
+                    suggested.extend(closest(&entry.key, known.iter().copied()));
                     fail(
                         out,
                         entry.key_pos,
@@ -199,6 +202,10 @@ impl<'s> Walker<'s> {
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             for name in required.iter().filter_map(Value::as_str) {
                 if !entries.iter().any(|e| e.key == name) {
+                    if suggested.contains(&name) {
+                        out.fatal = true;
+                        continue;
+                    }
                     let msg = format!("missing required field `{name}`");
                     fail(out, node.pos, path, msg, true);
                 }

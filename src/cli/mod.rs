@@ -1,7 +1,134 @@
-//! Subcommands: each fills an options struct and calls one library function.
+//! Subcommands: each fills an options struct and calls one library function; no logic lives here
+//! beyond wiring, confirmation prompts and choosing an output format.
+
+/// `println!` for data on stdout, returning the I/O error instead of panicking, so a closed pipe
+/// (`cutover plan X | head`) ends the command quietly rather than with a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+mod common;
+mod completions;
+pub mod exit;
+mod history;
+mod plan_cmd;
+mod run;
+mod schema;
+mod status;
+mod unlock;
+mod validate;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+use crate::telemetry::{LogFormat, init_logging};
+use exit::{Exit, Reported};
+
+/// Blue/green Kubernetes upgrades on EKS from one declarative plan.
+///
+/// A plan names the live (blue) cluster, the new (green) one, the pinned Helm releases, the health
+/// checks and the DNS records to shift. `cutover apply` builds green, replays the releases, proves it
+/// healthy, shifts traffic in steps with automatic rollback, and retires blue. Every step is journaled:
+/// a crashed run resumes, and any run can be rolled back to a checkpoint until blue is deleted.
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More logs: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check plan files and report every problem with its place in the file.
+    Validate(validate::Args),
+    /// Show the steps a run would take, what each changes and how it is undone.
+    Plan(plan_cmd::Args),
+    /// Start a run: build green, replay releases, verify, shift traffic, retire blue.
+    Apply(run::ApplyArgs),
+    /// Continue the environment's unfinished run (after a crash, a pause or a retention wait).
+    Resume(run::ApplyArgs),
+    /// Walk the environment's run back to a checkpoint (`--to start` undoes everything).
+    Rollback(run::RollbackArgs),
+    /// Where the environment's latest run stands, and who holds its lock.
+    Status(status::Args),
+    /// A run's journal as a timeline, with per-step durations.
+    History(history::Args),
+    /// Break a stale environment lock left by a run that died.
+    Unlock(unlock::Args),
+    /// Print the JSON Schema of plan files (for yaml-language-server and editors).
+    Schema(schema::Args),
+    /// Print shell completions.
+    Completions(completions::Args),
+}
+
+/// Runs the CLI and maps the outcome to an exit code. Errors are printed here and only here.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Error.into();
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(exit) => exit.into(),
+        Err(err) => report(err).into(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan_cmd::run(args),
+        Command::Apply(args) => run::run(run::Action::Apply, args).await,
+        Command::Resume(args) => run::run(run::Action::Resume, args).await,
+        Command::Rollback(args) => run::rollback(args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::History(args) => history::run(args).await,
+        Command::Unlock(args) => unlock::run(args).await,
+        Command::Schema(args) => schema::run(args),
+        Command::Completions(args) => completions::run(args),
+    }
+}
+
+/// Prints an error with its causes and picks the exit code it deserves.
+fn report(err: anyhow::Error) -> Exit {
+    let broken_pipe = err
+        .chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe));
+    if broken_pipe {
+        // The reader went away (`| head`): not an error of ours, and nobody is left to tell.
+        return Exit::Success;
+    }
+    if let Some(reported) = err.downcast_ref::<Reported>() {
+        if !reported.message.is_empty() {
+            eprintln!("error: {}", reported.message);
+        }
+        return reported.exit;
+    }
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    Exit::Error
 }

@@ -19,7 +19,7 @@ pub(crate) fn new_run_id(now: Timestamp) -> String {
     format!("{}-{:04x}", now.strftime("%Y%m%dT%H%M%SZ"), fastrand::u16(..))
 }
 
-pub(crate) fn this_host() -> String {
+pub fn this_host() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 

@@ -1,0 +1,47 @@
+//! Exit codes: the contract scripts and CI pipelines rely on. Documented in README.md; never renumber.
+
+use std::process::ExitCode;
+
+/// Why `cutover` stopped, as a process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// The command did what it was asked.
+    Success = 0,
+    /// An unexpected error (I/O, a provider outside the run, a bug); the message says what.
+    Error = 1,
+    /// Bad command-line usage (clap's own code).
+    Usage = 2,
+    /// The plan file is invalid; every problem was printed with its place in the file.
+    InvalidPlan = 3,
+    /// The run failed and was rolled back automatically to its last safe checkpoint.
+    RolledBack = 4,
+    /// The run failed or paused and needs a human: read `cutover status`, then `resume` or `rollback`.
+    NeedsAttention = 5,
+    /// Another run holds this environment's lock (`cutover status` names it; `cutover unlock` if stale).
+    LockHeld = 6,
+    /// The run stopped on purpose to wait (e.g. blue's retention period); `cutover resume` later.
+    Waiting = 7,
+    /// The live state differs from what it should be (drift, or a refused interlock).
+    Drift = 8,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// An error that already knows its exit code and has been reported to the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Reported {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Reported {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Reported { exit, message: message.into() }
+    }
+}

@@ -1,0 +1,48 @@
+//! `cutover status PLAN`: where the environment's latest run stands, from its journal, and who
+//! holds the lock. Read-only.
+
+use std::path::PathBuf;
+
+use crate::cli::common::{Output, engine_error, load_plan, print_json, state_backend};
+use crate::cli::exit::Exit;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub plan: PathBuf,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    let plan = load_plan(&args.plan)?;
+    let state = state_backend(&plan)?;
+    let env = &plan.metadata.name;
+    let status = crate::engine::status(state.as_ref(), env).await.map_err(engine_error)?;
+    if args.output == Output::Json {
+        print_json(&status)?;
+        return Ok(Exit::Success);
+    }
+    let Some(s) = status else {
+        outln!("{env}: no run yet");
+        return Ok(Exit::Success);
+    };
+    outln!("{env}: run {} is {}", s.run_id, s.phase.describe());
+    outln!("  started {} by {}, last change {}", s.started_at, s.started_by, s.updated_at);
+    if !s.checkpoints.is_empty() {
+        outln!("  checkpoints: {}", s.checkpoints.join(" → "));
+    }
+    if let Some(p) = &s.point_of_no_return {
+        outln!("  past the point of no return ({p}): rollback is no longer possible");
+    }
+    match &s.lock {
+        Some(lock) => outln!("  lock: held by {lock}"),
+        None => outln!("  lock: free"),
+    }
+    if s.torn_bytes > 0 {
+        outln!("  journal: a torn last line ({} bytes) from a crash will be dropped on resume", s.torn_bytes);
+    }
+    for step in &s.steps {
+        outln!("  {:<40} {}", step.id, serde_json::to_value(&step.state)?["state"].as_str().unwrap_or("?"));
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,134 @@
+//! Run reports: the journal turned into a timeline with per-step durations and the outcome.
+//! Built from journal records alone, so `cutover history` can report on any past run.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::engine::{JournalEvent, JournalRecord};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub run_id: String,
+    pub started_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+    /// Wall time from the first to the last record, in seconds.
+    pub elapsed_secs: f64,
+    pub steps: Vec<StepTiming>,
+    pub checkpoints: Vec<(String, Timestamp)>,
+    /// The last terminal record's type (`run-completed`, `run-rolled-back`, ...), if any.
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTiming {
+    pub step: String,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub secs: Option<f64>,
+    /// `done`, `failed`, `compensated`, or `running` when the journal has no outcome.
+    pub result: String,
+    /// How many times it was started (crashes, resumes and pauses start a step again).
+    pub attempts: u32,
+}
+
+impl Report {
+    pub fn from_journal(records: &[JournalRecord]) -> Report {
+        let mut steps: Vec<StepTiming> = Vec::new();
+        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        let mut checkpoints = Vec::new();
+        let mut outcome = None;
+        for r in records {
+            match &r.event {
+                JournalEvent::StepStarted { step, .. } => match index.get(step) {
+                    Some(&i) => {
+                        steps[i].attempts += 1;
+                        steps[i].result = "running".into();
+                        steps[i].ended_at = None;
+                        steps[i].secs = None;
+                    }
+                    None => {
+                        index.insert(step.clone(), steps.len());
+                        steps.push(StepTiming {
+                            step: step.clone(),
+                            started_at: r.ts,
+                            ended_at: None,
+                            secs: None,
+                            result: "running".into(),
+                            attempts: 1,
+                        });
+                    }
+                },
+                JournalEvent::StepDone { step, .. } => end(&mut steps, &index, step, r.ts, "done"),
+                JournalEvent::StepFailed { step, .. } => end(&mut steps, &index, step, r.ts, "failed"),
+                JournalEvent::CompensationDone { step } => end(&mut steps, &index, step, r.ts, "compensated"),
+                JournalEvent::CompensationFailed { step, .. } => {
+                    end(&mut steps, &index, step, r.ts, "compensation-failed")
+                }
+                JournalEvent::Checkpoint { name } => checkpoints.push((name.clone(), r.ts)),
+                other => {
+                    let kind = event_type(other);
+                    if kind.starts_with("run-") && kind != "run-started" && kind != "run-resumed" {
+                        outcome = Some(kind);
+                    }
+                }
+            }
+        }
+        let started_at = records.first().map(|r| r.ts);
+        let updated_at = records.last().map(|r| r.ts);
+        let elapsed_secs = match (started_at, updated_at) {
+            (Some(a), Some(b)) => secs(a, b),
+            _ => 0.0,
+        };
+        Report {
+            run_id: records.first().map(|r| r.run.clone()).unwrap_or_default(),
+            started_at,
+            updated_at,
+            elapsed_secs,
+            steps,
+            checkpoints,
+            outcome,
+        }
+    }
+
+    /// A fixed-width table for people.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let width = self.steps.iter().map(|s| s.step.len()).max().unwrap_or(4).max(4);
+        let _ = writeln!(out, "run {}  ({:.1}s)", self.run_id, self.elapsed_secs);
+        let _ = writeln!(out, "{:<width$}  {:>9}  {:<19}  tries", "step", "seconds", "result");
+        for s in &self.steps {
+            let secs = s.secs.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+            let _ = writeln!(out, "{:<width$}  {:>9}  {:<19}  {}", s.step, secs, s.result, s.attempts);
+        }
+        for (name, at) in &self.checkpoints {
+            let _ = writeln!(out, "checkpoint {name} at {at}");
+        }
+        if let Some(o) = &self.outcome {
+            let _ = writeln!(out, "outcome: {o}");
+        }
+        out
+    }
+}
+
+fn end(steps: &mut [StepTiming], index: &BTreeMap<String, usize>, step: &str, ts: Timestamp, result: &str) {
+    if let Some(&i) = index.get(step) {
+        steps[i].ended_at = Some(ts);
+        steps[i].secs = Some(secs(steps[i].started_at, ts));
+        steps[i].result = result.to_string();
+    }
+}
+
+fn secs(a: Timestamp, b: Timestamp) -> f64 {
+    (b.as_millisecond() - a.as_millisecond()) as f64 / 1000.0
+}
+
+/// The kebab-case `type` tag a journal event serialises with.
+pub fn event_type(event: &JournalEvent) -> String {
+    serde_json::to_value(event)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
+        .unwrap_or_default()
+}

@@ -1,0 +1,214 @@
+//! The scheduler and the kubelets: pods go onto a Ready node that fits them (nodeSelector,
+//! taints/tolerations, pod capacity) or stay Pending as Unschedulable; `pod_ready_secs` after being
+//! scheduled they run and turn Ready, unless a workload fault keeps them unready or crash-looping.
+//! Job pods (restartPolicy Never/OnFailure) complete instead. Pods on vanished nodes are deleted
+//! (their controllers replace them).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::{Fault, Next, READY_AT, deadline, fault_for, gr, nodes, put_if_changed};
+use crate::kube::store::{StoreError, Tx};
+use crate::kube::{ClusterState, obj};
+
+/// When a crash-looping container restarts next (ms since the epoch).
+const RESTART_AT: &str = "cloudsim.dev/restart-at";
+/// Simulated seconds between crash-loop restarts.
+const CRASH_INTERVAL_SECS: f64 = 10.0;
+
+fn tolerates(spec: &Value, taint: &Value) -> bool {
+    let effect = taint["effect"].as_str().unwrap_or_default();
+    if effect == "PreferNoSchedule" {
+        return true;
+    }
+    spec["tolerations"].as_array().is_some_and(|ts| {
+        ts.iter().any(|t| {
+            let key_ok = t["key"].is_null() && t["operator"] == "Exists" || t["key"] == taint["key"];
+            let value_ok = t["operator"] == "Exists" || t["value"].as_str().unwrap_or_default() == taint["value"].as_str().unwrap_or_default();
+            let effect_ok = t["effect"].is_null() || t["effect"].as_str() == Some(effect);
+            key_ok && value_ok && effect_ok
+        })
+    })
+}
+
+/// Whether a pod with `spec` may run on `node` (ignoring capacity).
+pub fn fits(spec: &Value, node: &Value) -> bool {
+    let selector_ok = spec["nodeSelector"]
+        .as_object()
+        .is_none_or(|sel| sel.iter().all(|(k, v)| node["metadata"]["labels"][k] == *v));
+    let taints_ok = node["spec"]["taints"].as_array().is_none_or(|ts| ts.iter().all(|t| tolerates(spec, t)));
+    selector_ok && taints_ok
+}
+
+fn is_job_pod(p: &Value) -> bool {
+    matches!(p["spec"]["restartPolicy"].as_str(), Some("Never" | "OnFailure"))
+}
+
+fn container_statuses(p: &Value, state: &Value, ready: bool, restarts: i64) -> Value {
+    Value::Array(
+        p["spec"]["containers"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        json!({"name": c["name"], "image": c["image"], "imageID": format!("{}@sha256:cloudsim", c["image"].as_str().unwrap_or_default()),
+                               "containerID": format!("containerd://{}", obj::uid(p).replace('-', "")),
+                               "ready": ready, "started": state.get("running").is_some(), "restartCount": restarts, "state": state})
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}
+
+fn conditions(p: &Value, scheduled: bool, ready: bool) -> Value {
+    let t = obj::now_time();
+    let keep = |ty: &str, status: &str| -> Value {
+        // Keep the transition time of a condition whose status did not change.
+        let old = p["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == ty).cloned());
+        match old {
+            Some(c) if c["status"] == status => c,
+            _ => json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": t}),
+        }
+    };
+    let s = |b: bool| if b { "True" } else { "False" };
+    json!([keep("PodReadyToStartContainers", s(scheduled)), keep("Initialized", "True"), keep("Ready", s(ready)),
+           keep("ContainersReady", s(ready)), keep("PodScheduled", s(scheduled))])
+}
+
+pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<(), StoreError> {
+    let pods_gr = gr("", "pods");
+    let nodes = tx.list(&gr("", "nodes"), None);
+    let ready_nodes: Vec<&Value> = nodes.iter().filter(|n| nodes::is_ready(n)).map(|n| &**n).collect();
+    let pods = tx.list(&pods_gr, None);
+    let mut load: HashMap<String, usize> = HashMap::new();
+    for p in &pods {
+        if let Some(n) = p["spec"]["nodeName"].as_str() {
+            *load.entry(n.to_string()).or_default() += 1;
+        }
+    }
+    let ready_delay = cs.scaled_secs(cs.env.latencies.pod_ready_secs).as_millis() as i64;
+    for p in pods {
+        let ns = obj::namespace(&p).to_string();
+        let name = obj::name(&p).to_string();
+        if obj::is_deleting(&p) {
+            if obj::finalizers(&p).is_empty() {
+                tx.remove(&pods_gr, &ns, &name);
+            }
+            continue;
+        }
+        let mut new = (*p).clone();
+        match p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+            None => {
+                let capacity = |n: &Value| n["status"]["allocatable"]["pods"].as_str().and_then(|s| s.parse::<usize>().ok()).unwrap_or(110);
+                let candidate = ready_nodes
+                    .iter()
+                    .filter(|n| fits(&p["spec"], n) && load.get(obj::name(n)).copied().unwrap_or(0) < capacity(n))
+                    .min_by_key(|n| load.get(obj::name(n)).copied().unwrap_or(0));
+                match candidate {
+                    Some(node) => {
+                        let node_name = obj::name(node).to_string();
+                        *load.entry(node_name.clone()).or_default() += 1;
+                        new["spec"]["nodeName"] = json!(node_name);
+                        new["status"] = json!({"phase": "Pending", "qosClass": "BestEffort", "hostIP": node["status"]["addresses"][0]["address"],
+                                               "conditions": conditions(&p, true, false)});
+                        let at = now + ready_delay;
+                        obj::set_annotation(&mut new, READY_AT, &at.to_string());
+                        next.at(at);
+                    }
+                    None => {
+                        let message = format!("0/{} nodes are available: {} node(s) were not ready or did not match the pod's node selector or tolerations.", nodes.len(), nodes.len());
+                        new["status"] = json!({"phase": "Pending", "qosClass": "BestEffort", "conditions": [
+                            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null,
+                             "lastTransitionTime": p["status"]["conditions"][0]["lastTransitionTime"].as_str().map(str::to_string).unwrap_or_else(obj::now_time)}]});
+                    }
+                }
+            }
+            Some(node_name) => {
+                if !nodes.iter().any(|n| obj::name(n) == node_name) {
+                    // The node is gone (node group scaled in or deleted): the pod goes with it.
+                    tx.remove(&pods_gr, &ns, &name);
+                    continue;
+                }
+                if let Some(at) = deadline(&p, READY_AT) {
+                    if at > now {
+                        next.at(at);
+                        if p["status"]["containerStatuses"].is_null() {
+                            new["status"]["containerStatuses"] = container_statuses(&p, &json!({"waiting": {"reason": "ContainerCreating"}}), false, 0);
+                        }
+                        put_if_changed(tx, &pods_gr, &p, new);
+                        continue;
+                    }
+                }
+                kubelet(cs, tx, &p, &mut new, now, next);
+            }
+        }
+        put_if_changed(tx, &pods_gr, &p, new);
+    }
+    Ok(())
+}
+
+/// A scheduled pod whose start-up delay has passed: running, ready, crash-looping, or done.
+fn kubelet(cs: &ClusterState, tx: &Tx, p: &Value, new: &mut Value, now: i64, next: &mut Next) {
+    let phase = p["status"]["phase"].as_str().unwrap_or_default();
+    if phase == "Succeeded" || phase == "Failed" {
+        return;
+    }
+    let fault = fault_for(cs, tx, p);
+    let started = p["status"]["startTime"].as_str().map(str::to_string).unwrap_or_else(obj::now_time);
+    let pod_ip = p["status"]["podIP"].as_str().map(str::to_string).unwrap_or_else(|| format!("10.0.{}.{}", fastrand::u8(0..=255), fastrand::u8(1..=254)));
+    let base = json!({"qosClass": "BestEffort", "hostIP": p["status"]["hostIP"], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": started});
+    let mut status = base;
+    let running = json!({"running": {"startedAt": started}});
+    if is_job_pod(p) {
+        let (phase, reason, code) = match fault {
+            Some(Fault::NeverReady) => ("Running", "", 0),
+            Some(Fault::CrashLoop) => ("Failed", "Error", 1),
+            None => ("Succeeded", "Completed", 0),
+        };
+        status["phase"] = json!(phase);
+        let state = if phase == "Running" {
+            running
+        } else {
+            json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": obj::now_time()}})
+        };
+        status["containerStatuses"] = container_statuses(p, &state, false, 0);
+        status["conditions"] = conditions(p, true, false);
+        new["status"] = status;
+        return;
+    }
+    status["phase"] = json!("Running");
+    match fault {
+        None => {
+            status["containerStatuses"] = container_statuses(p, &running, true, 0);
+            status["conditions"] = conditions(p, true, true);
+            obj::remove_annotation(new, RESTART_AT);
+        }
+        Some(Fault::NeverReady) => {
+            status["containerStatuses"] = container_statuses(p, &running, false, 0);
+            status["conditions"] = conditions(p, true, false);
+        }
+        Some(Fault::CrashLoop) => {
+            let restarts = p["status"]["containerStatuses"][0]["restartCount"].as_i64().unwrap_or(0);
+            let due = deadline(p, RESTART_AT);
+            let restarts = match due {
+                Some(at) if at > now => {
+                    next.at(at);
+                    restarts
+                }
+                _ => {
+                    let at = now + cs.scaled_secs(CRASH_INTERVAL_SECS).as_millis() as i64;
+                    obj::set_annotation(new, RESTART_AT, &at.to_string());
+                    next.at(at);
+                    if due.is_some() { restarts + 1 } else { restarts }
+                }
+            };
+            let waiting = json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting failed container (cloudsim fault)"}});
+            status["containerStatuses"] = container_statuses(p, &waiting, false, restarts);
+            status["conditions"] = conditions(p, true, false);
+        }
+    }
+    obj::remove_annotation(new, READY_AT);
+    new["status"] = status;
+}

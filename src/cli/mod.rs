@@ -18,6 +18,7 @@ macro_rules! out {
     }};
 }
 
+mod access;
 mod common;
 mod completions;
 pub mod exit;
@@ -73,6 +74,10 @@ pub enum Command {
     History(history::Args),
     /// Break a stale environment lock left by a run that died.
     Unlock(unlock::Args),
+    /// Print an EKS ExecCredential for kubectl and helm (what `aws eks get-token` prints).
+    Token(access::TokenArgs),
+    /// Write a kubeconfig for an EKS cluster whose user authenticates with `cutover token`.
+    Kubeconfig(access::KubeconfigArgs),
     /// Print the JSON Schema of plan files (for yaml-language-server and editors).
     Schema(schema::Args),
     /// Print shell completions.
@@ -106,6 +111,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Unlock(args) => unlock::run(args).await,
+        Command::Token(args) => access::token(args).await,
+        Command::Kubeconfig(args) => access::kubeconfig_cmd(args).await,
         Command::Schema(args) => schema::run(args),
         Command::Completions(args) => completions::run(args),
     }

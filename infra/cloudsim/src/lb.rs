@@ -73,11 +73,10 @@ impl Balancers {
     pub fn ensure(&self, cs: &ClusterState, info: LoadBalancerInfo, ip: Option<&str>) -> Option<LoadBalancerInfo> {
         let key = (info.namespace.clone(), info.service.clone());
         let mut map = self.by_service.lock().expect("lb lock");
-        if let Some(b) = map.get(&key) {
-            if b.info.ports == info.ports && ip.is_none_or(|ip| ip == b.info.ip) {
+        if let Some(b) = map.get(&key)
+            && b.info.ports == info.ports && ip.is_none_or(|ip| ip == b.info.ip) {
                 return Some(b.info.clone());
             }
-        }
         let previous_ip = map.remove(&key).map(|b| b.info.ip.clone());
         let ip = ip.map(str::to_string).or(previous_ip);
         let (addr, listeners) = match ip.as_deref().and_then(|s| s.parse::<Ipv4Addr>().ok()) {

@@ -110,18 +110,16 @@ pub fn decode_body(req: &ApiRequest) -> Result<Value, ApiError> {
 }
 
 fn check_type(t: &Target, o: &Value) -> Result<(), ApiError> {
-    if let Some(kind) = o["kind"].as_str() {
-        if kind != t.rt.kind {
+    if let Some(kind) = o["kind"].as_str()
+        && kind != t.rt.kind {
             return Err(ApiError::bad_request(format!("the object is a {kind}, but this is the {} endpoint (kind {})", t.rt.resource, t.rt.kind)));
         }
-    }
-    if let Some(ns) = o["metadata"]["namespace"].as_str().filter(|ns| !ns.is_empty()) {
-        if t.rt.namespaced && Some(ns) != t.namespace.as_deref() {
+    if let Some(ns) = o["metadata"]["namespace"].as_str().filter(|ns| !ns.is_empty())
+        && t.rt.namespaced && Some(ns) != t.namespace.as_deref() {
             return Err(ApiError::bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request",
             ));
         }
-    }
     Ok(())
 }
 
@@ -160,11 +158,10 @@ pub fn prepare_new(tx: &Tx, t: &Target, o: &mut Value) -> Result<(), ApiError> {
     meta.insert("uid".into(), json!(obj::new_uid()));
     meta.insert("creationTimestamp".into(), json!(obj::now_time()));
     meta.insert("generation".into(), json!(1));
-    if t.rt.status_subresource {
-        if let Some(m) = o.as_object_mut() {
+    if t.rt.status_subresource
+        && let Some(m) = o.as_object_mut() {
             m.remove("status");
         }
-    }
     if t.rt.namespaced {
         let ns = t.ns();
         match tx.get(&super::discovery::GroupResource::new("", "namespaces"), "", ns) {
@@ -208,21 +205,18 @@ pub fn commit_update(tx: &mut Tx, rt: &ResourceType, old: &Arc<Value>, mut new: 
     if !new.is_object() {
         return Err(ApiError::bad_request("the request body must be a JSON object"));
     }
-    if let Some(kind) = new["kind"].as_str() {
-        if kind != rt.kind && sub != Some("scale") {
+    if let Some(kind) = new["kind"].as_str()
+        && kind != rt.kind && sub != Some("scale") {
             return Err(ApiError::bad_request(format!("the object is a {kind}, not a {}", rt.kind)));
         }
-    }
-    if let Some(n) = new["metadata"]["name"].as_str() {
-        if n != name {
+    if let Some(n) = new["metadata"]["name"].as_str()
+        && n != name {
             return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
         }
-    }
-    if let Some(rv) = new["metadata"]["resourceVersion"].as_str().filter(|s| !s.is_empty()) {
-        if rv != old["metadata"]["resourceVersion"].as_str().unwrap_or_default() {
+    if let Some(rv) = new["metadata"]["resourceVersion"].as_str().filter(|s| !s.is_empty())
+        && rv != old["metadata"]["resourceVersion"].as_str().unwrap_or_default() {
             return Err(ApiError::conflict(rt, &name, "the object has been modified; please apply your changes to the latest version and try again"));
         }
-    }
     if rt.status_subresource {
         if sub == Some("status") {
             let status = new["status"].take();
@@ -245,11 +239,10 @@ pub fn commit_update(tx: &mut Tx, rt: &ResourceType, old: &Arc<Value>, mut new: 
                 None => drop(meta.remove(k)),
             }
         }
-        if !meta.contains_key("managedFields") {
-            if let Some(mf) = old["metadata"].get("managedFields") {
+        if !meta.contains_key("managedFields")
+            && let Some(mf) = old["metadata"].get("managedFields") {
                 meta.insert("managedFields".into(), mf.clone());
             }
-        }
     }
     if obj::spec_changed(old, &new) {
         obj::meta_mut(&mut new).insert("generation".into(), json!(obj::generation(old) + 1));
@@ -300,11 +293,10 @@ fn patch(cs: &ClusterState, t: &Target, name: &str, sub: Option<&str>, req: &Api
                 return Err(ApiError::bad_request(format!("the apply configuration must name the object on the URL ({name})")));
             }
             let mut config = body.clone();
-            if sub != Some("status") && t.rt.status_subresource {
-                if let Some(m) = config.as_object_mut() {
+            if sub != Some("status") && t.rt.status_subresource
+                && let Some(m) = config.as_object_mut() {
                     m.remove("status");
                 }
-            }
             let now = obj::now_time();
             return match old {
                 None => {

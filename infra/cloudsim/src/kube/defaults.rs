@@ -61,11 +61,10 @@ pub fn on_create(tx: &Tx, rt: &ResourceType, o: &mut Value) -> Result<(), ApiErr
 pub fn on_update(tx: &Tx, rt: &ResourceType, old: &Value, new: &mut Value) -> Result<(), ApiError> {
     let name = obj::name(new).to_string();
     match kind_of(rt) {
-        ("", "namespaces") => {
-            if new["spec"].is_null() {
+        ("", "namespaces")
+            if new["spec"].is_null() => {
                 new["spec"] = old["spec"].clone();
             }
-        }
         ("", "secrets") => fold_string_data(new),
         ("", "services") => service_defaults(tx, new, Some(old))?,
         ("apps", "deployments") | ("apps", "replicasets") | ("apps", "statefulsets") | ("apps", "daemonsets") => {
@@ -231,11 +230,10 @@ fn service_defaults(tx: &Tx, o: &mut Value, old: Option<&Value>) -> Result<(), A
                 });
                 p["nodePort"] = json!(port);
             }
-            if !needs_node_ports {
-                if let Some(m) = p.as_object_mut() {
+            if !needs_node_ports
+                && let Some(m) = p.as_object_mut() {
                     m.remove("nodePort");
                 }
-            }
         }
     }
     if ty == "LoadBalancer" {

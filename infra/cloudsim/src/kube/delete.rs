@@ -64,16 +64,14 @@ fn options(req: &ApiRequest) -> Result<DeleteOptions, ApiError> {
 pub fn delete_in(tx: &mut Tx, t: &Target, name: &str, opts: &DeleteOptions) -> Result<Arc<Value>, ApiError> {
     let gr = t.rt.group_resource();
     let old = tx.get(&gr, t.ns(), name).ok_or_else(|| ApiError::not_found(&t.rt, name))?;
-    if let Some(uid) = &opts.precondition_uid {
-        if uid != obj::uid(&old) {
+    if let Some(uid) = &opts.precondition_uid
+        && uid != obj::uid(&old) {
             return Err(ApiError::conflict(&t.rt, name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", obj::uid(&old))));
         }
-    }
-    if let Some(rv) = &opts.precondition_rv {
-        if rv != old["metadata"]["resourceVersion"].as_str().unwrap_or_default() {
+    if let Some(rv) = &opts.precondition_rv
+        && rv != old["metadata"]["resourceVersion"].as_str().unwrap_or_default() {
             return Err(ApiError::conflict(&t.rt, name, "Precondition failed: the resourceVersion does not match"));
         }
-    }
     let mut new = (*old).clone();
     if gr.group.is_empty() && gr.resource == "namespaces" {
         if !obj::is_deleting(&old) {

@@ -137,11 +137,10 @@ impl ClusterState {
         let (crds, _) = self.store.list(&GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions"), None);
         let mut wanted: BTreeMap<(String, String), Vec<ResourceType>> = BTreeMap::new();
         for crd in crds.iter().filter(|c| !obj::is_deleting(c)) {
-            if let Ok(types) = discovery::crd_resource_types(crd) {
-                if let Some(t) = types.first() {
+            if let Ok(types) = discovery::crd_resource_types(crd)
+                && let Some(t) = types.first() {
                     wanted.insert((t.group.clone(), t.resource.clone()), types);
                 }
-            }
         }
         for t in self.registry.all().iter().filter(|t| t.custom) {
             if !wanted.contains_key(&(t.group.clone(), t.resource.clone())) {
@@ -260,11 +259,10 @@ impl KubeCluster {
             return;
         }
         *self.state.version.write().expect("version lock") = version.to_string();
-        if let Some(dir) = &self.state.state_dir {
-            if let Err(e) = persist::save_meta(dir, &persist::Meta { port: self.state.port, version: version.to_string() }) {
+        if let Some(dir) = &self.state.state_dir
+            && let Err(e) = persist::save_meta(dir, &persist::Meta { port: self.state.port, version: version.to_string() }) {
                 tracing::error!(cluster = %self.state.name, error = %e, "could not persist the cluster version");
             }
-        }
     }
 
     /// LoadBalancer Services whose load balancer still exists (provisioned or being released).

@@ -90,11 +90,10 @@ pub fn remove_finalizer(o: &mut Value, finalizer: &str) {
 pub fn add_finalizer(o: &mut Value, finalizer: &str) {
     let meta = meta_mut(o);
     let list = meta.entry("finalizers").or_insert_with(|| json!([]));
-    if let Some(a) = list.as_array_mut() {
-        if !a.iter().any(|f| f.as_str() == Some(finalizer)) {
+    if let Some(a) = list.as_array_mut()
+        && !a.iter().any(|f| f.as_str() == Some(finalizer)) {
             a.push(Value::String(finalizer.to_string()));
         }
-    }
 }
 
 /// `(apiVersion, kind, name, uid, controller)` of each owner reference.

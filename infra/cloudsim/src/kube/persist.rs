@@ -170,11 +170,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         f.sync_all()?;
     }
     fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent() {
-        if let Ok(d) = File::open(parent) {
+    if let Some(parent) = path.parent()
+        && let Ok(d) = File::open(parent) {
             let _ = d.sync_all();
         }
-    }
     Ok(())
 }
 

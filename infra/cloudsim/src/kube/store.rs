@@ -24,6 +24,9 @@ const BROADCAST_CAPACITY: usize = 16384;
 
 pub type ObjKey = (String, String);
 
+/// Retained events to replay, and the receiver of the live ones after them.
+pub type Subscription = (Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     Added,
@@ -241,11 +244,10 @@ impl Store {
                 inner_ref.rv = start_rv;
                 return Err(StoreError::Persist(e.to_string()).into());
             }
-            if journal.wants_compaction() {
-                if let Err(e) = journal.compact(inner_ref.rv, &inner_ref.objects) {
+            if journal.wants_compaction()
+                && let Err(e) = journal.compact(inner_ref.rv, &inner_ref.objects) {
                     tracing::warn!(error = %e, "could not compact the object journal; it keeps growing");
                 }
-            }
         }
         for ev in events {
             inner.history.push_back(ev.clone());
@@ -261,7 +263,7 @@ impl Store {
     }
 
     /// Subscribes to changes after `since`: the retained events with rv > since, then live ones.
-    pub fn watch_from(&self, since: u64) -> Result<(Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>), StoreError> {
+    pub fn watch_from(&self, since: u64) -> Result<Subscription, StoreError> {
         let inner = self.inner.read().expect("store lock");
         if since < inner.history_floor {
             return Err(StoreError::Gone { requested: since, oldest: inner.history_floor });

@@ -158,11 +158,10 @@ async fn stream(
                         continue;
                     }
                     last_rv = ev.rv;
-                    if let Some(l) = filter.translate(&ev) {
-                        if tx.send(l).await.is_err() {
+                    if let Some(l) = filter.translate(&ev)
+                        && tx.send(l).await.is_err() {
                             return;
                         }
-                    }
                 }
                 // Fell too far behind or the cluster stopped: end the stream; clients re-watch.
                 Err(_) => return,

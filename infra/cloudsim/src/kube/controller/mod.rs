@@ -83,11 +83,11 @@ pub fn reconcile(cs: &ClusterState) -> Result<Next, StoreError> {
     let mut next = Next::default();
     let now = obj::now_millis();
     cs.store.write(Commit::Lazy, |tx| gc::collect(cs, tx))?;
-    cs.store.write(Commit::Lazy, |tx| workloads::deployments(tx))?;
-    cs.store.write(Commit::Lazy, |tx| workloads::replica_sets(tx))?;
-    cs.store.write(Commit::Lazy, |tx| workloads::stateful_sets(tx))?;
-    cs.store.write(Commit::Lazy, |tx| workloads::daemon_sets(tx))?;
-    cs.store.write(Commit::Lazy, |tx| workloads::jobs(tx))?;
+    cs.store.write(Commit::Lazy, workloads::deployments)?;
+    cs.store.write(Commit::Lazy, workloads::replica_sets)?;
+    cs.store.write(Commit::Lazy, workloads::stateful_sets)?;
+    cs.store.write(Commit::Lazy, workloads::daemon_sets)?;
+    cs.store.write(Commit::Lazy, workloads::jobs)?;
     cs.store.write(Commit::Lazy, |tx| nodes::readiness(cs, tx, now, &mut next))?;
     cs.store.write(Commit::Lazy, |tx| pods::run(cs, tx, now, &mut next))?;
     cs.store.write(Commit::Lazy, |tx| services::load_balancers(cs, tx, now, &mut next))?;

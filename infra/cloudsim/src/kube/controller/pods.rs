@@ -131,8 +131,8 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
                     tx.remove(&pods_gr, &ns, &name);
                     continue;
                 }
-                if let Some(at) = deadline(&p, READY_AT) {
-                    if at > now {
+                if let Some(at) = deadline(&p, READY_AT)
+                    && at > now {
                         next.at(at);
                         if p["status"]["containerStatuses"].is_null() {
                             new["status"]["containerStatuses"] = container_statuses(&p, &json!({"waiting": {"reason": "ContainerCreating"}}), false, 0);
@@ -140,7 +140,6 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
                         put_if_changed(tx, &pods_gr, &p, new);
                         continue;
                     }
-                }
                 kubelet(cs, tx, &p, &mut new, now, next);
             }
         }

@@ -184,11 +184,10 @@ pub fn stateful_sets(tx: &mut Tx) -> Result<(), StoreError> {
         }
         // Rolling update: replace one outdated pod at a time, highest ordinal first, when all are ready.
         let outdated: Vec<&Arc<Value>> = pods.iter().filter(|p| obj::label(p, "controller-revision-hash") != Some(revision.as_str())).collect();
-        if pods.len() as i64 == want && all_ready(&pods) {
-            if let Some(p) = outdated.iter().max_by_key(|p| ordinal(&name, p)) {
+        if pods.len() as i64 == want && all_ready(&pods)
+            && let Some(p) = outdated.iter().max_by_key(|p| ordinal(&name, p)) {
                 tx.remove(&pods_gr, &ns, obj::name(p));
             }
-        }
         let pods: Vec<Arc<Value>> = owned_pods(tx, &ns, obj::uid(&sts));
         let updated = count(&pods, |p| obj::label(p, "controller-revision-hash") == Some(revision.as_str()));
         let ready = count(&pods, pod_ready);
@@ -298,7 +297,7 @@ pub fn jobs(tx: &mut Tx) -> Result<(), StoreError> {
             conditions.push(json!({"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}));
         } else {
             let want = parallelism.min(completions - succeeded);
-            for _ in active..want {
+            while active < want {
                 let name = format!("{}-{}", obj::name(&job), obj::random_suffix(5));
                 tx.put(&pods_gr, pod_from_template(&job, &job["spec"]["template"], &name, &[]));
                 active += 1;

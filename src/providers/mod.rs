@@ -14,6 +14,7 @@
 //!   every call with a timeout from the plan or a documented default, and drops the future when it
 //!   expires, so every `.await` inside a provider must be a safe cancellation point.
 
+pub mod aws;
 pub mod state;
 pub mod state_local;
 mod types;

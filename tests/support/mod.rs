@@ -17,11 +17,15 @@ use cutover::providers::state_local::LocalState;
 use fakes::{World, WorldState};
 use state::ManualClock;
 
+type Hook = Box<dyn Fn(&EngineEvent, &World) + Send + Sync>;
+
 /// Records events, and a snapshot of the world at every checkpoint (the latest one wins).
+/// A hook can act on the world when an event arrives: a human changing things mid-run.
 pub struct SnapshotSink {
     world: World,
     pub events: Mutex<Vec<EngineEvent>>,
     pub snapshots: Mutex<BTreeMap<String, WorldState>>,
+    hook: Mutex<Option<Hook>>,
 }
 
 impl ProgressSink for SnapshotSink {
@@ -30,10 +34,21 @@ impl ProgressSink for SnapshotSink {
             self.snapshots.lock().unwrap().insert(name.clone(), self.world.state());
         }
         self.events.lock().unwrap().push(e.clone());
+        if let Some(hook) = self.hook.lock().unwrap().as_ref() {
+            hook(e, &self.world);
+        }
     }
 }
 
 impl SnapshotSink {
+    pub fn on_event(&self, hook: impl Fn(&EngineEvent, &World) + Send + Sync + 'static) {
+        *self.hook.lock().unwrap() = Some(Box::new(hook));
+    }
+
+    pub fn clear_hook(&self) {
+        *self.hook.lock().unwrap() = None;
+    }
+
     pub fn snapshot(&self, checkpoint: &str) -> WorldState {
         self.snapshots.lock().unwrap().get(checkpoint).cloned().unwrap_or_else(|| panic!("no snapshot at {checkpoint}"))
     }
@@ -71,7 +86,7 @@ impl Harness {
     pub fn with_world(plan: Plan, world: World) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let local = Arc::new(LocalState::new(dir.path().join("state")));
-        let sink = Arc::new(SnapshotSink { world: world.clone(), events: Mutex::default(), snapshots: Mutex::default() });
+        let sink = Arc::new(SnapshotSink { world: world.clone(), events: Mutex::default(), snapshots: Mutex::default(), hook: Mutex::default() });
         let initial = world.state();
         Harness { plan: Arc::new(plan), world, dir, local, clock: ManualClock::new(), sink, initial }
     }

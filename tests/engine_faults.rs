@@ -47,8 +47,7 @@ fn expected_target(step: &str) -> Option<String> {
     compiled
         .checkpoints
         .iter()
-        .filter(|c| c.automatic_target && compiled.position(&c.after_step).unwrap() < pos)
-        .last()
+        .rfind(|c| c.automatic_target && compiled.position(&c.after_step).unwrap() < pos)
         .map(|c| c.name.clone())
 }
 

@@ -17,7 +17,7 @@ use support::state::{CrashPoint, CrashingState};
 /// Two runs start at the same instant on two threads; the winner then hangs in its first
 /// provider call (holding the lock) until the test stops it.
 fn race_once(round: usize) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::state_dir();
     let state: Arc<dyn StateBackend> = Arc::new(LocalState::new(dir.path()));
     let barrier = Arc::new(Barrier::new(2));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

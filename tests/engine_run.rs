@@ -72,8 +72,12 @@ fn dev_cluster_and_drill_compile_without_blue_or_traffic() {
 #[tokio::test(start_paused = true)]
 async fn happy_upgrade_ends_with_green_at_100_and_blue_gone() {
     let h = Harness::new(plans::upgrade().build());
+    let started = tokio::time::Instant::now();
     let outcome = h.engine().apply().await.unwrap();
     assert_eq!(outcome, RunOutcome::Completed);
+    // Two 30 s installs in a row (api needs ingress), 5 s for smoke's second success, and per
+    // shift the 60 s TTL after INSYNC plus its bake (10m, 10m, 30m): no more, no less.
+    assert_eq!(started.elapsed(), Duration::from_secs(60 + 5 + 3 * 60 + 50 * 60));
 
     let world = h.world.state();
     assert!(!world.clusters.contains_key(BLUE), "blue deleted");
@@ -104,6 +108,15 @@ async fn happy_upgrade_ends_with_green_at_100_and_blue_gone() {
     assert!(status.lock.is_none(), "lock released");
     assert!(status.steps.iter().all(|s| s.state == StepState::Done && s.starts == 1));
     assert_eq!(status.point_of_no_return.as_deref(), Some("retire.blue-cluster"));
+
+    // What the CLI prints with `-o json`.
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(json["phase"], "completed");
+    assert_eq!(json["steps"][0]["state"], "done");
+    assert_eq!(json["checkpoints"][6], "blue-retired");
+    assert_eq!(serde_json::to_value(&outcome).unwrap()["outcome"], "completed");
+    let compiled = serde_json::to_value(h.engine().compiled()).unwrap();
+    assert_eq!(compiled["stages"][1]["steps"][0]["id"], "provision.cluster");
 }
 
 #[tokio::test(start_paused = true)]

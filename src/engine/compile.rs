@@ -78,8 +78,8 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             StepKind::VerifyCharts,
         ));
     }
-    if plan.kind == PlanKind::Upgrade {
-        if let Some(blue) = &plan.blue {
+    if plan.kind == PlanKind::Upgrade
+        && let Some(blue) = &plan.blue {
             preflight.push(step(
                 "preflight.blue".into(),
                 format!("Check blue cluster {} and its records carry the traffic", blue.cluster),
@@ -88,7 +88,6 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
                 StepKind::CheckBlue,
             ));
         }
-    }
     b.stage("preflight", "Preflight checks", false, chain(preflight));
 
     let mut provision = vec![step(

@@ -113,7 +113,7 @@ fn plan_units(run: &Run, keep: usize) -> Vec<Unit<'_>> {
             })
             .collect()
     });
-    todo.sort_by(|a, b| b.0.cmp(&a.0));
+    todo.sort_by_key(|t| std::cmp::Reverse(t.0));
     let mut units: Vec<Unit> = Vec::new();
     for (_, def) in todo {
         let is_shift = matches!(def.kind, StepKind::TrafficShift { .. });

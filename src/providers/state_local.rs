@@ -72,11 +72,10 @@ fn ensure_dir(dir: &Path) -> Result<(), StateError> {
     if dir.is_dir() {
         return Ok(());
     }
-    if let Some(parent) = dir.parent() {
-        if !parent.as_os_str().is_empty() {
+    if let Some(parent) = dir.parent()
+        && !parent.as_os_str().is_empty() {
             ensure_dir(parent)?;
         }
-    }
     match fs::create_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == IoKind::AlreadyExists => return Ok(()),

@@ -318,11 +318,10 @@ impl ClusterProvider for World {
     async fn delete_addon(&self, cluster: &str, name: &str) -> Result<(), ProviderError> {
         self.enter("delete_addon", name).await?;
         let mut w = self.lock();
-        if let Some(c) = w.state.clusters.get_mut(cluster) {
-            if c.addons.remove(name) {
+        if let Some(c) = w.state.clusters.get_mut(cluster)
+            && c.addons.remove(name) {
                 World::effect_happened(&mut w, format!("delete addon {cluster}/{name}"));
             }
-        }
         Ok(())
     }
 
@@ -340,11 +339,10 @@ impl ClusterProvider for World {
     async fn delete_nodegroup(&self, cluster: &str, name: &str) -> Result<(), ProviderError> {
         self.enter("delete_nodegroup", name).await?;
         let mut w = self.lock();
-        if let Some(c) = w.state.clusters.get_mut(cluster) {
-            if c.nodegroups.remove(name) {
+        if let Some(c) = w.state.clusters.get_mut(cluster)
+            && c.nodegroups.remove(name) {
                 World::effect_happened(&mut w, format!("delete nodegroup {cluster}/{name}"));
             }
-        }
         Ok(())
     }
 
@@ -361,11 +359,10 @@ impl ClusterProvider for World {
     async fn delete_access_entry(&self, cluster: &str, principal: &str) -> Result<(), ProviderError> {
         self.enter("delete_access_entry", principal).await?;
         let mut w = self.lock();
-        if let Some(c) = w.state.clusters.get_mut(cluster) {
-            if c.access.remove(principal) {
+        if let Some(c) = w.state.clusters.get_mut(cluster)
+            && c.access.remove(principal) {
                 World::effect_happened(&mut w, format!("delete access {cluster}/{principal}"));
             }
-        }
         Ok(())
     }
 }

@@ -66,6 +66,19 @@ impl SnapshotSink {
     }
 }
 
+/// A temporary state directory, on tmpfs where the machine has one: these tests exercise the
+/// engine's logic through the real local backend, and thousands of fsyncs to a shared disk
+/// would only make them slow.
+pub fn state_dir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::Builder::new().prefix("cutover-test-").tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
+
 /// A plan, a fresh world, a temporary state directory, a manual clock.
 pub struct Harness {
     pub plan: Arc<Plan>,
@@ -84,7 +97,7 @@ impl Harness {
     }
 
     pub fn with_world(plan: Plan, world: World) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = state_dir();
         let local = Arc::new(LocalState::new(dir.path().join("state")));
         let sink = Arc::new(SnapshotSink { world: world.clone(), events: Mutex::default(), snapshots: Mutex::default(), hook: Mutex::default() });
         let initial = world.state();

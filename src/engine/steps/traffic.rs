@@ -127,12 +127,11 @@ fn reweigh(t: &Traffic, live: &Live, target: &[RecordWeights]) -> Vec<RecordChan
     let mut changes = Vec::new();
     for (i, (rec, want)) in t.records.iter().zip(target).enumerate() {
         for (set, weight) in [(&rec.blue_set_id, want.blue), (&rec.green_set_id, want.green)] {
-            if let (Some(current), Some(weight)) = (live.find(i, set), weight) {
-                if current.weight != weight {
+            if let (Some(current), Some(weight)) = (live.find(i, set), weight)
+                && current.weight != weight {
                     let record = WeightedRecord { weight, ..current.clone() };
                     changes.push(RecordChange { action: ChangeAction::Upsert, record });
                 }
-            }
         }
     }
     changes

@@ -64,22 +64,45 @@ async fn a_fault_at_every_step_rolls_back_to_the_last_safe_checkpoint() {
         let outcome = h.engine().apply().await.unwrap();
         if step == "retire.blue-cluster" {
             // Past the point of no return nothing rolls back: a human finishes it.
-            assert!(matches!(&outcome, RunOutcome::NeedsAttention { step: Some(s), .. } if *s == step), "{outcome:?}");
+            assert!(
+                matches!(&outcome, RunOutcome::NeedsAttention { step: Some(s), .. } if *s == step),
+                "{outcome:?}"
+            );
             h.world.clear_faults();
             assert_eq!(h.engine().resume().await.unwrap(), RunOutcome::Completed);
             continue;
         }
         let target = expected_target(&step);
-        let RunOutcome::RolledBack { to, cause } = &outcome else { panic!("{step}: {outcome:?}") };
+        let RunOutcome::RolledBack { to, cause } = &outcome else {
+            panic!("{step}: {outcome:?}")
+        };
         assert_eq!(to, &target, "{step}");
-        assert!(cause.contains(&step), "{step}: cause {cause:?} names the step");
-        assert_eq!(h.world.state(), h.world_at(target.as_deref()), "{step}: world as at {target:?}");
+        assert!(
+            cause.contains(&step),
+            "{step}: cause {cause:?} names the step"
+        );
+        assert_eq!(
+            h.world.state(),
+            h.world_at(target.as_deref()),
+            "{step}: world as at {target:?}"
+        );
         if target.as_deref() != Some("traffic-100") {
-            assert_eq!(h.world.weight(RECORD, BLUE_SET), Some(100), "{step}: traffic on blue");
-            assert_eq!(h.world.weight(RECORD, GREEN_SET), None, "{step}: green's record removed");
+            assert_eq!(
+                h.world.weight(RECORD, BLUE_SET),
+                Some(100),
+                "{step}: traffic on blue"
+            );
+            assert_eq!(
+                h.world.weight(RECORD, GREEN_SET),
+                None,
+                "{step}: green's record removed"
+            );
         }
         assert_eq!(h.world.leaked_load_balancers(), 0, "{step}");
-        let status = engine::status(h.local.as_ref(), plans::ENV).await.unwrap().unwrap();
+        let status = engine::status(h.local.as_ref(), plans::ENV)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(status.lock.is_none(), "{step}: lock released");
     }
     assert_eq!(faulted, 17, "every step but the retention wait can fail");
@@ -96,15 +119,24 @@ async fn a_fault_at_every_step_with_policy_pause_stops_and_resume_completes() {
         let outcome = h.engine().apply().await.unwrap();
         match &outcome {
             RunOutcome::Paused { step: s, .. } => assert_eq!(s, &step),
-            RunOutcome::NeedsAttention { step: Some(s), .. } if step == "retire.blue-cluster" => assert_eq!(s, &step),
+            RunOutcome::NeedsAttention { step: Some(s), .. } if step == "retire.blue-cluster" => {
+                assert_eq!(s, &step)
+            }
             other => panic!("{step}: {other:?}"),
         }
-        let status = engine::status(h.local.as_ref(), plans::ENV).await.unwrap().unwrap();
+        let status = engine::status(h.local.as_ref(), plans::ENV)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!status.phase.is_terminal(), "{step}");
         assert!(status.lock.is_none(), "{step}: a paused run holds no lock");
 
         h.world.clear_faults();
-        assert_eq!(h.engine().resume().await.unwrap(), RunOutcome::Completed, "{step}");
+        assert_eq!(
+            h.engine().resume().await.unwrap(),
+            RunOutcome::Completed,
+            "{step}"
+        );
         assert!(!h.world.state().clusters.contains_key(BLUE), "{step}");
         assert_eq!(h.world.weight(RECORD, GREEN_SET), Some(100), "{step}");
         for (effect, n) in h.world.effects() {
@@ -120,14 +152,31 @@ async fn a_gate_failing_during_a_bake_puts_all_traffic_back_on_blue_in_one_batch
     // falls in the 50% bake.
     h.world.fail("check", "smoke", Mode::FromCall(200));
     let outcome = h.engine().apply().await.unwrap();
-    let RunOutcome::RolledBack { to, cause } = outcome else { panic!() };
+    let RunOutcome::RolledBack { to, cause } = outcome else {
+        panic!()
+    };
     assert_eq!(to.as_deref(), Some("verified"));
-    assert!(cause.contains("traffic.shift.50") && cause.contains("smoke"), "{cause}");
+    assert!(
+        cause.contains("traffic.shift.50") && cause.contains("smoke"),
+        "{cause}"
+    );
     assert_eq!(h.world.state(), h.world_at(Some("verified")));
     // One batch straight back to blue=100, never through 90/10.
-    assert_eq!(h.world.effect("dns UPSERT api.example.com/api-blue=100; UPSERT api.example.com/api-green=0"), 1);
-    assert_eq!(h.world.effect("dns UPSERT api.example.com/api-blue=90; UPSERT api.example.com/api-green=10"), 1);
-    assert_eq!(h.world.calls("change"), 5, "prepare, two shifts, one restore, one delete");
+    assert_eq!(
+        h.world
+            .effect("dns UPSERT api.example.com/api-blue=100; UPSERT api.example.com/api-green=0"),
+        1
+    );
+    assert_eq!(
+        h.world
+            .effect("dns UPSERT api.example.com/api-blue=90; UPSERT api.example.com/api-green=10"),
+        1
+    );
+    assert_eq!(
+        h.world.calls("change"),
+        5,
+        "prepare, two shifts, one restore, one delete"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -136,21 +185,36 @@ async fn a_cluster_create_that_never_finishes_times_out_and_is_cleaned_up() {
     h.world.fail("wait_cluster_active", GREEN, Mode::Hang);
     let started = tokio::time::Instant::now();
     let outcome = h.engine().apply().await.unwrap();
-    let RunOutcome::RolledBack { to: None, cause } = outcome else { panic!("{outcome:?}") };
+    let RunOutcome::RolledBack { to: None, cause } = outcome else {
+        panic!("{outcome:?}")
+    };
     assert!(cause.contains("did not finish within 30m"), "{cause}");
     assert!(started.elapsed() >= Duration::from_secs(30 * 60));
-    assert_eq!(h.world.state(), h.initial, "the half-created cluster was deleted");
+    assert_eq!(
+        h.world.state(),
+        h.initial,
+        "the half-created cluster was deleted"
+    );
     assert_eq!(h.world.effect(&format!("delete cluster {GREEN}")), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cluster_someone_else_made_is_never_adopted_or_deleted() {
     let world = plans::world();
-    world.add_cluster(GREEN, &[("cutover.dev/plan", "other"), ("cutover.dev/run-id", "x")], &[]);
+    world.add_cluster(
+        GREEN,
+        &[("cutover.dev/plan", "other"), ("cutover.dev/run-id", "x")],
+        &[],
+    );
     let h = Harness::with_world(plans::upgrade().build(), world);
     let outcome = h.engine().apply().await.unwrap();
-    let RunOutcome::RolledBack { to: None, cause } = outcome else { panic!("{outcome:?}") };
-    assert!(cause.contains("already exists and was not created by this run"), "{cause}");
+    let RunOutcome::RolledBack { to: None, cause } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        cause.contains("already exists and was not created by this run"),
+        "{cause}"
+    );
     assert!(h.world.state().clusters.contains_key(GREEN), "left alone");
     assert_eq!(h.world.calls("create_cluster"), 0);
     assert_eq!(h.world.calls("delete_cluster"), 0);
@@ -166,7 +230,9 @@ async fn dns_changed_by_hand_stops_the_run_naming_record_expected_and_found() {
         }
     });
     let outcome = h.engine().apply().await.unwrap();
-    let RunOutcome::NeedsAttention { step, cause } = outcome else { panic!("{outcome:?}") };
+    let RunOutcome::NeedsAttention { step, cause } = outcome else {
+        panic!("{outcome:?}")
+    };
     assert_eq!(step.as_deref(), Some("traffic.shift.50"));
     assert!(cause.contains(RECORD), "{cause}");
     assert!(cause.contains("expected blue=90 green=10"), "{cause}");
@@ -193,7 +259,9 @@ async fn blue_is_not_deleted_while_it_carries_traffic() {
         }
     });
     let outcome = h.engine().apply().await.unwrap();
-    let RunOutcome::NeedsAttention { step, cause } = outcome else { panic!("{outcome:?}") };
+    let RunOutcome::NeedsAttention { step, cause } = outcome else {
+        panic!("{outcome:?}")
+    };
     assert_eq!(step.as_deref(), Some("retire.blue-cluster"));
     assert!(cause.contains("still sends weight 20 to blue"), "{cause}");
     assert!(h.world.state().clusters.contains_key(BLUE), "blue kept");
@@ -216,15 +284,25 @@ async fn a_failing_compensation_stops_the_rollback_and_resume_continues_it() {
     h.world.fail("install", "api", Mode::Once);
     h.world.fail("uninstall", "ingress", Mode::Once);
     let outcome = h.engine().apply().await.unwrap();
-    let RunOutcome::NeedsAttention { step, cause } = outcome else { panic!("{outcome:?}") };
+    let RunOutcome::NeedsAttention { step, cause } = outcome else {
+        panic!("{outcome:?}")
+    };
     assert_eq!(step.as_deref(), Some("releases.install.ingress"));
     assert!(cause.contains("rollback to green-ready stopped"), "{cause}");
-    let status = engine::status(h.local.as_ref(), plans::ENV).await.unwrap().unwrap();
+    let status = engine::status(h.local.as_ref(), plans::ENV)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.phase, RunPhase::NeedsAttention { step, cause });
 
     assert_eq!(
         h.engine().resume().await.unwrap(),
-        RunOutcome::RolledBack { to: Some("green-ready".into()), cause: "releases.install.api failed: install release api: injected fault in install api".into() }
+        RunOutcome::RolledBack {
+            to: Some("green-ready".into()),
+            cause:
+                "releases.install.api failed: install release api: injected fault in install api"
+                    .into()
+        }
     );
     assert_eq!(h.world.state(), h.world_at(Some("green-ready")));
 }
@@ -240,7 +318,13 @@ fn all_zero_weights_are_never_submitted() {
         weight,
     };
     let live = [rec(BLUE_SET, 100), rec(GREEN_SET, 0)];
-    let to_zero = RecordChange { action: ChangeAction::Upsert, record: rec(BLUE_SET, 0) };
+    let to_zero = RecordChange {
+        action: ChangeAction::Upsert,
+        record: rec(BLUE_SET, 0),
+    };
     let err = engine::weights::check_change_keeps_traffic(&live, &[to_zero]).unwrap_err();
-    assert!(err.contains("every weighted record of api.example.com (CNAME) at weight 0"), "{err}");
+    assert!(
+        err.contains("every weighted record of api.example.com (CNAME) at weight 0"),
+        "{err}"
+    );
 }

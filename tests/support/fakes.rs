@@ -102,7 +102,10 @@ enum Verdict {
 
 impl World {
     pub fn new() -> Self {
-        World { inner: Arc::default(), install_time: Duration::from_secs(30) }
+        World {
+            inner: Arc::default(),
+            install_time: Duration::from_secs(30),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -126,7 +129,10 @@ impl World {
         let cluster = FakeCluster {
             status: ClusterStatus::Active,
             version: "1.31".into(),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             addons: BTreeSet::new(),
             nodegroups: BTreeSet::new(),
             access: BTreeSet::new(),
@@ -137,18 +143,32 @@ impl World {
     }
 
     pub fn set_record(&self, name: &str, set_id: &str, target: &str, weight: u8) {
-        let rec = FakeRecord { record_type: RecordType::Cname, target: target.into(), ttl: 60, weight };
-        self.lock().state.records.insert((name.into(), set_id.into()), rec);
+        let rec = FakeRecord {
+            record_type: RecordType::Cname,
+            target: target.into(),
+            ttl: 60,
+            weight,
+        };
+        self.lock()
+            .state
+            .records
+            .insert((name.into(), set_id.into()), rec);
     }
 
     /// Someone edits a weight by hand in the console.
     pub fn set_weight(&self, name: &str, set_id: &str, weight: u8) {
         let mut w = self.lock();
-        w.state.records.get_mut(&(name.to_string(), set_id.to_string())).expect("record exists").weight = weight;
+        w.state
+            .records
+            .get_mut(&(name.to_string(), set_id.to_string()))
+            .expect("record exists")
+            .weight = weight;
     }
 
     pub fn lb_service_for(&self, release: &str, service: &str) {
-        self.lock().lb_services.insert(release.into(), service.into());
+        self.lock()
+            .lb_services
+            .insert(release.into(), service.into());
     }
 
     // ---- faults ---------------------------------------------------------------------------
@@ -164,7 +184,14 @@ impl World {
     }
 
     fn fault(&self, op: &str, key: &str, mode: Mode, kind: ErrorKind) {
-        self.lock().faults.push(Fault { op: op.into(), key: key.into(), mode, kind, seen: 0, fired: 0 });
+        self.lock().faults.push(Fault {
+            op: op.into(),
+            key: key.into(),
+            mode,
+            kind,
+            seen: 0,
+            fired: 0,
+        });
     }
 
     pub fn clear_faults(&self) {
@@ -174,7 +201,11 @@ impl World {
     fn verdict(&self, op: &str, key: &str) -> Verdict {
         let mut w = self.lock();
         *w.calls.entry(op.to_string()).or_default() += 1;
-        for f in w.faults.iter_mut().filter(|f| f.op == op && key.contains(&f.key)) {
+        for f in w
+            .faults
+            .iter_mut()
+            .filter(|f| f.op == op && key.contains(&f.key))
+        {
             f.seen += 1;
             let fire = match f.mode {
                 Mode::Once => f.fired < 1,
@@ -187,7 +218,10 @@ impl World {
                 if f.mode == Mode::Hang {
                     return Verdict::Hang;
                 }
-                return Verdict::Fail(ProviderError::new(f.kind, format!("injected fault in {op} {key}")));
+                return Verdict::Fail(ProviderError::new(
+                    f.kind,
+                    format!("injected fault in {op} {key}"),
+                ));
             }
         }
         Verdict::Ok
@@ -230,7 +264,11 @@ impl World {
 
     /// Live weight of one record, `None` if absent.
     pub fn weight(&self, name: &str, set_id: &str) -> Option<u8> {
-        self.lock().state.records.get(&(name.to_string(), set_id.to_string())).map(|r| r.weight)
+        self.lock()
+            .state
+            .records
+            .get(&(name.to_string(), set_id.to_string()))
+            .map(|r| r.weight)
     }
 
     fn effect_happened(w: &mut Inner, what: String) {
@@ -259,14 +297,22 @@ impl ClusterProvider for World {
         Ok(self.lock().state.clusters.get(name).map(|c| info(name, c)))
     }
 
-    async fn create_cluster(&self, spec: &ClusterSpec, own: &Ownership, _token: &str) -> Result<ClusterInfo, ProviderError> {
+    async fn create_cluster(
+        &self,
+        spec: &ClusterSpec,
+        own: &Ownership,
+        _token: &str,
+    ) -> Result<ClusterInfo, ProviderError> {
         self.enter("create_cluster", &spec.name).await?;
         {
             let mut w = self.lock();
             match w.state.clusters.get(&spec.name) {
                 Some(c) if own.owns(&c.tags) => {}
                 Some(_) => {
-                    return Err(ProviderError::new(ErrorKind::Conflict, format!("cluster {} exists", spec.name)));
+                    return Err(ProviderError::new(
+                        ErrorKind::Conflict,
+                        format!("cluster {} exists", spec.name),
+                    ));
                 }
                 None => {
                     let mut tags = spec.tags.clone();
@@ -290,7 +336,11 @@ impl ClusterProvider for World {
         // that never finishes.
         self.enter("wait_cluster_active", &spec.name).await?;
         let mut w = self.lock();
-        let c = w.state.clusters.get_mut(&spec.name).ok_or_else(|| not_found(spec.name.clone()))?;
+        let c = w
+            .state
+            .clusters
+            .get_mut(&spec.name)
+            .ok_or_else(|| not_found(spec.name.clone()))?;
         c.status = ClusterStatus::Active;
         Ok(info(&spec.name, c))
     }
@@ -305,10 +355,20 @@ impl ClusterProvider for World {
         Ok(())
     }
 
-    async fn ensure_addon(&self, cluster: &str, addon: &Addon, _: &Ownership, _: &str) -> Result<(), ProviderError> {
+    async fn ensure_addon(
+        &self,
+        cluster: &str,
+        addon: &Addon,
+        _: &Ownership,
+        _: &str,
+    ) -> Result<(), ProviderError> {
         self.enter("ensure_addon", &addon.name).await?;
         let mut w = self.lock();
-        let c = w.state.clusters.get_mut(cluster).ok_or_else(|| not_found(cluster.into()))?;
+        let c = w
+            .state
+            .clusters
+            .get_mut(cluster)
+            .ok_or_else(|| not_found(cluster.into()))?;
         if c.addons.insert(addon.name.clone()) {
             World::effect_happened(&mut w, format!("create addon {cluster}/{}", addon.name));
         }
@@ -319,17 +379,31 @@ impl ClusterProvider for World {
         self.enter("delete_addon", name).await?;
         let mut w = self.lock();
         if let Some(c) = w.state.clusters.get_mut(cluster)
-            && c.addons.remove(name) {
-                World::effect_happened(&mut w, format!("delete addon {cluster}/{name}"));
-            }
+            && c.addons.remove(name)
+        {
+            World::effect_happened(&mut w, format!("delete addon {cluster}/{name}"));
+        }
         Ok(())
     }
 
-    async fn ensure_nodegroup(&self, cluster: &str, ng: &NodeGroup, _: &Ownership, _: &str) -> Result<(), ProviderError> {
+    async fn ensure_nodegroup(
+        &self,
+        cluster: &str,
+        ng: &NodeGroup,
+        _: &Ownership,
+        _: &str,
+    ) -> Result<(), ProviderError> {
         self.enter("ensure_nodegroup", &ng.name).await?;
-        assert!(!ng.subnets.is_empty(), "the engine fills in the cluster's subnets");
+        assert!(
+            !ng.subnets.is_empty(),
+            "the engine fills in the cluster's subnets"
+        );
         let mut w = self.lock();
-        let c = w.state.clusters.get_mut(cluster).ok_or_else(|| not_found(cluster.into()))?;
+        let c = w
+            .state
+            .clusters
+            .get_mut(cluster)
+            .ok_or_else(|| not_found(cluster.into()))?;
         if c.nodegroups.insert(ng.name.clone()) {
             World::effect_happened(&mut w, format!("create nodegroup {cluster}/{}", ng.name));
         }
@@ -340,29 +414,48 @@ impl ClusterProvider for World {
         self.enter("delete_nodegroup", name).await?;
         let mut w = self.lock();
         if let Some(c) = w.state.clusters.get_mut(cluster)
-            && c.nodegroups.remove(name) {
-                World::effect_happened(&mut w, format!("delete nodegroup {cluster}/{name}"));
-            }
-        Ok(())
-    }
-
-    async fn ensure_access_entry(&self, cluster: &str, entry: &AccessEntry, _: &Ownership) -> Result<(), ProviderError> {
-        self.enter("ensure_access_entry", &entry.principal_arn).await?;
-        let mut w = self.lock();
-        let c = w.state.clusters.get_mut(cluster).ok_or_else(|| not_found(cluster.into()))?;
-        if c.access.insert(entry.principal_arn.clone()) {
-            World::effect_happened(&mut w, format!("create access {cluster}/{}", entry.principal_arn));
+            && c.nodegroups.remove(name)
+        {
+            World::effect_happened(&mut w, format!("delete nodegroup {cluster}/{name}"));
         }
         Ok(())
     }
 
-    async fn delete_access_entry(&self, cluster: &str, principal: &str) -> Result<(), ProviderError> {
+    async fn ensure_access_entry(
+        &self,
+        cluster: &str,
+        entry: &AccessEntry,
+        _: &Ownership,
+    ) -> Result<(), ProviderError> {
+        self.enter("ensure_access_entry", &entry.principal_arn)
+            .await?;
+        let mut w = self.lock();
+        let c = w
+            .state
+            .clusters
+            .get_mut(cluster)
+            .ok_or_else(|| not_found(cluster.into()))?;
+        if c.access.insert(entry.principal_arn.clone()) {
+            World::effect_happened(
+                &mut w,
+                format!("create access {cluster}/{}", entry.principal_arn),
+            );
+        }
+        Ok(())
+    }
+
+    async fn delete_access_entry(
+        &self,
+        cluster: &str,
+        principal: &str,
+    ) -> Result<(), ProviderError> {
         self.enter("delete_access_entry", principal).await?;
         let mut w = self.lock();
         if let Some(c) = w.state.clusters.get_mut(cluster)
-            && c.access.remove(principal) {
-                World::effect_happened(&mut w, format!("delete access {cluster}/{principal}"));
-            }
+            && c.access.remove(principal)
+        {
+            World::effect_happened(&mut w, format!("delete access {cluster}/{principal}"));
+        }
         Ok(())
     }
 }
@@ -372,7 +465,11 @@ impl WorkloadProvider for World {
     async fn release_load_balancers(&self, cluster: &str) -> Result<(), ProviderError> {
         self.enter("release_load_balancers", cluster).await?;
         let mut w = self.lock();
-        let c = w.state.clusters.get_mut(cluster).ok_or_else(|| not_found(cluster.into()))?;
+        let c = w
+            .state
+            .clusters
+            .get_mut(cluster)
+            .ok_or_else(|| not_found(cluster.into()))?;
         let released = std::mem::take(&mut c.load_balancers);
         for lb in released {
             World::effect_happened(&mut w, format!("release lb {cluster}/{lb}"));
@@ -380,12 +477,24 @@ impl WorkloadProvider for World {
         Ok(())
     }
 
-    async fn service_address(&self, cluster: &str, ns: &str, name: &str) -> Result<Option<String>, ProviderError> {
-        self.enter("service_address", &format!("{cluster}/{ns}/{name}")).await?;
+    async fn service_address(
+        &self,
+        cluster: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        self.enter("service_address", &format!("{cluster}/{ns}/{name}"))
+            .await?;
         let w = self.lock();
-        let c = w.state.clusters.get(cluster).ok_or_else(|| not_found(cluster.into()))?;
+        let c = w
+            .state
+            .clusters
+            .get(cluster)
+            .ok_or_else(|| not_found(cluster.into()))?;
         let svc = format!("{ns}/{name}");
-        Ok(c.load_balancers.contains(&svc).then(|| format!("{name}.{cluster}.lb.example.net")))
+        Ok(c.load_balancers
+            .contains(&svc)
+            .then(|| format!("{name}.{cluster}.lb.example.net")))
     }
 }
 
@@ -395,21 +504,37 @@ impl ReleaseProvider for World {
         self.enter("verify_chart", &release.name).await
     }
 
-    async fn status(&self, cluster: &str, name: &str, ns: &str) -> Result<Option<ReleaseInfo>, ProviderError> {
+    async fn status(
+        &self,
+        cluster: &str,
+        name: &str,
+        ns: &str,
+    ) -> Result<Option<ReleaseInfo>, ProviderError> {
         self.enter("release_status", name).await?;
         let w = self.lock();
-        let c = w.state.clusters.get(cluster).ok_or_else(|| not_found(cluster.into()))?;
-        Ok(c.releases.get(&format!("{ns}/{name}")).map(|r| ReleaseInfo {
-            name: name.into(),
-            namespace: ns.into(),
-            revision: r.revision,
-            status: ReleaseStatus::Deployed,
-            chart_version: r.chart_version.clone(),
-            run_id: r.run_id.clone(),
-        }))
+        let c = w
+            .state
+            .clusters
+            .get(cluster)
+            .ok_or_else(|| not_found(cluster.into()))?;
+        Ok(c.releases
+            .get(&format!("{ns}/{name}"))
+            .map(|r| ReleaseInfo {
+                name: name.into(),
+                namespace: ns.into(),
+                revision: r.revision,
+                status: ReleaseStatus::Deployed,
+                chart_version: r.chart_version.clone(),
+                run_id: r.run_id.clone(),
+            }))
     }
 
-    async fn install(&self, cluster: &str, release: &Release, own: &Ownership) -> Result<ReleaseInfo, ProviderError> {
+    async fn install(
+        &self,
+        cluster: &str,
+        release: &Release,
+        own: &Ownership,
+    ) -> Result<ReleaseInfo, ProviderError> {
         self.enter("install", &release.name).await?;
         {
             let mut w = self.lock();
@@ -427,12 +552,20 @@ impl ReleaseProvider for World {
         tokio::time::sleep(self.install_time).await;
         let mut w = self.lock();
         let lb = w.lb_services.get(&release.name).cloned();
-        let c = w.state.clusters.get_mut(cluster).ok_or_else(|| not_found(cluster.into()))?;
+        let c = w
+            .state
+            .clusters
+            .get_mut(cluster)
+            .ok_or_else(|| not_found(cluster.into()))?;
         let key = format!("{}/{}", release.namespace, release.name);
         let revision = c.releases.get(&key).map_or(1, |r| r.revision + 1);
         c.releases.insert(
             key,
-            FakeRelease { chart_version: release.version.clone(), revision, run_id: Some(own.run_id.clone()) },
+            FakeRelease {
+                chart_version: release.version.clone(),
+                revision,
+                run_id: Some(own.run_id.clone()),
+            },
         );
         if let Some(lb) = lb {
             c.load_balancers.insert(lb);
@@ -452,7 +585,9 @@ impl ReleaseProvider for World {
         self.enter("uninstall", name).await?;
         let mut w = self.lock();
         let lb = w.lb_services.get(name).cloned();
-        let Some(c) = w.state.clusters.get_mut(cluster) else { return Ok(()) };
+        let Some(c) = w.state.clusters.get_mut(cluster) else {
+            return Ok(());
+        };
         if c.releases.remove(&format!("{ns}/{name}")).is_some() {
             if let Some(lb) = lb {
                 c.load_balancers.remove(&lb);
@@ -465,13 +600,21 @@ impl ReleaseProvider for World {
 
 #[async_trait]
 impl HealthProvider for World {
-    async fn check(&self, _target: &CheckTarget, check: &Check) -> Result<CheckOutcome, ProviderError> {
+    async fn check(
+        &self,
+        _target: &CheckTarget,
+        check: &Check,
+    ) -> Result<CheckOutcome, ProviderError> {
         match self.verdict("check", &check.name) {
-            Verdict::Ok => Ok(CheckOutcome { passed: true, detail: "ok".into() }),
+            Verdict::Ok => Ok(CheckOutcome {
+                passed: true,
+                detail: "ok".into(),
+            }),
             // A switched-on check fault is a failing check, not a broken provider.
-            Verdict::Fail(e) if e.kind == ErrorKind::Other => {
-                Ok(CheckOutcome { passed: false, detail: format!("{} is unhealthy", check.name) })
-            }
+            Verdict::Fail(e) if e.kind == ErrorKind::Other => Ok(CheckOutcome {
+                passed: false,
+                detail: format!("{} is unhealthy", check.name),
+            }),
             Verdict::Fail(e) => Err(e),
             Verdict::Hang => std::future::pending().await,
         }
@@ -483,12 +626,20 @@ fn describe_change(c: &RecordChange) -> String {
         ChangeAction::Upsert => "UPSERT",
         ChangeAction::Delete => "DELETE",
     };
-    format!("{verb} {}/{}={}", c.record.name, c.record.set_id, c.record.weight)
+    format!(
+        "{verb} {}/{}={}",
+        c.record.name, c.record.set_id, c.record.weight
+    )
 }
 
 #[async_trait]
 impl TrafficProvider for World {
-    async fn records(&self, _zone: &str, name: &str, record_type: RecordType) -> Result<Vec<WeightedRecord>, ProviderError> {
+    async fn records(
+        &self,
+        _zone: &str,
+        name: &str,
+        record_type: RecordType,
+    ) -> Result<Vec<WeightedRecord>, ProviderError> {
         self.enter("records", name).await?;
         let w = self.lock();
         Ok(w.state
@@ -506,7 +657,11 @@ impl TrafficProvider for World {
             .collect())
     }
 
-    async fn change(&self, _zone: &str, changes: &[RecordChange]) -> Result<ChangeId, ProviderError> {
+    async fn change(
+        &self,
+        _zone: &str,
+        changes: &[RecordChange],
+    ) -> Result<ChangeId, ProviderError> {
         let desc: Vec<String> = changes.iter().map(describe_change).collect();
         let desc = desc.join("; ");
         self.enter("change", &desc).await?;
@@ -527,7 +682,10 @@ impl TrafficProvider for World {
                 // Like Route53: a delete must match the record exactly, else the batch fails whole.
                 ChangeAction::Delete => {
                     if next.get(&key) != Some(&rec) {
-                        return Err(ProviderError::new(ErrorKind::Invalid, format!("no exact match to delete: {desc}")));
+                        return Err(ProviderError::new(
+                            ErrorKind::Invalid,
+                            format!("no exact match to delete: {desc}"),
+                        ));
                     }
                     next.remove(&key);
                 }

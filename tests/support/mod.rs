@@ -31,7 +31,10 @@ pub struct SnapshotSink {
 impl ProgressSink for SnapshotSink {
     fn event(&self, e: &EngineEvent) {
         if let EngineEvent::Checkpoint { name } = e {
-            self.snapshots.lock().unwrap().insert(name.clone(), self.world.state());
+            self.snapshots
+                .lock()
+                .unwrap()
+                .insert(name.clone(), self.world.state());
         }
         self.events.lock().unwrap().push(e.clone());
         if let Some(hook) = self.hook.lock().unwrap().as_ref() {
@@ -50,7 +53,12 @@ impl SnapshotSink {
     }
 
     pub fn snapshot(&self, checkpoint: &str) -> WorldState {
-        self.snapshots.lock().unwrap().get(checkpoint).cloned().unwrap_or_else(|| panic!("no snapshot at {checkpoint}"))
+        self.snapshots
+            .lock()
+            .unwrap()
+            .get(checkpoint)
+            .cloned()
+            .unwrap_or_else(|| panic!("no snapshot at {checkpoint}"))
     }
 
     pub fn checkpoints(&self) -> Vec<String> {
@@ -72,7 +80,10 @@ impl SnapshotSink {
 pub fn state_dir() -> tempfile::TempDir {
     let shm = std::path::Path::new("/dev/shm");
     if shm.is_dir() {
-        if let Ok(dir) = tempfile::Builder::new().prefix("cutover-test-").tempdir_in(shm) {
+        if let Ok(dir) = tempfile::Builder::new()
+            .prefix("cutover-test-")
+            .tempdir_in(shm)
+        {
             return dir;
         }
     }
@@ -99,9 +110,22 @@ impl Harness {
     pub fn with_world(plan: Plan, world: World) -> Self {
         let dir = state_dir();
         let local = Arc::new(LocalState::new(dir.path().join("state")));
-        let sink = Arc::new(SnapshotSink { world: world.clone(), events: Mutex::default(), snapshots: Mutex::default(), hook: Mutex::default() });
+        let sink = Arc::new(SnapshotSink {
+            world: world.clone(),
+            events: Mutex::default(),
+            snapshots: Mutex::default(),
+            hook: Mutex::default(),
+        });
         let initial = world.state();
-        Harness { plan: Arc::new(plan), world, dir, local, clock: ManualClock::new(), sink, initial }
+        Harness {
+            plan: Arc::new(plan),
+            world,
+            dir,
+            local,
+            clock: ManualClock::new(),
+            sink,
+            initial,
+        }
     }
 
     pub fn options(&self) -> EngineOptions {
@@ -109,7 +133,10 @@ impl Harness {
             who: "tester".into(),
             progress: self.sink.clone(),
             clock: self.clock.clone(),
-            retry: RetryPolicy { max_retries: 4, ..RetryPolicy::default() },
+            retry: RetryPolicy {
+                max_retries: 4,
+                ..RetryPolicy::default()
+            },
             ..EngineOptions::default()
         }
     }
@@ -119,11 +146,21 @@ impl Harness {
     }
 
     pub fn engine_on(&self, state: Arc<dyn StateBackend>) -> Engine {
-        Engine::new(self.plan.clone(), self.world.providers(), state, self.options())
+        Engine::new(
+            self.plan.clone(),
+            self.world.providers(),
+            state,
+            self.options(),
+        )
     }
 
     pub fn engine_for(&self, plan: Plan) -> Engine {
-        Engine::new(Arc::new(plan), self.world.providers(), self.local.clone(), self.options())
+        Engine::new(
+            Arc::new(plan),
+            self.world.providers(),
+            self.local.clone(),
+            self.options(),
+        )
     }
 
     /// The world at a checkpoint of an earlier run, or before anything ran (`None`).
@@ -135,6 +172,11 @@ impl Harness {
     }
 
     pub fn journal_path(&self, run_id: &str) -> std::path::PathBuf {
-        self.dir.path().join("state").join(plans::ENV).join("runs").join(format!("{run_id}.jsonl"))
+        self.dir
+            .path()
+            .join("state")
+            .join(plans::ENV)
+            .join("runs")
+            .join(format!("{run_id}.jsonl"))
     }
 }

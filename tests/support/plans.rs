@@ -54,7 +54,11 @@ impl PlanBuilder {
     pub fn independent_releases(mut self, n: usize) -> Self {
         let template = self.plan.releases[0].clone();
         self.plan.releases = (0..n)
-            .map(|i| Release { name: format!("svc{i}"), needs: vec![], ..template.clone() })
+            .map(|i| Release {
+                name: format!("svc{i}"),
+                needs: vec![],
+                ..template.clone()
+            })
             .collect();
         self
     }
@@ -68,7 +72,10 @@ fn release(name: &str, namespace: &str, needs: &[&str]) -> Release {
     Release {
         name: name.into(),
         namespace: namespace.into(),
-        chart: ChartSource::Repo { url: "https://charts.example.com".into(), name: name.into() },
+        chart: ChartSource::Repo {
+            url: "https://charts.example.com".into(),
+            name: name.into(),
+        },
         version: "1.2.3".into(),
         digest: Some("0".repeat(64)),
         values_files: vec![],
@@ -84,26 +91,53 @@ fn release(name: &str, namespace: &str, needs: &[&str]) -> Release {
 pub fn upgrade() -> PlanBuilder {
     let plan = Plan {
         kind: PlanKind::Upgrade,
-        metadata: Metadata { name: ENV.into(), owner: "platform@example.com".into(), labels: BTreeMap::new() },
-        aws: Aws { region: "us-east-1".into() },
-        state: StateBackend::Local { path: ".cutover".into() },
-        blue: Some(BlueRef { cluster: BLUE.into() }),
+        metadata: Metadata {
+            name: ENV.into(),
+            owner: "platform@example.com".into(),
+            labels: BTreeMap::new(),
+        },
+        aws: Aws {
+            region: "us-east-1".into(),
+        },
+        state: StateBackend::Local {
+            path: ".cutover".into(),
+        },
+        blue: Some(BlueRef {
+            cluster: BLUE.into(),
+        }),
         green: ClusterSpec {
             name: GREEN.into(),
-            version: KubeVersion { major: 1, minor: 32 },
+            version: KubeVersion {
+                major: 1,
+                minor: 32,
+            },
             role_arn: "arn:aws:iam::111122223333:role/eks-cluster".into(),
             subnets: vec!["subnet-aaa".into(), "subnet-bbb".into()],
             security_groups: vec![],
-            endpoint: EndpointAccess { public: true, private: true, public_cidrs: vec![] },
+            endpoint: EndpointAccess {
+                public: true,
+                private: true,
+                public_cidrs: vec![],
+            },
             authentication_mode: AuthenticationMode::Api,
             addons: vec![
-                Addon { name: "vpc-cni".into(), version: None },
-                Addon { name: "coredns".into(), version: None },
+                Addon {
+                    name: "vpc-cni".into(),
+                    version: None,
+                },
+                Addon {
+                    name: "coredns".into(),
+                    version: None,
+                },
             ],
             nodegroups: vec![NodeGroup {
                 name: "general".into(),
                 instance_types: vec!["m6i.large".into()],
-                scaling: Scaling { min: 3, desired: 3, max: 6 },
+                scaling: Scaling {
+                    min: 3,
+                    desired: 3,
+                    max: 6,
+                },
                 labels: BTreeMap::new(),
                 taints: vec![],
                 node_role_arn: "arn:aws:iam::111122223333:role/eks-node".into(),
@@ -119,10 +153,19 @@ pub fn upgrade() -> PlanBuilder {
             }],
             tags: BTreeMap::from([("team".to_string(), "platform".to_string())]),
         },
-        helm: HelmPin { version: "3.19.0".into() },
-        releases: vec![release("ingress", "ingress", &[]), release("api", "payments", &["ingress"])],
+        helm: HelmPin {
+            version: "3.19.0".into(),
+        },
+        releases: vec![
+            release("ingress", "ingress", &[]),
+            release("api", "payments", &["ingress"]),
+        ],
         checks: vec![
-            Check { name: "nodes".into(), kind: CheckKind::NodesReady { min: 3 }, timeout: mins(2) },
+            Check {
+                name: "nodes".into(),
+                kind: CheckKind::NodesReady { min: 3 },
+                timeout: mins(2),
+            },
             Check {
                 name: "smoke".into(),
                 kind: CheckKind::Http(HttpCheck {
@@ -144,18 +187,32 @@ pub fn upgrade() -> PlanBuilder {
                 record_type: RecordType::Cname,
                 ttl: 60,
                 blue: RecordTarget::Hostname(BLUE_LB.into()),
-                green: RecordTarget::Service { namespace: "ingress".into(), name: "ingress-nginx-controller".into() },
+                green: RecordTarget::Service {
+                    namespace: "ingress".into(),
+                    name: "ingress-nginx-controller".into(),
+                },
                 blue_set_id: BLUE_SET.into(),
                 green_set_id: GREEN_SET.into(),
             }],
             steps: vec![
-                TrafficStep { weight: 10, bake: mins(10) },
-                TrafficStep { weight: 50, bake: mins(10) },
-                TrafficStep { weight: 100, bake: mins(30) },
+                TrafficStep {
+                    weight: 10,
+                    bake: mins(10),
+                },
+                TrafficStep {
+                    weight: 50,
+                    bake: mins(10),
+                },
+                TrafficStep {
+                    weight: 100,
+                    bake: mins(30),
+                },
             ],
             gates: vec!["smoke".into()],
         }),
-        teardown: Teardown { retain_blue_for: Duration::ZERO },
+        teardown: Teardown {
+            retain_blue_for: Duration::ZERO,
+        },
         on_failure: FailurePolicy::Rollback,
         ttl: None,
         rto_target: None,

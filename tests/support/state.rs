@@ -31,7 +31,13 @@ pub struct CrashingState {
 impl CrashingState {
     /// Crashes at append number `at` (1-based); `u64::MAX` never crashes (just counts).
     pub fn new(inner: Arc<dyn StateBackend>, at: u64, point: CrashPoint) -> Arc<Self> {
-        Arc::new(CrashingState { inner, at, point, appends: AtomicU64::new(0), crashed: Notify::new() })
+        Arc::new(CrashingState {
+            inner,
+            at,
+            point,
+            appends: AtomicU64::new(0),
+            crashed: Notify::new(),
+        })
     }
 
     pub fn appends(&self) -> u64 {
@@ -58,7 +64,13 @@ impl StateBackend for CrashingState {
     async fn break_lock(&self, env: &str, holder: &LockInfo) -> Result<(), StateError> {
         self.inner.break_lock(env, holder).await
     }
-    async fn append(&self, env: &str, run_id: &str, seq: u64, line: &[u8]) -> Result<(), StateError> {
+    async fn append(
+        &self,
+        env: &str,
+        run_id: &str,
+        seq: u64,
+        line: &[u8],
+    ) -> Result<(), StateError> {
         let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.at && self.point == CrashPoint::BeforeWrite {
             self.crashed.notify_one();
@@ -93,12 +105,16 @@ pub struct ManualClock(Mutex<Timestamp>);
 
 impl ManualClock {
     pub fn new() -> Arc<Self> {
-        Arc::new(ManualClock(Mutex::new("2026-03-01T09:00:00Z".parse().unwrap())))
+        Arc::new(ManualClock(Mutex::new(
+            "2026-03-01T09:00:00Z".parse().unwrap(),
+        )))
     }
 
     pub fn advance(&self, d: Duration) {
         let mut t = self.0.lock().unwrap();
-        *t = t.checked_add(jiff::SignedDuration::try_from(d).unwrap()).unwrap();
+        *t = t
+            .checked_add(jiff::SignedDuration::try_from(d).unwrap())
+            .unwrap();
     }
 }
 

@@ -192,6 +192,13 @@ async fn resume_takes_over_the_lock_of_a_process_that_no_longer_exists() {
     ));
 }
 
+#[test]
+fn the_local_state_directory_is_relative_to_the_plan_file() {
+    let plan = plans::upgrade().build();
+    let local = LocalState::for_plan(&plan).unwrap();
+    assert_eq!(local.root(), std::path::Path::new("plans/.cutover"));
+}
+
 #[tokio::test(start_paused = true)]
 async fn only_the_holder_releases_the_lock() {
     let h = Harness::new(plans::upgrade().build());

@@ -403,3 +403,28 @@ async fn resume_with_nothing_to_resume_says_so() {
     let err = h.engine().resume().await.unwrap_err();
     assert!(err.to_string().contains("completed"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_release_stops_new_starts_lets_running_ones_finish_then_rolls_back() {
+    let h = Harness::new(
+        plans::upgrade()
+            .kind(PlanKind::DevCluster)
+            .independent_releases(7)
+            .build(),
+    );
+    h.world.fail("install", "svc1", support::fakes::Mode::Once);
+    let outcome = h.engine().apply().await.unwrap();
+    let RunOutcome::RolledBack { to, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(to.as_deref(), Some("green-ready"));
+    // svc0..svc3 started together; svc1 failed at once, the other three finished their installs.
+    for svc in ["svc0", "svc2", "svc3"] {
+        assert_eq!(h.world.effect(&format!("install {GREEN}/{svc}")), 1, "{svc}");
+        assert_eq!(h.world.effect(&format!("uninstall {GREEN}/{svc}")), 1, "{svc}");
+    }
+    for svc in ["svc4", "svc5", "svc6"] {
+        assert_eq!(h.world.effect(&format!("install {GREEN}/{svc}")), 0, "{svc} never started");
+    }
+    assert_eq!(h.world.state(), h.world_at(Some("green-ready")));
+}

@@ -35,6 +35,18 @@ impl LocalState {
         LocalState { root: root.into() }
     }
 
+    /// The plan's local state directory (`spec.state.path`, relative to the plan file's
+    /// directory); `None` when the plan keeps its state elsewhere.
+    pub fn for_plan(plan: &crate::plan::Plan) -> Option<Self> {
+        match &plan.state {
+            crate::plan::StateBackend::Local { path } => {
+                let base = plan.source.parent().unwrap_or(Path::new(""));
+                Some(LocalState::new(base.join(path)))
+            }
+            crate::plan::StateBackend::S3 { .. } => None,
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -332,17 +332,19 @@ impl Engine {
         }
     }
 
-    /// Releases the lock however the run stopped, and reports the outcome.
+    /// Releases the lock however the run stopped, and reports the outcome. A lock that cannot be
+    /// released does not hide what happened to the world: it is logged, and the next command is
+    /// refused with the holder named (`cutover unlock` clears it).
     async fn finish(
         &self,
         run_id: &str,
         result: Result<RunOutcome, EngineError>,
     ) -> Result<RunOutcome, EngineError> {
         if let Err(e) = self.state.release_lock(self.env(), run_id).await {
-            tracing::error!(error = %e, "could not release the environment lock");
-            if result.is_ok() {
-                return Err(e.into());
-            }
+            tracing::error!(
+                error = %e,
+                "could not release the environment lock; run `cutover unlock` before the next run"
+            );
         }
         if let Ok(outcome) = &result {
             tracing::info!(run = run_id, ?outcome, "run stopped");

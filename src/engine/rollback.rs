@@ -62,11 +62,15 @@ pub(crate) async fn resume(
     cause: String,
 ) -> Result<RunOutcome, EngineError> {
     let keep = match &to {
-        Some(cp) => run
-            .compiled
-            .checkpoint_position(cp)
-            .map(|p| p + 1)
-            .unwrap_or(0),
+        // Never fall back to "undo everything" for a name the plan does not have.
+        Some(cp) => match run.compiled.checkpoint_position(cp) {
+            Some(p) => p + 1,
+            None => {
+                return Err(EngineError::RollbackRefused(format!(
+                    "checkpoint {cp} is not in this plan"
+                )));
+            }
+        },
         None => 0,
     };
     for unit in plan_units(run, keep) {

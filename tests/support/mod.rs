@@ -79,13 +79,10 @@ impl SnapshotSink {
 /// would only make them slow.
 pub fn state_dir() -> tempfile::TempDir {
     let shm = std::path::Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(dir) = tempfile::Builder::new()
-            .prefix("cutover-test-")
-            .tempdir_in(shm)
-        {
-            return dir;
-        }
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::Builder::new().prefix("cutover-test-").tempdir_in(shm)
+    {
+        return dir;
     }
     tempfile::tempdir().unwrap()
 }

@@ -24,12 +24,22 @@ struct Builder {
 
 impl Builder {
     fn stage(&mut self, name: &str, title: &str, parallel: bool, steps: Vec<StepDef>) {
-        self.stages.push(Stage { name: name.into(), title: title.into(), parallel, steps });
+        self.stages.push(Stage {
+            name: name.into(),
+            title: title.into(),
+            parallel,
+            steps,
+        });
     }
 
     /// A checkpoint after the last step compiled so far (so an empty stage still has one).
     fn checkpoint(&mut self, name: &str) {
-        let Some(last) = self.stages.iter_mut().rev().find_map(|s| s.steps.last_mut()) else {
+        let Some(last) = self
+            .stages
+            .iter_mut()
+            .rev()
+            .find_map(|s| s.steps.last_mut())
+        else {
             return;
         };
         last.checkpoints_after.push(name.to_string());
@@ -41,7 +51,13 @@ impl Builder {
     }
 }
 
-fn step(id: String, title: String, changes: &str, compensation: Option<&str>, kind: StepKind) -> StepDef {
+fn step(
+    id: String,
+    title: String,
+    changes: &str,
+    compensation: Option<&str>,
+    kind: StepKind,
+) -> StepDef {
     StepDef {
         id,
         title,
@@ -65,7 +81,10 @@ fn chain(mut steps: Vec<StepDef>) -> Vec<StepDef> {
 
 /// Compiles a validated plan. Infallible: validation already rejected what cannot be compiled.
 pub fn compile(plan: &Plan) -> CompiledPlan {
-    let mut b = Builder { stages: Vec::new(), checkpoints: Vec::new() };
+    let mut b = Builder {
+        stages: Vec::new(),
+        checkpoints: Vec::new(),
+    };
     let green = &plan.green.name;
 
     let mut preflight = Vec::new();
@@ -78,22 +97,28 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             StepKind::VerifyCharts,
         ));
     }
-    if plan.kind == PlanKind::Upgrade {
-        if let Some(blue) = &plan.blue {
-            preflight.push(step(
-                "preflight.blue".into(),
-                format!("Check blue cluster {} and its records carry the traffic", blue.cluster),
-                "nothing",
-                None,
-                StepKind::CheckBlue,
-            ));
-        }
+    if plan.kind == PlanKind::Upgrade
+        && let Some(blue) = &plan.blue
+    {
+        preflight.push(step(
+            "preflight.blue".into(),
+            format!(
+                "Check blue cluster {} and its records carry the traffic",
+                blue.cluster
+            ),
+            "nothing",
+            None,
+            StepKind::CheckBlue,
+        ));
     }
     b.stage("preflight", "Preflight checks", false, chain(preflight));
 
     let mut provision = vec![step(
         "provision.cluster".into(),
-        format!("Create cluster {green} at Kubernetes {}", plan.green.version),
+        format!(
+            "Create cluster {green} at Kubernetes {}",
+            plan.green.version
+        ),
         "creates the EKS cluster",
         Some("releases its load balancers and deletes the cluster"),
         StepKind::Cluster,
@@ -128,7 +153,12 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
         ));
     }
     provision.extend(plan.green.addons.iter().filter(|a| !early(a)).map(addon));
-    b.stage("provision", "Provision the green cluster", false, chain(provision));
+    b.stage(
+        "provision",
+        "Provision the green cluster",
+        false,
+        chain(provision),
+    );
     b.checkpoint("green-ready");
 
     let releases = plan
@@ -137,12 +167,22 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
         .map(|r| {
             let mut s = step(
                 format!("releases.install.{}", r.name),
-                format!("Install release {}/{} ({} {})", r.namespace, r.name, chart_name(r), r.version),
+                format!(
+                    "Install release {}/{} ({} {})",
+                    r.namespace,
+                    r.name,
+                    chart_name(r),
+                    r.version
+                ),
                 "installs or upgrades a Helm release on green",
                 Some("uninstalls the release"),
                 StepKind::Release(r.name.clone()),
             );
-            s.needs = r.needs.iter().map(|n| format!("releases.install.{n}")).collect();
+            s.needs = r
+                .needs
+                .iter()
+                .map(|n| format!("releases.install.{n}"))
+                .collect();
             s
         })
         .collect();
@@ -182,7 +222,12 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
         PlanKind::DevCluster => {}
     }
 
-    CompiledPlan { plan: plan.metadata.name.clone(), kind: plan.kind, stages: b.stages, checkpoints: b.checkpoints }
+    CompiledPlan {
+        plan: plan.metadata.name.clone(),
+        kind: plan.kind,
+        stages: b.stages,
+        checkpoints: b.checkpoints,
+    }
 }
 
 fn compile_cutover(plan: &Plan, b: &mut Builder) {
@@ -204,7 +249,10 @@ fn compile_cutover(plan: &Plan, b: &mut Builder) {
             ),
             "changes the weights of blue's and green's records in one batch",
             Some("restores the weights from before the shift (consecutive shifts in one batch)"),
-            StepKind::TrafficShift { index, weight: ts.weight },
+            StepKind::TrafficShift {
+                index,
+                weight: ts.weight,
+            },
         ));
     }
     let steps = chain(steps);
@@ -221,11 +269,18 @@ fn compile_cutover(plan: &Plan, b: &mut Builder) {
         }
     }
 
-    let blue = plan.blue.as_ref().map(|b| b.cluster.as_str()).unwrap_or("blue");
+    let blue = plan
+        .blue
+        .as_ref()
+        .map(|b| b.cluster.as_str())
+        .unwrap_or("blue");
     let mut retire = chain(vec![
         step(
             "retire.wait-retention".into(),
-            format!("Keep blue for {} after green reached 100%", super::error::humanize(plan.teardown.retain_blue_for)),
+            format!(
+                "Keep blue for {} after green reached 100%",
+                super::error::humanize(plan.teardown.retain_blue_for)
+            ),
             "nothing",
             None,
             StepKind::WaitRetention,
@@ -253,9 +308,11 @@ fn compile_cutover(plan: &Plan, b: &mut Builder) {
 fn chart_name(r: &crate::plan::Release) -> String {
     match &r.chart {
         crate::plan::ChartSource::Repo { name, .. } => name.clone(),
-        crate::plan::ChartSource::Oci { reference } => {
-            reference.rsplit('/').next().unwrap_or(reference).to_string()
-        }
+        crate::plan::ChartSource::Oci { reference } => reference
+            .rsplit('/')
+            .next()
+            .unwrap_or(reference)
+            .to_string(),
         crate::plan::ChartSource::Path { path } => path.display().to_string(),
     }
 }

@@ -26,10 +26,18 @@ pub enum EngineError {
          plan file now has {plan_digest}); revert the plan file to the version the run started \
          with, or roll the run back with that version"
     )]
-    PlanChanged { run_id: String, journal_digest: String, plan_digest: String },
+    PlanChanged {
+        run_id: String,
+        journal_digest: String,
+        plan_digest: String,
+    },
 
     #[error("run {run_id} belongs to plan {journal_plan}, not {plan}")]
-    WrongPlan { run_id: String, journal_plan: String, plan: String },
+    WrongPlan {
+        run_id: String,
+        journal_plan: String,
+        plan: String,
+    },
 
     #[error("nothing to resume in environment {env}: {detail}")]
     NoRunToResume { env: String, detail: String },
@@ -38,7 +46,11 @@ pub enum EngineError {
         "run {run_id} of environment {env} is unfinished ({phase}); `cutover resume` continues it \
          and `cutover rollback --to CHECKPOINT` walks it back"
     )]
-    UnfinishedRun { env: String, run_id: String, phase: String },
+    UnfinishedRun {
+        env: String,
+        run_id: String,
+        phase: String,
+    },
 
     #[error("rollback refused: {0}")]
     RollbackRefused(String),
@@ -55,7 +67,11 @@ pub enum JournalError {
          cannot be trusted, so cutover will not resume or roll back this run; inspect the file, \
          and compare the world with `cutover history` before acting by hand"
     )]
-    Corrupt { run_id: String, line: usize, detail: String },
+    Corrupt {
+        run_id: String,
+        line: usize,
+        detail: String,
+    },
 
     #[error("journal of run {run_id} is empty; no step of it ran")]
     Empty { run_id: String },
@@ -104,7 +120,10 @@ impl StepError {
     }
 
     pub(crate) fn provider(what: impl Into<String>, source: ProviderError) -> Self {
-        StepError::Provider { what: what.into(), source }
+        StepError::Provider {
+            what: what.into(),
+            source,
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::plan::{FailurePolicy, Plan};
 use crate::providers::{Ownership, Providers};
 
+use super::RunOutcome;
 use super::error::{EngineError, StepError};
 use super::journal::{JournalEvent, JournalRecord, JournalWriter};
 use super::options::EngineOptions;
@@ -26,7 +27,6 @@ use super::rollback;
 use super::status::{RunPhase, RunStatus};
 use super::step::{CompiledPlan, Stage, StepDef};
 use super::steps::{self, StepOutcome};
-use super::RunOutcome;
 
 /// One run in progress: the plan, the providers, and the journal with the state it implies.
 pub(crate) struct Run {
@@ -48,7 +48,10 @@ impl Run {
         writer: JournalWriter,
         status: RunStatus,
     ) -> Self {
-        let own = Ownership { run_id: status.run_id.clone(), plan: plan.metadata.name.clone() };
+        let own = Ownership {
+            run_id: status.run_id.clone(),
+            plan: plan.metadata.name.clone(),
+        };
         Run {
             plan,
             compiled,
@@ -105,20 +108,33 @@ impl Run {
 
     /// Whether every step up to and including position `pos` is done.
     pub fn reached(&self, pos: usize) -> bool {
-        self.with_status(|s| self.compiled.steps().take(pos + 1).all(|d| s.is_done(&d.id)))
+        self.with_status(|s| {
+            self.compiled
+                .steps()
+                .take(pos + 1)
+                .all(|d| s.is_done(&d.id))
+        })
     }
 
     /// Journals every checkpoint that is reached but not yet journaled (in order).
     pub async fn journal_checkpoints(&self) -> Result<(), EngineError> {
         for cp in &self.compiled.checkpoints {
-            let pos = self.compiled.position(&cp.after_step).expect("checkpoint after a known step");
+            let pos = self
+                .compiled
+                .position(&cp.after_step)
+                .expect("checkpoint after a known step");
             let journaled = self.with_status(|s| s.checkpoints.contains(&cp.name));
             if journaled || !self.reached(pos) {
                 continue;
             }
-            self.record(JournalEvent::Checkpoint { name: cp.name.clone() }).await?;
+            self.record(JournalEvent::Checkpoint {
+                name: cp.name.clone(),
+            })
+            .await?;
             tracing::info!(checkpoint = %cp.name, "checkpoint reached");
-            self.emit(EngineEvent::Checkpoint { name: cp.name.clone() });
+            self.emit(EngineEvent::Checkpoint {
+                name: cp.name.clone(),
+            });
         }
         Ok(())
     }
@@ -137,11 +153,18 @@ pub(crate) async fn drive(run: &Arc<Run>) -> Result<RunOutcome, EngineError> {
         if stage.steps.iter().all(|s| run.is_done(&s.id)) {
             continue;
         }
-        run.emit(EngineEvent::StageStarted { stage: stage.name.clone(), title: stage.title.clone() });
+        run.emit(EngineEvent::StageStarted {
+            stage: stage.name.clone(),
+            title: stage.title.clone(),
+        });
         match run_stage(run, stage).await? {
             StageEnd::Done => {}
             StageEnd::Waiting { step, until } => {
-                run.record(JournalEvent::RunWaiting { step: step.clone(), until }).await?;
+                run.record(JournalEvent::RunWaiting {
+                    step: step.clone(),
+                    until,
+                })
+                .await?;
                 return Ok(RunOutcome::Waiting { step, until });
             }
             StageEnd::Failed { step, error } => return on_failure(run, step, error).await,
@@ -152,7 +175,11 @@ pub(crate) async fn drive(run: &Arc<Run>) -> Result<RunOutcome, EngineError> {
 }
 
 async fn run_stage(run: &Arc<Run>, stage: &Stage) -> Result<StageEnd, EngineError> {
-    let limit = if stage.parallel { run.opts.release_concurrency.max(1) } else { 1 };
+    let limit = if stage.parallel {
+        run.opts.release_concurrency.max(1)
+    } else {
+        1
+    };
     let mut tasks: JoinSet<Result<StepOutcome, StepError>> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
     let mut failure: Option<(String, StepError)> = None;
@@ -174,27 +201,44 @@ async fn run_stage(run: &Arc<Run>, stage: &Stage) -> Result<StageEnd, EngineErro
                 })
                 .await?;
                 tracing::info!(step = %def.id, "step started");
-                run.emit(EngineEvent::StepStarted { step: def.id.clone(), title: def.title.clone() });
+                run.emit(EngineEvent::StepStarted {
+                    step: def.id.clone(),
+                    title: def.title.clone(),
+                });
                 let (task_run, task_def) = (run.clone(), def.clone());
                 let handle = tasks.spawn(async move { steps::apply(&task_run, &task_def).await });
                 running.insert(handle.id(), def.id.clone());
             }
         }
-        let Some(joined) = tasks.join_next_with_id().await else { break };
+        let Some(joined) = tasks.join_next_with_id().await else {
+            break;
+        };
         let (id, result) = match joined {
             Ok((id, result)) => (id, result),
-            Err(e) => (e.id(), Err(StepError::Internal(format!("step task ended abnormally: {e}")))),
+            Err(e) => (
+                e.id(),
+                Err(StepError::Internal(format!(
+                    "step task ended abnormally: {e}"
+                ))),
+            ),
         };
         let step = running.remove(&id).expect("every task is a known step");
         match result {
             Ok(StepOutcome::Done(output)) => {
-                run.record(JournalEvent::StepDone { step: step.clone(), output }).await?;
+                run.record(JournalEvent::StepDone {
+                    step: step.clone(),
+                    output,
+                })
+                .await?;
                 tracing::info!(%step, "step done");
                 run.emit(EngineEvent::StepDone { step });
                 run.journal_checkpoints().await?;
             }
             Ok(StepOutcome::Wait(until)) => {
-                run.emit(EngineEvent::WaitingUntil { step: step.clone(), until });
+                run.emit(EngineEvent::WaitingUntil {
+                    step: step.clone(),
+                    until,
+                });
                 waiting = Some((step, until));
             }
             Err(error) => {
@@ -205,7 +249,10 @@ async fn run_stage(run: &Arc<Run>, stage: &Stage) -> Result<StageEnd, EngineErro
                     retryable: error.retryable(),
                 })
                 .await?;
-                run.emit(EngineEvent::StepFailed { step: step.clone(), error: error.to_string() });
+                run.emit(EngineEvent::StepFailed {
+                    step: step.clone(),
+                    error: error.to_string(),
+                });
                 failure.get_or_insert((step, error));
             }
         }
@@ -219,15 +266,25 @@ async fn run_stage(run: &Arc<Run>, stage: &Stage) -> Result<StageEnd, EngineErro
     if let Some(stuck) = stage.steps.iter().find(|d| !run.is_done(&d.id)) {
         // Validation rejects unknown or cyclic `needs`; reaching here is a bug, said plainly.
         let error = StepError::Internal(format!("its needs {:?} can never be met", stuck.needs));
-        return Ok(StageEnd::Failed { step: stuck.id.clone(), error });
+        return Ok(StageEnd::Failed {
+            step: stuck.id.clone(),
+            error,
+        });
     }
     Ok(StageEnd::Done)
 }
 
 /// Applies the failure policy. Interlocks, bugs and a failed irreversible step always stop for a
 /// human: rolling back automatically there could make things worse.
-async fn on_failure(run: &Arc<Run>, step: String, error: StepError) -> Result<RunOutcome, EngineError> {
-    let irreversible = run.compiled.step(&step).is_some_and(|d| d.point_of_no_return);
+async fn on_failure(
+    run: &Arc<Run>,
+    step: String,
+    error: StepError,
+) -> Result<RunOutcome, EngineError> {
+    let irreversible = run
+        .compiled
+        .step(&step)
+        .is_some_and(|d| d.point_of_no_return);
     if irreversible {
         let cause = format!(
             "{step} failed: {error}. It is past the point of no return and cannot be rolled back: \
@@ -245,7 +302,11 @@ async fn on_failure(run: &Arc<Run>, step: String, error: StepError) -> Result<Ru
     let cause = format!("{step} failed: {error}");
     match run.plan.on_failure {
         FailurePolicy::Pause => {
-            run.record(JournalEvent::RunPaused { step: step.clone(), cause: cause.clone() }).await?;
+            run.record(JournalEvent::RunPaused {
+                step: step.clone(),
+                cause: cause.clone(),
+            })
+            .await?;
             Ok(RunOutcome::Paused { step, cause })
         }
         FailurePolicy::Rollback => {
@@ -260,7 +321,11 @@ pub(crate) async fn needs_attention(
     step: Option<String>,
     cause: String,
 ) -> Result<RunOutcome, EngineError> {
-    run.record(JournalEvent::RunFailed { step: step.clone(), cause: cause.clone() }).await?;
+    run.record(JournalEvent::RunFailed {
+        step: step.clone(),
+        cause: cause.clone(),
+    })
+    .await?;
     Ok(RunOutcome::NeedsAttention { step, cause })
 }
 
@@ -270,7 +335,11 @@ fn automatic_target(run: &Run) -> Option<String> {
         .checkpoints
         .iter()
         .filter(|c| c.automatic_target)
-        .filter(|c| run.compiled.position(&c.after_step).is_some_and(|p| run.reached(p)))
+        .filter(|c| {
+            run.compiled
+                .position(&c.after_step)
+                .is_some_and(|p| run.reached(p))
+        })
         .last()
         .map(|c| c.name.clone())
 }

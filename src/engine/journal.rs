@@ -46,28 +46,66 @@ pub enum JournalEvent {
         pid: u32,
         version: String,
     },
-    RunResumed { who: String, host: String, pid: u32, version: String },
+    RunResumed {
+        who: String,
+        host: String,
+        pid: u32,
+        version: String,
+    },
     StepStarted {
         step: String,
         /// Set on a point-of-no-return step: from here on the run can no longer roll back.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         irreversible: bool,
     },
-    StepDone { step: String, output: serde_json::Value },
-    StepFailed { step: String, error: String, retryable: bool },
-    CompensationStarted { step: String },
-    CompensationDone { step: String },
-    CompensationFailed { step: String, error: String },
-    Checkpoint { name: String },
+    StepDone {
+        step: String,
+        output: serde_json::Value,
+    },
+    StepFailed {
+        step: String,
+        error: String,
+        retryable: bool,
+    },
+    CompensationStarted {
+        step: String,
+    },
+    CompensationDone {
+        step: String,
+    },
+    CompensationFailed {
+        step: String,
+        error: String,
+    },
+    Checkpoint {
+        name: String,
+    },
     /// A rollback began; until `run-rolled-back`, `resume` continues the rollback.
-    RollbackStarted { to: Option<String>, cause: String },
-    RunPaused { step: String, cause: String },
-    RunWaiting { step: String, until: Timestamp },
+    RollbackStarted {
+        to: Option<String>,
+        cause: String,
+    },
+    RunPaused {
+        step: String,
+        cause: String,
+    },
+    RunWaiting {
+        step: String,
+        until: Timestamp,
+    },
     /// The run stopped and needs a human (interlock, failed compensation, failed irreversible step).
-    RunFailed { step: Option<String>, cause: String },
-    RunRolledBack { to: Option<String>, cause: String },
+    RunFailed {
+        step: Option<String>,
+        cause: String,
+    },
+    RunRolledBack {
+        to: Option<String>,
+        cause: String,
+    },
     RunCompleted,
-    JournalRepaired { discarded_bytes: u64 },
+    JournalRepaired {
+        discarded_bytes: u64,
+    },
 }
 
 /// A journal as read back.
@@ -102,23 +140,42 @@ pub fn parse(run_id: &str, bytes: &[u8]) -> Result<ParsedJournal, JournalError> 
         let record: JournalRecord = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(_) if is_last => return Ok(torn(records, offset, bytes.len())),
-            Err(e) => return Err(corrupt(line_no, format!("line is not a journal record ({e})"))),
+            Err(e) => {
+                return Err(corrupt(
+                    line_no,
+                    format!("line is not a journal record ({e})"),
+                ));
+            }
         };
         let expected = records.len() as u64 + 1;
         if record.seq != expected {
-            return Err(corrupt(line_no, format!("expected seq {expected}, found {}", record.seq)));
+            return Err(corrupt(
+                line_no,
+                format!("expected seq {expected}, found {}", record.seq),
+            ));
         }
         if record.run != run_id {
-            return Err(corrupt(line_no, format!("record belongs to run {}", record.run)));
+            return Err(corrupt(
+                line_no,
+                format!("record belongs to run {}", record.run),
+            ));
         }
         records.push(record);
         offset += nl + 1;
     }
-    Ok(ParsedJournal { records, valid_len: bytes.len() as u64, torn_bytes: 0 })
+    Ok(ParsedJournal {
+        records,
+        valid_len: bytes.len() as u64,
+        torn_bytes: 0,
+    })
 }
 
 fn torn(records: Vec<JournalRecord>, valid: usize, total: usize) -> ParsedJournal {
-    ParsedJournal { records, valid_len: valid as u64, torn_bytes: (total - valid) as u64 }
+    ParsedJournal {
+        records,
+        valid_len: valid as u64,
+        torn_bytes: (total - valid) as u64,
+    }
 }
 
 /// Appends records of one run. Only the lock holder writes, so `seq` is tracked here.
@@ -135,7 +192,12 @@ pub(crate) struct JournalWriter {
 
 impl JournalWriter {
     /// A writer for a brand-new run (no journal yet).
-    pub fn create(state: Arc<dyn StateBackend>, clock: Arc<dyn Clock>, env: &str, run_id: &str) -> Self {
+    pub fn create(
+        state: Arc<dyn StateBackend>,
+        clock: Arc<dyn Clock>,
+        env: &str,
+        run_id: &str,
+    ) -> Self {
         JournalWriter {
             state,
             clock,
@@ -156,16 +218,27 @@ impl JournalWriter {
         let bytes = state.read_journal(env, run_id).await?;
         let parsed = parse(run_id, &bytes)?;
         if parsed.records.is_empty() {
-            return Err(JournalError::Empty { run_id: run_id.to_string() }.into());
+            return Err(JournalError::Empty {
+                run_id: run_id.to_string(),
+            }
+            .into());
         }
         let mut records = parsed.records;
         let mut writer = JournalWriter::create(state.clone(), clock, env, run_id);
         writer.next_seq = records.len() as u64 + 1;
         if parsed.torn_bytes > 0 {
-            tracing::warn!(run = run_id, bytes = parsed.torn_bytes, "dropping a torn last journal line");
-            state.truncate_journal(env, run_id, parsed.valid_len).await?;
+            tracing::warn!(
+                run = run_id,
+                bytes = parsed.torn_bytes,
+                "dropping a torn last journal line"
+            );
+            state
+                .truncate_journal(env, run_id, parsed.valid_len)
+                .await?;
             let repaired = writer
-                .append(JournalEvent::JournalRepaired { discarded_bytes: parsed.torn_bytes })
+                .append(JournalEvent::JournalRepaired {
+                    discarded_bytes: parsed.torn_bytes,
+                })
                 .await?;
             records.push(repaired);
         }
@@ -177,11 +250,19 @@ impl JournalWriter {
         if self.poisoned {
             return Err(self.write_failed("an earlier append failed"));
         }
-        let record =
-            JournalRecord { seq: self.next_seq, ts: self.clock.now(), run: self.run_id.clone(), event };
+        let record = JournalRecord {
+            seq: self.next_seq,
+            ts: self.clock.now(),
+            run: self.run_id.clone(),
+            event,
+        };
         let mut line = serde_json::to_vec(&record).expect("journal records serialise");
         line.push(b'\n');
-        if let Err(e) = self.state.append(&self.env, &self.run_id, record.seq, &line).await {
+        if let Err(e) = self
+            .state
+            .append(&self.env, &self.run_id, record.seq, &line)
+            .await
+        {
             self.poisoned = true;
             return Err(self.write_failed(&e.to_string()));
         }
@@ -190,7 +271,11 @@ impl JournalWriter {
     }
 
     fn write_failed(&self, detail: &str) -> EngineError {
-        JournalError::WriteFailed { run_id: self.run_id.clone(), detail: detail.to_string() }.into()
+        JournalError::WriteFailed {
+            run_id: self.run_id.clone(),
+            detail: detail.to_string(),
+        }
+        .into()
     }
 }
 
@@ -203,7 +288,9 @@ mod tests {
             seq,
             ts: Timestamp::UNIX_EPOCH,
             run: run.into(),
-            event: JournalEvent::Checkpoint { name: format!("c{seq}") },
+            event: JournalEvent::Checkpoint {
+                name: format!("c{seq}"),
+            },
         };
         serde_json::to_string(&r).unwrap() + "\n"
     }
@@ -232,12 +319,18 @@ mod tests {
     fn an_unparseable_middle_line_is_corruption() {
         let text = line(1, "r") + "{garbage\n" + &line(2, "r");
         let err = parse("r", text.as_bytes()).unwrap_err();
-        assert!(matches!(err, JournalError::Corrupt { line: 2, .. }), "{err}");
+        assert!(
+            matches!(err, JournalError::Corrupt { line: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_sequence_gap_is_corruption() {
         let text = line(1, "r") + &line(3, "r");
-        assert!(matches!(parse("r", text.as_bytes()), Err(JournalError::Corrupt { line: 2, .. })));
+        assert!(matches!(
+            parse("r", text.as_bytes()),
+            Err(JournalError::Corrupt { line: 2, .. })
+        ));
     }
 }

@@ -16,7 +16,11 @@ use super::error::EngineError;
 
 /// A new run id: its UTC start time (so ids sort by start) and a random suffix.
 pub(crate) fn new_run_id(now: Timestamp) -> String {
-    format!("{}-{:04x}", now.strftime("%Y%m%dT%H%M%SZ"), fastrand::u16(..))
+    format!(
+        "{}-{:04x}",
+        now.strftime("%Y%m%dT%H%M%SZ"),
+        fastrand::u16(..)
+    )
 }
 
 pub fn this_host() -> String {
@@ -53,7 +57,10 @@ pub(crate) async fn acquire(
 
 fn held(env: &str, e: StateError) -> EngineError {
     match e {
-        StateError::LockHeld(holder) => EngineError::LockHeld { env: env.to_string(), holder },
+        StateError::LockHeld(holder) => EngineError::LockHeld {
+            env: env.to_string(),
+            holder,
+        },
         other => other.into(),
     }
 }
@@ -71,13 +78,20 @@ fn provably_dead(holder: &LockInfo) -> bool {
 }
 
 /// Who holds the environment's lock, if anyone (what `cutover unlock` shows before confirming).
-pub async fn lock_holder(state: &dyn StateBackend, env: &str) -> Result<Option<LockInfo>, EngineError> {
+pub async fn lock_holder(
+    state: &dyn StateBackend,
+    env: &str,
+) -> Result<Option<LockInfo>, EngineError> {
     Ok(state.read_lock(env).await?)
 }
 
 /// Breaks the lock, but only if it is still held by exactly `holder` (the one the user confirmed).
 /// The journal is untouched: `resume` afterwards continues the run the dead holder left.
-pub async fn break_lock(state: &dyn StateBackend, env: &str, holder: &LockInfo) -> Result<(), EngineError> {
+pub async fn break_lock(
+    state: &dyn StateBackend,
+    env: &str,
+    holder: &LockInfo,
+) -> Result<(), EngineError> {
     tracing::warn!(%holder, env, "breaking the environment lock");
     Ok(state.break_lock(env, holder).await?)
 }
@@ -98,7 +112,11 @@ mod tests {
     fn a_live_holder_on_this_host_is_not_taken_over() {
         let me = holder("r", "u", Timestamp::UNIX_EPOCH);
         assert!(!provably_dead(&me));
-        let elsewhere = LockInfo { host: "another-host.invalid".into(), pid: 1, ..me };
+        let elsewhere = LockInfo {
+            host: "another-host.invalid".into(),
+            pid: 1,
+            ..me
+        };
         assert!(!provably_dead(&elsewhere));
     }
 }

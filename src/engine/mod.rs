@@ -60,14 +60,26 @@ pub const START: &str = "start";
 pub enum RunOutcome {
     Completed,
     /// Compensated back to a checkpoint (`None`: everything this run did was undone).
-    RolledBack { to: Option<String>, cause: String },
+    RolledBack {
+        to: Option<String>,
+        cause: String,
+    },
     /// Stopped at a failed step by the plan's `pause` policy; `resume` retries it.
-    Paused { step: String, cause: String },
+    Paused {
+        step: String,
+        cause: String,
+    },
     /// Blue's retention has not elapsed; `resume` after `until` continues.
-    Waiting { step: String, until: Timestamp },
+    Waiting {
+        step: String,
+        until: Timestamp,
+    },
     /// An interlock, a failed compensation or a failure past the point of no return: a human
     /// must look. `cause` says what and what to do.
-    NeedsAttention { step: Option<String>, cause: String },
+    NeedsAttention {
+        step: Option<String>,
+        cause: String,
+    },
 }
 
 /// Runs one plan against one environment (`plan.metadata.name`).
@@ -80,9 +92,20 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(plan: Arc<Plan>, providers: Providers, state: Arc<dyn StateBackend>, opts: EngineOptions) -> Self {
+    pub fn new(
+        plan: Arc<Plan>,
+        providers: Providers,
+        state: Arc<dyn StateBackend>,
+        opts: EngineOptions,
+    ) -> Self {
         let compiled = Arc::new(compile(&plan));
-        Engine { plan, compiled, providers, state, opts }
+        Engine {
+            plan,
+            compiled,
+            providers,
+            state,
+            opts,
+        }
     }
 
     pub fn compiled(&self) -> &CompiledPlan {
@@ -119,7 +142,12 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
-        let mut writer = JournalWriter::create(self.state.clone(), self.opts.clock.clone(), self.env(), run_id);
+        let mut writer = JournalWriter::create(
+            self.state.clone(),
+            self.opts.clock.clone(),
+            self.env(),
+            run_id,
+        );
         let started = writer
             .append(JournalEvent::RunStarted {
                 plan: self.env().to_string(),
@@ -135,7 +163,10 @@ impl Engine {
         let status = RunStatus::replay(&[started]).expect("run-started opens the journal");
         let run = Arc::new(self.run(writer, status));
         tracing::info!(run = run_id, plan = self.env(), "run started");
-        self.opts.progress.event(&EngineEvent::RunStarted { run_id: run_id.to_string(), resumed: false });
+        self.opts.progress.event(&EngineEvent::RunStarted {
+            run_id: run_id.to_string(),
+            resumed: false,
+        });
         executor::drive(&run).await
     }
 
@@ -143,7 +174,13 @@ impl Engine {
     pub async fn resume(&self) -> Result<RunOutcome, EngineError> {
         let run_id = self.current_run().await?;
         let now = self.opts.clock.now();
-        lock::acquire(&self.state, self.env(), &lock::holder(&run_id, &self.opts.who, now), true).await?;
+        lock::acquire(
+            &self.state,
+            self.env(),
+            &lock::holder(&run_id, &self.opts.who, now),
+            true,
+        )
+        .await?;
         let result = self.resume_locked(&run_id).await;
         self.finish(&run_id, result).await
     }
@@ -159,7 +196,10 @@ impl Engine {
         }
         run.record(self.resumed_event()).await?;
         tracing::info!(run = run_id, "run resumed");
-        self.opts.progress.event(&EngineEvent::RunStarted { run_id: run_id.to_string(), resumed: true });
+        self.opts.progress.event(&EngineEvent::RunStarted {
+            run_id: run_id.to_string(),
+            resumed: true,
+        });
         match run.with_status(|s| s.rollback.clone()) {
             Some((to, cause)) => rollback::resume(&run, to, cause).await,
             None => executor::drive(&run).await,
@@ -170,7 +210,13 @@ impl Engine {
     pub async fn rollback(&self, to: &str) -> Result<RunOutcome, EngineError> {
         let run_id = self.current_run().await?;
         let now = self.opts.clock.now();
-        lock::acquire(&self.state, self.env(), &lock::holder(&run_id, &self.opts.who, now), true).await?;
+        lock::acquire(
+            &self.state,
+            self.env(),
+            &lock::holder(&run_id, &self.opts.who, now),
+            true,
+        )
+        .await?;
         let result = self.rollback_locked(&run_id, to).await;
         self.finish(&run_id, result).await
     }
@@ -191,8 +237,16 @@ impl Engine {
             None
         } else {
             let Some(pos) = self.compiled.checkpoint_position(to) else {
-                let known: Vec<&str> = self.compiled.checkpoints.iter().map(|c| c.name.as_str()).collect();
-                return refuse(format!("no checkpoint {to:?}; this plan has {}, and {START}", known.join(", ")));
+                let known: Vec<&str> = self
+                    .compiled
+                    .checkpoints
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                return refuse(format!(
+                    "no checkpoint {to:?}; this plan has {}, and {START}",
+                    known.join(", ")
+                ));
             };
             if self.compiled.point_of_no_return().is_some_and(|p| pos >= p) {
                 return refuse(format!(
@@ -209,15 +263,22 @@ impl Engine {
             Some(to.to_string())
         };
         run.record(self.resumed_event()).await?;
-        let cause = format!("rollback to {} requested by {}", target_name(&target), self.opts.who);
+        let cause = format!(
+            "rollback to {} requested by {}",
+            target_name(&target),
+            self.opts.who
+        );
         rollback::start(&run, target, cause).await
     }
 
     async fn current_run(&self) -> Result<String, EngineError> {
-        self.state.current_run(self.env()).await?.ok_or_else(|| EngineError::NoRunToResume {
-            env: self.env().to_string(),
-            detail: "no run has started in this environment".into(),
-        })
+        self.state
+            .current_run(self.env())
+            .await?
+            .ok_or_else(|| EngineError::NoRunToResume {
+                env: self.env().to_string(),
+                detail: "no run has started in this environment".into(),
+            })
     }
 
     fn run(&self, writer: JournalWriter, status: RunStatus) -> Run {
@@ -233,8 +294,13 @@ impl Engine {
 
     /// Reads, repairs and replays an existing run's journal; refuses another plan's run.
     async fn open(&self, run_id: &str) -> Result<Arc<Run>, EngineError> {
-        let (writer, records) =
-            JournalWriter::open(self.state.clone(), self.opts.clock.clone(), self.env(), run_id).await?;
+        let (writer, records) = JournalWriter::open(
+            self.state.clone(),
+            self.opts.clock.clone(),
+            self.env(),
+            run_id,
+        )
+        .await?;
         let status = RunStatus::replay(&records).ok_or_else(|| JournalError::Corrupt {
             run_id: run_id.to_string(),
             line: 1,
@@ -266,31 +332,40 @@ impl Engine {
         }
     }
 
-    /// Releases the lock however the run stopped, and reports the outcome.
+    /// Releases the lock however the run stopped, and reports the outcome. A lock that cannot be
+    /// released does not hide what happened to the world: it is logged, and the next command is
+    /// refused with the holder named (`cutover unlock` clears it).
     async fn finish(
         &self,
         run_id: &str,
         result: Result<RunOutcome, EngineError>,
     ) -> Result<RunOutcome, EngineError> {
         if let Err(e) = self.state.release_lock(self.env(), run_id).await {
-            tracing::error!(error = %e, "could not release the environment lock");
-            if result.is_ok() {
-                return Err(e.into());
-            }
+            tracing::error!(
+                error = %e,
+                "could not release the environment lock; run `cutover unlock` before the next run"
+            );
         }
         if let Ok(outcome) = &result {
             tracing::info!(run = run_id, ?outcome, "run stopped");
-            self.opts.progress.event(&EngineEvent::RunFinished { outcome: outcome.clone() });
+            self.opts.progress.event(&EngineEvent::RunFinished {
+                outcome: outcome.clone(),
+            });
         }
         result
     }
 }
 
-async fn read_status(state: &dyn StateBackend, env: &str, run_id: &str) -> Result<RunStatus, EngineError> {
+async fn read_status(
+    state: &dyn StateBackend,
+    env: &str,
+    run_id: &str,
+) -> Result<RunStatus, EngineError> {
     let bytes = state.read_journal(env, run_id).await?;
     let parsed = journal::parse(run_id, &bytes)?;
-    let mut status = RunStatus::replay(&parsed.records)
-        .ok_or_else(|| JournalError::Empty { run_id: run_id.to_string() })?;
+    let mut status = RunStatus::replay(&parsed.records).ok_or_else(|| JournalError::Empty {
+        run_id: run_id.to_string(),
+    })?;
     status.torn_bytes = parsed.torn_bytes;
     Ok(status)
 }
@@ -298,7 +373,9 @@ async fn read_status(state: &dyn StateBackend, env: &str, run_id: &str) -> Resul
 /// The environment's latest run as its journal tells it, with the current lock holder.
 /// Read-only: takes no lock and repairs nothing.
 pub async fn status(state: &dyn StateBackend, env: &str) -> Result<Option<RunStatus>, EngineError> {
-    let Some(run_id) = state.current_run(env).await? else { return Ok(None) };
+    let Some(run_id) = state.current_run(env).await? else {
+        return Ok(None);
+    };
     let mut status = read_status(state, env, &run_id).await?;
     status.lock = state.read_lock(env).await?;
     Ok(Some(status))
@@ -312,15 +389,24 @@ pub async fn history(
 ) -> Result<Vec<JournalRecord>, EngineError> {
     let run_id = match run {
         Some(r) => r.to_string(),
-        None => state.current_run(env).await?.ok_or_else(|| EngineError::NoRunToResume {
-            env: env.to_string(),
-            detail: "no run has started in this environment".into(),
-        })?,
+        None => state
+            .current_run(env)
+            .await?
+            .ok_or_else(|| EngineError::NoRunToResume {
+                env: env.to_string(),
+                detail: "no run has started in this environment".into(),
+            })?,
     };
-    let bytes = state.read_journal(env, &run_id).await.map_err(|e| match e {
-        StateError::NotFound { .. } => EngineError::UnknownRun { env: env.to_string(), run_id: run_id.clone() },
-        other => other.into(),
-    })?;
+    let bytes = state
+        .read_journal(env, &run_id)
+        .await
+        .map_err(|e| match e {
+            StateError::NotFound { .. } => EngineError::UnknownRun {
+                env: env.to_string(),
+                run_id: run_id.clone(),
+            },
+            other => other.into(),
+        })?;
     Ok(journal::parse(&run_id, &bytes)?.records)
 }
 

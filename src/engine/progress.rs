@@ -12,23 +12,60 @@ use super::RunOutcome;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum EngineEvent {
-    RunStarted { run_id: String, resumed: bool },
-    StageStarted { stage: String, title: String },
-    StepStarted { step: String, title: String },
-    StepDone { step: String },
-    StepFailed { step: String, error: String },
+    RunStarted {
+        run_id: String,
+        resumed: bool,
+    },
+    StageStarted {
+        stage: String,
+        title: String,
+    },
+    StepStarted {
+        step: String,
+        title: String,
+    },
+    StepDone {
+        step: String,
+    },
+    StepFailed {
+        step: String,
+        error: String,
+    },
     /// A retryable error; the call is tried again after `delay_ms`.
-    StepRetrying { step: String, error: String, attempt: u32, delay_ms: u64 },
+    StepRetrying {
+        step: String,
+        error: String,
+        attempt: u32,
+        delay_ms: u64,
+    },
     /// A long wait began (cluster ACTIVE, DNS INSYNC, a check's retries, a TTL).
-    Waiting { step: String, what: String, timeout_ms: u64 },
+    Waiting {
+        step: String,
+        what: String,
+        timeout_ms: u64,
+    },
     /// Gates passed again during a bake; `remaining_ms` of the bake is left.
-    Baking { step: String, remaining_ms: u64 },
+    Baking {
+        step: String,
+        remaining_ms: u64,
+    },
     /// The run stopped until a wall-clock time (blue's retention).
-    WaitingUntil { step: String, until: Timestamp },
-    Checkpoint { name: String },
-    Compensating { step: String },
-    Compensated { step: String },
-    RunFinished { outcome: RunOutcome },
+    WaitingUntil {
+        step: String,
+        until: Timestamp,
+    },
+    Checkpoint {
+        name: String,
+    },
+    Compensating {
+        step: String,
+    },
+    Compensated {
+        step: String,
+    },
+    RunFinished {
+        outcome: RunOutcome,
+    },
 }
 
 /// Receives engine events. Called from the engine's tasks: must be quick and must not block.

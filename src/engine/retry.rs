@@ -88,7 +88,10 @@ impl Retrier<'_> {
                                 format!("no answer within {}", humanize(limit)),
                             ),
                         ),
-                        Bound::Wait(after) => StepError::Timeout { what: what.to_string(), after },
+                        Bound::Wait(after) => StepError::Timeout {
+                            what: what.to_string(),
+                            after,
+                        },
                     }),
                 }
             }

@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use super::RunOutcome;
 use super::error::EngineError;
 use super::executor::{Run, needs_attention};
 use super::journal::JournalEvent;
@@ -20,7 +21,6 @@ use super::progress::EngineEvent;
 use super::status::target_name;
 use super::step::{StepDef, StepKind};
 use super::steps;
-use super::RunOutcome;
 
 /// What to undo in one go.
 pub(crate) enum Unit<'a> {
@@ -47,7 +47,11 @@ pub(crate) async fn start(
     cause: String,
 ) -> Result<RunOutcome, EngineError> {
     tracing::warn!(to = target_name(&to), %cause, "rolling back");
-    run.record(JournalEvent::RollbackStarted { to: to.clone(), cause: cause.clone() }).await?;
+    run.record(JournalEvent::RollbackStarted {
+        to: to.clone(),
+        cause: cause.clone(),
+    })
+    .await?;
     resume(run, to, cause).await
 }
 
@@ -58,23 +62,34 @@ pub(crate) async fn resume(
     cause: String,
 ) -> Result<RunOutcome, EngineError> {
     let keep = match &to {
-        Some(cp) => run.compiled.checkpoint_position(cp).map(|p| p + 1).unwrap_or(0),
+        // Never fall back to "undo everything" for a name the plan does not have.
+        Some(cp) => match run.compiled.checkpoint_position(cp) {
+            Some(p) => p + 1,
+            None => {
+                return Err(EngineError::RollbackRefused(format!(
+                    "checkpoint {cp} is not in this plan"
+                )));
+            }
+        },
         None => 0,
     };
     for unit in plan_units(run, keep) {
         let steps = unit.steps();
         if let Unit::Reset(s) = unit {
-            run.record(JournalEvent::CompensationDone { step: s.id.clone() }).await?;
+            run.record(JournalEvent::CompensationDone { step: s.id.clone() })
+                .await?;
             continue;
         }
         for s in &steps {
-            run.record(JournalEvent::CompensationStarted { step: s.id.clone() }).await?;
+            run.record(JournalEvent::CompensationStarted { step: s.id.clone() })
+                .await?;
             run.emit(EngineEvent::Compensating { step: s.id.clone() });
         }
         match steps::compensate(run, &unit).await {
             Ok(()) => {
                 for s in &steps {
-                    run.record(JournalEvent::CompensationDone { step: s.id.clone() }).await?;
+                    run.record(JournalEvent::CompensationDone { step: s.id.clone() })
+                        .await?;
                     run.emit(EngineEvent::Compensated { step: s.id.clone() });
                 }
             }
@@ -97,7 +112,11 @@ pub(crate) async fn resume(
             }
         }
     }
-    run.record(JournalEvent::RunRolledBack { to: to.clone(), cause: cause.clone() }).await?;
+    run.record(JournalEvent::RunRolledBack {
+        to: to.clone(),
+        cause: cause.clone(),
+    })
+    .await?;
     Ok(RunOutcome::RolledBack { to, cause })
 }
 
@@ -109,11 +128,13 @@ fn plan_units(run: &Run, keep: usize) -> Vec<Unit<'_>> {
             .skip(keep)
             .filter_map(|d| {
                 let s = status.step(&d.id)?;
-                s.state.needs_compensation().then_some((s.last_started_seq, d))
+                s.state
+                    .needs_compensation()
+                    .then_some((s.last_started_seq, d))
             })
             .collect()
     });
-    todo.sort_by(|a, b| b.0.cmp(&a.0));
+    todo.sort_by_key(|t| std::cmp::Reverse(t.0));
     let mut units: Vec<Unit> = Vec::new();
     for (_, def) in todo {
         let is_shift = matches!(def.kind, StepKind::TrafficShift { .. });

@@ -14,10 +14,14 @@ use super::journal::{JournalEvent, JournalRecord};
 pub enum StepState {
     /// Started, with no outcome recorded: it ran, or the process died while it ran.
     Running,
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     Done,
     Compensating,
-    CompensationFailed { error: String },
+    CompensationFailed {
+        error: String,
+    },
     /// Undone; a forward run applies it again.
     Compensated,
 }
@@ -48,18 +52,35 @@ pub struct StepStatus {
 pub enum RunPhase {
     /// Running now, or the process died (see `lock` to tell which); `resume` continues it.
     Running,
-    RollingBack { to: Option<String> },
-    Paused { step: String, cause: String },
-    Waiting { step: String, until: Timestamp },
-    NeedsAttention { step: Option<String>, cause: String },
-    RolledBack { to: Option<String>, cause: String },
+    RollingBack {
+        to: Option<String>,
+    },
+    Paused {
+        step: String,
+        cause: String,
+    },
+    Waiting {
+        step: String,
+        until: Timestamp,
+    },
+    NeedsAttention {
+        step: Option<String>,
+        cause: String,
+    },
+    RolledBack {
+        to: Option<String>,
+        cause: String,
+    },
     Completed,
 }
 
 impl RunPhase {
     /// Nothing is left to resume or roll back.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, RunPhase::Completed | RunPhase::RolledBack { to: None, .. })
+        matches!(
+            self,
+            RunPhase::Completed | RunPhase::RolledBack { to: None, .. }
+        )
     }
 
     pub fn describe(&self) -> String {
@@ -113,7 +134,14 @@ impl RunStatus {
     /// Rebuilds the run from its records; `None` if the first record is not `run-started`.
     pub fn replay(records: &[JournalRecord]) -> Option<RunStatus> {
         let first = records.first()?;
-        let JournalEvent::RunStarted { plan, digest, kind, who, .. } = &first.event else {
+        let JournalEvent::RunStarted {
+            plan,
+            digest,
+            kind,
+            who,
+            ..
+        } = &first.event
+        else {
             return None;
         };
         let mut status = RunStatus {
@@ -194,7 +222,9 @@ impl RunStatus {
                 s.output = Some(output.clone());
             }
             JournalEvent::StepFailed { step, error, .. } => {
-                self.step_mut(step, r.seq).state = StepState::Failed { error: error.clone() };
+                self.step_mut(step, r.seq).state = StepState::Failed {
+                    error: error.clone(),
+                };
             }
             JournalEvent::CompensationStarted { step } => {
                 self.step_mut(step, r.seq).state = StepState::Compensating;
@@ -205,8 +235,9 @@ impl RunStatus {
                 s.output = None;
             }
             JournalEvent::CompensationFailed { step, error } => {
-                self.step_mut(step, r.seq).state =
-                    StepState::CompensationFailed { error: error.clone() };
+                self.step_mut(step, r.seq).state = StepState::CompensationFailed {
+                    error: error.clone(),
+                };
             }
             JournalEvent::Checkpoint { name } => {
                 if !self.checkpoints.contains(name) {
@@ -226,17 +257,29 @@ impl RunStatus {
                 self.phase = RunPhase::RollingBack { to: to.clone() };
             }
             JournalEvent::RunPaused { step, cause } => {
-                self.phase = RunPhase::Paused { step: step.clone(), cause: cause.clone() };
+                self.phase = RunPhase::Paused {
+                    step: step.clone(),
+                    cause: cause.clone(),
+                };
             }
             JournalEvent::RunWaiting { step, until } => {
-                self.phase = RunPhase::Waiting { step: step.clone(), until: *until };
+                self.phase = RunPhase::Waiting {
+                    step: step.clone(),
+                    until: *until,
+                };
             }
             JournalEvent::RunFailed { step, cause } => {
-                self.phase = RunPhase::NeedsAttention { step: step.clone(), cause: cause.clone() };
+                self.phase = RunPhase::NeedsAttention {
+                    step: step.clone(),
+                    cause: cause.clone(),
+                };
             }
             JournalEvent::RunRolledBack { to, cause } => {
                 self.rollback = None;
-                self.phase = RunPhase::RolledBack { to: to.clone(), cause: cause.clone() };
+                self.phase = RunPhase::RolledBack {
+                    to: to.clone(),
+                    cause: cause.clone(),
+                };
             }
             JournalEvent::RunCompleted => self.phase = RunPhase::Completed,
         }

@@ -93,7 +93,8 @@ impl CompiledPlan {
 
     /// Position of the step after which the checkpoint is reached.
     pub fn checkpoint_position(&self, name: &str) -> Option<usize> {
-        self.checkpoint(name).and_then(|c| self.position(&c.after_step))
+        self.checkpoint(name)
+            .and_then(|c| self.position(&c.after_step))
     }
 
     /// Position of the first point-of-no-return step, if the plan has one.

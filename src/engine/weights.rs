@@ -36,12 +36,18 @@ pub(crate) fn type_name(t: RecordType) -> &'static str {
 /// Refuses a batch that would leave any record name it touches with no weighted record or with
 /// every weight at 0. `live` holds every current record of the names involved (all set ids,
 /// including ones cutover does not manage). The message says what and why.
-pub fn check_change_keeps_traffic(live: &[WeightedRecord], changes: &[RecordChange]) -> Result<(), String> {
+pub fn check_change_keeps_traffic(
+    live: &[WeightedRecord],
+    changes: &[RecordChange],
+) -> Result<(), String> {
     type Key = (String, &'static str);
     let key = |r: &WeightedRecord| (r.name.clone(), type_name(r.record_type));
     let mut after: BTreeMap<Key, BTreeMap<String, u8>> = BTreeMap::new();
     for r in live {
-        after.entry(key(r)).or_default().insert(r.set_id.clone(), r.weight);
+        after
+            .entry(key(r))
+            .or_default()
+            .insert(r.set_id.clone(), r.weight);
     }
     let mut touched: Vec<Key> = Vec::new();
     for c in changes {
@@ -94,13 +100,18 @@ mod tests {
     }
 
     fn upsert(set: &str, weight: u8) -> RecordChange {
-        RecordChange { action: ChangeAction::Upsert, record: rec(set, weight) }
+        RecordChange {
+            action: ChangeAction::Upsert,
+            record: rec(set, weight),
+        }
     }
 
     #[test]
     fn a_shift_that_keeps_some_weight_passes() {
         let live = [rec("blue", 100), rec("green", 0)];
-        assert!(check_change_keeps_traffic(&live, &[upsert("blue", 90), upsert("green", 10)]).is_ok());
+        assert!(
+            check_change_keeps_traffic(&live, &[upsert("blue", 90), upsert("green", 10)]).is_ok()
+        );
     }
 
     #[test]
@@ -115,7 +126,14 @@ mod tests {
     #[test]
     fn deleting_the_last_record_is_refused() {
         let live = [rec("blue", 100)];
-        let del = RecordChange { action: ChangeAction::Delete, record: rec("blue", 100) };
-        assert!(check_change_keeps_traffic(&live, &[del]).unwrap_err().contains("delete every"));
+        let del = RecordChange {
+            action: ChangeAction::Delete,
+            record: rec("blue", 100),
+        };
+        assert!(
+            check_change_keeps_traffic(&live, &[del])
+                .unwrap_err()
+                .contains("delete every")
+        );
     }
 }

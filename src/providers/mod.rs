@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::plan::{Addon, AccessEntry, Check, ClusterSpec, NodeGroup, RecordType, Release};
+use crate::plan::{AccessEntry, Addon, Check, ClusterSpec, NodeGroup, RecordType, Release};
 
 /// EKS: clusters and what hangs off them (add-ons, node groups, access entries).
 #[async_trait]
@@ -84,8 +84,11 @@ pub trait ClusterProvider: Send + Sync {
     ) -> Result<(), ProviderError>;
 
     /// Deletes the access entry; succeeds if absent.
-    async fn delete_access_entry(&self, cluster: &str, principal_arn: &str)
-    -> Result<(), ProviderError>;
+    async fn delete_access_entry(
+        &self,
+        cluster: &str,
+        principal_arn: &str,
+    ) -> Result<(), ProviderError>;
 }
 
 /// The Kubernetes API of one cluster: what the engine needs beyond Helm.
@@ -129,14 +132,22 @@ pub trait ReleaseProvider: Send + Sync {
     ) -> Result<ReleaseInfo, ProviderError>;
 
     /// `helm uninstall --wait`; succeeds if the release is absent.
-    async fn uninstall(&self, cluster: &str, name: &str, namespace: &str)
-    -> Result<(), ProviderError>;
+    async fn uninstall(
+        &self,
+        cluster: &str,
+        name: &str,
+        namespace: &str,
+    ) -> Result<(), ProviderError>;
 }
 
 /// Health checks. One call is one attempt; the engine owns retrying, intervals and timeouts.
 #[async_trait]
 pub trait HealthProvider: Send + Sync {
-    async fn check(&self, target: &CheckTarget, check: &Check) -> Result<CheckOutcome, ProviderError>;
+    async fn check(
+        &self,
+        target: &CheckTarget,
+        check: &Check,
+    ) -> Result<CheckOutcome, ProviderError>;
 }
 
 /// Route53 weighted records.
@@ -152,7 +163,8 @@ pub trait TrafficProvider: Send + Sync {
     ) -> Result<Vec<WeightedRecord>, ProviderError>;
 
     /// Submits all changes as ONE atomic batch: all apply or none.
-    async fn change(&self, zone: &str, changes: &[RecordChange]) -> Result<ChangeId, ProviderError>;
+    async fn change(&self, zone: &str, changes: &[RecordChange])
+    -> Result<ChangeId, ProviderError>;
 
     /// Returns once the change is INSYNC on every Route53 server.
     async fn wait_insync(&self, change: &ChangeId) -> Result<(), ProviderError>;

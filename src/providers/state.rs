@@ -49,7 +49,9 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0:?} cannot be used as a name in the state backend: use letters, digits, '-', '_' and '.'")]
+    #[error(
+        "{0:?} cannot be used as a name in the state backend: use letters, digits, '-', '_' and '.'"
+    )]
     InvalidName(String),
     #[error("state backend holds unreadable data in {what}: {detail}")]
     Corrupt { what: String, detail: String },
@@ -75,7 +77,13 @@ pub trait StateBackend: Send + Sync {
     /// Appends one complete journal line (ending in `\n`) as record `seq` of the run, durably.
     /// The caller holds the environment's lock; an object store may use `seq` for a conditional
     /// write.
-    async fn append(&self, env: &str, run_id: &str, seq: u64, line: &[u8]) -> Result<(), StateError>;
+    async fn append(
+        &self,
+        env: &str,
+        run_id: &str,
+        seq: u64,
+        line: &[u8],
+    ) -> Result<(), StateError>;
 
     /// The run's whole journal as stored (possibly ending in a torn line). `NotFound` if none.
     async fn read_journal(&self, env: &str, run_id: &str) -> Result<Vec<u8>, StateError>;

@@ -35,6 +35,18 @@ impl LocalState {
         LocalState { root: root.into() }
     }
 
+    /// The plan's local state directory (`spec.state.path`, relative to the plan file's
+    /// directory); `None` when the plan keeps its state elsewhere.
+    pub fn for_plan(plan: &crate::plan::Plan) -> Option<Self> {
+        match &plan.state {
+            crate::plan::StateBackend::Local { path } => {
+                let base = plan.source.parent().unwrap_or(Path::new(""));
+                Some(LocalState::new(base.join(path)))
+            }
+            crate::plan::StateBackend::S3 { .. } => None,
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -50,7 +62,10 @@ impl LocalState {
 
     fn journal_path(&self, env: &str, run_id: &str) -> Result<PathBuf, StateError> {
         check_name(run_id)?;
-        Ok(self.env_dir(env)?.join("runs").join(format!("{run_id}.jsonl")))
+        Ok(self
+            .env_dir(env)?
+            .join("runs")
+            .join(format!("{run_id}.jsonl")))
     }
 }
 
@@ -59,12 +74,21 @@ fn check_name(name: &str) -> Result<(), StateError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok { Ok(()) } else { Err(StateError::InvalidName(name.to_string())) }
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::InvalidName(name.to_string()))
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
-    move |source| StateError::Io { path: path.display().to_string(), source }
+    move |source| StateError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Creates `dir` (and parents) and makes the new entries durable.
@@ -72,10 +96,10 @@ fn ensure_dir(dir: &Path) -> Result<(), StateError> {
     if dir.is_dir() {
         return Ok(());
     }
-    if let Some(parent) = dir.parent() {
-        if !parent.as_os_str().is_empty() {
-            ensure_dir(parent)?;
-        }
+    if let Some(parent) = dir.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        ensure_dir(parent)?;
     }
     match fs::create_dir(dir) {
         Ok(()) => {}
@@ -89,7 +113,11 @@ fn ensure_dir(dir: &Path) -> Result<(), StateError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StateError> {
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
 }
 
@@ -99,12 +127,14 @@ fn read_lock_file(path: &Path) -> Result<Option<LockInfo>, StateError> {
         Err(e) if e.kind() == IoKind::NotFound => return Ok(None),
         Err(e) => return Err(io(path)(e)),
     };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| StateError::Corrupt {
-        what: path.display().to_string(),
-        detail: format!(
-            "{e}; if no cutover run is active for this environment, delete the file by hand"
-        ),
-    })
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| StateError::Corrupt {
+            what: path.display().to_string(),
+            detail: format!(
+                "{e}; if no cutover run is active for this environment, delete the file by hand"
+            ),
+        })
 }
 
 fn remove_durably(path: &Path) -> Result<(), StateError> {
@@ -118,9 +148,19 @@ fn remove_durably(path: &Path) -> Result<(), StateError> {
 
 /// Writes `bytes` to a fresh temporary file beside `path`, durably, and returns its path.
 fn write_temp(dir: &Path, stem: &str, bytes: &[u8]) -> Result<PathBuf, StateError> {
-    let tmp = dir.join(format!(".{stem}.{}.{:016x}.tmp", std::process::id(), fastrand::u64(..)));
-    let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io(&tmp))?;
+    let tmp = dir.join(format!(
+        ".{stem}.{}.{:016x}.tmp",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io(&tmp))?;
     Ok(tmp)
 }
 
@@ -174,7 +214,13 @@ impl StateBackend for LocalState {
         }
     }
 
-    async fn append(&self, env: &str, run_id: &str, _seq: u64, line: &[u8]) -> Result<(), StateError> {
+    async fn append(
+        &self,
+        env: &str,
+        run_id: &str,
+        _seq: u64,
+        line: &[u8],
+    ) -> Result<(), StateError> {
         // The environment lock makes this process the only writer, so the sequence number needs
         // no check here; the engine verifies the sequence when it reads the journal back.
         debug_assert!(line.ends_with(b"\n") && !line[..line.len() - 1].contains(&b'\n'));
@@ -182,9 +228,15 @@ impl StateBackend for LocalState {
         let dir = path.parent().expect("journal path has a parent");
         ensure_dir(dir)?;
         let existed = path.exists();
-        let mut f = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
         // One write of the whole line: a crash leaves a prefix of it at worst (a torn line).
-        f.write_all(line).and_then(|()| f.sync_data()).map_err(io(&path))?;
+        f.write_all(line)
+            .and_then(|()| f.sync_data())
+            .map_err(io(&path))?;
         if !existed {
             sync_dir(dir)?;
         }
@@ -195,17 +247,22 @@ impl StateBackend for LocalState {
         let path = self.journal_path(env, run_id)?;
         match fs::read(&path) {
             Ok(b) => Ok(b),
-            Err(e) if e.kind() == IoKind::NotFound => {
-                Err(StateError::NotFound { what: format!("journal of run {run_id}") })
-            }
+            Err(e) if e.kind() == IoKind::NotFound => Err(StateError::NotFound {
+                what: format!("journal of run {run_id}"),
+            }),
             Err(e) => Err(io(&path)(e)),
         }
     }
 
     async fn truncate_journal(&self, env: &str, run_id: &str, len: u64) -> Result<(), StateError> {
         let path = self.journal_path(env, run_id)?;
-        let f = OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
-        f.set_len(len).and_then(|()| f.sync_all()).map_err(io(&path))
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        f.set_len(len)
+            .and_then(|()| f.sync_all())
+            .map_err(io(&path))
     }
 
     async fn list_runs(&self, env: &str) -> Result<Vec<String>, StateError> {
@@ -218,7 +275,11 @@ impl StateBackend for LocalState {
         let mut runs = Vec::new();
         for entry in entries {
             let entry = entry.map_err(io(&dir))?;
-            if let Some(run) = entry.file_name().to_str().and_then(|n| n.strip_suffix(".jsonl")) {
+            if let Some(run) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".jsonl"))
+            {
                 runs.push(run.to_string());
             }
         }

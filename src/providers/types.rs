@@ -46,12 +46,18 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ProviderError { kind, message: message.into() }
+        ProviderError {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Only transient failures are retried; everything else goes to the failure policy at once.
     pub fn retryable(&self) -> bool {
-        matches!(self.kind, ErrorKind::Throttled | ErrorKind::Unavailable | ErrorKind::Timeout)
+        matches!(
+            self.kind,
+            ErrorKind::Throttled | ErrorKind::Unavailable | ErrorKind::Timeout
+        )
     }
 }
 

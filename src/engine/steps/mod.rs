@@ -94,7 +94,9 @@ pub(crate) async fn apply(run: &Arc<Run>, def: &StepDef) -> Result<StepOutcome, 
         StepKind::Release(name) => done(releases::install(&cx, name).await?),
         StepKind::Check(name) => done(verify::check(&cx, name).await?),
         StepKind::TrafficPrepare => done(traffic::prepare(&cx).await?),
-        StepKind::TrafficShift { index, weight } => done(traffic::shift(&cx, *index, *weight).await?),
+        StepKind::TrafficShift { index, weight } => {
+            done(traffic::shift(&cx, *index, *weight).await?)
+        }
         StepKind::WaitRetention => retire::wait_retention(&cx).await,
         StepKind::BlueRecords => done(retire::blue_records(&cx).await?),
         StepKind::BlueCluster => done(retire::blue_cluster(&cx).await?),
@@ -106,7 +108,10 @@ pub(crate) async fn compensate(run: &Arc<Run>, unit: &Unit<'_>) -> Result<(), St
     let def = match unit {
         Unit::Reset(_) => return Ok(()),
         Unit::Shifts(group) => {
-            let cx = Cx { run, step: &group[0].id };
+            let cx = Cx {
+                run,
+                step: &group[0].id,
+            };
             let indexes: Vec<usize> = group
                 .iter()
                 .filter_map(|d| match d.kind {

@@ -14,9 +14,11 @@ pub(super) async fn cluster(cx: &Cx<'_>) -> Result<Value, StepError> {
     let spec = &cx.plan().green;
     let clusters = &cx.p().clusters;
     let existing = cx
-        .call(&format!("describe cluster {}", spec.name), Bound::Call, || {
-            clusters.describe_cluster(&spec.name)
-        })
+        .call(
+            &format!("describe cluster {}", spec.name),
+            Bound::Call,
+            || clusters.describe_cluster(&spec.name),
+        )
         .await?;
     if let Some(info) = &existing {
         if !cx.own().owns(&info.tags) {
@@ -32,9 +34,11 @@ pub(super) async fn cluster(cx: &Cx<'_>) -> Result<Value, StepError> {
     let token = cx.token("create");
     let timeout = cx.plan().timeouts.cluster_active;
     let info = cx
-        .call(&format!("create cluster {}", spec.name), Bound::Wait(timeout), || {
-            clusters.create_cluster(spec, cx.own(), &token)
-        })
+        .call(
+            &format!("create cluster {}", spec.name),
+            Bound::Wait(timeout),
+            || clusters.create_cluster(spec, cx.own(), &token),
+        )
         .await?;
     Ok(json!({
         "cluster": info.name,
@@ -58,7 +62,9 @@ pub(super) async fn undo_cluster(cx: &Cx<'_>) -> Result<(), StepError> {
     let name = &cx.plan().green.name;
     let clusters = &cx.p().clusters;
     let info = cx
-        .call(&format!("describe cluster {name}"), Bound::Call, || clusters.describe_cluster(name))
+        .call(&format!("describe cluster {name}"), Bound::Call, || {
+            clusters.describe_cluster(name)
+        })
         .await?;
     match info {
         None => Ok(()),
@@ -86,20 +92,29 @@ pub(super) async fn release_and_delete(cx: &Cx<'_>, info: &ClusterInfo) -> Resul
         .await?;
     }
     let clusters = &cx.p().clusters;
-    cx.call(&format!("delete cluster {name}"), Bound::Wait(t.cluster_active), || {
-        clusters.delete_cluster(name)
-    })
+    cx.call(
+        &format!("delete cluster {name}"),
+        Bound::Wait(t.cluster_active),
+        || clusters.delete_cluster(name),
+    )
     .await
 }
 
 pub(super) async fn addon(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
     let plan = cx.plan();
-    let addon = plan.green.addons.iter().find(|a| a.name == name).ok_or_else(|| missing("add-on", name))?;
+    let addon = plan
+        .green
+        .addons
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| missing("add-on", name))?;
     let token = cx.token("create");
     let clusters = &cx.p().clusters;
-    cx.call(&format!("install add-on {name}"), Bound::Wait(plan.timeouts.addon_active), || {
-        clusters.ensure_addon(&plan.green.name, addon, cx.own(), &token)
-    })
+    cx.call(
+        &format!("install add-on {name}"),
+        Bound::Wait(plan.timeouts.addon_active),
+        || clusters.ensure_addon(&plan.green.name, addon, cx.own(), &token),
+    )
     .await?;
     Ok(json!({ "addon": name, "version": addon.version }))
 }
@@ -107,24 +122,33 @@ pub(super) async fn addon(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
 pub(super) async fn undo_addon(cx: &Cx<'_>, name: &str) -> Result<(), StepError> {
     let plan = cx.plan();
     let clusters = &cx.p().clusters;
-    cx.call(&format!("delete add-on {name}"), Bound::Wait(plan.timeouts.addon_active), || {
-        clusters.delete_addon(&plan.green.name, name)
-    })
+    cx.call(
+        &format!("delete add-on {name}"),
+        Bound::Wait(plan.timeouts.addon_active),
+        || clusters.delete_addon(&plan.green.name, name),
+    )
     .await
 }
 
 pub(super) async fn nodegroup(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
     let plan = cx.plan();
-    let mut ng: NodeGroup =
-        plan.green.nodegroups.iter().find(|n| n.name == name).cloned().ok_or_else(|| missing("node group", name))?;
+    let mut ng: NodeGroup = plan
+        .green
+        .nodegroups
+        .iter()
+        .find(|n| n.name == name)
+        .cloned()
+        .ok_or_else(|| missing("node group", name))?;
     if ng.subnets.is_empty() {
         ng.subnets = plan.green.subnets.clone();
     }
     let token = cx.token("create");
     let clusters = &cx.p().clusters;
-    cx.call(&format!("create node group {name}"), Bound::Wait(plan.timeouts.nodegroup_active), || {
-        clusters.ensure_nodegroup(&plan.green.name, &ng, cx.own(), &token)
-    })
+    cx.call(
+        &format!("create node group {name}"),
+        Bound::Wait(plan.timeouts.nodegroup_active),
+        || clusters.ensure_nodegroup(&plan.green.name, &ng, cx.own(), &token),
+    )
     .await?;
     Ok(json!({ "nodegroup": name }))
 }
@@ -132,30 +156,44 @@ pub(super) async fn nodegroup(cx: &Cx<'_>, name: &str) -> Result<Value, StepErro
 pub(super) async fn undo_nodegroup(cx: &Cx<'_>, name: &str) -> Result<(), StepError> {
     let plan = cx.plan();
     let clusters = &cx.p().clusters;
-    cx.call(&format!("delete node group {name}"), Bound::Wait(plan.timeouts.nodegroup_active), || {
-        clusters.delete_nodegroup(&plan.green.name, name)
-    })
+    cx.call(
+        &format!("delete node group {name}"),
+        Bound::Wait(plan.timeouts.nodegroup_active),
+        || clusters.delete_nodegroup(&plan.green.name, name),
+    )
     .await
 }
 
 pub(super) async fn access(cx: &Cx<'_>, index: usize) -> Result<Value, StepError> {
     let plan = cx.plan();
-    let entry = plan.green.access.get(index).ok_or_else(|| missing("access entry", &index.to_string()))?;
+    let entry = plan
+        .green
+        .access
+        .get(index)
+        .ok_or_else(|| missing("access entry", &index.to_string()))?;
     let clusters = &cx.p().clusters;
-    cx.call(&format!("grant access to {}", entry.principal_arn), Bound::Call, || {
-        clusters.ensure_access_entry(&plan.green.name, entry, cx.own())
-    })
+    cx.call(
+        &format!("grant access to {}", entry.principal_arn),
+        Bound::Call,
+        || clusters.ensure_access_entry(&plan.green.name, entry, cx.own()),
+    )
     .await?;
     Ok(json!({ "principal": entry.principal_arn }))
 }
 
 pub(super) async fn undo_access(cx: &Cx<'_>, index: usize) -> Result<(), StepError> {
     let plan = cx.plan();
-    let entry = plan.green.access.get(index).ok_or_else(|| missing("access entry", &index.to_string()))?;
+    let entry = plan
+        .green
+        .access
+        .get(index)
+        .ok_or_else(|| missing("access entry", &index.to_string()))?;
     let clusters = &cx.p().clusters;
-    cx.call(&format!("delete access entry {}", entry.principal_arn), Bound::Call, || {
-        clusters.delete_access_entry(&plan.green.name, &entry.principal_arn)
-    })
+    cx.call(
+        &format!("delete access entry {}", entry.principal_arn),
+        Bound::Call,
+        || clusters.delete_access_entry(&plan.green.name, &entry.principal_arn),
+    )
     .await
 }
 

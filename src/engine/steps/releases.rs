@@ -13,9 +13,11 @@ use crate::engine::retry::Bound;
 pub(super) async fn verify_charts(cx: &Cx<'_>) -> Result<Value, StepError> {
     let releases = &cx.p().releases;
     for release in &cx.plan().releases {
-        cx.call(&format!("verify chart of release {}", release.name), Bound::Call, || {
-            releases.verify_chart(release)
-        })
+        cx.call(
+            &format!("verify chart of release {}", release.name),
+            Bound::Call,
+            || releases.verify_chart(release),
+        )
         .await?;
     }
     Ok(json!({ "charts": cx.plan().releases.len() }))
@@ -23,7 +25,11 @@ pub(super) async fn verify_charts(cx: &Cx<'_>) -> Result<Value, StepError> {
 
 pub(super) async fn install(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
     let plan = cx.plan();
-    let release = plan.releases.iter().find(|r| r.name == name).ok_or_else(|| missing("release", name))?;
+    let release = plan
+        .releases
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| missing("release", name))?;
     let cluster = &plan.green.name;
     let releases = &cx.p().releases;
     let current = cx
@@ -34,21 +40,30 @@ pub(super) async fn install(cx: &Cx<'_>, name: &str) -> Result<Value, StepError>
     if let Some(info) = current {
         let ours = info.run_id.as_deref() == Some(cx.own().run_id.as_str());
         if ours && info.status == ReleaseStatus::Deployed && info.chart_version == release.version {
-            tracing::info!(release = name, revision = info.revision, "adopting the release this run deployed");
+            tracing::info!(
+                release = name,
+                revision = info.revision,
+                "adopting the release this run deployed"
+            );
             return Ok(json!({ "release": name, "revision": info.revision, "adopted": true }));
         }
     }
     let info = cx
-        .call(&format!("install release {name}"), Bound::Wait(release.timeout), || {
-            releases.install(cluster, release, cx.own())
-        })
+        .call(
+            &format!("install release {name}"),
+            Bound::Wait(release.timeout),
+            || releases.install(cluster, release, cx.own()),
+        )
         .await?;
     if info.status != ReleaseStatus::Deployed {
         return Err(StepError::provider(
             format!("install release {name}"),
             ProviderError::new(
                 ErrorKind::Other,
-                format!("revision {} ended in status {:?}", info.revision, info.status),
+                format!(
+                    "revision {} ended in status {:?}",
+                    info.revision, info.status
+                ),
             ),
         ));
     }
@@ -57,10 +72,16 @@ pub(super) async fn install(cx: &Cx<'_>, name: &str) -> Result<Value, StepError>
 
 pub(super) async fn undo_install(cx: &Cx<'_>, name: &str) -> Result<(), StepError> {
     let plan = cx.plan();
-    let release = plan.releases.iter().find(|r| r.name == name).ok_or_else(|| missing("release", name))?;
+    let release = plan
+        .releases
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| missing("release", name))?;
     let releases = &cx.p().releases;
-    cx.call(&format!("uninstall release {name}"), Bound::Wait(release.timeout), || {
-        releases.uninstall(&plan.green.name, &release.name, &release.namespace)
-    })
+    cx.call(
+        &format!("uninstall release {name}"),
+        Bound::Wait(release.timeout),
+        || releases.uninstall(&plan.green.name, &release.name, &release.namespace),
+    )
     .await
 }

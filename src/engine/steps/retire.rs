@@ -32,7 +32,11 @@ pub(super) async fn wait_retention(cx: &Cx<'_>) -> Result<StepOutcome, StepError
     let reached: jiff::Timestamp = cx
         .output(&shift)
         .and_then(|o| serde_json::from_value(o["insync_at"].clone()).ok())
-        .ok_or_else(|| StepError::Internal(format!("the journal has no time at which {shift} was INSYNC")))?;
+        .ok_or_else(|| {
+            StepError::Internal(format!(
+                "the journal has no time at which {shift} was INSYNC"
+            ))
+        })?;
     let retain = jiff::SignedDuration::try_from(cx.plan().teardown.retain_blue_for)
         .map_err(|e| StepError::Internal(format!("retention out of range: {e}")))?;
     let until = reached
@@ -41,7 +45,9 @@ pub(super) async fn wait_retention(cx: &Cx<'_>) -> Result<StepOutcome, StepError
     if cx.now() < until {
         return Ok(StepOutcome::Wait(until));
     }
-    Ok(StepOutcome::Done(json!({ "green_full_since": reached, "until": until })))
+    Ok(StepOutcome::Done(
+        json!({ "green_full_since": reached, "until": until }),
+    ))
 }
 
 pub(super) async fn blue_records(cx: &Cx<'_>) -> Result<Value, StepError> {
@@ -52,7 +58,10 @@ pub(super) async fn blue_records(cx: &Cx<'_>) -> Result<Value, StepError> {
     let mut changes = Vec::new();
     let mut deleted = Vec::new();
     for (i, rec) in t.records.iter().enumerate() {
-        let gone = crate::engine::weights::RecordWeights { blue: None, ..expected[i].clone() };
+        let gone = crate::engine::weights::RecordWeights {
+            blue: None,
+            ..expected[i].clone()
+        };
         if found[i] != expected[i] && found[i] != gone {
             return Err(hand_changed(rec, &[&expected[i], &gone], &found[i]));
         }
@@ -64,7 +73,10 @@ pub(super) async fn blue_records(cx: &Cx<'_>) -> Result<Value, StepError> {
                 ttl: blue.ttl,
                 weight: blue.weight,
             });
-            changes.push(RecordChange { action: ChangeAction::Delete, record: blue.clone() });
+            changes.push(RecordChange {
+                action: ChangeAction::Delete,
+                record: blue.clone(),
+            });
         }
     }
     submit(cx, &live, changes).await?;
@@ -78,14 +90,22 @@ pub(super) async fn undo_blue_records(cx: &Cx<'_>) -> Result<(), StepError> {
         .output(cx.step)
         .and_then(|o| serde_json::from_value(o["deleted"].clone()).ok());
     let live = read_live(cx).await?;
-    let blue_cluster = cx.plan().blue.as_ref().map(|b| b.cluster.clone()).unwrap_or_default();
+    let blue_cluster = cx
+        .plan()
+        .blue
+        .as_ref()
+        .map(|b| b.cluster.clone())
+        .unwrap_or_default();
     let mut changes = Vec::new();
     for (i, rec) in t.records.iter().enumerate() {
         if live.find(i, &rec.blue_set_id).is_some() {
             continue;
         }
         // Without the journaled record (the step died mid-way), rebuild it from the plan.
-        let known = journaled.iter().flatten().find(|d| d.record == rec.name && d.set_id == rec.blue_set_id);
+        let known = journaled
+            .iter()
+            .flatten()
+            .find(|d| d.record == rec.name && d.set_id == rec.blue_set_id);
         let target = match known {
             Some(d) => d.target.clone(),
             None => resolve(cx, &blue_cluster, &rec.blue).await?,
@@ -98,15 +118,21 @@ pub(super) async fn undo_blue_records(cx: &Cx<'_>) -> Result<(), StepError> {
             ttl: known.map_or(rec.ttl, |d| d.ttl),
             weight: 0,
         };
-        changes.push(RecordChange { action: ChangeAction::Upsert, record });
+        changes.push(RecordChange {
+            action: ChangeAction::Upsert,
+            record,
+        });
     }
     submit(cx, &live, changes).await
 }
 
 pub(super) async fn blue_cluster(cx: &Cx<'_>) -> Result<Value, StepError> {
-    let name = cx.plan().blue.as_ref().map(|b| b.cluster.clone()).ok_or_else(|| {
-        StepError::Internal("the plan names no blue cluster".into())
-    })?;
+    let name = cx
+        .plan()
+        .blue
+        .as_ref()
+        .map(|b| b.cluster.clone())
+        .ok_or_else(|| StepError::Internal("the plan names no blue cluster".into()))?;
     let deleted = delete_cluster_checked(cx, &name).await?;
     Ok(json!({ "cluster": name, "deleted": deleted }))
 }
@@ -121,7 +147,9 @@ pub(super) async fn teardown_green(cx: &Cx<'_>) -> Result<Value, StepError> {
 async fn delete_cluster_checked(cx: &Cx<'_>, name: &str) -> Result<bool, StepError> {
     let clusters = &cx.p().clusters;
     let info = cx
-        .call(&format!("describe cluster {name}"), Bound::Call, || clusters.describe_cluster(name))
+        .call(&format!("describe cluster {name}"), Bound::Call, || {
+            clusters.describe_cluster(name)
+        })
         .await?;
     let Some(info) = info else { return Ok(false) };
     if !cx.own().owns(&info.tags) {

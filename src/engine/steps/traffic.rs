@@ -47,7 +47,10 @@ impl Live {
 }
 
 pub(super) fn traffic<'a>(cx: &Cx<'a>) -> Result<&'a Traffic, StepError> {
-    cx.plan().traffic.as_ref().ok_or_else(|| StepError::Internal("the plan has no traffic section".into()))
+    cx.plan()
+        .traffic
+        .as_ref()
+        .ok_or_else(|| StepError::Internal("the plan has no traffic section".into()))
 }
 
 pub(super) async fn read_live(cx: &Cx<'_>) -> Result<Live, StepError> {
@@ -66,20 +69,37 @@ pub(super) async fn read_live(cx: &Cx<'_>) -> Result<Live, StepError> {
 }
 
 /// Submits one atomic batch (after the all-zero interlock) and waits until it is INSYNC.
-pub(super) async fn submit(cx: &Cx<'_>, live: &Live, changes: Vec<RecordChange>) -> Result<(), StepError> {
+pub(super) async fn submit(
+    cx: &Cx<'_>,
+    live: &Live,
+    changes: Vec<RecordChange>,
+) -> Result<(), StepError> {
     if changes.is_empty() {
         return Ok(());
     }
     check_change_keeps_traffic(&live.all(), &changes).map_err(StepError::Interlock)?;
     let t = traffic(cx)?;
     let dns = &cx.p().traffic;
-    let id = cx.call("change weighted records", Bound::Call, || dns.change(&t.zone_id, &changes)).await?;
+    let id = cx
+        .call("change weighted records", Bound::Call, || {
+            dns.change(&t.zone_id, &changes)
+        })
+        .await?;
     let bound = Bound::Wait(cx.plan().timeouts.dns_insync);
-    cx.call(&format!("wait for DNS change {id} to be INSYNC"), bound, || dns.wait_insync(&id)).await
+    cx.call(
+        &format!("wait for DNS change {id} to be INSYNC"),
+        bound,
+        || dns.wait_insync(&id),
+    )
+    .await
 }
 
 /// The stop message when live weights are not what the journal expects.
-pub(super) fn hand_changed(rec: &TrafficRecord, expected: &[&RecordWeights], found: &RecordWeights) -> StepError {
+pub(super) fn hand_changed(
+    rec: &TrafficRecord,
+    expected: &[&RecordWeights],
+    found: &RecordWeights,
+) -> StepError {
     let expected: Vec<String> = expected.iter().map(|w| w.to_string()).collect();
     StepError::Interlock(format!(
         "record {} ({}, set ids blue {} / green {}): cutover expected {} but Route53 has {}. \
@@ -106,7 +126,11 @@ fn weights_from(cx: &Cx<'_>, step: &str, field: &str) -> Result<Vec<RecordWeight
 pub(super) fn weights_before(cx: &Cx<'_>, index: usize) -> Result<Vec<RecordWeights>, StepError> {
     match index {
         0 => weights_from(cx, "traffic.prepare", "after"),
-        i => weights_from(cx, &format!("traffic.shift.{}", traffic(cx)?.steps[i - 1].weight), "after"),
+        i => weights_from(
+            cx,
+            &format!("traffic.shift.{}", traffic(cx)?.steps[i - 1].weight),
+            "after",
+        ),
     }
 }
 
@@ -118,7 +142,11 @@ pub(super) fn weights_after_last_shift(cx: &Cx<'_>) -> Result<Vec<RecordWeights>
 
 fn shifted(base: &[RecordWeights], weight: u8) -> Vec<RecordWeights> {
     base.iter()
-        .map(|r| RecordWeights { record: r.record.clone(), blue: Some(100 - weight), green: Some(weight) })
+        .map(|r| RecordWeights {
+            record: r.record.clone(),
+            blue: Some(100 - weight),
+            green: Some(weight),
+        })
         .collect()
 }
 
@@ -126,12 +154,21 @@ fn shifted(base: &[RecordWeights], weight: u8) -> Vec<RecordWeights> {
 fn reweigh(t: &Traffic, live: &Live, target: &[RecordWeights]) -> Vec<RecordChange> {
     let mut changes = Vec::new();
     for (i, (rec, want)) in t.records.iter().zip(target).enumerate() {
-        for (set, weight) in [(&rec.blue_set_id, want.blue), (&rec.green_set_id, want.green)] {
-            if let (Some(current), Some(weight)) = (live.find(i, set), weight) {
-                if current.weight != weight {
-                    let record = WeightedRecord { weight, ..current.clone() };
-                    changes.push(RecordChange { action: ChangeAction::Upsert, record });
-                }
+        for (set, weight) in [
+            (&rec.blue_set_id, want.blue),
+            (&rec.green_set_id, want.green),
+        ] {
+            if let (Some(current), Some(weight)) = (live.find(i, set), weight)
+                && current.weight != weight
+            {
+                let record = WeightedRecord {
+                    weight,
+                    ..current.clone()
+                };
+                changes.push(RecordChange {
+                    action: ChangeAction::Upsert,
+                    record,
+                });
             }
         }
     }
@@ -140,10 +177,17 @@ fn reweigh(t: &Traffic, live: &Live, target: &[RecordWeights]) -> Vec<RecordChan
 
 pub(super) async fn check_blue(cx: &Cx<'_>) -> Result<Value, StepError> {
     let plan = cx.plan();
-    let blue = plan.blue.as_ref().ok_or_else(|| StepError::Internal("the plan names no blue cluster".into()))?;
+    let blue = plan
+        .blue
+        .as_ref()
+        .ok_or_else(|| StepError::Internal("the plan names no blue cluster".into()))?;
     let clusters = &cx.p().clusters;
     let info = cx
-        .call(&format!("describe cluster {}", blue.cluster), Bound::Call, || clusters.describe_cluster(&blue.cluster))
+        .call(
+            &format!("describe cluster {}", blue.cluster),
+            Bound::Call,
+            || clusters.describe_cluster(&blue.cluster),
+        )
         .await?
         .ok_or_else(|| {
             StepError::Precondition(format!(
@@ -157,7 +201,9 @@ pub(super) async fn check_blue(cx: &Cx<'_>) -> Result<Value, StepError> {
             blue.cluster, info.status
         )));
     }
-    let Some(t) = &plan.traffic else { return Ok(json!({ "cluster": blue.cluster })) };
+    let Some(t) = &plan.traffic else {
+        return Ok(json!({ "cluster": blue.cluster }));
+    };
     let live = read_live(cx).await?;
     let weights = live.weights(t);
     for (rec, w) in t.records.iter().zip(&weights) {
@@ -197,7 +243,11 @@ async fn green_target(cx: &Cx<'_>, target: &RecordTarget) -> Result<String, Step
     resolve(cx, cluster, target).await
 }
 
-pub(super) async fn resolve(cx: &Cx<'_>, cluster: &str, target: &RecordTarget) -> Result<String, StepError> {
+pub(super) async fn resolve(
+    cx: &Cx<'_>,
+    cluster: &str,
+    target: &RecordTarget,
+) -> Result<String, StepError> {
     let (namespace, name) = match target {
         RecordTarget::Hostname(h) => return Ok(h.clone()),
         RecordTarget::Service { namespace, name } => (namespace, name),
@@ -208,7 +258,9 @@ pub(super) async fn resolve(cx: &Cx<'_>, cluster: &str, target: &RecordTarget) -
     let poll = async {
         loop {
             let address = cx
-                .call(&what, Bound::Call, || workloads.service_address(cluster, namespace, name))
+                .call(&what, Bound::Call, || {
+                    workloads.service_address(cluster, namespace, name)
+                })
                 .await?;
             if let Some(a) = address {
                 return Ok(a);
@@ -233,8 +285,14 @@ pub(super) async fn prepare(cx: &Cx<'_>) -> Result<Value, StepError> {
     let found = live.weights(t);
     let mut changes = Vec::new();
     for (i, rec) in t.records.iter().enumerate() {
-        let expected = RecordWeights { green: None, ..initial[i].clone() };
-        let adoptable = RecordWeights { green: Some(0), ..initial[i].clone() };
+        let expected = RecordWeights {
+            green: None,
+            ..initial[i].clone()
+        };
+        let adoptable = RecordWeights {
+            green: Some(0),
+            ..initial[i].clone()
+        };
         if found[i] != expected && found[i] != adoptable {
             return Err(hand_changed(rec, &[&expected, &adoptable], &found[i]));
         }
@@ -247,12 +305,20 @@ pub(super) async fn prepare(cx: &Cx<'_>) -> Result<Value, StepError> {
             weight: 0,
         };
         if live.find(i, &rec.green_set_id) != Some(&want) {
-            changes.push(RecordChange { action: ChangeAction::Upsert, record: want });
+            changes.push(RecordChange {
+                action: ChangeAction::Upsert,
+                record: want,
+            });
         }
     }
     submit(cx, &live, changes).await?;
-    let after: Vec<RecordWeights> =
-        initial.iter().map(|w| RecordWeights { green: Some(0), ..w.clone() }).collect();
+    let after: Vec<RecordWeights> = initial
+        .iter()
+        .map(|w| RecordWeights {
+            green: Some(0),
+            ..w.clone()
+        })
+        .collect();
     Ok(json!({ "before": initial, "after": after, "green_targets": targets }))
 }
 
@@ -271,7 +337,13 @@ pub(super) async fn shift(cx: &Cx<'_>, index: usize, weight: u8) -> Result<Value
     }
     let insync_at = cx.now();
     // Resolvers may serve the old answer for up to the TTL after INSYNC; bake only after that.
-    let ttl = std::time::Duration::from_secs(t.records.iter().map(|r| u64::from(r.ttl)).max().unwrap_or(0));
+    let ttl = std::time::Duration::from_secs(
+        t.records
+            .iter()
+            .map(|r| u64::from(r.ttl))
+            .max()
+            .unwrap_or(0),
+    );
     cx.emit(EngineEvent::Waiting {
         step: cx.step.to_string(),
         what: "record TTL after INSYNC".into(),
@@ -279,7 +351,9 @@ pub(super) async fn shift(cx: &Cx<'_>, index: usize, weight: u8) -> Result<Value
     });
     tokio::time::sleep(ttl).await;
     bake(cx, t.steps[index].bake).await?;
-    Ok(json!({ "weight": weight, "before": before, "after": after, "insync_at": insync_at, "adopted": adopted }))
+    Ok(
+        json!({ "weight": weight, "before": before, "after": after, "insync_at": insync_at, "adopted": adopted }),
+    )
 }
 
 /// Undoes consecutive shifts in one batch: straight to the weights before the earliest.
@@ -292,10 +366,14 @@ pub(super) async fn undo_shifts(cx: &Cx<'_>, indexes: &[usize]) -> Result<(), St
     if found == restore {
         return Ok(());
     }
-    let candidates: Vec<Vec<RecordWeights>> =
-        indexes.iter().map(|&i| shifted(&restore, t.steps[i].weight)).collect();
+    let candidates: Vec<Vec<RecordWeights>> = indexes
+        .iter()
+        .map(|&i| shifted(&restore, t.steps[i].weight))
+        .collect();
     if !candidates.contains(&found) {
-        let i = (0..t.records.len()).find(|&i| found[i] != restore[i]).unwrap_or(0);
+        let i = (0..t.records.len())
+            .find(|&i| found[i] != restore[i])
+            .unwrap_or(0);
         let expected: Vec<&RecordWeights> = candidates.iter().map(|c| &c[i]).collect();
         return Err(hand_changed(&t.records[i], &expected, &found[i]));
     }
@@ -311,12 +389,20 @@ pub(super) async fn undo_prepare(cx: &Cx<'_>) -> Result<(), StepError> {
     let found = live.weights(t);
     let mut changes = Vec::new();
     for (i, rec) in t.records.iter().enumerate() {
-        let Some(green) = live.find(i, &rec.green_set_id) else { continue };
-        let expected = RecordWeights { green: Some(0), ..initial[i].clone() };
+        let Some(green) = live.find(i, &rec.green_set_id) else {
+            continue;
+        };
+        let expected = RecordWeights {
+            green: Some(0),
+            ..initial[i].clone()
+        };
         if found[i] != expected {
             return Err(hand_changed(rec, &[&expected], &found[i]));
         }
-        changes.push(RecordChange { action: ChangeAction::Delete, record: green.clone() });
+        changes.push(RecordChange {
+            action: ChangeAction::Delete,
+            record: green.clone(),
+        });
     }
     submit(cx, &live, changes).await
 }

@@ -32,7 +32,12 @@ pub(super) fn interval(cx: &Cx<'_>, check: &Check) -> Duration {
 }
 
 pub(super) async fn check(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
-    let check = cx.plan().checks.iter().find(|c| c.name == name).ok_or_else(|| missing("check", name))?;
+    let check = cx
+        .plan()
+        .checks
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| missing("check", name))?;
     let needed = match &check.kind {
         CheckKind::Http(http) => http.successes.max(1),
         _ => 1,
@@ -84,23 +89,39 @@ pub(super) async fn check(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
 /// Re-runs every gate for `bake`, at the shortest gate interval; the first failure fails the bake.
 pub(super) async fn bake(cx: &Cx<'_>, bake: Duration) -> Result<(), StepError> {
     let plan = cx.plan();
-    let Some(traffic) = &plan.traffic else { return Ok(()) };
+    let Some(traffic) = &plan.traffic else {
+        return Ok(());
+    };
     let gates: Vec<&Check> = traffic
         .gates
         .iter()
-        .map(|g| plan.checks.iter().find(|c| &c.name == g).ok_or_else(|| missing("check", g)))
+        .map(|g| {
+            plan.checks
+                .iter()
+                .find(|c| &c.name == g)
+                .ok_or_else(|| missing("check", g))
+        })
         .collect::<Result<_, _>>()?;
-    let every = gates.iter().map(|g| interval(cx, g)).min().unwrap_or(cx.run.opts.check_interval);
+    let every = gates
+        .iter()
+        .map(|g| interval(cx, g))
+        .min()
+        .unwrap_or(cx.run.opts.check_interval);
     let end = Instant::now() + bake;
     let target = target(cx);
     let health = &cx.p().health;
     loop {
         for gate in &gates {
             let outcome = cx
-                .call(&format!("gate {}", gate.name), Bound::Call, || health.check(&target, gate))
+                .call(&format!("gate {}", gate.name), Bound::Call, || {
+                    health.check(&target, gate)
+                })
                 .await?;
             if !outcome.passed {
-                return Err(StepError::CheckFailed { check: gate.name.clone(), detail: outcome.detail });
+                return Err(StepError::CheckFailed {
+                    check: gate.name.clone(),
+                    detail: outcome.detail,
+                });
             }
         }
         let now = Instant::now();
@@ -108,7 +129,10 @@ pub(super) async fn bake(cx: &Cx<'_>, bake: Duration) -> Result<(), StepError> {
             return Ok(());
         }
         let remaining = end - now;
-        cx.emit(EngineEvent::Baking { step: cx.step.to_string(), remaining_ms: remaining.as_millis() as u64 });
+        cx.emit(EngineEvent::Baking {
+            step: cx.step.to_string(),
+            remaining_ms: remaining.as_millis() as u64,
+        });
         tokio::time::sleep(every.min(remaining)).await;
     }
 }

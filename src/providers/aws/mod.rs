@@ -5,7 +5,9 @@
 //! `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_S3`), so the same binary talks to AWS or to the
 //! local stand-ins without a flag. TLS is rustls with ring, the workspace's one crypto provider.
 
+pub mod errors;
 pub mod kubeconfig;
+pub mod poll;
 pub mod token;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

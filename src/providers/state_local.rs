@@ -70,7 +70,7 @@ impl LocalState {
 }
 
 /// Names become path components: refuse anything that could escape the directory.
-fn check_name(name: &str) -> Result<(), StateError> {
+pub(crate) fn check_name(name: &str) -> Result<(), StateError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."

@@ -8,6 +8,7 @@
 pub mod errors;
 pub mod kubeconfig;
 pub mod poll;
+pub mod s3_state;
 pub mod token;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

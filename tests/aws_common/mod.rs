@@ -1,0 +1,29 @@
+//! Shared by the tests/aws_*.rs files: an AWS SDK configuration aimed at a local stand-in (moto or
+//! cloudsim), with dummy credentials and short SDK retry backoff so retry tests stay quick.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_credential_types::Credentials;
+
+pub const REGION: &str = "us-east-1";
+
+/// The product's SDK configuration (ring TLS client, standard retries) pointed at `endpoint`.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    cutover::providers::aws::sdk_config(REGION)
+        .await
+        .to_builder()
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::new("testing", "testing", None, None, "tests"),
+        ))
+        .retry_config(RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(5)))
+        .build()
+}
+
+/// A name unique to this test process, for buckets, zones and clusters shared by parallel tests.
+pub fn unique(stem: &str) -> String {
+    format!("{stem}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+}

@@ -2,6 +2,8 @@
 //! cloudsim), with dummy credentials and short SDK retry backoff so retry tests stay quick.
 #![allow(dead_code)]
 
+pub mod fake_http;
+
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -10,7 +12,8 @@ use aws_credential_types::Credentials;
 
 pub const REGION: &str = "us-east-1";
 
-/// The product's SDK configuration (ring TLS client, standard retries) pointed at `endpoint`.
+/// The product's SDK configuration (ring TLS client, the standard retry mode with its default
+/// three attempts) pointed at `endpoint`, with a short first backoff.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     cutover::providers::aws::sdk_config(REGION)
         .await
@@ -19,7 +22,7 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
             Credentials::new("testing", "testing", None, None, "tests"),
         ))
-        .retry_config(RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(5)))
+        .retry_config(RetryConfig::standard().with_initial_backoff(Duration::from_millis(5)))
         .build()
 }
 

@@ -8,6 +8,8 @@
 pub mod errors;
 pub mod kubeconfig;
 pub mod poll;
+pub mod route53;
+pub mod route53_names;
 pub mod s3_state;
 pub mod token;
 

@@ -76,9 +76,8 @@ impl Route53Traffic {
         let mut sets = Vec::new();
         // Asked in lowercase: names are case-insensitive, and listing starts at this exact string.
         let mut next: Option<(String, RrType, Option<String>)> = Some((normalize(name), rr.clone(), None));
-        let mut started = None;
         while let Some((start_name, start_type, start_id)) = next.take() {
-            started = Some((start_name.clone(), start_type.clone(), start_id.clone()));
+            let started = (start_name.clone(), start_type.clone(), start_id.clone());
             let page = self
                 .client
                 .list_resource_record_sets()
@@ -107,7 +106,7 @@ impl Route53Traffic {
             {
                 let following = (n.to_string(), t.clone(), page.next_record_identifier().map(str::to_string));
                 // A page must move on (an emulator without StartRecordIdentifier would not).
-                if Some(&following) == started.as_ref() {
+                if following == started {
                     return Err(ProviderError::new(
                         ErrorKind::Other,
                         format!("{what}: Route53 paging did not advance past {n} ({})", following.2.as_deref().unwrap_or("no set id")),

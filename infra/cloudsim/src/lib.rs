@@ -6,9 +6,21 @@
 //! - [`faults`]: what can be made to go wrong, set from the profile or `/_cloudsim/faults`.
 //! - [`events`]: the log of what happened, served at `/_cloudsim/events` for tests to assert on.
 //! - [`profile`]: simulated latencies and start-up faults.
+//! - [`eks`]: the EKS control plane (REST API, resource lifecycle) and its seam to the Kubernetes half.
+//! - [`server`]: the HTTP server (EKS + control API), start-up restore and shutdown: [`Server::start`].
+//! - [`control`]: the `/_cloudsim/` API (faults, events, leaked load balancers, reset).
+//! - [`persist`]: what survives a kill under `--state-dir`, written atomically.
+//! - [`throttle`]: the EKS request-rate limit.
 
 pub mod clock;
+pub mod control;
+pub mod eks;
 pub mod env;
 pub mod events;
 pub mod faults;
+pub mod persist;
 pub mod profile;
+pub mod server;
+pub mod throttle;
+
+pub use server::{Config, RunningServer, Server};

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::{Query, page_body, paginate};
-use super::clusters::{SUPPORTED_VERSIONS, check_iam_arn, not_found};
+use super::clusters::{check_iam_arn, not_found};
 use super::errors::{EksError, EksResult, ErrorKind};
 use super::model::{Change, Cluster, Nodegroup, NodegroupChange, Pending, Scaling, Taint, Update};
 use super::{Eks, check_name, epoch_secs, new_id, tags, updates};
@@ -39,7 +39,7 @@ pub struct CreateNodegroupRequest {
     version: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ScalingRequest {
     min_size: Option<u32>,
@@ -98,8 +98,14 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateNodegroupRequest) -> EksResul
     if req.subnets.is_empty() {
         return Err(EksError::invalid("subnets is required: name at least one subnet for the nodes"));
     }
-    let s = req.scaling_config.unwrap_or_default();
-    let scaling = Scaling { min_size: s.min_size.unwrap_or(1), max_size: s.max_size.unwrap_or(2), desired_size: s.desired_size.unwrap_or(2) };
+    // EKS: all three sizes or none (then 2/2/2).
+    let scaling = match req.scaling_config {
+        None => Scaling { min_size: 2, max_size: 2, desired_size: 2 },
+        Some(ScalingRequest { min_size: Some(min_size), max_size: Some(max_size), desired_size: Some(desired_size) }) => {
+            Scaling { min_size, max_size, desired_size }
+        }
+        Some(_) => return Err(EksError::invalid("scalingConfig at creation needs all of minSize, maxSize and desiredSize (or none)")),
+    };
     check_scaling(&scaling)?;
     let capacity_type = req.capacity_type.unwrap_or_else(|| "ON_DEMAND".into());
     if !CAPACITY_TYPES.contains(&capacity_type.as_str()) {
@@ -120,13 +126,10 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateNodegroupRequest) -> EksResul
         }
         return Err(EksError::in_use(format!("NodeGroup already exists with name {name} and cluster name {cluster}")));
     }
+    // Without a launch template (cloudsim has none) the cluster's version is the only one accepted.
     let version = req.version.unwrap_or_else(|| c.version.clone());
-    let newer = SUPPORTED_VERSIONS.iter().position(|v| *v == version) > SUPPORTED_VERSIONS.iter().position(|v| *v == c.version);
-    if !SUPPORTED_VERSIONS.contains(&version.as_str()) || newer {
-        return Err(EksError::invalid(format!(
-            "node group version {version:?} must be a supported version no newer than the cluster's {}",
-            c.version
-        )));
+    if version != c.version {
+        return Err(EksError::invalid(format!("node group version {version:?} must be the cluster's version {}", c.version)));
     }
     let now = eks.time.now_ms();
     let id = new_id();

@@ -16,7 +16,13 @@ use crate::faults::Faults;
 use crate::persist::FAULTS_FILE;
 use crate::server::Shared;
 
-pub(crate) async fn handle(shared: &Shared, method: &str, path: &str, query: Option<&str>, body: &[u8]) -> (u16, Value) {
+pub(crate) async fn handle(
+    shared: &Shared,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> (u16, Value) {
     let result = match (method, path.trim_end_matches('/')) {
         ("GET", "healthz") => Ok(json!({
             "status": "ok",
@@ -24,15 +30,22 @@ pub(crate) async fn handle(shared: &Shared, method: &str, path: &str, query: Opt
             "events": shared.env.events.snapshot().last().map_or(0, |e| e.seq),
         })),
         ("GET", "events") => events(shared, query),
-        ("GET", "faults") => Ok(serde_json::to_value(shared.env.faults()).expect("faults serialize")),
+        ("GET", "faults") => {
+            Ok(serde_json::to_value(shared.env.faults()).expect("faults serialize"))
+        }
         ("PUT", "faults") => match parse_faults(body) {
             Ok(f) => set_faults(shared, f).await,
             Err(e) => Err((400, e)),
         },
         ("PATCH", "faults") => patch_faults(shared, body).await,
-        ("GET", "leaked-load-balancers") => Ok(serde_json::to_value(shared.eks.leaked_load_balancers()).expect("serializes")),
+        ("GET", "leaked-load-balancers") => {
+            Ok(serde_json::to_value(shared.eks.leaked_load_balancers()).expect("serializes"))
+        }
         ("POST", "reset") => reset(shared).await,
-        _ => Err((404, format!("no control endpoint {method} /_cloudsim/{path}; see the cloudsim README"))),
+        _ => Err((
+            404,
+            format!("no control endpoint {method} /_cloudsim/{path}; see the cloudsim README"),
+        )),
     };
     match result {
         Ok(v) => (200, v),
@@ -46,7 +59,12 @@ fn events(shared: &Shared, query: Option<&str>) -> ControlResult {
     let q = Query::parse(query).map_err(|e| (400, e.message))?;
     let after = match q.get("after") {
         None => 0,
-        Some(a) => a.parse::<u64>().map_err(|_| (400, format!("after must be an event sequence number, got {a:?}")))?,
+        Some(a) => a.parse::<u64>().map_err(|_| {
+            (
+                400,
+                format!("after must be an event sequence number, got {a:?}"),
+            )
+        })?,
     };
     let events: Vec<_> = shared
         .env
@@ -54,34 +72,50 @@ fn events(shared: &Shared, query: Option<&str>) -> ControlResult {
         .since(after)
         .into_iter()
         .filter(|e| q.get("kind").is_none_or(|k| e.kind == k))
-        .filter(|e| q.get("cluster").is_none_or(|c| e.cluster.as_deref() == Some(c)))
+        .filter(|e| {
+            q.get("cluster")
+                .is_none_or(|c| e.cluster.as_deref() == Some(c))
+        })
         .collect();
     Ok(serde_json::to_value(events).expect("events serialize"))
 }
 
 fn parse_faults(body: &[u8]) -> Result<Faults, String> {
-    let faults: Faults = serde_json::from_slice(body).map_err(|e| format!("invalid faults document: {e}"))?;
+    let faults: Faults =
+        serde_json::from_slice(body).map_err(|e| format!("invalid faults document: {e}"))?;
     check_faults(&faults)?;
     Ok(faults)
 }
 
 /// Range checks serde cannot express.
 pub fn check_faults(f: &Faults) -> Result<(), String> {
-    if let Some((k, r)) = f.lb_error_rate.iter().find(|(_, r)| !(0.0..=1.0).contains(*r)) {
-        return Err(format!("lbErrorRate[{k:?}] must be between 0.0 and 1.0, got {r}"));
+    if let Some((k, r)) = f
+        .lb_error_rate
+        .iter()
+        .find(|(_, r)| !(0.0..=1.0).contains(*r))
+    {
+        return Err(format!(
+            "lbErrorRate[{k:?}] must be between 0.0 and 1.0, got {r}"
+        ));
     }
     if let Some(rps) = f.eks_throttle_rps
         && !(rps.is_finite() && rps > 0.0)
     {
-        return Err(format!("eksThrottleRps must be a positive number (or null for no limit), got {rps}"));
+        return Err(format!(
+            "eksThrottleRps must be a positive number (or null for no limit), got {rps}"
+        ));
     }
     Ok(())
 }
 
 async fn patch_faults(shared: &Shared, body: &[u8]) -> ControlResult {
-    let patch: Value = serde_json::from_slice(body).map_err(|e| (400, format!("the patch is not JSON: {e}")))?;
+    let patch: Value =
+        serde_json::from_slice(body).map_err(|e| (400, format!("the patch is not JSON: {e}")))?;
     if !patch.is_object() {
-        return Err((400, "the patch must be a JSON object (a JSON merge patch of the faults)".into()));
+        return Err((
+            400,
+            "the patch must be a JSON object (a JSON merge patch of the faults)".into(),
+        ));
     }
     let mut doc = serde_json::to_value(shared.env.faults()).expect("faults serialize");
     merge_patch(&mut doc, &patch);
@@ -93,10 +127,17 @@ async fn patch_faults(shared: &Shared, body: &[u8]) -> ControlResult {
 async fn set_faults(shared: &Shared, faults: Faults) -> ControlResult {
     *shared.env.faults.write().expect("faults lock poisoned") = faults.clone();
     let value = serde_json::to_value(&faults).expect("faults serialize");
-    shared.env.events.record("faults-changed", None, value.clone());
+    shared
+        .env
+        .events
+        .record("faults-changed", None, value.clone());
     if let Some(store) = &shared.store {
-        store.save_json(FAULTS_FILE, &faults).map_err(|e| (500, e.to_string()))?;
-        store.flush_events(&shared.env.events).map_err(|e| (500, e.to_string()))?;
+        store
+            .save_json(FAULTS_FILE, &faults)
+            .map_err(|e| (500, e.to_string()))?;
+        store
+            .flush_events(&shared.env.events)
+            .map_err(|e| (500, e.to_string()))?;
     }
     // A node group or cluster whose creation is due now must see the new faults: nothing to wake,
     // the lifecycle reads faults when it completes a transition.
@@ -108,7 +149,9 @@ async fn reset(shared: &Shared) -> ControlResult {
     set_faults(shared, shared.profile_faults.clone()).await?;
     shared.env.events.record("reset", None, json!({}));
     if let Some(store) = &shared.store {
-        store.flush_events(&shared.env.events).map_err(|e| (500, e.to_string()))?;
+        store
+            .flush_events(&shared.env.events)
+            .map_err(|e| (500, e.to_string()))?;
     }
     Ok(json!({"status": "reset"}))
 }
@@ -139,7 +182,10 @@ mod tests {
     #[test]
     fn merge_patch_merges_replaces_and_deletes() {
         let mut doc = json!({"a": {"x": 1, "y": 2}, "b": [1], "c": 3});
-        merge_patch(&mut doc, &json!({"a": {"y": null, "z": 3}, "b": [2], "c": null}));
+        merge_patch(
+            &mut doc,
+            &json!({"a": {"y": null, "z": 3}, "b": [2], "c": null}),
+        );
         assert_eq!(doc, json!({"a": {"x": 1, "z": 3}, "b": [2]}));
     }
 

@@ -15,7 +15,11 @@ use cloudsim::profile::Profile;
 use cloudsim::{Config, Server};
 
 #[derive(Parser)]
-#[command(name = "cloudsim", version, about = "A local EKS + Kubernetes API emulator for tests and demos")]
+#[command(
+    name = "cloudsim",
+    version,
+    about = "A local EKS + Kubernetes API emulator for tests and demos"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,15 +58,19 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CLOUDSIM_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("CLOUDSIM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
     let Command::Serve(args) = Cli::parse().command;
     let profile = match &args.profile {
         None => Profile::default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read profile {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("profile {} is not a valid cloudsim profile", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read profile {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| {
+                format!("profile {} is not a valid cloudsim profile", path.display())
+            })?
         }
     };
     if !(args.account_id.len() == 12 && args.account_id.chars().all(|c| c.is_ascii_digit())) {
@@ -75,10 +83,18 @@ async fn main() -> anyhow::Result<()> {
     cfg.state_dir = args.state_dir;
     cfg.region = args.region;
     cfg.account_id = args.account_id;
-    if let (Ok(id), Ok(secret)) = (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY")) {
-        cfg.credentials = Credentials { access_key_id: id, secret_access_key: secret };
+    if let (Ok(id), Ok(secret)) = (
+        std::env::var("AWS_ACCESS_KEY_ID"),
+        std::env::var("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        cfg.credentials = Credentials {
+            access_key_id: id,
+            secret_access_key: secret,
+        };
     } else {
-        tracing::info!("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not set: tokens must be signed with cloudsim's example credentials");
+        tracing::info!(
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not set: tokens must be signed with cloudsim's example credentials"
+        );
     }
     let server = Server::start(cfg).await?;
     println!("cloudsim listening on {}", server.url());
@@ -104,6 +120,9 @@ struct NoKubernetesHalf;
 #[async_trait]
 impl ClusterBackend for NoKubernetesHalf {
     async fn start(&self, spec: ClusterSpec, _env: Env) -> anyhow::Result<Arc<dyn ClusterApi>> {
-        anyhow::bail!("this cloudsim build has no Kubernetes half yet, so cluster {} cannot serve an API", spec.name)
+        anyhow::bail!(
+            "this cloudsim build has no Kubernetes half yet, so cluster {} cannot serve an API",
+            spec.name
+        )
     }
 }

@@ -21,7 +21,10 @@ pub enum PersistError {
     #[error("cannot use state directory {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("state file {path} is not valid ({source}); move it away to start from empty state")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 /// The state directory and the bookkeeping of what has been written to it.
@@ -39,8 +42,14 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 impl StateDir {
     /// Opens (creating if needed) the directory.
     pub fn open(root: &Path) -> Result<Self, PersistError> {
-        fs::create_dir_all(root.join("clusters")).map_err(|source| PersistError::Io { path: root.to_path_buf(), source })?;
-        Ok(StateDir { root: root.to_path_buf(), events_flushed: Mutex::new(0) })
+        fs::create_dir_all(root.join("clusters")).map_err(|source| PersistError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        Ok(StateDir {
+            root: root.to_path_buf(),
+            events_flushed: Mutex::new(0),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -56,14 +65,19 @@ impl StateDir {
     pub fn load_json<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, PersistError> {
         let path = self.root.join(name);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| PersistError::Corrupt { path, source }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| PersistError::Corrupt { path, source }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(PersistError::Io { path, source }),
         }
     }
 
     pub fn save_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), PersistError> {
-        self.save_bytes(name, &serde_json::to_vec_pretty(value).expect("state serializes to JSON"))
+        self.save_bytes(
+            name,
+            &serde_json::to_vec_pretty(value).expect("state serializes to JSON"),
+        )
     }
 
     /// Atomically replaces the file `name` with already-serialised JSON.
@@ -83,7 +97,10 @@ impl StateDir {
         let mut events: Vec<Event> = Vec::new();
         let mut torn = false;
         for line in io::BufReader::new(file).lines() {
-            let line = line.map_err(|source| PersistError::Io { path: path.clone(), source })?;
+            let line = line.map_err(|source| PersistError::Io {
+                path: path.clone(),
+                source,
+            })?;
             // A kill during an append can leave a torn last line: everything before it is intact.
             match serde_json::from_str::<Event>(&line) {
                 Ok(e) if e.seq == events.len() as u64 + 1 => events.push(e),
@@ -95,7 +112,8 @@ impl StateDir {
         }
         if torn {
             // Cut the torn tail off now, or later appends would sit behind it and be lost on the next restore.
-            write_atomic(&path, &encode_events(&events)).map_err(|source| PersistError::Io { path, source })?;
+            write_atomic(&path, &encode_events(&events))
+                .map_err(|source| PersistError::Io { path, source })?;
         }
         *self.events_flushed.lock().expect("events lock poisoned") = events.len() as u64;
         Ok(events)
@@ -105,12 +123,21 @@ impl StateDir {
     pub fn flush_events(&self, log: &EventLog) -> Result<(), PersistError> {
         let mut flushed = self.events_flushed.lock().expect("events lock poisoned");
         let new = log.since(*flushed);
-        let Some(last) = new.last() else { return Ok(()) };
+        let Some(last) = new.last() else {
+            return Ok(());
+        };
         let last_seq = last.seq;
         let path = self.root.join(EVENTS_FILE);
-        let io_err = |source| PersistError::Io { path: path.clone(), source };
+        let io_err = |source| PersistError::Io {
+            path: path.clone(),
+            source,
+        };
         let buf = encode_events(&new);
-        let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(io_err)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err)?;
         file.write_all(&buf).map_err(io_err)?;
         file.sync_data().map_err(io_err)?;
         *flushed = last_seq;
@@ -171,19 +198,28 @@ mod tests {
         log.record("c", None, serde_json::json!({}));
         state.flush_events(&log).unwrap();
         // Simulate a kill in the middle of an append.
-        let mut f = OpenOptions::new().append(true).open(dir.path().join(EVENTS_FILE)).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(EVENTS_FILE))
+            .unwrap();
         f.write_all(b"{\"seq\":4,\"at\":\"2").unwrap();
 
         let again = StateDir::open(dir.path()).unwrap();
         let events = again.load_events().unwrap();
-        assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(
+            events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
 
         // Events recorded after the restart land behind the intact prefix and survive the next one.
         let log = EventLog::restore(events);
         log.record("d", None, serde_json::json!({}));
         again.flush_events(&log).unwrap();
         let third = StateDir::open(dir.path()).unwrap().load_events().unwrap();
-        assert_eq!(third.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+        assert_eq!(
+            third.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c", "d"]
+        );
     }
 
     #[test]
@@ -192,9 +228,15 @@ mod tests {
         let state = StateDir::open(dir.path()).unwrap();
         assert_eq!(state.load_json::<Vec<u32>>("x.json").unwrap(), None);
         state.save_json("x.json", &vec![1u32, 2]).unwrap();
-        assert_eq!(state.load_json::<Vec<u32>>("x.json").unwrap(), Some(vec![1, 2]));
+        assert_eq!(
+            state.load_json::<Vec<u32>>("x.json").unwrap(),
+            Some(vec![1, 2])
+        );
         fs::write(dir.path().join("x.json"), b"{not json").unwrap();
-        let err = state.load_json::<Vec<u32>>("x.json").unwrap_err().to_string();
+        let err = state
+            .load_json::<Vec<u32>>("x.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("move it away"), "{err}");
     }
 }

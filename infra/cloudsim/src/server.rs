@@ -92,9 +92,14 @@ impl Server {
     /// Restores state (if `state_dir` has any), binds the listener and starts serving.
     pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         if !(cfg.time_scale.is_finite() && cfg.time_scale > 0.0) {
-            anyhow::bail!("--time-scale must be a positive number, got {}", cfg.time_scale);
+            anyhow::bail!(
+                "--time-scale must be a positive number, got {}",
+                cfg.time_scale
+            );
         }
-        control::check_faults(&cfg.profile.faults).map_err(anyhow::Error::msg).context("the profile's faults are invalid")?;
+        control::check_faults(&cfg.profile.faults)
+            .map_err(anyhow::Error::msg)
+            .context("the profile's faults are invalid")?;
         let store = match &cfg.state_dir {
             Some(dir) => Some(Arc::new(StateDir::open(dir)?)),
             None => None,
@@ -103,7 +108,11 @@ impl Server {
             Some(s) => {
                 let saved = s.load_json::<Faults>(FAULTS_FILE)?;
                 let restored = saved.is_some();
-                (saved.unwrap_or_else(|| cfg.profile.faults.clone()), s.load_events()?, restored)
+                (
+                    saved.unwrap_or_else(|| cfg.profile.faults.clone()),
+                    s.load_events()?,
+                    restored,
+                )
             }
             None => (cfg.profile.faults.clone(), Vec::new(), false),
         };
@@ -119,13 +128,25 @@ impl Server {
         if let Some(s) = &store {
             s.save_json(FAULTS_FILE, &env.faults())?;
         }
-        let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
         let eks = Eks::open(env.clone(), cfg.backend, store.clone(), cfg.account_id).await?;
-        env.events.record("cloudsim-started", None, json!({"restored": restored, "clusters": eks.cluster_statuses().len()}));
+        env.events.record(
+            "cloudsim-started",
+            None,
+            json!({"restored": restored, "clusters": eks.cluster_statuses().len()}),
+        );
         eks.persist().await.map_err(anyhow::Error::msg)?;
 
-        let shared = Arc::new(Shared { env: env.clone(), eks: eks.clone(), store: store.clone(), profile_faults: cfg.profile.faults, throttle: Throttle::new() });
+        let shared = Arc::new(Shared {
+            env: env.clone(),
+            eks: eks.clone(),
+            store: store.clone(),
+            profile_faults: cfg.profile.faults,
+            throttle: Throttle::new(),
+        });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = vec![lifecycle::spawn(eks.clone())];
         if let Some(s) = store {
@@ -133,7 +154,14 @@ impl Server {
         }
         let accept = tokio::spawn(accept_loop(listener, shared, stop_rx));
         tracing::info!(%addr, "cloudsim serving");
-        Ok(RunningServer { addr, env, eks, accept, tasks, stop: stop_tx })
+        Ok(RunningServer {
+            addr,
+            env,
+            eks,
+            accept,
+            tasks,
+            stop: stop_tx,
+        })
     }
 }
 
@@ -188,7 +216,9 @@ fn spawn_event_flusher(store: Arc<StateDir>, env: Env) -> JoinHandle<()> {
         loop {
             tick.tick().await;
             let (s, e) = (store.clone(), env.clone());
-            if let Ok(Err(err)) = tokio::task::spawn_blocking(move || s.flush_events(&e.events)).await {
+            if let Ok(Err(err)) =
+                tokio::task::spawn_blocking(move || s.flush_events(&e.events)).await
+            {
                 tracing::warn!(error = %err, "could not persist events");
             }
         }
@@ -233,17 +263,25 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     let raw_query = req.uri().query().map(str::to_string);
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return error_response(&EksError::invalid(format!("could not read the request body (limit {MAX_BODY} bytes): {e}"))),
+        Err(e) => {
+            return error_response(&EksError::invalid(format!(
+                "could not read the request body (limit {MAX_BODY} bytes): {e}"
+            )));
+        }
     };
     if let Some(rest) = path.strip_prefix("/_cloudsim/") {
-        let (status, value) = control::handle(shared, &method, rest, raw_query.as_deref(), &body).await;
+        let (status, value) =
+            control::handle(shared, &method, rest, raw_query.as_deref(), &body).await;
         return json_response(status, &value, None);
     }
     let result = async {
         let op = Op::route(&method, &path)?;
         let faults = shared.env.faults();
         if !shared.throttle.admit(faults.eks_throttle_rps) {
-            shared.env.events.record("eks-throttled", None, json!({"operation": op.name()}));
+            shared
+                .env
+                .events
+                .record("eks-throttled", None, json!({"operation": op.name()}));
             return Err(EksError::new(ErrorKind::Throttling, "Rate exceeded"));
         }
         if faults.eks_latency_ms > 0 {
@@ -264,7 +302,11 @@ fn error_response(e: &EksError) -> Response<Full<Bytes>> {
     json_response(e.kind.status(), &e.body(), Some(e.kind.code()))
 }
 
-fn json_response(status: u16, body: &serde_json::Value, error_type: Option<&str>) -> Response<Full<Bytes>> {
+fn json_response(
+    status: u16,
+    body: &serde_json::Value,
+    error_type: Option<&str>,
+) -> Response<Full<Bytes>> {
     let mut resp = Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header("content-type", "application/json")
@@ -272,5 +314,8 @@ fn json_response(status: u16, body: &serde_json::Value, error_type: Option<&str>
     if let Some(t) = error_type {
         resp = resp.header("x-amzn-errortype", t);
     }
-    resp.body(Full::new(Bytes::from(serde_json::to_vec(body).expect("JSON serializes")))).expect("valid response")
+    resp.body(Full::new(Bytes::from(
+        serde_json::to_vec(body).expect("JSON serializes"),
+    )))
+    .expect("valid response")
 }

@@ -25,18 +25,30 @@ impl Default for Throttle {
 
 impl Throttle {
     pub fn new() -> Self {
-        Throttle { bucket: Mutex::new(Bucket { rate: None, tokens: 0.0, last: Instant::now() }) }
+        Throttle {
+            bucket: Mutex::new(Bucket {
+                rate: None,
+                tokens: 0.0,
+                last: Instant::now(),
+            }),
+        }
     }
 
     /// Takes a token for one request at `rate` requests/second; `false` means throttle it.
     /// A changed rate starts a full bucket, so setting a limit never punishes earlier traffic.
     pub fn admit(&self, rate: Option<f64>) -> bool {
-        let Some(rate) = rate.filter(|r| r.is_finite() && *r > 0.0) else { return true };
+        let Some(rate) = rate.filter(|r| r.is_finite() && *r > 0.0) else {
+            return true;
+        };
         let burst = rate.max(1.0);
         let mut b = self.bucket.lock().expect("throttle lock poisoned");
         let now = Instant::now();
         if b.rate != Some(rate) {
-            *b = Bucket { rate: Some(rate), tokens: burst, last: now };
+            *b = Bucket {
+                rate: Some(rate),
+                tokens: burst,
+                last: now,
+            };
         }
         b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(burst);
         b.last = now;
@@ -60,7 +72,11 @@ mod tests {
         let admitted = (0..10).filter(|_| t.admit(Some(4.0))).count();
         assert_eq!(admitted, 4, "a burst gets one second's worth of requests");
         tokio::time::advance(Duration::from_millis(500)).await;
-        assert_eq!((0..10).filter(|_| t.admit(Some(4.0))).count(), 2, "half a second refills two tokens");
+        assert_eq!(
+            (0..10).filter(|_| t.admit(Some(4.0))).count(),
+            2,
+            "half a second refills two tokens"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -40,7 +40,10 @@ fn cluster_shape(c: &Cluster) -> Shape {
         shape!(s, "cluster.kubernetesNetworkConfig", n; service_ipv4_cidr, service_ipv6_cidr, ip_family, elastic_load_balancing);
     }
     if let Some(st) = &c.status {
-        assert!(aws_sdk_eks::types::ClusterStatus::values().contains(&st.as_str()), "unknown cluster status {st:?}");
+        assert!(
+            aws_sdk_eks::types::ClusterStatus::values().contains(&st.as_str()),
+            "unknown cluster status {st:?}"
+        );
     }
     s
 }
@@ -55,11 +58,26 @@ fn nodegroup_shape(n: &Nodegroup) -> Shape {
     }
     use aws_sdk_eks::types::{AmiTypes, CapacityTypes, NodegroupStatus};
     for (what, value, known) in [
-        ("status", n.status.as_ref().map(|v| v.as_str()), NodegroupStatus::values()),
-        ("capacityType", n.capacity_type.as_ref().map(|v| v.as_str()), CapacityTypes::values()),
-        ("amiType", n.ami_type.as_ref().map(|v| v.as_str()), AmiTypes::values()),
+        (
+            "status",
+            n.status.as_ref().map(|v| v.as_str()),
+            NodegroupStatus::values(),
+        ),
+        (
+            "capacityType",
+            n.capacity_type.as_ref().map(|v| v.as_str()),
+            CapacityTypes::values(),
+        ),
+        (
+            "amiType",
+            n.ami_type.as_ref().map(|v| v.as_str()),
+            AmiTypes::values(),
+        ),
     ] {
-        assert!(value.is_none_or(|v| known.contains(&v)), "nodegroup {what} {value:?} is not a value the SDK knows");
+        assert!(
+            value.is_none_or(|v| known.contains(&v)),
+            "nodegroup {what} {value:?} is not a value the SDK knows"
+        );
     }
     s
 }
@@ -85,16 +103,38 @@ async fn run_sequence(endpoint: &str) -> Transcript {
         .cluster
         .unwrap();
     t.facts.insert("create.name", created.name.clone().unwrap());
-    t.facts.insert("create.version", created.version.clone().unwrap());
+    t.facts
+        .insert("create.version", created.version.clone().unwrap());
     let active = wait_cluster(&eks, "conf", "ACTIVE").await;
     t.shapes.extend(cluster_shape(&active));
-    t.facts.insert("describe.tags", format!("{:?}", active.tags.unwrap_or_default()));
-    t.facts.insert("describe.token", active.client_request_token.clone().unwrap_or_default());
-    t.facts.insert("list", format!("{:?}", eks.list_clusters().send().await.unwrap().clusters.unwrap()));
+    t.facts.insert(
+        "describe.tags",
+        format!("{:?}", active.tags.unwrap_or_default()),
+    );
+    t.facts.insert(
+        "describe.token",
+        active.client_request_token.clone().unwrap_or_default(),
+    );
+    t.facts.insert(
+        "list",
+        format!(
+            "{:?}",
+            eks.list_clusters().send().await.unwrap().clusters.unwrap()
+        ),
+    );
 
-    let err = create_cluster(&eks, "conf", "1.31").client_request_token("tok-2").send().await.unwrap_err();
+    let err = create_cluster(&eks, "conf", "1.31")
+        .client_request_token("tok-2")
+        .send()
+        .await
+        .unwrap_err();
     t.facts.insert("error.create-duplicate", code(&err));
-    let err = eks.describe_cluster().name("missing").send().await.unwrap_err();
+    let err = eks
+        .describe_cluster()
+        .name("missing")
+        .send()
+        .await
+        .unwrap_err();
     t.facts.insert("error.describe-missing", code(&err));
 
     eks.create_nodegroup()
@@ -102,30 +142,85 @@ async fn run_sequence(endpoint: &str) -> Transcript {
         .nodegroup_name("ng")
         .node_role("arn:aws:iam::123456789012:role/node")
         .subnets("subnet-aaa")
-        .scaling_config(NodegroupScalingConfig::builder().min_size(1).desired_size(2).max_size(3).build())
+        .scaling_config(
+            NodegroupScalingConfig::builder()
+                .min_size(1)
+                .desired_size(2)
+                .max_size(3)
+                .build(),
+        )
         .send()
         .await
         .expect("CreateNodegroup");
     let ng = wait_nodegroup(&eks, "conf", "ng", "ACTIVE").await;
     t.shapes.extend(nodegroup_shape(&ng));
     let sc = ng.scaling_config.unwrap();
-    t.facts.insert("nodegroup.scaling", format!("{:?}/{:?}/{:?}", sc.min_size, sc.desired_size, sc.max_size));
-    t.facts.insert("nodegroup.list", format!("{:?}", eks.list_nodegroups().cluster_name("conf").send().await.unwrap().nodegroups.unwrap()));
+    t.facts.insert(
+        "nodegroup.scaling",
+        format!("{:?}/{:?}/{:?}", sc.min_size, sc.desired_size, sc.max_size),
+    );
+    t.facts.insert(
+        "nodegroup.list",
+        format!(
+            "{:?}",
+            eks.list_nodegroups()
+                .cluster_name("conf")
+                .send()
+                .await
+                .unwrap()
+                .nodegroups
+                .unwrap()
+        ),
+    );
 
     let err = eks.delete_cluster().name("conf").send().await.unwrap_err();
     t.facts.insert("error.delete-with-nodegroup", code(&err));
-    let err = eks.describe_nodegroup().cluster_name("conf").nodegroup_name("missing").send().await.unwrap_err();
-    t.facts.insert("error.describe-missing-nodegroup", code(&err));
+    let err = eks
+        .describe_nodegroup()
+        .cluster_name("conf")
+        .nodegroup_name("missing")
+        .send()
+        .await
+        .unwrap_err();
+    t.facts
+        .insert("error.describe-missing-nodegroup", code(&err));
 
-    let deleting = eks.delete_nodegroup().cluster_name("conf").nodegroup_name("ng").send().await.unwrap().nodegroup.unwrap();
-    t.facts.insert("delete-nodegroup.status", deleting.status.unwrap().as_str().to_string());
+    let deleting = eks
+        .delete_nodegroup()
+        .cluster_name("conf")
+        .nodegroup_name("ng")
+        .send()
+        .await
+        .unwrap()
+        .nodegroup
+        .unwrap();
+    t.facts.insert(
+        "delete-nodegroup.status",
+        deleting.status.unwrap().as_str().to_string(),
+    );
     eventually("node group gone", Duration::from_secs(20), || async {
-        let err = eks.describe_nodegroup().cluster_name("conf").nodegroup_name("ng").send().await.err()?;
+        let err = eks
+            .describe_nodegroup()
+            .cluster_name("conf")
+            .nodegroup_name("ng")
+            .send()
+            .await
+            .err()?;
         (code(&err) == "ResourceNotFoundException").then_some(())
     })
     .await;
-    let deleted = eks.delete_cluster().name("conf").send().await.unwrap().cluster.unwrap();
-    t.facts.insert("delete-cluster.status", deleted.status.unwrap().as_str().to_string());
+    let deleted = eks
+        .delete_cluster()
+        .name("conf")
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap();
+    t.facts.insert(
+        "delete-cluster.status",
+        deleted.status.unwrap().as_str().to_string(),
+    );
     eventually("cluster gone", Duration::from_secs(20), || async {
         let err = eks.describe_cluster().name("conf").send().await.err()?;
         (code(&err) == "ResourceNotFoundException").then_some(())
@@ -144,20 +239,37 @@ impl Moto {
     async fn start() -> Moto {
         let tools = std::env::var_os("CUTOVER_TOOLS_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME is set")).join(".cache/cutover/tools"));
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var("HOME").expect("HOME is set"))
+                    .join(".cache/cutover/tools")
+            });
         let bin = tools.join("venv/bin/moto_server");
-        assert!(bin.exists(), "moto_server not found at {}: run scripts/install-tools.sh", bin.display());
-        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        assert!(
+            bin.exists(),
+            "moto_server not found at {}: run scripts/install-tools.sh",
+            bin.display()
+        );
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let child = tokio::process::Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &addr.port().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}; run scripts/install-tools.sh", bin.display()));
-        eventually("moto_server accepting connections", Duration::from_secs(60), || async {
-            tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
-        })
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e}; run scripts/install-tools.sh",
+                    bin.display()
+                )
+            });
+        eventually(
+            "moto_server accepting connections",
+            Duration::from_secs(60),
+            || async { tokio::net::TcpStream::connect(addr).await.ok().map(|_| ()) },
+        )
         .await;
         Moto { child, addr }
     }
@@ -199,16 +311,30 @@ async fn cloudsim_and_moto_answer_the_same_calls_with_the_same_shapes() {
     ]);
     // Field paths are compared case- and underscore-blind (Rust field names vs the JSON names above).
     let key = |k: &str| k.replace('_', "").to_lowercase();
-    let all_fields: std::collections::BTreeSet<&String> = ours.shapes.keys().chain(theirs.shapes.keys()).collect();
+    let all_fields: std::collections::BTreeSet<&String> =
+        ours.shapes.keys().chain(theirs.shapes.keys()).collect();
     let found: BTreeMap<String, bool> = all_fields
         .into_iter()
         .filter_map(|f| {
-            let (a, b) = (ours.shapes.get(f).copied().unwrap_or(false), theirs.shapes.get(f).copied().unwrap_or(false));
+            let (a, b) = (
+                ours.shapes.get(f).copied().unwrap_or(false),
+                theirs.shapes.get(f).copied().unwrap_or(false),
+            );
             (a != b).then(|| (key(f), a))
         })
         .collect();
-    let normalise = |m: &BTreeMap<&str, bool>| m.iter().map(|(k, v)| (key(k), *v)).collect::<BTreeMap<_, _>>();
-    assert_eq!(found, normalise(&expected), "shape differences changed; ours: {:#?}\ntheirs: {:#?}", ours.shapes, theirs.shapes);
+    let normalise = |m: &BTreeMap<&str, bool>| {
+        m.iter()
+            .map(|(k, v)| (key(k), *v))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        found,
+        normalise(&expected),
+        "shape differences changed; ours: {:#?}\ntheirs: {:#?}",
+        ours.shapes,
+        theirs.shapes
+    );
 
     // Facts both must agree on, except where moto's emulation is known to be simpler.
     let mut ours_facts = ours.facts.clone();

@@ -43,14 +43,18 @@ pub struct CreateAddonRequest {
 }
 
 pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Value> {
-    let name = req.addon_name.ok_or_else(|| EksError::invalid("addonName is required"))?;
+    let name = req
+        .addon_name
+        .ok_or_else(|| EksError::invalid("addonName is required"))?;
     if let Some(role) = &req.service_account_role_arn {
         check_iam_arn("serviceAccountRoleArn", role, "role")?;
     }
     if let Some(r) = &req.resolve_conflicts
         && !["NONE", "OVERWRITE", "PRESERVE"].contains(&r.as_str())
     {
-        return Err(EksError::invalid(format!("resolveConflicts must be NONE, OVERWRITE or PRESERVE, got {r:?}")));
+        return Err(EksError::invalid(format!(
+            "resolveConflicts must be NONE, OVERWRITE or PRESERVE, got {r:?}"
+        )));
     }
     if let Some(cfg) = &req.configuration_values
         && cfg.trim_start().starts_with('{')
@@ -61,9 +65,15 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Va
     tags::validate(&req.tags, ErrorKind::InvalidParameter)?;
 
     let mut st = eks.state();
-    let c = st.clusters.get_mut(cluster).ok_or_else(|| not_found(cluster))?;
+    let c = st
+        .clusters
+        .get_mut(cluster)
+        .ok_or_else(|| not_found(cluster))?;
     if c.status != "ACTIVE" && c.status != "UPDATING" {
-        return Err(EksError::bad_state(format!("Cluster '{cluster}' is not in ACTIVE state (it is {})", c.status)));
+        return Err(EksError::bad_state(format!(
+            "Cluster '{cluster}' is not in ACTIVE state (it is {})",
+            c.status
+        )));
     }
     let Some((_, default_version)) = CATALOG.iter().find(|(n, _)| *n == name) else {
         let known: Vec<&str> = CATALOG.iter().map(|(n, _)| *n).collect();
@@ -74,15 +84,25 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Va
         )));
     };
     if let Some(existing) = c.addons.get(&name) {
-        if req.client_request_token.is_some() && existing.client_request_token == req.client_request_token {
+        if req.client_request_token.is_some()
+            && existing.client_request_token == req.client_request_token
+        {
             return Ok(json!({ "addon": to_json(cluster, existing) }));
         }
-        return Err(EksError::in_use(format!("Addon {name} already exists on cluster {cluster}")));
+        return Err(EksError::in_use(format!(
+            "Addon {name} already exists on cluster {cluster}"
+        )));
     }
     let version = match req.addon_version {
         Some(v) if v.starts_with('v') && v.contains("-eksbuild.") => v,
-        Some(v) => return Err(EksError::invalid(format!("addonVersion {v:?} is not an add-on version (like v1.19.2-eksbuild.1)"))),
-        None => default_version.map_or_else(|| format!("v{}.0-eksbuild.1", c.version), str::to_string),
+        Some(v) => {
+            return Err(EksError::invalid(format!(
+                "addonVersion {v:?} is not an add-on version (like v1.19.2-eksbuild.1)"
+            )));
+        }
+        None => {
+            default_version.map_or_else(|| format!("v{}.0-eksbuild.1", c.version), str::to_string)
+        }
     };
     let now = eks.time.now_ms();
     let addon = Addon {
@@ -96,26 +116,40 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Va
         configuration_values: req.configuration_values,
         client_request_token: req.client_request_token,
         tags: req.tags,
-        pending: Some(Pending { due_ms: eks.due_in(eks.env.latencies.addon_create_secs), change: Change::Create }),
+        pending: Some(Pending {
+            due_ms: eks.due_in(eks.env.latencies.addon_create_secs),
+            change: Change::Create,
+        }),
     };
     let body = json!({ "addon": to_json(cluster, &addon) });
     c.addons.insert(name.clone(), addon);
     drop(st);
-    eks.env.events.record("addon-creating", Some(cluster), json!({"addon": name}));
+    eks.env
+        .events
+        .record("addon-creating", Some(cluster), json!({"addon": name}));
     Ok(body)
 }
 
 pub fn describe(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
     let st = eks.state();
     let c = st.clusters.get(cluster).ok_or_else(|| not_found(cluster))?;
-    let a = c.addons.get(name).ok_or_else(|| addon_not_found(cluster, name))?;
+    let a = c
+        .addons
+        .get(name)
+        .ok_or_else(|| addon_not_found(cluster, name))?;
     Ok(json!({ "addon": to_json(cluster, a) }))
 }
 
 pub fn list(eks: &Eks, cluster: &str, q: &Query) -> EksResult<Value> {
     let names = {
         let st = eks.state();
-        st.clusters.get(cluster).ok_or_else(|| not_found(cluster))?.addons.keys().cloned().collect()
+        st.clusters
+            .get(cluster)
+            .ok_or_else(|| not_found(cluster))?
+            .addons
+            .keys()
+            .cloned()
+            .collect()
     };
     let (page, next) = paginate(names, q, 100)?;
     Ok(page_body("addons", page, next))
@@ -123,21 +157,35 @@ pub fn list(eks: &Eks, cluster: &str, q: &Query) -> EksResult<Value> {
 
 pub fn delete(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
     let mut st = eks.state();
-    let c = st.clusters.get_mut(cluster).ok_or_else(|| not_found(cluster))?;
-    let a = c.addons.get_mut(name).ok_or_else(|| addon_not_found(cluster, name))?;
+    let c = st
+        .clusters
+        .get_mut(cluster)
+        .ok_or_else(|| not_found(cluster))?;
+    let a = c
+        .addons
+        .get_mut(name)
+        .ok_or_else(|| addon_not_found(cluster, name))?;
     match a.status.as_str() {
         "DELETING" => return Ok(json!({ "addon": to_json(cluster, a) })),
         "CREATING" | "UPDATING" => {
-            return Err(EksError::in_use(format!("Addon {name} is currently {}; wait until it settles before deleting it", a.status)));
+            return Err(EksError::in_use(format!(
+                "Addon {name} is currently {}; wait until it settles before deleting it",
+                a.status
+            )));
         }
         _ => {}
     }
     a.status = "DELETING".into();
     a.modified_at_ms = eks.time.now_ms();
-    a.pending = Some(Pending { due_ms: eks.due_in(eks.env.latencies.addon_delete_secs), change: Change::Delete });
+    a.pending = Some(Pending {
+        due_ms: eks.due_in(eks.env.latencies.addon_delete_secs),
+        change: Change::Delete,
+    });
     let body = json!({ "addon": to_json(cluster, a) });
     drop(st);
-    eks.env.events.record("addon-deleting", Some(cluster), json!({"addon": name}));
+    eks.env
+        .events
+        .record("addon-deleting", Some(cluster), json!({"addon": name}));
     Ok(body)
 }
 

@@ -43,7 +43,11 @@ pub enum Op {
 impl Op {
     /// Maps a request to its operation; `UnknownOperationException` for anything else.
     pub fn route(method: &str, path: &str) -> EksResult<Op> {
-        let segs: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect::<Result<_, _>>()?;
+        let segs: Vec<String> = path
+            .trim_start_matches('/')
+            .split('/')
+            .map(percent_decode)
+            .collect::<Result<_, _>>()?;
         let s: Vec<&str> = segs.iter().map(String::as_str).collect();
         let o = |x: &str| x.to_string();
         let op = match (method, s.as_slice()) {
@@ -58,7 +62,9 @@ impl Op {
             ("GET", ["clusters", c, "node-groups"]) => Op::ListNodegroups(o(c)),
             ("GET", ["clusters", c, "node-groups", n]) => Op::DescribeNodegroup(o(c), o(n)),
             ("DELETE", ["clusters", c, "node-groups", n]) => Op::DeleteNodegroup(o(c), o(n)),
-            ("POST", ["clusters", c, "node-groups", n, "update-config"]) => Op::UpdateNodegroupConfig(o(c), o(n)),
+            ("POST", ["clusters", c, "node-groups", n, "update-config"]) => {
+                Op::UpdateNodegroupConfig(o(c), o(n))
+            }
             ("POST", ["clusters", c, "addons"]) => Op::CreateAddon(o(c)),
             ("GET", ["clusters", c, "addons"]) => Op::ListAddons(o(c)),
             ("GET", ["clusters", c, "addons", a]) => Op::DescribeAddon(o(c), o(a)),
@@ -67,8 +73,12 @@ impl Op {
             ("GET", ["clusters", c, "access-entries"]) => Op::ListAccessEntries(o(c)),
             ("GET", ["clusters", c, "access-entries", p]) => Op::DescribeAccessEntry(o(c), o(p)),
             ("DELETE", ["clusters", c, "access-entries", p]) => Op::DeleteAccessEntry(o(c), o(p)),
-            ("POST", ["clusters", c, "access-entries", p, "access-policies"]) => Op::AssociateAccessPolicy(o(c), o(p)),
-            ("GET", ["clusters", c, "access-entries", p, "access-policies"]) => Op::ListAssociatedAccessPolicies(o(c), o(p)),
+            ("POST", ["clusters", c, "access-entries", p, "access-policies"]) => {
+                Op::AssociateAccessPolicy(o(c), o(p))
+            }
+            ("GET", ["clusters", c, "access-entries", p, "access-policies"]) => {
+                Op::ListAssociatedAccessPolicies(o(c), o(p))
+            }
             ("DELETE", ["clusters", c, "access-entries", p, "access-policies", pol]) => {
                 Op::DisassociateAccessPolicy(o(c), o(p), o(pol))
             }
@@ -131,7 +141,9 @@ impl Query {
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            map.entry(percent_decode(k)?).or_default().push(percent_decode(&v.replace('+', " "))?);
+            map.entry(percent_decode(k)?)
+                .or_default()
+                .push(percent_decode(&v.replace('+', " "))?);
         }
         Ok(Query(map))
     }
@@ -188,18 +200,34 @@ fn dispatch(eks: &Eks, op: &Op, q: &Query, body: &[u8]) -> EksResult<serde_json:
 
 /// Parses a JSON request body (an empty body is `{}`).
 fn parse<T: DeserializeOwned>(body: &[u8]) -> EksResult<T> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|e| EksError::invalid(format!("the request body is not valid for this operation: {e}")))
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        EksError::invalid(format!(
+            "the request body is not valid for this operation: {e}"
+        ))
+    })
 }
 
 /// One page of `names` (already sorted) after `nextToken`, at most `maxResults` long.
 /// The token is the hex of the last name returned, so pages stay stable while resources come and go.
-pub fn paginate(names: Vec<String>, q: &Query, max_limit: usize) -> EksResult<(Vec<String>, Option<String>)> {
+pub fn paginate(
+    names: Vec<String>,
+    q: &Query,
+    max_limit: usize,
+) -> EksResult<(Vec<String>, Option<String>)> {
     let max = match q.get("maxResults") {
         None => max_limit,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=max_limit).contains(&n) => n,
-            _ => return Err(EksError::invalid(format!("maxResults must be a number from 1 to {max_limit}, got {v:?}"))),
+            _ => {
+                return Err(EksError::invalid(format!(
+                    "maxResults must be a number from 1 to {max_limit}, got {v:?}"
+                )));
+            }
         },
     };
     let after = match q.get("nextToken") {
@@ -208,13 +236,24 @@ pub fn paginate(names: Vec<String>, q: &Query, max_limit: usize) -> EksResult<(V
             hex::decode(t)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| EksError::invalid("nextToken is not one this API returned; start again without it"))?,
+                .ok_or_else(|| {
+                    EksError::invalid(
+                        "nextToken is not one this API returned; start again without it",
+                    )
+                })?,
         ),
     };
-    let rest: Vec<String> = names.into_iter().filter(|n| after.as_ref().is_none_or(|a| n > a)).collect();
+    let rest: Vec<String> = names
+        .into_iter()
+        .filter(|n| after.as_ref().is_none_or(|a| n > a))
+        .collect();
     let more = rest.len() > max;
     let page: Vec<String> = rest.into_iter().take(max).collect();
-    let token = if more { page.last().map(|l| hex::encode(l.as_bytes())) } else { None };
+    let token = if more {
+        page.last().map(|l| hex::encode(l.as_bytes()))
+    } else {
+        None
+    };
     Ok((page, token))
 }
 
@@ -234,9 +273,15 @@ pub fn percent_decode(s: &str) -> EksResult<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
-            let Some(b) = byte else { return Err(EksError::invalid(format!("malformed percent-encoding in {s:?}"))) };
+            let Some(b) = byte else {
+                return Err(EksError::invalid(format!(
+                    "malformed percent-encoding in {s:?}"
+                )));
+            };
             out.push(b);
             i += 3;
         } else {
@@ -255,8 +300,18 @@ mod tests {
     fn routes_encoded_arn_labels() {
         let op = Op::route("DELETE", "/clusters/c1/access-entries/arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fops/access-policies/arn%3Ap%2FX")
             .unwrap();
-        assert_eq!(op, Op::DisassociateAccessPolicy("c1".into(), "arn:aws:iam::1:role/ops".into(), "arn:p/X".into()));
-        assert_eq!(Op::route("PUT", "/clusters").unwrap_err().kind, ErrorKind::UnknownOperation);
+        assert_eq!(
+            op,
+            Op::DisassociateAccessPolicy(
+                "c1".into(),
+                "arn:aws:iam::1:role/ops".into(),
+                "arn:p/X".into()
+            )
+        );
+        assert_eq!(
+            Op::route("PUT", "/clusters").unwrap_err().kind,
+            ErrorKind::UnknownOperation
+        );
     }
 
     #[test]
@@ -266,8 +321,14 @@ mod tests {
         let (page, token) = paginate(names.clone(), &q, 100).unwrap();
         assert_eq!(page, ["a", "b"]);
         let q = Query::parse(Some(&format!("maxResults=2&nextToken={}", token.unwrap()))).unwrap();
-        assert_eq!(paginate(names.clone(), &q, 100).unwrap(), (vec!["c".to_string()], None));
+        assert_eq!(
+            paginate(names.clone(), &q, 100).unwrap(),
+            (vec!["c".to_string()], None)
+        );
         let q = Query::parse(Some("maxResults=0")).unwrap();
-        assert_eq!(paginate(names, &q, 100).unwrap_err().kind, ErrorKind::InvalidParameter);
+        assert_eq!(
+            paginate(names, &q, 100).unwrap_err().kind,
+            ErrorKind::InvalidParameter
+        );
     }
 }

@@ -12,7 +12,9 @@ use super::model::{Change, Cluster, Pending, Update};
 use super::{Eks, access, check_name, epoch_secs, new_id, tags, updates};
 
 /// Kubernetes versions cloudsim offers, oldest first (standard plus extended support).
-pub const SUPPORTED_VERSIONS: &[&str] = &["1.28", "1.29", "1.30", "1.31", "1.32", "1.33", "1.34", "1.35"];
+pub const SUPPORTED_VERSIONS: &[&str] = &[
+    "1.28", "1.29", "1.30", "1.31", "1.32", "1.33", "1.34", "1.35",
+];
 /// The version a cluster gets when CreateCluster names none.
 pub const DEFAULT_VERSION: &str = "1.34";
 
@@ -60,11 +62,17 @@ pub struct UpdateVersionRequest {
 }
 
 pub fn create(eks: &Eks, req: CreateClusterRequest) -> EksResult<Value> {
-    let name = req.name.ok_or_else(|| EksError::invalid("name is required"))?;
+    let name = req
+        .name
+        .ok_or_else(|| EksError::invalid("name is required"))?;
     check_name("cluster", &name)?;
-    let role_arn = req.role_arn.ok_or_else(|| EksError::invalid("roleArn is required: the IAM role the control plane uses"))?;
+    let role_arn = req.role_arn.ok_or_else(|| {
+        EksError::invalid("roleArn is required: the IAM role the control plane uses")
+    })?;
     check_iam_arn("roleArn", &role_arn, "role")?;
-    let vpc = req.resources_vpc_config.ok_or_else(|| EksError::invalid("resourcesVpcConfig is required (subnetIds)"))?;
+    let vpc = req
+        .resources_vpc_config
+        .ok_or_else(|| EksError::invalid("resourcesVpcConfig is required (subnetIds)"))?;
     let distinct: std::collections::BTreeSet<_> = vpc.subnet_ids.iter().collect();
     if distinct.len() < 2 {
         return Err(EksError::invalid(
@@ -78,18 +86,28 @@ pub fn create(eks: &Eks, req: CreateClusterRequest) -> EksResult<Value> {
         bootstrap_cluster_creator_admin_permissions: None,
         authentication_mode: None,
     });
-    let auth_mode = access.authentication_mode.unwrap_or_else(|| "API_AND_CONFIG_MAP".to_string());
+    let auth_mode = access
+        .authentication_mode
+        .unwrap_or_else(|| "API_AND_CONFIG_MAP".to_string());
     if !AUTH_MODES.contains(&auth_mode.as_str()) {
-        return Err(EksError::invalid(format!("accessConfig.authenticationMode must be one of {AUTH_MODES:?}, got {auth_mode:?}")));
+        return Err(EksError::invalid(format!(
+            "accessConfig.authenticationMode must be one of {AUTH_MODES:?}, got {auth_mode:?}"
+        )));
     }
-    let bootstrap_admin = access.bootstrap_cluster_creator_admin_permissions.unwrap_or(true);
+    let bootstrap_admin = access
+        .bootstrap_cluster_creator_admin_permissions
+        .unwrap_or(true);
 
     let mut st = eks.state();
     if let Some(existing) = st.clusters.get(&name) {
-        if req.client_request_token.is_some() && existing.client_request_token == req.client_request_token {
+        if req.client_request_token.is_some()
+            && existing.client_request_token == req.client_request_token
+        {
             return Ok(json!({ "cluster": to_json(eks, existing) }));
         }
-        return Err(EksError::in_use(format!("Cluster already exists with name: {name}")));
+        return Err(EksError::in_use(format!(
+            "Cluster already exists with name: {name}"
+        )));
     }
     let now = eks.time.now_ms();
     let network = req.kubernetes_network_config.unwrap_or_else(|| json!({}));
@@ -138,7 +156,9 @@ pub fn create(eks: &Eks, req: CreateClusterRequest) -> EksResult<Value> {
     let body = json!({ "cluster": to_json(eks, &cluster) });
     st.clusters.insert(name.clone(), cluster);
     drop(st);
-    eks.env.events.record("cluster-creating", Some(&name), json!({"version": version}));
+    eks.env
+        .events
+        .record("cluster-creating", Some(&name), json!({"version": version}));
     Ok(body)
 }
 
@@ -169,17 +189,28 @@ pub fn delete(eks: &Eks, name: &str) -> EksResult<Value> {
     }
     if !c.nodegroups.is_empty() {
         let ngs: Vec<&str> = c.nodegroups.keys().map(String::as_str).collect();
-        return Err(EksError::in_use(format!("Cluster has nodegroups attached ({}); delete them first", ngs.join(", "))));
+        return Err(EksError::in_use(format!(
+            "Cluster has nodegroups attached ({}); delete them first",
+            ngs.join(", ")
+        )));
     }
     if !c.addons.is_empty() {
         let addons: Vec<&str> = c.addons.keys().map(String::as_str).collect();
-        return Err(EksError::in_use(format!("Cluster has add-ons attached ({}); delete them first", addons.join(", "))));
+        return Err(EksError::in_use(format!(
+            "Cluster has add-ons attached ({}); delete them first",
+            addons.join(", ")
+        )));
     }
     c.status = "DELETING".into();
-    c.pending = Some(Pending { due_ms: eks.due_in(eks.env.latencies.cluster_delete_secs), change: Change::Delete });
+    c.pending = Some(Pending {
+        due_ms: eks.due_in(eks.env.latencies.cluster_delete_secs),
+        change: Change::Delete,
+    });
     let body = json!({ "cluster": to_json(eks, c) });
     drop(st);
-    eks.env.events.record("cluster-deleting", Some(name), json!({}));
+    eks.env
+        .events
+        .record("cluster-deleting", Some(name), json!({}));
     Ok(body)
 }
 
@@ -187,16 +218,29 @@ pub fn update_version(eks: &Eks, name: &str, req: UpdateVersionRequest) -> EksRe
     let mut st = eks.state();
     let c = st.clusters.get_mut(name).ok_or_else(|| not_found(name))?;
     if let Some(token) = &req.client_request_token
-        && let Some(u) = c.updates.values().find(|u| u.client_request_token.as_ref() == Some(token))
+        && let Some(u) = c
+            .updates
+            .values()
+            .find(|u| u.client_request_token.as_ref() == Some(token))
     {
         return Ok(json!({ "update": updates::to_json(u) }));
     }
-    let version = req.version.ok_or_else(|| EksError::invalid("version is required"))?;
+    let version = req
+        .version
+        .ok_or_else(|| EksError::invalid("version is required"))?;
     check_version(&version)?;
     match c.status.as_str() {
         "ACTIVE" => {}
-        "UPDATING" => return Err(EksError::in_use(format!("Cluster {name} already has an update in progress"))),
-        other => return Err(EksError::bad_state(format!("Cluster {name} is {other}; only an ACTIVE cluster can be updated"))),
+        "UPDATING" => {
+            return Err(EksError::in_use(format!(
+                "Cluster {name} already has an update in progress"
+            )));
+        }
+        other => {
+            return Err(EksError::bad_state(format!(
+                "Cluster {name} is {other}; only an ACTIVE cluster can be updated"
+            )));
+        }
     }
     if minor(&version) != minor(&c.version).map(|m| m + 1) {
         return Err(EksError::invalid(format!(
@@ -209,7 +253,10 @@ pub fn update_version(eks: &Eks, name: &str, req: UpdateVersionRequest) -> EksRe
         id: new_id(),
         status: "InProgress".into(),
         kind: "VersionUpdate".into(),
-        params: vec![("Version".into(), version.clone()), ("PlatformVersion".into(), "eks.1".into())],
+        params: vec![
+            ("Version".into(), version.clone()),
+            ("PlatformVersion".into(), "eks.1".into()),
+        ],
         created_at_ms: now,
         nodegroup: None,
         addon: None,
@@ -219,12 +266,19 @@ pub fn update_version(eks: &Eks, name: &str, req: UpdateVersionRequest) -> EksRe
     c.status = "UPDATING".into();
     c.pending = Some(Pending {
         due_ms: eks.due_in(eks.env.latencies.cluster_update_secs),
-        change: Change::Version { update_id: update.id.clone(), version: version.clone() },
+        change: Change::Version {
+            update_id: update.id.clone(),
+            version: version.clone(),
+        },
     });
     let id = update.id.clone();
     c.updates.insert(update.id.clone(), update);
     drop(st);
-    eks.env.events.record("cluster-updating", Some(name), json!({"version": version, "updateId": id}));
+    eks.env.events.record(
+        "cluster-updating",
+        Some(name),
+        json!({"version": version, "updateId": id}),
+    );
     Ok(body)
 }
 
@@ -254,7 +308,8 @@ pub fn to_json(eks: &Eks, c: &Cluster) -> Value {
     }
     if let Some(ca) = &c.ca_pem {
         use base64::Engine as _;
-        v["certificateAuthority"] = json!({"data": base64::engine::general_purpose::STANDARD.encode(ca)});
+        v["certificateAuthority"] =
+            json!({"data": base64::engine::general_purpose::STANDARD.encode(ca)});
     }
     v
 }
@@ -267,7 +322,10 @@ fn check_version(version: &str) -> EksResult<()> {
     if SUPPORTED_VERSIONS.contains(&version) {
         Ok(())
     } else {
-        Err(EksError::invalid(format!("unsupported Kubernetes version {version:?}; supported: {}", SUPPORTED_VERSIONS.join(", "))))
+        Err(EksError::invalid(format!(
+            "unsupported Kubernetes version {version:?}; supported: {}",
+            SUPPORTED_VERSIONS.join(", ")
+        )))
     }
 }
 
@@ -277,14 +335,23 @@ fn minor(version: &str) -> Option<u32> {
 
 /// `arn:aws:iam::<12 digits>:<kind>/<name>` (kind `role`, or `role|user` for principals).
 pub(crate) fn check_iam_arn(field: &str, arn: &str, kinds: &str) -> EksResult<()> {
-    let ok = arn.strip_prefix("arn:aws:iam::").and_then(|rest| rest.split_once(':')).is_some_and(|(account, res)| {
-        account.len() == 12
-            && account.chars().all(|c| c.is_ascii_digit())
-            && kinds.split('|').any(|k| res.strip_prefix(k).and_then(|r| r.strip_prefix('/')).is_some_and(|n| !n.is_empty()))
-    });
+    let ok = arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(account, res)| {
+            account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && kinds.split('|').any(|k| {
+                    res.strip_prefix(k)
+                        .and_then(|r| r.strip_prefix('/'))
+                        .is_some_and(|n| !n.is_empty())
+                })
+        });
     if ok {
         Ok(())
     } else {
-        Err(EksError::invalid(format!("{field} {arn:?} is not an IAM {kinds} ARN (arn:aws:iam::ACCOUNT:{kinds}/NAME)")))
+        Err(EksError::invalid(format!(
+            "{field} {arn:?} is not an IAM {kinds} ARN (arn:aws:iam::ACCOUNT:{kinds}/NAME)"
+        )))
     }
 }

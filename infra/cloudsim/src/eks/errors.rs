@@ -60,7 +60,10 @@ pub struct EksError {
 
 impl EksError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        EksError { kind, message: message.into() }
+        EksError {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::ResourceNotFound, message)

@@ -37,9 +37,22 @@ pub async fn run_due(eks: &Eks) -> Option<u64> {
         let now = eks.time.now_ms();
         let (mut due, next) = {
             let st = eks.state();
-            let all: Vec<_> = st.clusters.values().flat_map(|c| c.pending_refs()).collect();
-            let next = all.iter().filter(|(_, ms)| *ms > now).map(|(_, ms)| *ms).min();
-            (all.into_iter().filter(|(_, ms)| *ms <= now).collect::<Vec<_>>(), next)
+            let all: Vec<_> = st
+                .clusters
+                .values()
+                .flat_map(|c| c.pending_refs())
+                .collect();
+            let next = all
+                .iter()
+                .filter(|(_, ms)| *ms > now)
+                .map(|(_, ms)| *ms)
+                .min();
+            (
+                all.into_iter()
+                    .filter(|(_, ms)| *ms <= now)
+                    .collect::<Vec<_>>(),
+                next,
+            )
         };
         if due.is_empty() {
             return next;
@@ -58,15 +71,25 @@ async fn complete(eks: &Eks, what: ResourceRef) {
         let st = eks.state();
         match &what {
             ResourceRef::Cluster(c) => st.clusters.get(c).and_then(|c| c.pending.clone()),
-            ResourceRef::Nodegroup(c, n) => st.clusters.get(c).and_then(|c| c.nodegroups.get(n)).and_then(|n| n.pending.clone()),
-            ResourceRef::Addon(c, a) => st.clusters.get(c).and_then(|c| c.addons.get(a)).and_then(|a| a.pending.clone()),
+            ResourceRef::Nodegroup(c, n) => st
+                .clusters
+                .get(c)
+                .and_then(|c| c.nodegroups.get(n))
+                .and_then(|n| n.pending.clone()),
+            ResourceRef::Addon(c, a) => st
+                .clusters
+                .get(c)
+                .and_then(|c| c.addons.get(a))
+                .and_then(|a| a.pending.clone()),
         }
     };
     let Some(pending) = change else { return };
     match (what, pending.change) {
         (ResourceRef::Cluster(c), Change::Create) => cluster_created(eks, &c).await,
         (ResourceRef::Cluster(c), Change::Delete) => cluster_deleted(eks, &c).await,
-        (ResourceRef::Cluster(c), Change::Version { update_id, version }) => version_updated(eks, &c, &update_id, &version),
+        (ResourceRef::Cluster(c), Change::Version { update_id, version }) => {
+            version_updated(eks, &c, &update_id, &version)
+        }
         (ResourceRef::Nodegroup(c, n), Change::Create) => nodegroup_created(eks, &c, &n),
         (ResourceRef::Nodegroup(c, n), Change::Delete) => nodegroup_deleted(eks, &c, &n),
         (ResourceRef::Nodegroup(c, n), Change::NodegroupConfig { update_id, change }) => {
@@ -75,7 +98,11 @@ async fn complete(eks: &Eks, what: ResourceRef) {
         (ResourceRef::Addon(c, a), Change::Create) => addon_done(eks, &c, &a, false),
         (ResourceRef::Addon(c, a), Change::Delete) => addon_done(eks, &c, &a, true),
         (what, change) => {
-            tracing::error!(?what, ?change, "transition does not apply to this resource; dropping it");
+            tracing::error!(
+                ?what,
+                ?change,
+                "transition does not apply to this resource; dropping it"
+            );
             clear_pending(eks, &what);
         }
     }
@@ -85,13 +112,25 @@ fn clear_pending(eks: &Eks, what: &ResourceRef) {
     let mut st = eks.state();
     match what {
         ResourceRef::Cluster(c) => st.clusters.get_mut(c).map(|c| c.pending = None),
-        ResourceRef::Nodegroup(c, n) => st.clusters.get_mut(c).and_then(|c| c.nodegroups.get_mut(n)).map(|n| n.pending = None),
-        ResourceRef::Addon(c, a) => st.clusters.get_mut(c).and_then(|c| c.addons.get_mut(a)).map(|a| a.pending = None),
+        ResourceRef::Nodegroup(c, n) => st
+            .clusters
+            .get_mut(c)
+            .and_then(|c| c.nodegroups.get_mut(n))
+            .map(|n| n.pending = None),
+        ResourceRef::Addon(c, a) => st
+            .clusters
+            .get_mut(c)
+            .and_then(|c| c.addons.get_mut(a))
+            .map(|a| a.pending = None),
     };
 }
 
 fn issue(code: &str, message: String, resource: &str) -> Issue {
-    Issue { code: code.to_string(), message, resource_ids: vec![resource.to_string()] }
+    Issue {
+        code: code.to_string(),
+        message,
+        resource_ids: vec![resource.to_string()],
+    }
 }
 
 fn fail_cluster(eks: &Eks, name: &str, issue: Issue, detail: serde_json::Value) {
@@ -101,18 +140,28 @@ fn fail_cluster(eks: &Eks, name: &str, issue: Issue, detail: serde_json::Value) 
         c.pending = None;
         c.health_issues = vec![issue];
     }
-    eks.env.events.record("cluster-create-failed", Some(name), detail);
+    eks.env
+        .events
+        .record("cluster-create-failed", Some(name), detail);
 }
 
 async fn cluster_created(eks: &Eks, name: &str) {
     if eks.env.faults().cluster_create_fails(name) {
-        let message = "cloudsim fault failClusterCreate: the control plane did not come up".to_string();
-        fail_cluster(eks, name, issue("InternalFailure", message, name), json!({"fault": "failClusterCreate"}));
+        let message =
+            "cloudsim fault failClusterCreate: the control plane did not come up".to_string();
+        fail_cluster(
+            eks,
+            name,
+            issue("InternalFailure", message, name),
+            json!({"fault": "failClusterCreate"}),
+        );
         return;
     }
     let (spec, version) = {
         let st = eks.state();
-        let Some(c) = st.clusters.get(name) else { return };
+        let Some(c) = st.clusters.get(name) else {
+            return;
+        };
         let spec = ClusterSpec {
             name: name.to_string(),
             version: c.version.clone(),
@@ -125,19 +174,30 @@ async fn cluster_created(eks: &Eks, name: &str) {
             let endpoint = api.endpoint();
             {
                 let mut st = eks.state();
-                let Some(c) = st.clusters.get_mut(name) else { return };
+                let Some(c) = st.clusters.get_mut(name) else {
+                    return;
+                };
                 c.status = "ACTIVE".into();
                 c.pending = None;
                 c.endpoint = Some(endpoint.clone());
                 c.ca_pem = Some(api.ca_pem());
             }
             eks.set_running(name, api);
-            eks.env.events.record("cluster-active", Some(name), json!({"endpoint": endpoint, "version": version}));
+            eks.env.events.record(
+                "cluster-active",
+                Some(name),
+                json!({"endpoint": endpoint, "version": version}),
+            );
         }
         Err(e) => {
             let message = format!("the Kubernetes API could not start: {e:#}");
             tracing::error!(cluster = name, error = %message, "cluster creation failed");
-            fail_cluster(eks, name, issue("InternalFailure", message.clone(), name), json!({"error": message}));
+            fail_cluster(
+                eks,
+                name,
+                issue("InternalFailure", message.clone(), name),
+                json!({"error": message}),
+            );
         }
     }
 }
@@ -153,9 +213,13 @@ async fn cluster_deleted(eks: &Eks, name: &str) {
                 json!({"namespace": lb.namespace, "service": lb.service, "hostname": lb.hostname, "ip": lb.ip, "ports": lb.ports}),
             );
         }
-        eks.state().leaked_load_balancers.extend(
-            leaked.into_iter().map(|lb| LeakedLoadBalancer { cluster: name.to_string(), lb, leaked_at_ms: now }),
-        );
+        eks.state()
+            .leaked_load_balancers
+            .extend(leaked.into_iter().map(|lb| LeakedLoadBalancer {
+                cluster: name.to_string(),
+                lb,
+                leaked_at_ms: now,
+            }));
         api.shutdown().await;
     }
     eks.state().clusters.remove(name);
@@ -164,13 +228,17 @@ async fn cluster_deleted(eks: &Eks, name: &str) {
     {
         tracing::warn!(cluster = name, error = %e, "could not remove the deleted cluster's state");
     }
-    eks.env.events.record("cluster-deleted", Some(name), json!({}));
+    eks.env
+        .events
+        .record("cluster-deleted", Some(name), json!({}));
 }
 
 fn version_updated(eks: &Eks, name: &str, update_id: &str, version: &str) {
     {
         let mut st = eks.state();
-        let Some(c) = st.clusters.get_mut(name) else { return };
+        let Some(c) = st.clusters.get_mut(name) else {
+            return;
+        };
         c.version = version.to_string();
         c.platform_version = "eks.1".into();
         c.status = "ACTIVE".into();
@@ -182,7 +250,11 @@ fn version_updated(eks: &Eks, name: &str, update_id: &str, version: &str) {
     if let Some(api) = eks.cluster_api(name) {
         api.set_version(version);
     }
-    eks.env.events.record("cluster-updated", Some(name), json!({"version": version, "updateId": update_id}));
+    eks.env.events.record(
+        "cluster-updated",
+        Some(name),
+        json!({"version": version, "updateId": update_id}),
+    );
 }
 
 /// What the Kubernetes half needs to know about a node group's Nodes.
@@ -192,7 +264,17 @@ pub(crate) fn nodes_of(ng: &Nodegroup) -> NodeGroupNodes {
         count: ng.scaling.desired_size,
         instance_type: ng.instance_types.first().cloned().unwrap_or_default(),
         labels: ng.labels.clone(),
-        taints: ng.taints.iter().map(|t| (t.key.clone(), t.value.clone(), kube_effect(&t.effect).to_string())).collect(),
+        taints: ng
+            .taints
+            .iter()
+            .map(|t| {
+                (
+                    t.key.clone(),
+                    t.value.clone(),
+                    kube_effect(&t.effect).to_string(),
+                )
+            })
+            .collect(),
         capacity_type: ng.capacity_type.clone(),
     }
 }
@@ -209,7 +291,11 @@ fn sync(eks: &Eks, cluster: &str, nodes: Option<NodeGroupNodes>) {
     let Some(nodes) = nodes else { return };
     match eks.cluster_api(cluster) {
         Some(api) => api.sync_nodegroup(&nodes),
-        None => tracing::warn!(cluster, nodegroup = nodes.nodegroup, "cluster API is not running; nodes not synced"),
+        None => tracing::warn!(
+            cluster,
+            nodegroup = nodes.nodegroup,
+            "cluster API is not running; nodes not synced"
+        ),
     }
 }
 
@@ -218,12 +304,19 @@ fn nodegroup_created(eks: &Eks, cluster: &str, name: &str) {
     let now = eks.time.now_ms();
     let nodes = {
         let mut st = eks.state();
-        let Some(ng) = st.clusters.get_mut(cluster).and_then(|c| c.nodegroups.get_mut(name)) else { return };
+        let Some(ng) = st
+            .clusters
+            .get_mut(cluster)
+            .and_then(|c| c.nodegroups.get_mut(name))
+        else {
+            return;
+        };
         ng.pending = None;
         ng.modified_at_ms = now;
         if fails {
             ng.status = "CREATE_FAILED".into();
-            let message = "cloudsim fault failNodegroupCreate: instances failed to launch".to_string();
+            let message =
+                "cloudsim fault failNodegroupCreate: instances failed to launch".to_string();
             ng.health_issues = vec![issue("AsgInstanceLaunchFailures", message, &ng.asg_name)];
             None
         } else {
@@ -232,29 +325,51 @@ fn nodegroup_created(eks: &Eks, cluster: &str, name: &str) {
         }
     };
     if nodes.is_some() {
-        eks.env.events.record("nodegroup-active", Some(cluster), json!({"nodegroup": name}));
+        eks.env.events.record(
+            "nodegroup-active",
+            Some(cluster),
+            json!({"nodegroup": name}),
+        );
     } else {
-        eks.env.events.record("nodegroup-create-failed", Some(cluster), json!({"nodegroup": name, "fault": "failNodegroupCreate"}));
+        eks.env.events.record(
+            "nodegroup-create-failed",
+            Some(cluster),
+            json!({"nodegroup": name, "fault": "failNodegroupCreate"}),
+        );
     }
     sync(eks, cluster, nodes);
 }
 
-fn nodegroup_updated(eks: &Eks, cluster: &str, name: &str, update_id: &str, change: &NodegroupChange) {
+fn nodegroup_updated(
+    eks: &Eks,
+    cluster: &str,
+    name: &str,
+    update_id: &str,
+    change: &NodegroupChange,
+) {
     let now = eks.time.now_ms();
     let nodes = {
         let mut st = eks.state();
-        let Some(c) = st.clusters.get_mut(cluster) else { return };
+        let Some(c) = st.clusters.get_mut(cluster) else {
+            return;
+        };
         if let Some(u) = c.updates.get_mut(update_id) {
             u.status = "Successful".into();
         }
-        let Some(ng) = c.nodegroups.get_mut(name) else { return };
+        let Some(ng) = c.nodegroups.get_mut(name) else {
+            return;
+        };
         change.apply_to(ng);
         ng.status = "ACTIVE".into();
         ng.pending = None;
         ng.modified_at_ms = now;
         nodes_of(ng)
     };
-    eks.env.events.record("nodegroup-updated", Some(cluster), json!({"nodegroup": name, "updateId": update_id}));
+    eks.env.events.record(
+        "nodegroup-updated",
+        Some(cluster),
+        json!({"nodegroup": name, "updateId": update_id}),
+    );
     sync(eks, cluster, Some(nodes));
 }
 
@@ -267,9 +382,15 @@ impl NodegroupChange {
             ng.labels.remove(k);
         }
         ng.labels.extend(self.labels_add.clone());
-        ng.taints.retain(|t| !self.taints_remove.iter().any(|r| r.key == t.key && r.effect == t.effect));
+        ng.taints.retain(|t| {
+            !self
+                .taints_remove
+                .iter()
+                .any(|r| r.key == t.key && r.effect == t.effect)
+        });
         for t in &self.taints_add {
-            ng.taints.retain(|old| !(old.key == t.key && old.effect == t.effect));
+            ng.taints
+                .retain(|old| !(old.key == t.key && old.effect == t.effect));
             ng.taints.push(t.clone());
         }
         if self.max_unavailable.is_some() || self.max_unavailable_percentage.is_some() {
@@ -280,21 +401,32 @@ impl NodegroupChange {
 }
 
 fn nodegroup_deleted(eks: &Eks, cluster: &str, name: &str) {
-    let removed = eks.state().clusters.get_mut(cluster).and_then(|c| c.nodegroups.remove(name)).is_some();
+    let removed = eks
+        .state()
+        .clusters
+        .get_mut(cluster)
+        .and_then(|c| c.nodegroups.remove(name))
+        .is_some();
     if !removed {
         return;
     }
     if let Some(api) = eks.cluster_api(cluster) {
         api.remove_nodegroup(name);
     }
-    eks.env.events.record("nodegroup-deleted", Some(cluster), json!({"nodegroup": name}));
+    eks.env.events.record(
+        "nodegroup-deleted",
+        Some(cluster),
+        json!({"nodegroup": name}),
+    );
 }
 
 fn addon_done(eks: &Eks, cluster: &str, name: &str, deleted: bool) {
     let now = eks.time.now_ms();
     {
         let mut st = eks.state();
-        let Some(c) = st.clusters.get_mut(cluster) else { return };
+        let Some(c) = st.clusters.get_mut(cluster) else {
+            return;
+        };
         if deleted {
             c.addons.remove(name);
         } else if let Some(a) = c.addons.get_mut(name) {
@@ -303,8 +435,14 @@ fn addon_done(eks: &Eks, cluster: &str, name: &str, deleted: bool) {
             a.modified_at_ms = now;
         }
     }
-    let kind = if deleted { "addon-deleted" } else { "addon-active" };
-    eks.env.events.record(kind, Some(cluster), json!({"addon": name}));
+    let kind = if deleted {
+        "addon-deleted"
+    } else {
+        "addon-active"
+    };
+    eks.env
+        .events
+        .record(kind, Some(cluster), json!({"addon": name}));
 }
 
 /// After a restart: bring back the Kubernetes API of every cluster that had one, and make its node
@@ -312,24 +450,42 @@ fn addon_done(eks: &Eks, cluster: &str, name: &str, deleted: bool) {
 pub(crate) async fn restore_clusters(eks: &Eks) {
     let clusters: Vec<(String, String)> = {
         let st = eks.state();
-        st.clusters.values().filter(|c| c.endpoint.is_some()).map(|c| (c.name.clone(), c.version.clone())).collect()
+        st.clusters
+            .values()
+            .filter(|c| c.endpoint.is_some())
+            .map(|c| (c.name.clone(), c.version.clone()))
+            .collect()
     };
     for (name, version) in clusters {
-        let spec = ClusterSpec { name: name.clone(), version, state_dir: eks.store.as_ref().map(|s| s.cluster_dir(&name)) };
+        let spec = ClusterSpec {
+            name: name.clone(),
+            version,
+            state_dir: eks.store.as_ref().map(|s| s.cluster_dir(&name)),
+        };
         match eks.backend.start(spec, eks.env.clone()).await {
             Ok(api) => {
                 let nodes: Vec<NodeGroupNodes> = {
                     let mut st = eks.state();
-                    let Some(c) = st.clusters.get_mut(&name) else { continue };
+                    let Some(c) = st.clusters.get_mut(&name) else {
+                        continue;
+                    };
                     c.endpoint = Some(api.endpoint());
                     c.ca_pem = Some(api.ca_pem());
-                    c.nodegroups.values().filter(|ng| matches!(ng.status.as_str(), "ACTIVE" | "UPDATING")).map(nodes_of).collect()
+                    c.nodegroups
+                        .values()
+                        .filter(|ng| matches!(ng.status.as_str(), "ACTIVE" | "UPDATING"))
+                        .map(nodes_of)
+                        .collect()
                 };
                 for n in &nodes {
                     api.sync_nodegroup(n);
                 }
                 eks.set_running(&name, api);
-                eks.env.events.record("cluster-restored", Some(&name), json!({"endpoint": eks.cluster_api(&name).map(|a| a.endpoint())}));
+                eks.env.events.record(
+                    "cluster-restored",
+                    Some(&name),
+                    json!({"endpoint": eks.cluster_api(&name).map(|a| a.endpoint())}),
+                );
             }
             Err(e) => {
                 let message = format!("the Kubernetes API could not be restored: {e:#}");
@@ -337,7 +493,11 @@ pub(crate) async fn restore_clusters(eks: &Eks) {
                 if let Some(c) = eks.state().clusters.get_mut(&name) {
                     c.health_issues = vec![issue("ClusterUnreachable", message.clone(), &name)];
                 }
-                eks.env.events.record("cluster-restore-failed", Some(&name), json!({"error": message}));
+                eks.env.events.record(
+                    "cluster-restore-failed",
+                    Some(&name),
+                    json!({"error": message}),
+                );
             }
         }
     }

@@ -47,8 +47,13 @@ pub struct SimTime {
 
 impl SimTime {
     pub fn new() -> Self {
-        let anchor_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        SimTime { anchor_ms, anchor: tokio::time::Instant::now() }
+        let anchor_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        SimTime {
+            anchor_ms,
+            anchor: tokio::time::Instant::now(),
+        }
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -84,7 +89,9 @@ pub struct Eks {
 
 impl std::fmt::Debug for Eks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Eks").field("account_id", &self.account_id).finish_non_exhaustive()
+        f.debug_struct("Eks")
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,13 +128,19 @@ impl Eks {
     }
 
     pub(crate) fn cluster_api(&self, cluster: &str) -> Option<Arc<dyn ClusterApi>> {
-        self.running.lock().expect("running lock poisoned").get(cluster).cloned()
+        self.running
+            .lock()
+            .expect("running lock poisoned")
+            .get(cluster)
+            .cloned()
     }
 
     /// Writes `eks.json` (and pending events) if there is a state directory. Called before a change
     /// is acknowledged.
     pub async fn persist(&self) -> Result<(), EksError> {
-        let Some(store) = self.store.clone() else { return Ok(()) };
+        let Some(store) = self.store.clone() else {
+            return Ok(());
+        };
         let _guard = self.write_lock.lock().await;
         let snapshot = serde_json::to_vec(&*self.state()).expect("EKS state serializes");
         let env = self.env.clone();
@@ -139,7 +152,10 @@ impl Eks {
         .expect("persist task panicked");
         result.map_err(|e| {
             tracing::error!(error = %e, "could not persist EKS state");
-            EksError::new(ErrorKind::Server, format!("cloudsim could not persist the change: {e}"))
+            EksError::new(
+                ErrorKind::Server,
+                format!("cloudsim could not persist the change: {e}"),
+            )
         })
     }
 
@@ -155,12 +171,21 @@ impl Eks {
 
     /// Names and statuses of all clusters (for the control API's overview).
     pub fn cluster_statuses(&self) -> Vec<(String, String)> {
-        self.state().clusters.values().map(|c| (c.name.clone(), c.status.clone())).collect()
+        self.state()
+            .clusters
+            .values()
+            .map(|c| (c.name.clone(), c.status.clone()))
+            .collect()
     }
 
     /// Stops every cluster's Kubernetes API (cloudsim is shutting down; state stays on disk).
     pub async fn stop_clusters(&self) {
-        let running: Vec<_> = self.running.lock().expect("running lock poisoned").drain().collect();
+        let running: Vec<_> = self
+            .running
+            .lock()
+            .expect("running lock poisoned")
+            .drain()
+            .collect();
         for (_, api) in running {
             api.shutdown().await;
         }
@@ -186,7 +211,10 @@ impl Eks {
     }
 
     pub(crate) fn arn(&self, resource: &str) -> String {
-        format!("arn:aws:eks:{}:{}:{resource}", self.env.region, self.account_id)
+        format!(
+            "arn:aws:eks:{}:{}:{resource}",
+            self.env.region, self.account_id
+        )
     }
 
     /// The wall-clock deadline `secs` simulated seconds from now.
@@ -196,18 +224,33 @@ impl Eks {
     }
 
     fn set_running(&self, cluster: &str, api: Arc<dyn ClusterApi>) {
-        self.running.lock().expect("running lock poisoned").insert(cluster.to_string(), api);
+        self.running
+            .lock()
+            .expect("running lock poisoned")
+            .insert(cluster.to_string(), api);
     }
 
     fn take_running(&self, cluster: &str) -> Option<Arc<dyn ClusterApi>> {
-        self.running.lock().expect("running lock poisoned").remove(cluster)
+        self.running
+            .lock()
+            .expect("running lock poisoned")
+            .remove(cluster)
     }
 }
 
 /// A random identifier in the 8-4-4-4-12 hex form EKS uses for update ids and ARN suffixes.
 pub(crate) fn new_id() -> String {
-    let hex: String = (0..32).map(|_| char::from_digit(fastrand::u32(..16), 16).expect("hex digit")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    let hex: String = (0..32)
+        .map(|_| char::from_digit(fastrand::u32(..16), 16).expect("hex digit"))
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// Epoch milliseconds as the epoch-seconds number AWS JSON protocols use for timestamps.
@@ -219,8 +262,13 @@ pub(crate) fn epoch_secs(ms: u64) -> serde_json::Value {
 pub(crate) fn check_name(what: &str, name: &str) -> Result<(), EksError> {
     let ok = !name.is_empty()
         && name.len() <= 100
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {

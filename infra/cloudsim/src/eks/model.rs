@@ -42,9 +42,15 @@ pub enum Change {
     Create,
     Delete,
     /// UpdateClusterVersion.
-    Version { update_id: String, version: String },
+    Version {
+        update_id: String,
+        version: String,
+    },
     /// UpdateNodegroupConfig: applied when the update completes.
-    NodegroupConfig { update_id: String, change: NodegroupChange },
+    NodegroupConfig {
+        update_id: String,
+        change: NodegroupChange,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -206,12 +212,25 @@ pub struct Update {
 impl Cluster {
     /// Every in-flight transition in this cluster, as (what, due).
     pub fn pending_refs(&self) -> impl Iterator<Item = (ResourceRef, u64)> + '_ {
-        let cluster = self.pending.iter().map(|p| (ResourceRef::Cluster(self.name.clone()), p.due_ms));
+        let cluster = self
+            .pending
+            .iter()
+            .map(|p| (ResourceRef::Cluster(self.name.clone()), p.due_ms));
         let ngs = self.nodegroups.values().filter_map(|ng| {
-            ng.pending.as_ref().map(|p| (ResourceRef::Nodegroup(self.name.clone(), ng.name.clone()), p.due_ms))
+            ng.pending.as_ref().map(|p| {
+                (
+                    ResourceRef::Nodegroup(self.name.clone(), ng.name.clone()),
+                    p.due_ms,
+                )
+            })
         });
         let addons = self.addons.values().filter_map(|a| {
-            a.pending.as_ref().map(|p| (ResourceRef::Addon(self.name.clone(), a.name.clone()), p.due_ms))
+            a.pending.as_ref().map(|p| {
+                (
+                    ResourceRef::Addon(self.name.clone(), a.name.clone()),
+                    p.due_ms,
+                )
+            })
         });
         cluster.chain(ngs).chain(addons)
     }

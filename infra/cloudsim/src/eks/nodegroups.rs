@@ -82,54 +82,96 @@ struct TaintsPayload {
     remove_taints: Vec<Taint>,
 }
 
-fn active_cluster<'a>(st: &'a mut super::model::EksState, cluster: &str) -> EksResult<&'a mut Cluster> {
-    let c = st.clusters.get_mut(cluster).ok_or_else(|| not_found(cluster))?;
+fn active_cluster<'a>(
+    st: &'a mut super::model::EksState,
+    cluster: &str,
+) -> EksResult<&'a mut Cluster> {
+    let c = st
+        .clusters
+        .get_mut(cluster)
+        .ok_or_else(|| not_found(cluster))?;
     if c.status != "ACTIVE" && c.status != "UPDATING" {
-        return Err(EksError::bad_state(format!("Cluster '{cluster}' is not in ACTIVE state (it is {})", c.status)));
+        return Err(EksError::bad_state(format!(
+            "Cluster '{cluster}' is not in ACTIVE state (it is {})",
+            c.status
+        )));
     }
     Ok(c)
 }
 
 pub fn create(eks: &Eks, cluster: &str, req: CreateNodegroupRequest) -> EksResult<Value> {
-    let name = req.nodegroup_name.ok_or_else(|| EksError::invalid("nodegroupName is required"))?;
+    let name = req
+        .nodegroup_name
+        .ok_or_else(|| EksError::invalid("nodegroupName is required"))?;
     check_name("node group", &name)?;
-    let node_role = req.node_role.ok_or_else(|| EksError::invalid("nodeRole is required: the IAM role of the nodes"))?;
+    let node_role = req
+        .node_role
+        .ok_or_else(|| EksError::invalid("nodeRole is required: the IAM role of the nodes"))?;
     check_iam_arn("nodeRole", &node_role, "role")?;
     if req.subnets.is_empty() {
-        return Err(EksError::invalid("subnets is required: name at least one subnet for the nodes"));
+        return Err(EksError::invalid(
+            "subnets is required: name at least one subnet for the nodes",
+        ));
     }
     // EKS: all three sizes or none (then 2/2/2).
     let scaling = match req.scaling_config {
-        None => Scaling { min_size: 2, max_size: 2, desired_size: 2 },
-        Some(ScalingRequest { min_size: Some(min_size), max_size: Some(max_size), desired_size: Some(desired_size) }) => {
-            Scaling { min_size, max_size, desired_size }
+        None => Scaling {
+            min_size: 2,
+            max_size: 2,
+            desired_size: 2,
+        },
+        Some(ScalingRequest {
+            min_size: Some(min_size),
+            max_size: Some(max_size),
+            desired_size: Some(desired_size),
+        }) => Scaling {
+            min_size,
+            max_size,
+            desired_size,
+        },
+        Some(_) => {
+            return Err(EksError::invalid(
+                "scalingConfig at creation needs all of minSize, maxSize and desiredSize (or none)",
+            ));
         }
-        Some(_) => return Err(EksError::invalid("scalingConfig at creation needs all of minSize, maxSize and desiredSize (or none)")),
     };
     check_scaling(&scaling)?;
     let capacity_type = req.capacity_type.unwrap_or_else(|| "ON_DEMAND".into());
     if !CAPACITY_TYPES.contains(&capacity_type.as_str()) {
-        return Err(EksError::invalid(format!("capacityType must be one of {CAPACITY_TYPES:?}, got {capacity_type:?}")));
+        return Err(EksError::invalid(format!(
+            "capacityType must be one of {CAPACITY_TYPES:?}, got {capacity_type:?}"
+        )));
     }
     check_taints(&req.taints)?;
     tags::validate(&req.tags, ErrorKind::InvalidParameter)?;
-    let instance_types = req.instance_types.unwrap_or_else(|| vec!["t3.medium".into()]);
+    let instance_types = req
+        .instance_types
+        .unwrap_or_else(|| vec!["t3.medium".into()]);
     if instance_types.is_empty() {
-        return Err(EksError::invalid("instanceTypes must name at least one instance type when given"));
+        return Err(EksError::invalid(
+            "instanceTypes must name at least one instance type when given",
+        ));
     }
 
     let mut st = eks.state();
     let c = active_cluster(&mut st, cluster)?;
     if let Some(existing) = c.nodegroups.get(&name) {
-        if req.client_request_token.is_some() && existing.client_request_token == req.client_request_token {
+        if req.client_request_token.is_some()
+            && existing.client_request_token == req.client_request_token
+        {
             return Ok(json!({ "nodegroup": to_json(cluster, existing) }));
         }
-        return Err(EksError::in_use(format!("NodeGroup already exists with name {name} and cluster name {cluster}")));
+        return Err(EksError::in_use(format!(
+            "NodeGroup already exists with name {name} and cluster name {cluster}"
+        )));
     }
     // Without a launch template (cloudsim has none) the cluster's version is the only one accepted.
     let version = req.version.unwrap_or_else(|| c.version.clone());
     if version != c.version {
-        return Err(EksError::invalid(format!("node group version {version:?} must be the cluster's version {}", c.version)));
+        return Err(EksError::invalid(format!(
+            "node group version {version:?} must be the cluster's version {}",
+            c.version
+        )));
     }
     let now = eks.time.now_ms();
     let id = new_id();
@@ -146,7 +188,9 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateNodegroupRequest) -> EksResul
         scaling,
         instance_types,
         subnets: req.subnets,
-        ami_type: req.ami_type.unwrap_or_else(|| "AL2023_x86_64_STANDARD".into()),
+        ami_type: req
+            .ami_type
+            .unwrap_or_else(|| "AL2023_x86_64_STANDARD".into()),
         node_role,
         labels: req.labels,
         taints: req.taints,
@@ -157,12 +201,19 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateNodegroupRequest) -> EksResul
         client_request_token: req.client_request_token,
         tags: req.tags,
         health_issues: Vec::new(),
-        pending: Some(Pending { due_ms: eks.due_in(eks.env.latencies.nodegroup_create_secs), change: Change::Create }),
+        pending: Some(Pending {
+            due_ms: eks.due_in(eks.env.latencies.nodegroup_create_secs),
+            change: Change::Create,
+        }),
     };
     let body = json!({ "nodegroup": to_json(cluster, &ng) });
     c.nodegroups.insert(name.clone(), ng);
     drop(st);
-    eks.env.events.record("nodegroup-creating", Some(cluster), json!({"nodegroup": name}));
+    eks.env.events.record(
+        "nodegroup-creating",
+        Some(cluster),
+        json!({"nodegroup": name}),
+    );
     Ok(body)
 }
 
@@ -176,7 +227,13 @@ pub fn describe(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
 pub fn list(eks: &Eks, cluster: &str, q: &Query) -> EksResult<Value> {
     let names = {
         let st = eks.state();
-        st.clusters.get(cluster).ok_or_else(|| not_found(cluster))?.nodegroups.keys().cloned().collect()
+        st.clusters
+            .get(cluster)
+            .ok_or_else(|| not_found(cluster))?
+            .nodegroups
+            .keys()
+            .cloned()
+            .collect()
     };
     let (page, next) = paginate(names, q, 100)?;
     Ok(page_body("nodegroups", page, next))
@@ -184,35 +241,68 @@ pub fn list(eks: &Eks, cluster: &str, q: &Query) -> EksResult<Value> {
 
 pub fn delete(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
     let mut st = eks.state();
-    let c = st.clusters.get_mut(cluster).ok_or_else(|| not_found(cluster))?;
-    let ng = c.nodegroups.get_mut(name).ok_or_else(|| ng_not_found(name))?;
+    let c = st
+        .clusters
+        .get_mut(cluster)
+        .ok_or_else(|| not_found(cluster))?;
+    let ng = c
+        .nodegroups
+        .get_mut(name)
+        .ok_or_else(|| ng_not_found(name))?;
     match ng.status.as_str() {
         "DELETING" => return Ok(json!({ "nodegroup": to_json(cluster, ng) })),
         "CREATING" | "UPDATING" => {
-            return Err(EksError::in_use(format!("Nodegroup {name} is currently {}; wait until it settles before deleting it", ng.status)));
+            return Err(EksError::in_use(format!(
+                "Nodegroup {name} is currently {}; wait until it settles before deleting it",
+                ng.status
+            )));
         }
         _ => {}
     }
     ng.status = "DELETING".into();
     ng.modified_at_ms = eks.time.now_ms();
-    ng.pending = Some(Pending { due_ms: eks.due_in(eks.env.latencies.nodegroup_delete_secs), change: Change::Delete });
+    ng.pending = Some(Pending {
+        due_ms: eks.due_in(eks.env.latencies.nodegroup_delete_secs),
+        change: Change::Delete,
+    });
     let body = json!({ "nodegroup": to_json(cluster, ng) });
     drop(st);
-    eks.env.events.record("nodegroup-deleting", Some(cluster), json!({"nodegroup": name}));
+    eks.env.events.record(
+        "nodegroup-deleting",
+        Some(cluster),
+        json!({"nodegroup": name}),
+    );
     Ok(body)
 }
 
-pub fn update_config(eks: &Eks, cluster: &str, name: &str, req: UpdateConfigBody) -> EksResult<Value> {
+pub fn update_config(
+    eks: &Eks,
+    cluster: &str,
+    name: &str,
+    req: UpdateConfigBody,
+) -> EksResult<Value> {
     let mut st = eks.state();
-    let c = st.clusters.get_mut(cluster).ok_or_else(|| not_found(cluster))?;
+    let c = st
+        .clusters
+        .get_mut(cluster)
+        .ok_or_else(|| not_found(cluster))?;
     if let Some(token) = &req.client_request_token
-        && let Some(u) = c.updates.values().find(|u| u.client_request_token.as_ref() == Some(token))
+        && let Some(u) = c
+            .updates
+            .values()
+            .find(|u| u.client_request_token.as_ref() == Some(token))
     {
         return Ok(json!({ "update": updates::to_json(u) }));
     }
-    let ng = c.nodegroups.get_mut(name).ok_or_else(|| ng_not_found(name))?;
+    let ng = c
+        .nodegroups
+        .get_mut(name)
+        .ok_or_else(|| ng_not_found(name))?;
     if ng.status != "ACTIVE" {
-        return Err(EksError::in_use(format!("Nodegroup {name} is {}; only an ACTIVE node group can be updated", ng.status)));
+        return Err(EksError::in_use(format!(
+            "Nodegroup {name} is {}; only an ACTIVE node group can be updated",
+            ng.status
+        )));
     }
     let labels = req.labels.unwrap_or_default();
     let taints = req.taints.unwrap_or_default();
@@ -232,11 +322,16 @@ pub fn update_config(eks: &Eks, cluster: &str, name: &str, req: UpdateConfigBody
         taints_add: taints.add_or_update_taints,
         taints_remove: taints.remove_taints,
         max_unavailable: req.update_config.as_ref().and_then(|u| u.max_unavailable),
-        max_unavailable_percentage: req.update_config.as_ref().and_then(|u| u.max_unavailable_percentage),
+        max_unavailable_percentage: req
+            .update_config
+            .as_ref()
+            .and_then(|u| u.max_unavailable_percentage),
     };
     let params = change_params(&change);
     if params.is_empty() {
-        return Err(EksError::invalid("No changes needed: the request changes no scaling, labels, taints or update config"));
+        return Err(EksError::invalid(
+            "No changes needed: the request changes no scaling, labels, taints or update config",
+        ));
     }
     let update = Update {
         id: new_id(),
@@ -252,13 +347,20 @@ pub fn update_config(eks: &Eks, cluster: &str, name: &str, req: UpdateConfigBody
     ng.modified_at_ms = update.created_at_ms;
     ng.pending = Some(Pending {
         due_ms: eks.due_in(eks.env.latencies.nodegroup_update_secs),
-        change: Change::NodegroupConfig { update_id: update.id.clone(), change },
+        change: Change::NodegroupConfig {
+            update_id: update.id.clone(),
+            change,
+        },
     });
     let body = json!({ "update": updates::to_json(&update) });
     let id = update.id.clone();
     c.updates.insert(update.id.clone(), update);
     drop(st);
-    eks.env.events.record("nodegroup-updating", Some(cluster), json!({"nodegroup": name, "updateId": id}));
+    eks.env.events.record(
+        "nodegroup-updating",
+        Some(cluster),
+        json!({"nodegroup": name, "updateId": id}),
+    );
     Ok(body)
 }
 
@@ -309,8 +411,14 @@ fn check_taints(taints: &[Taint]) -> EksResult<()> {
     if taints.len() > 50 {
         return Err(EksError::invalid("a node group can have at most 50 taints"));
     }
-    match taints.iter().find(|t| t.key.is_empty() || !TAINT_EFFECTS.contains(&t.effect.as_str())) {
-        Some(t) => Err(EksError::invalid(format!("taint {:?} needs a key and an effect from {TAINT_EFFECTS:?}", t.key))),
+    match taints
+        .iter()
+        .find(|t| t.key.is_empty() || !TAINT_EFFECTS.contains(&t.effect.as_str()))
+    {
+        Some(t) => Err(EksError::invalid(format!(
+            "taint {:?} needs a key and an effect from {TAINT_EFFECTS:?}",
+            t.key
+        ))),
         None => Ok(()),
     }
 }

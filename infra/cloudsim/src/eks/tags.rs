@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Eks;
 use super::access;
 use super::api::Query;
 use super::errors::{EksError, EksResult, ErrorKind};
-use super::Eks;
 
 const MAX_TAGS: usize = 50;
 
@@ -23,7 +23,10 @@ pub struct TagRequest {
 pub fn validate(tags: &BTreeMap<String, String>, kind: ErrorKind) -> EksResult<()> {
     let bad = |m: String| Err(EksError::new(kind, m));
     if tags.len() > MAX_TAGS {
-        return bad(format!("a resource can have at most {MAX_TAGS} tags, got {}", tags.len()));
+        return bad(format!(
+            "a resource can have at most {MAX_TAGS} tags, got {}",
+            tags.len()
+        ));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {
@@ -33,27 +36,53 @@ pub fn validate(tags: &BTreeMap<String, String>, kind: ErrorKind) -> EksResult<(
             return bad(format!("tag key {k:?} uses the reserved prefix aws:"));
         }
         if v.chars().count() > 256 {
-            return bad(format!("the value of tag {k:?} is longer than 256 characters"));
+            return bad(format!(
+                "the value of tag {k:?} is longer than 256 characters"
+            ));
         }
     }
     Ok(())
 }
 
 /// Runs `f` on the tags of the resource named by `arn`.
-fn with_tags<T>(eks: &Eks, arn: &str, f: impl FnOnce(&mut BTreeMap<String, String>) -> EksResult<T>) -> EksResult<T> {
+fn with_tags<T>(
+    eks: &Eks,
+    arn: &str,
+    f: impl FnOnce(&mut BTreeMap<String, String>) -> EksResult<T>,
+) -> EksResult<T> {
     let prefix = format!("arn:aws:eks:{}:{}:", eks.env.region, eks.account_id);
     let resource = arn.strip_prefix(&prefix).ok_or_else(|| {
-        EksError::new(ErrorKind::BadRequest, format!("{arn:?} is not an EKS resource ARN of this account and region ({prefix}...)"))
+        EksError::new(
+            ErrorKind::BadRequest,
+            format!("{arn:?} is not an EKS resource ARN of this account and region ({prefix}...)"),
+        )
     })?;
     let mut parts = resource.split('/');
-    let (kind, cluster) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (kind, cluster) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
     let missing = || EksError::new(ErrorKind::NotFound, format!("Resource {arn} not found"));
     let mut st = eks.state();
     let c = st.clusters.get_mut(cluster).ok_or_else(missing)?;
     let tags = match kind {
         "cluster" if c.arn == arn => &mut c.tags,
-        "nodegroup" => &mut c.nodegroups.values_mut().find(|n| n.arn == arn).ok_or_else(missing)?.tags,
-        "addon" => &mut c.addons.values_mut().find(|a| a.arn == arn).ok_or_else(missing)?.tags,
+        "nodegroup" => {
+            &mut c
+                .nodegroups
+                .values_mut()
+                .find(|n| n.arn == arn)
+                .ok_or_else(missing)?
+                .tags
+        }
+        "addon" => {
+            &mut c
+                .addons
+                .values_mut()
+                .find(|a| a.arn == arn)
+                .ok_or_else(missing)?
+                .tags
+        }
         "access-entry" => &mut access::find_by_arn(c, arn).ok_or_else(missing)?.tags,
         _ => return Err(missing()),
     };
@@ -63,7 +92,10 @@ fn with_tags<T>(eks: &Eks, arn: &str, f: impl FnOnce(&mut BTreeMap<String, Strin
 pub fn tag(eks: &Eks, arn: &str, req: TagRequest) -> EksResult<Value> {
     validate(&req.tags, ErrorKind::BadRequest)?;
     if req.tags.is_empty() {
-        return Err(EksError::new(ErrorKind::BadRequest, "tags must contain at least one tag"));
+        return Err(EksError::new(
+            ErrorKind::BadRequest,
+            "tags must contain at least one tag",
+        ));
     }
     with_tags(eks, arn, |tags| {
         let mut merged = tags.clone();
@@ -77,7 +109,10 @@ pub fn tag(eks: &Eks, arn: &str, req: TagRequest) -> EksResult<Value> {
 pub fn untag(eks: &Eks, arn: &str, q: &Query) -> EksResult<Value> {
     let keys = q.all("tagKeys");
     if keys.is_empty() {
-        return Err(EksError::new(ErrorKind::BadRequest, "tagKeys must name at least one tag key"));
+        return Err(EksError::new(
+            ErrorKind::BadRequest,
+            "tagKeys must name at least one tag key",
+        ));
     }
     with_tags(eks, arn, |tags| {
         for k in keys {

@@ -30,7 +30,10 @@ pub fn list(eks: &Eks, cluster: &str, q: &Query) -> EksResult<Value> {
     let mut ids: Vec<(u64, String)> = c
         .updates
         .values()
-        .filter(|u| u.nodegroup.as_deref() == q.get("nodegroupName") && u.addon.as_deref() == q.get("addonName"))
+        .filter(|u| {
+            u.nodegroup.as_deref() == q.get("nodegroupName")
+                && u.addon.as_deref() == q.get("addonName")
+        })
         .map(|u| (u.created_at_ms, u.id.clone()))
         .collect();
     ids.sort();

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};
-use cloudsim::eks::backend::{ClusterApi, ClusterBackend, ClusterSpec, LoadBalancerInfo, NodeGroupNodes};
+use cloudsim::eks::backend::{
+    ClusterApi, ClusterBackend, ClusterSpec, LoadBalancerInfo, NodeGroupNodes,
+};
 use cloudsim::env::Env;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -34,10 +36,16 @@ impl ClusterApi for RecordingCluster {
         format!("https://127.0.0.1:{}", self.port)
     }
     fn ca_pem(&self) -> String {
-        format!("-----BEGIN CERTIFICATE-----\nrecording-{}\n-----END CERTIFICATE-----\n", self.port)
+        format!(
+            "-----BEGIN CERTIFICATE-----\nrecording-{}\n-----END CERTIFICATE-----\n",
+            self.port
+        )
     }
     fn sync_nodegroup(&self, ng: &NodeGroupNodes) {
-        self.nodegroups.lock().unwrap().insert(ng.nodegroup.clone(), ng.clone());
+        self.nodegroups
+            .lock()
+            .unwrap()
+            .insert(ng.nodegroup.clone(), ng.clone());
     }
     fn remove_nodegroup(&self, name: &str) {
         self.nodegroups.lock().unwrap().remove(name);
@@ -63,7 +71,12 @@ pub struct RecordingBackend {
 
 impl RecordingBackend {
     pub fn cluster(&self, name: &str) -> Arc<RecordingCluster> {
-        self.clusters.lock().unwrap().get(name).cloned().unwrap_or_else(|| panic!("cluster {name} was never started"))
+        self.clusters
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("cluster {name} was never started"))
     }
 }
 
@@ -75,10 +88,16 @@ impl ClusterBackend for RecordingBackend {
             *p += 1;
             40000 + *p
         };
-        let cluster = Arc::new(RecordingCluster { port, ..Default::default() });
+        let cluster = Arc::new(RecordingCluster {
+            port,
+            ..Default::default()
+        });
         *cluster.version.lock().unwrap() = spec.version.clone();
         *cluster.spec.lock().unwrap() = Some(spec.clone());
-        self.clusters.lock().unwrap().insert(spec.name.clone(), cluster.clone());
+        self.clusters
+            .lock()
+            .unwrap()
+            .insert(spec.name.clone(), cluster.clone());
         Ok(cluster)
     }
 }
@@ -88,20 +107,35 @@ pub async fn start(time_scale: f64) -> (cloudsim::RunningServer, Arc<RecordingBa
     let backend = Arc::new(RecordingBackend::default());
     let mut cfg = cloudsim::Config::new(backend.clone());
     cfg.time_scale = time_scale;
-    (cloudsim::Server::start(cfg).await.expect("cloudsim starts"), backend)
+    (
+        cloudsim::Server::start(cfg).await.expect("cloudsim starts"),
+        backend,
+    )
 }
 
 /// An aws-sdk-eks client for `endpoint` with dummy static credentials and the SDK's standard retries.
 pub fn eks_client(endpoint: &str) -> aws_sdk_eks::Client {
-    eks_client_with(endpoint, aws_sdk_eks::config::retry::RetryConfig::standard())
+    eks_client_with(
+        endpoint,
+        aws_sdk_eks::config::retry::RetryConfig::standard(),
+    )
 }
 
-pub fn eks_client_with(endpoint: &str, retry: aws_sdk_eks::config::retry::RetryConfig) -> aws_sdk_eks::Client {
+pub fn eks_client_with(
+    endpoint: &str,
+    retry: aws_sdk_eks::config::retry::RetryConfig,
+) -> aws_sdk_eks::Client {
     let conf = aws_sdk_eks::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("AKIDTEST", "test-secret", None, None, "tests"))
+        .credentials_provider(Credentials::new(
+            "AKIDTEST",
+            "test-secret",
+            None,
+            None,
+            "tests",
+        ))
         .retry_config(retry)
         .build();
     aws_sdk_eks::Client::from_conf(conf)
@@ -118,14 +152,24 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns the status and the JSON body (or `null`).
-pub async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to cloudsim");
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to cloudsim");
     let body = body.unwrap_or("");
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -133,11 +177,21 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>
     );
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await.expect("response within 10 s").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("response within 10 s")
+        .unwrap();
     let text = String::from_utf8(raw).expect("UTF-8 response");
     let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// Kinds of the events recorded so far (optionally only those about `cluster`).
@@ -148,7 +202,12 @@ pub async fn event_kinds(addr: SocketAddr, cluster: Option<&str>) -> Vec<String>
     };
     let (status, events) = http(addr, "GET", &path, None).await;
     assert_eq!(status, 200);
-    events.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The SDK error's AWS code (e.g. `ResourceNotFoundException`), for any operation's error.
@@ -164,28 +223,72 @@ where
 }
 
 /// A CreateCluster call with everything EKS requires.
-pub fn create_cluster(client: &aws_sdk_eks::Client, name: &str, version: &str) -> aws_sdk_eks::operation::create_cluster::builders::CreateClusterFluentBuilder {
+pub fn create_cluster(
+    client: &aws_sdk_eks::Client,
+    name: &str,
+    version: &str,
+) -> aws_sdk_eks::operation::create_cluster::builders::CreateClusterFluentBuilder {
     client
         .create_cluster()
         .name(name)
         .version(version)
         .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
-        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-aaa").subnet_ids("subnet-bbb").build())
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-aaa")
+                .subnet_ids("subnet-bbb")
+                .build(),
+        )
 }
 
 /// Waits until DescribeCluster reports `status`.
-pub async fn wait_cluster(client: &aws_sdk_eks::Client, name: &str, status: &str) -> aws_sdk_eks::types::Cluster {
-    eventually(&format!("cluster {name} {status}"), Duration::from_secs(20), || async {
-        let c = client.describe_cluster().name(name).send().await.ok()?.cluster?;
-        (c.status.as_ref().map(|s| s.as_str()) == Some(status)).then_some(c)
-    })
+pub async fn wait_cluster(
+    client: &aws_sdk_eks::Client,
+    name: &str,
+    status: &str,
+) -> aws_sdk_eks::types::Cluster {
+    eventually(
+        &format!("cluster {name} {status}"),
+        Duration::from_secs(20),
+        || async {
+            let c = client
+                .describe_cluster()
+                .name(name)
+                .send()
+                .await
+                .ok()?
+                .cluster?;
+            let now = c.status.as_ref().map(|s| s.as_str().to_string());
+            // A FAILED cluster never becomes anything else: say why at once instead of timing out.
+            if now.as_deref() == Some("FAILED") && status != "FAILED" {
+                panic!("cluster {name} FAILED while waiting for {status}: {:?}", c.health);
+            }
+            (now.as_deref() == Some(status)).then_some(c)
+        },
+    )
     .await
 }
 
-pub async fn wait_nodegroup(client: &aws_sdk_eks::Client, cluster: &str, ng: &str, status: &str) -> aws_sdk_eks::types::Nodegroup {
-    eventually(&format!("node group {ng} {status}"), Duration::from_secs(20), || async {
-        let n = client.describe_nodegroup().cluster_name(cluster).nodegroup_name(ng).send().await.ok()?.nodegroup?;
-        (n.status.as_ref().map(|s| s.as_str()) == Some(status)).then_some(n)
-    })
+pub async fn wait_nodegroup(
+    client: &aws_sdk_eks::Client,
+    cluster: &str,
+    ng: &str,
+    status: &str,
+) -> aws_sdk_eks::types::Nodegroup {
+    eventually(
+        &format!("node group {ng} {status}"),
+        Duration::from_secs(20),
+        || async {
+            let n = client
+                .describe_nodegroup()
+                .cluster_name(cluster)
+                .nodegroup_name(ng)
+                .send()
+                .await
+                .ok()?
+                .nodegroup?;
+            (n.status.as_ref().map(|s| s.as_str()) == Some(status)).then_some(n)
+        },
+    )
     .await
 }

@@ -133,6 +133,9 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
         let eks = Eks::open(env.clone(), cfg.backend, store.clone(), cfg.account_id).await?;
+        // Complete what fell due while cloudsim was down before answering anyone: a client may have
+        // seen a transition complete just before a kill that came before its write.
+        lifecycle::run_due(&eks).await;
         env.events.record(
             "cloudsim-started",
             None,
@@ -150,7 +153,7 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = vec![lifecycle::spawn(eks.clone())];
         if let Some(s) = store {
-            tasks.push(spawn_event_flusher(s, env.clone()));
+            tasks.push(spawn_event_flusher(s, env.clone(), eks.clone()));
         }
         let accept = tokio::spawn(accept_loop(listener, shared, stop_rx));
         tracing::info!(%addr, "cloudsim serving");
@@ -210,11 +213,13 @@ impl RunningServer {
 }
 
 /// Kubernetes-side events are recorded without a write; put them on disk within a fraction of a second.
-fn spawn_event_flusher(store: Arc<StateDir>, env: Env) -> JoinHandle<()> {
+/// It reads through the EKS gate so an EKS event never reaches disk ahead of the state it reports.
+fn spawn_event_flusher(store: Arc<StateDir>, env: Env, eks: Arc<Eks>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tick.tick().await;
+            let _gate = eks.gate.read().await;
             let (s, e) = (store.clone(), env.clone());
             if let Ok(Err(err)) =
                 tokio::task::spawn_blocking(move || s.flush_events(&e.events)).await

@@ -159,12 +159,16 @@ impl Query {
 
 /// Runs one operation and persists its effect before returning. The result is the JSON body.
 pub async fn call(eks: &Eks, op: &Op, query: &Query, body: &[u8]) -> EksResult<serde_json::Value> {
-    let result = dispatch(eks, op, query, body)?;
     if op.mutates() {
+        let _gate = eks.gate.write().await;
+        let result = dispatch(eks, op, query, body)?;
         eks.persist().await?;
         eks.wake();
+        Ok(result)
+    } else {
+        let _gate = eks.gate.read().await;
+        dispatch(eks, op, query, body)
     }
-    Ok(result)
 }
 
 fn dispatch(eks: &Eks, op: &Op, q: &Query, body: &[u8]) -> EksResult<serde_json::Value> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::Eks;
-use super::backend::{ClusterSpec, NodeGroupNodes};
+use super::backend::{ClusterApi, ClusterSpec, NodeGroupNodes};
 use super::model::{Change, Issue, LeakedLoadBalancer, Nodegroup, NodegroupChange, ResourceRef};
 
 /// Runs until the task is aborted (server shutdown).
@@ -61,8 +61,6 @@ pub async fn run_due(eks: &Eks) -> Option<u64> {
         for (what, _) in due {
             complete(eks, what).await;
         }
-        // A failed write is logged by persist(); the state in memory stays right and the next change retries it.
-        let _ = eks.persist().await;
     }
 }
 
@@ -84,8 +82,16 @@ async fn complete(eks: &Eks, what: ResourceRef) {
         }
     };
     let Some(pending) = change else { return };
+    // Starting a cluster's API takes a while and changes no EKS state: do it before closing the gate.
+    let started = match (&what, &pending.change) {
+        (ResourceRef::Cluster(c), Change::Create) => start_cluster_api(eks, c).await,
+        _ => None,
+    };
+    // Under the gate no request sees the change before it is on disk, so a kill never takes back
+    // something a client has seen.
+    let _gate = eks.gate.write().await;
     match (what, pending.change) {
-        (ResourceRef::Cluster(c), Change::Create) => cluster_created(eks, &c).await,
+        (ResourceRef::Cluster(c), Change::Create) => cluster_created(eks, &c, started),
         (ResourceRef::Cluster(c), Change::Delete) => cluster_deleted(eks, &c).await,
         (ResourceRef::Cluster(c), Change::Version { update_id, version }) => {
             version_updated(eks, &c, &update_id, &version)
@@ -106,6 +112,8 @@ async fn complete(eks: &Eks, what: ResourceRef) {
             clear_pending(eks, &what);
         }
     }
+    // A failed write is logged by persist(); memory stays right and the next change retries it.
+    let _ = eks.persist().await;
 }
 
 fn clear_pending(eks: &Eks, what: &ResourceRef) {
@@ -145,34 +153,39 @@ fn fail_cluster(eks: &Eks, name: &str, issue: Issue, detail: serde_json::Value) 
         .record("cluster-create-failed", Some(name), detail);
 }
 
-async fn cluster_created(eks: &Eks, name: &str) {
+/// Starts the Kubernetes API of a cluster whose creation is due; `None` when the creation is to
+/// fail by fault (or the cluster is gone).
+async fn start_cluster_api(eks: &Eks, name: &str) -> Option<anyhow::Result<Arc<dyn ClusterApi>>> {
     if eks.env.faults().cluster_create_fails(name) {
-        let message =
-            "cloudsim fault failClusterCreate: the control plane did not come up".to_string();
-        fail_cluster(
-            eks,
-            name,
-            issue("InternalFailure", message, name),
-            json!({"fault": "failClusterCreate"}),
-        );
-        return;
+        return None;
     }
-    let (spec, version) = {
+    let spec = {
         let st = eks.state();
-        let Some(c) = st.clusters.get(name) else {
-            return;
-        };
-        let spec = ClusterSpec {
+        let c = st.clusters.get(name)?;
+        ClusterSpec {
             name: name.to_string(),
             version: c.version.clone(),
             state_dir: eks.store.as_ref().map(|s| s.cluster_dir(name)),
-        };
-        (spec, c.version.clone())
+        }
     };
-    match eks.backend.start(spec, eks.env.clone()).await {
-        Ok(api) => {
+    Some(eks.backend.start(spec, eks.env.clone()).await)
+}
+
+fn cluster_created(eks: &Eks, name: &str, started: Option<anyhow::Result<Arc<dyn ClusterApi>>>) {
+    match started {
+        None => {
+            let message =
+                "cloudsim fault failClusterCreate: the control plane did not come up".to_string();
+            fail_cluster(
+                eks,
+                name,
+                issue("InternalFailure", message, name),
+                json!({"fault": "failClusterCreate"}),
+            );
+        }
+        Some(Ok(api)) => {
             let endpoint = api.endpoint();
-            {
+            let version = {
                 let mut st = eks.state();
                 let Some(c) = st.clusters.get_mut(name) else {
                     return;
@@ -181,7 +194,8 @@ async fn cluster_created(eks: &Eks, name: &str) {
                 c.pending = None;
                 c.endpoint = Some(endpoint.clone());
                 c.ca_pem = Some(api.ca_pem());
-            }
+                c.version.clone()
+            };
             eks.set_running(name, api);
             eks.env.events.record(
                 "cluster-active",
@@ -189,7 +203,7 @@ async fn cluster_created(eks: &Eks, name: &str) {
                 json!({"endpoint": endpoint, "version": version}),
             );
         }
-        Err(e) => {
+        Some(Err(e)) => {
             let message = format!("the Kubernetes API could not start: {e:#}");
             tracing::error!(cluster = name, error = %message, "cluster creation failed");
             fail_cluster(

@@ -83,6 +83,9 @@ pub struct Eks {
     store: Option<Arc<StateDir>>,
     /// Serialises writes of `eks.json` so a newer snapshot is never overwritten by an older one.
     write_lock: tokio::sync::Mutex<()>,
+    /// Changes hold it for writing until they are on disk; requests hold it for reading. So nobody
+    /// sees a change a kill could still take back.
+    pub(crate) gate: tokio::sync::RwLock<()>,
     /// Woken whenever a new deadline may be earlier than the one the lifecycle sleeps towards.
     wake: Notify,
 }
@@ -117,6 +120,7 @@ impl Eks {
             running: Mutex::new(HashMap::new()),
             store,
             write_lock: tokio::sync::Mutex::new(()),
+            gate: tokio::sync::RwLock::new(()),
             wake: Notify::new(),
         });
         lifecycle::restore_clusters(&eks).await;
@@ -193,6 +197,7 @@ impl Eks {
 
     /// Forgets every resource at once (no deletion delays, no leak detection): `POST /_cloudsim/reset`.
     pub async fn reset(&self) -> Result<(), EksError> {
+        let _gate = self.gate.write().await;
         self.stop_clusters().await;
         let names: Vec<String> = {
             let mut st = self.state();

@@ -261,7 +261,10 @@ pub async fn wait_cluster(
             let now = c.status.as_ref().map(|s| s.as_str().to_string());
             // A FAILED cluster never becomes anything else: say why at once instead of timing out.
             if now.as_deref() == Some("FAILED") && status != "FAILED" {
-                panic!("cluster {name} FAILED while waiting for {status}: {:?}", c.health);
+                panic!(
+                    "cluster {name} FAILED while waiting for {status}: {:?}",
+                    c.health
+                );
             }
             (now.as_deref() == Some(status)).then_some(c)
         },

@@ -259,7 +259,7 @@ async fn scripted(post: impl Fn(usize) -> Response + Send + Sync + 'static) -> (
         _ => empty_list(),
     })
     .await;
-    let config = aws_common::sdk_config(&server.endpoint).await;
+    let config = aws_common::sdk_config_quick_retry(&server.endpoint).await;
     let poll = PollConfig { min_interval: Duration::from_millis(5), max_interval: Duration::from_millis(50), ..PollConfig::scaled(100.0) };
     let traffic = Route53Traffic::new(&config, &Timeouts::default()).with_poll(poll);
     (server, traffic)

@@ -296,17 +296,20 @@ impl ClusterProvider for EksClusters {
         };
         if cluster.status != Some(SdkStatus::Deleting) {
             // EKS refuses to delete a cluster that still has node groups or add-ons.
-            for ng in self.nodegroup_names(name).await? {
-                self.start_nodegroup_delete(name, &ng).await?;
+            // All deletions are started before any is awaited: EKS runs them side by side.
+            let nodegroups = self.nodegroup_names(name).await?;
+            for ng in &nodegroups {
+                self.start_nodegroup_delete(name, ng).await?;
             }
-            for ng in self.nodegroup_names(name).await? {
-                self.wait_nodegroup_gone(name, &ng).await?;
+            for ng in &nodegroups {
+                self.wait_nodegroup_gone(name, ng).await?;
             }
-            for addon in self.addon_names(name).await? {
-                self.start_addon_delete(name, &addon).await?;
+            let addons = self.addon_names(name).await?;
+            for addon in &addons {
+                self.start_addon_delete(name, addon).await?;
             }
-            for addon in self.addon_names(name).await? {
-                self.wait_addon_gone(name, &addon).await?;
+            for addon in &addons {
+                self.wait_addon_gone(name, addon).await?;
             }
             match self.client.delete_cluster().name(name).send().await {
                 Ok(_) => {}

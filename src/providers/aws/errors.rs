@@ -133,8 +133,30 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     let kind = sdk_kind(err);
-    let context = DisplayErrorContext(err).to_string();
-    ProviderError::new(kind, redact(&format!("{what}: {context}{}", hint(kind))))
+    ProviderError::new(kind, redact(&format!("{what}: {}{}", detail(err), hint(kind))))
+}
+
+/// What the service said, briefly: `ThrottlingException (HTTP 429): Rate exceeded (request id R)`.
+/// Failures that never got an answer keep the SDK's whole error chain (it names the cause).
+fn detail<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let SdkError::ServiceError(_) = err else {
+        return DisplayErrorContext(err).to_string();
+    };
+    let mut out = err.code().unwrap_or("unknown error").to_string();
+    if let Some(status) = err.raw_response().map(|r| r.status().as_u16()) {
+        out.push_str(&format!(" (HTTP {status})"));
+    }
+    if let Some(message) = err.message().filter(|m| !m.is_empty()) {
+        out.push_str(": ");
+        out.push_str(message);
+    }
+    if let Some(id) = err.meta().extra("aws_request_id") {
+        out.push_str(&format!(" (request id {id})"));
+    }
+    out
 }
 
 /// The kind of an SDK error, including failures that never reached the service.

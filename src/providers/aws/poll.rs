@@ -35,6 +35,9 @@ pub const ADDON_DELETION: Duration = Duration::from_secs(60);
 /// Typical time for a Route53 change to become INSYNC (AWS: "generally within 60 seconds").
 pub const DNS_INSYNC: Duration = Duration::from_secs(30);
 
+/// The variable naming an emulator's time scale (see [`PollConfig::from_env`]).
+pub const TIME_SCALE_VAR: &str = "CUTOVER_TIME_SCALE";
+
 /// How polls are spaced. `Default` suits real AWS; tests and emulators shrink it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PollConfig {
@@ -47,6 +50,10 @@ pub struct PollConfig {
     pub fraction: f64,
     /// Real time per simulated time: expectations are divided by it (1 for AWS).
     pub time_scale: f64,
+    /// First pause after a failed poll (throttling, 5xx), doubled per consecutive failure up to
+    /// `error_backoff_max`. Rate limits are real-time quantities, so these are never scaled.
+    pub error_backoff_min: Duration,
+    pub error_backoff_max: Duration,
 }
 
 impl Default for PollConfig {
@@ -56,6 +63,8 @@ impl Default for PollConfig {
             max_interval: Duration::from_secs(15),
             fraction: 0.02,
             time_scale: 1.0,
+            error_backoff_min: Duration::from_millis(500),
+            error_backoff_max: Duration::from_secs(15),
         }
     }
 }
@@ -72,6 +81,25 @@ impl PollConfig {
             max_interval: d.max_interval.div_f64(scale).max(Duration::from_millis(10)),
             fraction: d.fraction,
             time_scale: scale,
+            ..d
+        }
+    }
+
+    /// AWS's pace, or [`PollConfig::scaled`] by `CUTOVER_TIME_SCALE` when it is set: for running
+    /// against an emulator that speeds time up (cloudsim `--time-scale N`); never set it for AWS.
+    pub fn from_env() -> Result<Self, ProviderError> {
+        match std::env::var(TIME_SCALE_VAR) {
+            Err(_) => Ok(PollConfig::default()),
+            Ok(raw) => match raw.trim().parse::<f64>() {
+                Ok(scale) if scale.is_finite() && scale >= 1.0 => Ok(PollConfig::scaled(scale)),
+                _ => Err(ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "{TIME_SCALE_VAR}={raw:?} is not a number >= 1; set it to the emulator's --time-scale, \
+                         or unset it when running against AWS"
+                    ),
+                )),
+            },
         }
     }
 
@@ -136,9 +164,10 @@ where
             Ok(Err(e)) if e.retryable() => {
                 errors += 1;
                 tracing::debug!(what = wait.what, error = %e, "transient error while waiting; polling on");
-                // Back off on repeated errors (throttling) but never beyond the longest interval.
-                let backoff = config.min_interval.saturating_mul(1 << errors.min(10));
-                pause = pause.max(backoff.min(config.max_interval));
+                // Back off on repeated errors (throttling): polling on at the usual pace would
+                // only spend the rate limit that the provider's other calls need.
+                let backoff = config.error_backoff_min.saturating_mul(1 << (errors - 1).min(10));
+                pause = pause.max(backoff.min(config.error_backoff_max));
                 last = format!("last poll failed: {e}");
             }
             Ok(Err(e)) => return Err(e),
@@ -286,8 +315,9 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(v, 5);
-        // 2 + 4 + 8 + 15 s of backoff, then one ordinary interval.
-        assert!(start.elapsed() >= Duration::from_secs(29), "{:?}", start.elapsed());
+        // 0.5 + 1 + 2 + 4 s of backoff, then one ordinary interval.
+        assert!(start.elapsed() >= Duration::from_millis(8500), "{:?}", start.elapsed());
+        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,7 +9,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
 use cutover::engine::{Engine, EngineEvent, RunOutcome};
 use cutover::plan::{CheckKind, Plan, RecordType, Timeouts};
 use cutover::providers::aws::poll::PollConfig;
@@ -39,9 +41,20 @@ async fn upsert(endpoint: &str, zone: &str, sets: &[(&str, &str, i64)]) {
             .resource_records(ResourceRecord::builder().value(*target).build().unwrap())
             .build()
             .unwrap();
-        batch = batch.changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(rrs).build().unwrap());
+        batch = batch.changes(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(rrs)
+                .build()
+                .unwrap(),
+        );
     }
-    sdk.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch.build().unwrap()).send().await.unwrap();
+    sdk.change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(batch.build().unwrap())
+        .send()
+        .await
+        .unwrap();
 }
 
 /// moto with example.com holding blue's weighted record at 100.
@@ -49,11 +62,34 @@ async fn setup() -> Setup {
     let moto = Moto::start();
     let config = aws_common::sdk_config(&moto.endpoint()).await;
     let sdk = aws_sdk_route53::Client::new(&config);
-    let created = sdk.create_hosted_zone().name("example.com").caller_reference(aws_common::unique("zone")).send().await.unwrap();
-    let zone = created.hosted_zone().unwrap().id.trim_start_matches("/hostedzone/").to_string();
-    upsert(&moto.endpoint(), &zone, &[(plans::BLUE_SET, plans::BLUE_LB, 100)]).await;
-    let traffic = Arc::new(Route53Traffic::new(&config, &Timeouts::default()).with_poll(PollConfig::scaled(100.0)));
-    Setup { endpoint: moto.endpoint(), _moto: moto, zone, traffic }
+    let created = sdk
+        .create_hosted_zone()
+        .name("example.com")
+        .caller_reference(aws_common::unique("zone"))
+        .send()
+        .await
+        .unwrap();
+    let zone = created
+        .hosted_zone()
+        .unwrap()
+        .id
+        .trim_start_matches("/hostedzone/")
+        .to_string();
+    upsert(
+        &moto.endpoint(),
+        &zone,
+        &[(plans::BLUE_SET, plans::BLUE_LB, 100)],
+    )
+    .await;
+    let traffic = Arc::new(
+        Route53Traffic::new(&config, &Timeouts::default()).with_poll(PollConfig::scaled(100.0)),
+    );
+    Setup {
+        endpoint: moto.endpoint(),
+        _moto: moto,
+        zone,
+        traffic,
+    }
 }
 
 /// The reference Upgrade on the moto zone, with bakes, TTLs and probe intervals cut to nothing.
@@ -74,7 +110,10 @@ fn plan(zone: &str) -> Plan {
 }
 
 fn engine(h: &Harness, traffic: Arc<Route53Traffic>) -> Engine {
-    let providers = Providers { traffic, ..h.world.providers() };
+    let providers = Providers {
+        traffic,
+        ..h.world.providers()
+    };
     let mut options = h.options();
     options.check_interval = Duration::from_millis(5);
     options.address_poll_interval = Duration::from_millis(5);
@@ -102,8 +141,17 @@ async fn an_upgrade_moves_traffic_on_route53_step_by_step_and_retires_blues_reco
     let h = Harness::with_world(plan(&s.zone), world);
     let outcome = engine(&h, s.traffic.clone()).apply().await.unwrap();
     assert_eq!(outcome, RunOutcome::Completed);
-    assert_eq!(weights(&s).await, vec![(plans::GREEN_SET.to_string(), 100)], "green carries everything, blue's record is gone");
-    let green = s.traffic.records(&s.zone, plans::RECORD, RecordType::Cname).await.unwrap().remove(0);
+    assert_eq!(
+        weights(&s).await,
+        vec![(plans::GREEN_SET.to_string(), 100)],
+        "green carries everything, blue's record is gone"
+    );
+    let green = s
+        .traffic
+        .records(&s.zone, plans::RECORD, RecordType::Cname)
+        .await
+        .unwrap()
+        .remove(0);
     assert!(!green.target.is_empty());
     let checkpoints = h.sink.checkpoints();
     for c in ["traffic-10", "traffic-50", "traffic-100"] {
@@ -123,20 +171,38 @@ async fn weights_changed_by_hand_mid_run_stop_it_and_cutover_changes_nothing() {
             // Someone moves traffic by hand while the run bakes (its own runtime: this hook is sync).
             let (endpoint, zone) = (endpoint.clone(), zone.clone());
             std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(upsert(&endpoint, &zone, &[(plans::BLUE_SET, plans::BLUE_LB, 70), (plans::GREEN_SET, "green-by-hand.example.net", 30)]));
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(upsert(
+                    &endpoint,
+                    &zone,
+                    &[
+                        (plans::BLUE_SET, plans::BLUE_LB, 70),
+                        (plans::GREEN_SET, "green-by-hand.example.net", 30),
+                    ],
+                ));
             })
             .join()
             .unwrap();
         }
     });
     let outcome = engine(&h, s.traffic.clone()).apply().await.unwrap();
-    let RunOutcome::NeedsAttention { cause, .. } = &outcome else { panic!("{outcome:?}") };
+    let RunOutcome::NeedsAttention { cause, .. } = &outcome else {
+        panic!("{outcome:?}")
+    };
     assert!(cause.contains("Someone changed DNS by hand"), "{cause}");
-    assert!(cause.contains("blue=90 green=10") && cause.contains("blue=70 green=30"), "{cause}");
+    assert!(
+        cause.contains("blue=90 green=10") && cause.contains("blue=70 green=30"),
+        "{cause}"
+    );
     assert_eq!(
         weights(&s).await,
-        vec![(plans::BLUE_SET.to_string(), 70), (plans::GREEN_SET.to_string(), 30)],
+        vec![
+            (plans::BLUE_SET.to_string(), 70),
+            (plans::GREEN_SET.to_string(), 30)
+        ],
         "the hand-set weights are left as they are"
     );
 }

@@ -32,8 +32,18 @@ impl S3 {
         let config = aws_common::sdk_config(&moto.endpoint()).await;
         let client = aws_sdk_s3::Client::new(&config);
         let bucket = aws_common::unique("state");
-        client.create_bucket().bucket(&bucket).send().await.expect("create bucket");
-        S3 { _moto: moto, client, bucket, config }
+        client
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        S3 {
+            _moto: moto,
+            client,
+            bucket,
+            config,
+        }
     }
 
     fn state(&self, prefix: &str) -> S3State {
@@ -41,12 +51,28 @@ impl S3 {
     }
 
     async fn put(&self, key: &str, body: &[u8]) {
-        self.client.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(body.to_vec())).send().await.unwrap();
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body.to_vec()))
+            .send()
+            .await
+            .unwrap();
     }
 
     async fn keys(&self) -> Vec<String> {
-        let out = self.client.list_objects_v2().bucket(&self.bucket).send().await.unwrap();
-        out.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect()
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
     }
 }
 
@@ -72,31 +98,54 @@ async fn lock_contract(state: &dyn StateBackend) {
     assert_eq!(state.read_lock(ENV).await.unwrap(), Some(holder("run-a")));
 
     match state.acquire_lock(ENV, &holder("run-b")).await {
-        Err(StateError::LockHeld(h)) => assert_eq!(h, holder("run-a"), "the refusal names the holder"),
+        Err(StateError::LockHeld(h)) => {
+            assert_eq!(h, holder("run-a"), "the refusal names the holder")
+        }
         other => panic!("a second run must be refused, got {other:?}"),
     }
-    assert!(matches!(state.release_lock(ENV, "run-b").await, Err(StateError::LockChanged(_))), "only the holder releases");
+    assert!(
+        matches!(
+            state.release_lock(ENV, "run-b").await,
+            Err(StateError::LockChanged(_))
+        ),
+        "only the holder releases"
+    );
     assert_eq!(state.read_lock(ENV).await.unwrap(), Some(holder("run-a")));
 
     state.release_lock(ENV, "run-a").await.unwrap();
     assert_eq!(state.read_lock(ENV).await.unwrap(), None);
-    state.release_lock(ENV, "run-a").await.expect("releasing an absent lock succeeds");
+    state
+        .release_lock(ENV, "run-a")
+        .await
+        .expect("releasing an absent lock succeeds");
 
     // Breaking only removes the holder the user confirmed.
     state.acquire_lock(ENV, &holder("run-c")).await.unwrap();
     let mut stale = holder("run-c");
     stale.pid += 1;
-    assert!(matches!(state.break_lock(ENV, &stale).await, Err(StateError::LockChanged(_))));
+    assert!(matches!(
+        state.break_lock(ENV, &stale).await,
+        Err(StateError::LockChanged(_))
+    ));
     assert_eq!(state.read_lock(ENV).await.unwrap(), Some(holder("run-c")));
     state.break_lock(ENV, &holder("run-c")).await.unwrap();
     assert_eq!(state.read_lock(ENV).await.unwrap(), None);
-    state.break_lock(ENV, &holder("run-c")).await.expect("breaking an absent lock succeeds");
-    state.acquire_lock(ENV, &holder("run-d")).await.expect("free again after a break");
+    state
+        .break_lock(ENV, &holder("run-c"))
+        .await
+        .expect("breaking an absent lock succeeds");
+    state
+        .acquire_lock(ENV, &holder("run-d"))
+        .await
+        .expect("free again after a break");
     state.release_lock(ENV, "run-d").await.unwrap();
 }
 
 async fn journal_contract(state: &dyn StateBackend) {
-    assert!(matches!(state.read_journal(ENV, "20260301T090000Z-aaaa").await, Err(StateError::NotFound { .. })));
+    assert!(matches!(
+        state.read_journal(ENV, "20260301T090000Z-aaaa").await,
+        Err(StateError::NotFound { .. })
+    ));
     assert_eq!(state.list_runs(ENV).await.unwrap(), Vec::<String>::new());
     assert_eq!(state.current_run(ENV).await.unwrap(), None);
 
@@ -112,23 +161,45 @@ async fn journal_contract(state: &dyn StateBackend) {
     // Truncation keeps whole records and appending continues after them.
     let keep: usize = (1..=10).map(|s| line(s).len()).sum();
     state.truncate_journal(ENV, run, keep as u64).await.unwrap();
-    assert_eq!(state.read_journal(ENV, run).await.unwrap(), expected[..keep]);
+    assert_eq!(
+        state.read_journal(ENV, run).await.unwrap(),
+        expected[..keep]
+    );
     state.append(ENV, run, 11, &line(11)).await.unwrap();
-    assert_eq!(state.read_journal(ENV, run).await.unwrap(), expected[..keep + line(11).len()]);
+    assert_eq!(
+        state.read_journal(ENV, run).await.unwrap(),
+        expected[..keep + line(11).len()]
+    );
 
     let later = "20260302T090000Z-bbbb";
     state.append(ENV, later, 1, &line(1)).await.unwrap();
     state.set_current_run(ENV, later).await.unwrap();
-    assert_eq!(state.list_runs(ENV).await.unwrap(), vec![run.to_string(), later.to_string()], "oldest first");
-    assert_eq!(state.current_run(ENV).await.unwrap().as_deref(), Some(later));
+    assert_eq!(
+        state.list_runs(ENV).await.unwrap(),
+        vec![run.to_string(), later.to_string()],
+        "oldest first"
+    );
+    assert_eq!(
+        state.current_run(ENV).await.unwrap().as_deref(),
+        Some(later)
+    );
     state.set_current_run(ENV, run).await.unwrap();
     assert_eq!(state.current_run(ENV).await.unwrap().as_deref(), Some(run));
 }
 
 async fn names_contract(state: &dyn StateBackend) {
     for bad in ["", "..", "a/b", "../other"] {
-        assert!(matches!(state.read_lock(bad).await, Err(StateError::InvalidName(_))), "env {bad:?}");
-        assert!(matches!(state.read_journal(ENV, bad).await, Err(StateError::InvalidName(_))), "run {bad:?}");
+        assert!(
+            matches!(state.read_lock(bad).await, Err(StateError::InvalidName(_))),
+            "env {bad:?}"
+        );
+        assert!(
+            matches!(
+                state.read_journal(ENV, bad).await,
+                Err(StateError::InvalidName(_))
+            ),
+            "run {bad:?}"
+        );
     }
 }
 
@@ -152,9 +223,20 @@ async fn s3_backend_keeps_the_same_contract() {
         names_contract(&state).await;
     }
     let keys = s3.keys().await;
-    assert!(keys.contains(&"teams/payments/payments-prod/runs/20260301T090000Z-aaaa/0000000011.json".to_string()), "{keys:?}");
-    assert!(keys.contains(&"payments-prod/current".to_string()), "{keys:?}");
-    assert!(!keys.iter().any(|k| k.ends_with("/lock")), "no lock left behind: {keys:?}");
+    assert!(
+        keys.contains(
+            &"teams/payments/payments-prod/runs/20260301T090000Z-aaaa/0000000011.json".to_string()
+        ),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"payments-prod/current".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.ends_with("/lock")),
+        "no lock left behind: {keys:?}"
+    );
 }
 
 // ---- races ----
@@ -186,7 +268,11 @@ async fn two_runs_racing_for_the_lock_fifty_times_exactly_one_wins_each_time() {
             }
             other => panic!("round {round}: exactly one must win, got {other:?}"),
         };
-        assert_eq!(state.read_lock(ENV).await.unwrap().as_ref(), Some(winner), "round {round}");
+        assert_eq!(
+            state.read_lock(ENV).await.unwrap().as_ref(),
+            Some(winner),
+            "round {round}"
+        );
         state.release_lock(ENV, &winner.run_id).await.unwrap();
     }
 }
@@ -213,7 +299,13 @@ async fn two_writers_of_one_record_exactly_one_lands() {
             }
             other => panic!("record {seq}: exactly one append must land, got {other:?}"),
         };
-        assert!(state.read_journal(ENV, run).await.unwrap().ends_with(landed));
+        assert!(
+            state
+                .read_journal(ENV, run)
+                .await
+                .unwrap()
+                .ends_with(landed)
+        );
     }
 }
 
@@ -224,10 +316,16 @@ async fn a_retried_write_that_already_landed_is_not_a_conflict() {
     let run = "20260301T090000Z-retry";
     // What the SDK's retry of a write whose answer was lost looks like to the backend.
     state.append(ENV, run, 1, &line(1)).await.unwrap();
-    state.append(ENV, run, 1, &line(1)).await.expect("the same record again is the same write");
+    state
+        .append(ENV, run, 1, &line(1))
+        .await
+        .expect("the same record again is the same write");
     assert_eq!(state.read_journal(ENV, run).await.unwrap(), line(1));
     state.acquire_lock(ENV, &holder(run)).await.unwrap();
-    state.acquire_lock(ENV, &holder(run)).await.expect("the same lock again is the same write");
+    state
+        .acquire_lock(ENV, &holder(run))
+        .await
+        .expect("the same lock again is the same write");
 }
 
 // ---- torn, foreign and corrupt objects ----
@@ -239,9 +337,18 @@ async fn foreign_objects_are_ignored_and_a_corrupt_lock_says_what_to_do() {
     let run = "20260301T090000Z-mixed";
     state.append(ENV, run, 1, &line(1)).await.unwrap();
     state.append(ENV, run, 2, &line(2)).await.unwrap();
-    s3.put(&format!("cutover/{ENV}/runs/{run}/notes.txt"), b"someone's notes").await;
-    s3.put(&format!("cutover/{ENV}/runs/{run}/0000000002.json.bak"), b"a copy").await;
-    s3.put(&format!("cutover/{ENV}/runs/README"), b"not a run").await;
+    s3.put(
+        &format!("cutover/{ENV}/runs/{run}/notes.txt"),
+        b"someone's notes",
+    )
+    .await;
+    s3.put(
+        &format!("cutover/{ENV}/runs/{run}/0000000002.json.bak"),
+        b"a copy",
+    )
+    .await;
+    s3.put(&format!("cutover/{ENV}/runs/README"), b"not a run")
+        .await;
     let mut both = line(1);
     both.extend(line(2));
     assert_eq!(state.read_journal(ENV, run).await.unwrap(), both);
@@ -271,23 +378,53 @@ async fn a_torn_last_record_is_dropped_and_the_repair_journaled_like_the_local_b
         r = engine.apply() => panic!("the run should have crashed: {r:?}"),
         () = crashing.crashed() => {}
     }
-    let run = state.current_run(plans::ENV).await.unwrap().expect("a current run");
+    let run = state
+        .current_run(plans::ENV)
+        .await
+        .unwrap()
+        .expect("a current run");
     let whole = state.read_journal(plans::ENV, &run).await.unwrap();
     // A record that was being written when the process died (S3 itself never tears a write, but
     // a copy made by hand can be cut short).
-    s3.put(&format!("{}/runs/{run}/0000000005.json", plans::ENV), b"{\"seq\":5,\"ts\":\"2026-03").await;
+    s3.put(
+        &format!("{}/runs/{run}/0000000005.json", plans::ENV),
+        b"{\"seq\":5,\"ts\":\"2026-03",
+    )
+    .await;
 
     // What an operator does after a crash: break the dead run's lock, then resume.
-    let dead = engine::lock_holder(state.as_ref(), plans::ENV).await.unwrap().expect("the dead run's lock");
+    let dead = engine::lock_holder(state.as_ref(), plans::ENV)
+        .await
+        .unwrap()
+        .expect("the dead run's lock");
     assert_eq!(dead.run_id, run);
-    engine::break_lock(state.as_ref(), plans::ENV, &dead).await.unwrap();
-    let outcome = h.engine_on(state.clone()).resume().await.expect("resume on S3");
-    assert!(matches!(outcome, RunOutcome::Completed | RunOutcome::Waiting { .. }), "{outcome:?}");
+    engine::break_lock(state.as_ref(), plans::ENV, &dead)
+        .await
+        .unwrap();
+    let outcome = h
+        .engine_on(state.clone())
+        .resume()
+        .await
+        .expect("resume on S3");
+    assert!(
+        matches!(outcome, RunOutcome::Completed | RunOutcome::Waiting { .. }),
+        "{outcome:?}"
+    );
     let journal = String::from_utf8(state.read_journal(plans::ENV, &run).await.unwrap()).unwrap();
     assert!(journal.starts_with(std::str::from_utf8(&whole).unwrap()));
     let fifth = journal.lines().nth(4).unwrap();
-    assert!(fifth.contains("\"seq\":5") && fifth.contains("journal-repaired"), "{fifth}");
-    let status = engine::status(state.as_ref(), plans::ENV).await.unwrap().expect("status from S3");
+    assert!(
+        fifth.contains("\"seq\":5") && fifth.contains("journal-repaired"),
+        "{fifth}"
+    );
+    let status = engine::status(state.as_ref(), plans::ENV)
+        .await
+        .unwrap()
+        .expect("status from S3");
     assert_eq!(status.run_id, run);
-    assert_eq!(state.read_lock(plans::ENV).await.unwrap(), None, "the resumed run released the lock");
+    assert_eq!(
+        state.read_lock(plans::ENV).await.unwrap(),
+        None,
+        "the resumed run released the lock"
+    );
 }

@@ -20,7 +20,10 @@ pub struct Response {
 
 impl Response {
     pub fn xml(status: u16, body: impl Into<String>) -> Self {
-        Response { status, body: body.into() }
+        Response {
+            status,
+            body: body.into(),
+        }
     }
 }
 
@@ -40,7 +43,9 @@ impl Drop for FakeServer {
 }
 
 impl FakeServer {
-    pub async fn start(handler: impl Fn(&Request, usize) -> Response + Send + Sync + 'static) -> FakeServer {
+    pub async fn start(
+        handler: impl Fn(&Request, usize) -> Response + Send + Sync + 'static,
+    ) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
@@ -48,16 +53,24 @@ impl FakeServer {
         let seen = requests.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut stream, _)) = listener.accept().await else { return };
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (seen, handler) = (seen.clone(), handler.clone());
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     loop {
-                        let Some(head_end) = read_until_head_end(&mut stream, &mut buf).await else { return };
+                        let Some(head_end) = read_until_head_end(&mut stream, &mut buf).await
+                        else {
+                            return;
+                        };
                         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
                         let mut lines = head.lines();
                         let mut first = lines.next().unwrap_or_default().split(' ');
-                        let (method, path) = (first.next().unwrap_or_default().to_string(), first.next().unwrap_or_default().to_string());
+                        let (method, path) = (
+                            first.next().unwrap_or_default().to_string(),
+                            first.next().unwrap_or_default().to_string(),
+                        );
                         let len: usize = lines
                             .filter_map(|l| l.split_once(':'))
                             .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
@@ -71,12 +84,16 @@ impl FakeServer {
                                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
                             }
                         }
-                        let body = String::from_utf8_lossy(&buf[body_start..body_start + len]).to_string();
+                        let body =
+                            String::from_utf8_lossy(&buf[body_start..body_start + len]).to_string();
                         buf.drain(..body_start + len);
                         let request = Request { method, path, body };
                         let index = {
                             let mut seen = seen.lock().unwrap();
-                            let index = seen.iter().filter(|r| r.method == request.method && r.path == request.path).count();
+                            let index = seen
+                                .iter()
+                                .filter(|r| r.method == request.method && r.path == request.path)
+                                .count();
                             seen.push(request.clone());
                             index
                         };
@@ -94,15 +111,27 @@ impl FakeServer {
                 });
             }
         });
-        FakeServer { endpoint, requests, task }
+        FakeServer {
+            endpoint,
+            requests,
+            task,
+        }
     }
 
     pub fn count(&self, method: &str) -> usize {
-        self.requests.lock().unwrap().iter().filter(|r| r.method == method).count()
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == method)
+            .count()
     }
 }
 
-async fn read_until_head_end(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+async fn read_until_head_end(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> Option<usize> {
     loop {
         if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             return Some(at);

@@ -19,9 +19,11 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
         .to_builder()
         .endpoint_url(endpoint)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            Credentials::new("testing", "testing", None, None, "tests"),
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                "testing", "testing", None, None, "tests",
+            )),
+        )
         .build()
 }
 

@@ -80,7 +80,9 @@ impl SnapshotSink {
 pub fn state_dir() -> tempfile::TempDir {
     let shm = std::path::Path::new("/dev/shm");
     if shm.is_dir()
-        && let Ok(dir) = tempfile::Builder::new().prefix("cutover-test-").tempdir_in(shm)
+        && let Ok(dir) = tempfile::Builder::new()
+            .prefix("cutover-test-")
+            .tempdir_in(shm)
     {
         return dir;
     }

@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_eks::Client;
 use aws_sdk_eks::types::{
-    AuthenticationMode as SdkAuthMode, Cluster, ClusterStatus as SdkStatus, CreateAccessConfigRequest, VpcConfigRequest,
+    AuthenticationMode as SdkAuthMode, Cluster, ClusterStatus as SdkStatus,
+    CreateAccessConfigRequest, VpcConfigRequest,
 };
 
 use super::errors::{sdk_error, sdk_kind};
@@ -26,7 +27,8 @@ use super::kubeconfig::ClusterAccess;
 use super::poll::{self, Poll, PollConfig, Wait};
 use crate::plan::{AccessEntry, Addon, AuthenticationMode, ClusterSpec, NodeGroup, Timeouts};
 use crate::providers::{
-    ClusterInfo, ClusterProvider, ClusterStatus, ErrorKind, Ownership, ProviderError, TAG_PLAN, TAG_RUN_ID,
+    ClusterInfo, ClusterProvider, ClusterStatus, ErrorKind, Ownership, ProviderError, TAG_PLAN,
+    TAG_RUN_ID,
 };
 
 /// EKS on the SDK configuration it was built with.
@@ -57,14 +59,24 @@ impl EksClusters {
     /// Endpoint and CA of an ACTIVE cluster: what a kubeconfig needs (see `kubeconfig`).
     pub async fn cluster_access(&self, name: &str) -> Result<ClusterAccess, ProviderError> {
         let cluster = self.describe(name).await?.ok_or_else(|| {
-            ProviderError::new(ErrorKind::NotFound, format!("cluster {name} does not exist in {}", self.region))
+            ProviderError::new(
+                ErrorKind::NotFound,
+                format!("cluster {name} does not exist in {}", self.region),
+            )
         })?;
         let endpoint = cluster.endpoint.clone().filter(|e| !e.is_empty());
-        let ca = cluster.certificate_authority.as_ref().and_then(|c| c.data.clone()).filter(|d| !d.is_empty());
+        let ca = cluster
+            .certificate_authority
+            .as_ref()
+            .and_then(|c| c.data.clone())
+            .filter(|d| !d.is_empty());
         match (endpoint, ca) {
-            (Some(endpoint), Some(ca_data)) => {
-                Ok(ClusterAccess { cluster: name.to_string(), region: self.region.clone(), endpoint, ca_data })
-            }
+            (Some(endpoint), Some(ca_data)) => Ok(ClusterAccess {
+                cluster: name.to_string(),
+                region: self.region.clone(),
+                endpoint,
+                ca_data,
+            }),
             _ => Err(ProviderError::new(
                 ErrorKind::Conflict,
                 format!(
@@ -84,15 +96,25 @@ impl EksClusters {
         }
     }
 
-    async fn create(&self, spec: &ClusterSpec, own: &Ownership, token: &str) -> Result<(), ProviderError> {
+    async fn create(
+        &self,
+        spec: &ClusterSpec,
+        own: &Ownership,
+        token: &str,
+    ) -> Result<(), ProviderError> {
         let mut tags: HashMap<String, String> = spec.tags.clone().into_iter().collect();
         tags.extend(own.tags());
         let vpc = VpcConfigRequest::builder()
             .set_subnet_ids(Some(spec.subnets.clone()))
-            .set_security_group_ids((!spec.security_groups.is_empty()).then(|| spec.security_groups.clone()))
+            .set_security_group_ids(
+                (!spec.security_groups.is_empty()).then(|| spec.security_groups.clone()),
+            )
             .endpoint_public_access(spec.endpoint.public)
             .endpoint_private_access(spec.endpoint.private)
-            .set_public_access_cidrs((!spec.endpoint.public_cidrs.is_empty()).then(|| spec.endpoint.public_cidrs.clone()))
+            .set_public_access_cidrs(
+                (!spec.endpoint.public_cidrs.is_empty())
+                    .then(|| spec.endpoint.public_cidrs.clone()),
+            )
             .build();
         let access = CreateAccessConfigRequest::builder()
             .authentication_mode(match spec.authentication_mode {
@@ -168,7 +190,10 @@ impl EksClusters {
                 Some(c) if c.status == Some(SdkStatus::Failed) => {
                     Err(failed("cluster deletion of", name, cluster_issues(&c)))
                 }
-                Some(c) => Ok(Poll::Pending(format!("status {}", c.status.as_ref().map_or("unknown", |s| s.as_str())))),
+                Some(c) => Ok(Poll::Pending(format!(
+                    "status {}",
+                    c.status.as_ref().map_or("unknown", |s| s.as_str())
+                ))),
             }
         })
         .await
@@ -185,8 +210,16 @@ impl EksClusters {
         };
         poll::poll_until(&self.poll, &wait, || async {
             match self.describe(name).await? {
-                Some(c) if matches!(c.status, Some(SdkStatus::Creating | SdkStatus::Updating | SdkStatus::Pending)) => {
-                    Ok(Poll::Pending(format!("status {}", c.status.as_ref().map_or("unknown", |s| s.as_str()))))
+                Some(c)
+                    if matches!(
+                        c.status,
+                        Some(SdkStatus::Creating | SdkStatus::Updating | SdkStatus::Pending)
+                    ) =>
+                {
+                    Ok(Poll::Pending(format!(
+                        "status {}",
+                        c.status.as_ref().map_or("unknown", |s| s.as_str())
+                    )))
                 }
                 other => Ok(Poll::Ready(other)),
             }
@@ -213,7 +246,8 @@ fn info(c: &Cluster) -> ClusterInfo {
 }
 
 pub(super) fn tags(t: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
-    t.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    t.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
 }
 
 /// Who made a resource according to its tags, for refusals.
@@ -229,13 +263,27 @@ fn cluster_issues(c: &Cluster) -> Vec<String> {
     issues
         .into_iter()
         .flatten()
-        .map(|i| issue(i.code.as_ref().map(|c| c.as_str()), i.message.as_deref(), i.resource_ids.as_deref()))
+        .map(|i| {
+            issue(
+                i.code.as_ref().map(|c| c.as_str()),
+                i.message.as_deref(),
+                i.resource_ids.as_deref(),
+            )
+        })
         .collect()
 }
 
 /// One EKS health issue as people read it.
-pub(super) fn issue(code: Option<&str>, message: Option<&str>, resources: Option<&[String]>) -> String {
-    let mut s = format!("{}: {}", code.unwrap_or("issue"), message.unwrap_or("no detail"));
+pub(super) fn issue(
+    code: Option<&str>,
+    message: Option<&str>,
+    resources: Option<&[String]>,
+) -> String {
+    let mut s = format!(
+        "{}: {}",
+        code.unwrap_or("issue"),
+        message.unwrap_or("no detail")
+    );
     if let Some(r) = resources.filter(|r| !r.is_empty()) {
         s.push_str(&format!(" ({})", r.join(", ")));
     }
@@ -243,15 +291,25 @@ pub(super) fn issue(code: Option<&str>, message: Option<&str>, resources: Option
 }
 
 pub(super) fn with_issues(state: String, issues: Vec<String>) -> String {
-    if issues.is_empty() { state } else { format!("{state}; health: {}", issues.join("; ")) }
+    if issues.is_empty() {
+        state
+    } else {
+        format!("{state}; health: {}", issues.join("; "))
+    }
 }
 
 /// A resource EKS reports as failed: not retryable, the issues say why.
 pub(super) fn failed(kind: &str, name: impl Display, issues: Vec<String>) -> ProviderError {
-    let why = if issues.is_empty() { "EKS reports no health issue".to_string() } else { issues.join("; ") };
+    let why = if issues.is_empty() {
+        "EKS reports no health issue".to_string()
+    } else {
+        issues.join("; ")
+    };
     ProviderError::new(
         ErrorKind::Other,
-        format!("{kind} {name} failed: {why}. Fix the cause (IAM roles, subnets, quotas), then roll back or resume"),
+        format!(
+            "{kind} {name} failed: {why}. Fix the cause (IAM roles, subnets, quotas), then roll back or resume"
+        ),
     )
 }
 
@@ -261,7 +319,12 @@ impl ClusterProvider for EksClusters {
         Ok(self.describe(name).await?.as_ref().map(info))
     }
 
-    async fn create_cluster(&self, spec: &ClusterSpec, own: &Ownership, token: &str) -> Result<ClusterInfo, ProviderError> {
+    async fn create_cluster(
+        &self,
+        spec: &ClusterSpec,
+        own: &Ownership,
+        token: &str,
+    ) -> Result<ClusterInfo, ProviderError> {
         let refuse = |c: &Cluster| {
             ProviderError::new(
                 ErrorKind::Conflict,
@@ -320,7 +383,13 @@ impl ClusterProvider for EksClusters {
         self.wait_gone(name).await
     }
 
-    async fn ensure_addon(&self, cluster: &str, addon: &Addon, own: &Ownership, token: &str) -> Result<(), ProviderError> {
+    async fn ensure_addon(
+        &self,
+        cluster: &str,
+        addon: &Addon,
+        own: &Ownership,
+        token: &str,
+    ) -> Result<(), ProviderError> {
         self.ensure_addon_impl(cluster, addon, own, token).await
     }
 
@@ -338,7 +407,8 @@ impl ClusterProvider for EksClusters {
         own: &Ownership,
         token: &str,
     ) -> Result<(), ProviderError> {
-        self.ensure_nodegroup_impl(cluster, nodegroup, own, token).await
+        self.ensure_nodegroup_impl(cluster, nodegroup, own, token)
+            .await
     }
 
     async fn delete_nodegroup(&self, cluster: &str, name: &str) -> Result<(), ProviderError> {
@@ -348,11 +418,20 @@ impl ClusterProvider for EksClusters {
         Ok(())
     }
 
-    async fn ensure_access_entry(&self, cluster: &str, entry: &AccessEntry, own: &Ownership) -> Result<(), ProviderError> {
+    async fn ensure_access_entry(
+        &self,
+        cluster: &str,
+        entry: &AccessEntry,
+        own: &Ownership,
+    ) -> Result<(), ProviderError> {
         self.ensure_access_entry_impl(cluster, entry, own).await
     }
 
-    async fn delete_access_entry(&self, cluster: &str, principal_arn: &str) -> Result<(), ProviderError> {
+    async fn delete_access_entry(
+        &self,
+        cluster: &str,
+        principal_arn: &str,
+    ) -> Result<(), ProviderError> {
         self.delete_access_entry_impl(cluster, principal_arn).await
     }
 }

@@ -16,15 +16,20 @@ use crate::providers::{ErrorKind, Ownership, ProviderError};
 fn scope(s: &AccessScope) -> SdkScope {
     match s {
         AccessScope::Cluster => SdkScope::builder().r#type(AccessScopeType::Cluster).build(),
-        AccessScope::Namespaces(ns) => {
-            SdkScope::builder().r#type(AccessScopeType::Namespace).set_namespaces(Some(ns.clone())).build()
-        }
+        AccessScope::Namespaces(ns) => SdkScope::builder()
+            .r#type(AccessScopeType::Namespace)
+            .set_namespaces(Some(ns.clone()))
+            .build(),
     }
 }
 
 /// Whether an association already grants `policy` at exactly `want` scope.
 fn same_association(have: &AssociatedAccessPolicy, policy: &str, want: &SdkScope) -> bool {
-    let mut have_ns = have.access_scope.as_ref().and_then(|s| s.namespaces.clone()).unwrap_or_default();
+    let mut have_ns = have
+        .access_scope
+        .as_ref()
+        .and_then(|s| s.namespaces.clone())
+        .unwrap_or_default();
     let mut want_ns = want.namespaces.clone().unwrap_or_default();
     have_ns.sort();
     want_ns.sort();
@@ -41,10 +46,22 @@ impl EksClusters {
         own: &Ownership,
     ) -> Result<(), ProviderError> {
         let principal = &entry.principal_arn;
-        let exists = match self.client.describe_access_entry().cluster_name(cluster).principal_arn(principal).send().await {
+        let exists = match self
+            .client
+            .describe_access_entry()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+            .await
+        {
             Ok(_) => true,
             Err(e) if sdk_kind(&e) == ErrorKind::NotFound => false,
-            Err(e) => return Err(sdk_error(&format!("describe access entry {principal} on {cluster}"), &e)),
+            Err(e) => {
+                return Err(sdk_error(
+                    &format!("describe access entry {principal} on {cluster}"),
+                    &e,
+                ));
+            }
         };
         if !exists {
             let sent = self
@@ -52,7 +69,9 @@ impl EksClusters {
                 .create_access_entry()
                 .cluster_name(cluster)
                 .principal_arn(principal)
-                .set_kubernetes_groups((!entry.kubernetes_groups.is_empty()).then(|| entry.kubernetes_groups.clone()))
+                .set_kubernetes_groups(
+                    (!entry.kubernetes_groups.is_empty()).then(|| entry.kubernetes_groups.clone()),
+                )
                 .set_username(entry.username.clone())
                 .set_tags(Some(own.tags().into_iter().collect()))
                 .client_request_token(own.token(&format!("access-entry/{cluster}/{principal}")))
@@ -62,7 +81,12 @@ impl EksClusters {
                 Ok(_) => {}
                 // Made meanwhile: adopted like any existing entry.
                 Err(e) if sdk_kind(&e) == ErrorKind::Conflict => {}
-                Err(e) => return Err(sdk_error(&format!("create access entry {principal} on {cluster}"), &e)),
+                Err(e) => {
+                    return Err(sdk_error(
+                        &format!("create access entry {principal} on {cluster}"),
+                        &e,
+                    ));
+                }
             }
         }
         if entry.policies.is_empty() {
@@ -71,7 +95,10 @@ impl EksClusters {
         let associated = self.associated_policies(cluster, principal).await?;
         for policy in &entry.policies {
             let want = scope(&policy.scope);
-            if associated.iter().any(|a| same_association(a, &policy.policy_arn, &want)) {
+            if associated
+                .iter()
+                .any(|a| same_association(a, &policy.policy_arn, &want))
+            {
                 continue;
             }
             self.client
@@ -82,27 +109,63 @@ impl EksClusters {
                 .access_scope(want)
                 .send()
                 .await
-                .map_err(|e| sdk_error(&format!("associate {} with {principal} on {cluster}", policy.policy_arn), &e))?;
+                .map_err(|e| {
+                    sdk_error(
+                        &format!(
+                            "associate {} with {principal} on {cluster}",
+                            policy.policy_arn
+                        ),
+                        &e,
+                    )
+                })?;
         }
         Ok(())
     }
 
-    async fn associated_policies(&self, cluster: &str, principal: &str) -> Result<Vec<AssociatedAccessPolicy>, ProviderError> {
-        let mut pages =
-            self.client.list_associated_access_policies().cluster_name(cluster).principal_arn(principal).into_paginator().send();
+    async fn associated_policies(
+        &self,
+        cluster: &str,
+        principal: &str,
+    ) -> Result<Vec<AssociatedAccessPolicy>, ProviderError> {
+        let mut pages = self
+            .client
+            .list_associated_access_policies()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .into_paginator()
+            .send();
         let mut all = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error(&format!("list access policies of {principal} on {cluster}"), &e))?;
+            let page = page.map_err(|e| {
+                sdk_error(
+                    &format!("list access policies of {principal} on {cluster}"),
+                    &e,
+                )
+            })?;
             all.extend(page.associated_access_policies().iter().cloned());
         }
         Ok(all)
     }
 
-    pub(super) async fn delete_access_entry_impl(&self, cluster: &str, principal: &str) -> Result<(), ProviderError> {
-        match self.client.delete_access_entry().cluster_name(cluster).principal_arn(principal).send().await {
+    pub(super) async fn delete_access_entry_impl(
+        &self,
+        cluster: &str,
+        principal: &str,
+    ) -> Result<(), ProviderError> {
+        match self
+            .client
+            .delete_access_entry()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if sdk_kind(&e) == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(sdk_error(&format!("delete access entry {principal} on {cluster}"), &e)),
+            Err(e) => Err(sdk_error(
+                &format!("delete access entry {principal} on {cluster}"),
+                &e,
+            )),
         }
     }
 }

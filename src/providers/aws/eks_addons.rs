@@ -15,7 +15,13 @@ fn addon_issues(a: &SdkAddon) -> Vec<String> {
     issues
         .into_iter()
         .flatten()
-        .map(|i| issue(i.code.as_ref().map(|c| c.as_str()), i.message.as_deref(), i.resource_ids.as_deref()))
+        .map(|i| {
+            issue(
+                i.code.as_ref().map(|c| c.as_str()),
+                i.message.as_deref(),
+                i.resource_ids.as_deref(),
+            )
+        })
         .collect()
 }
 
@@ -24,8 +30,19 @@ fn status_of(a: &SdkAddon) -> &str {
 }
 
 impl EksClusters {
-    async fn describe_addon(&self, cluster: &str, name: &str) -> Result<Option<SdkAddon>, ProviderError> {
-        match self.client.describe_addon().cluster_name(cluster).addon_name(name).send().await {
+    async fn describe_addon(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<SdkAddon>, ProviderError> {
+        match self
+            .client
+            .describe_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.addon),
             Err(e) if sdk_kind(&e) == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(sdk_error(&format!("describe add-on {cluster}/{name}"), &e)),
@@ -33,7 +50,12 @@ impl EksClusters {
     }
 
     pub(super) async fn addon_names(&self, cluster: &str) -> Result<Vec<String>, ProviderError> {
-        let mut pages = self.client.list_addons().cluster_name(cluster).into_paginator().send();
+        let mut pages = self
+            .client
+            .list_addons()
+            .cluster_name(cluster)
+            .into_paginator()
+            .send();
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
             match page {
@@ -64,7 +86,9 @@ impl EksClusters {
         };
         match self.describe_addon(cluster, &addon.name).await? {
             Some(found) if !own.owns(&tags(found.tags.as_ref())) => return Err(refuse(&found)),
-            Some(_) => tracing::info!(cluster, addon = %addon.name, "adopting the add-on this run already installed"),
+            Some(_) => {
+                tracing::info!(cluster, addon = %addon.name, "adopting the add-on this run already installed")
+            }
             None => {
                 let sent = self
                     .client
@@ -87,7 +111,12 @@ impl EksClusters {
                             return Err(refuse(&found));
                         }
                     }
-                    Err(e) => return Err(sdk_error(&format!("install add-on {} on {cluster}", addon.name), &e)),
+                    Err(e) => {
+                        return Err(sdk_error(
+                            &format!("install add-on {} on {cluster}", addon.name),
+                            &e,
+                        ));
+                    }
                 }
             }
         }
@@ -126,20 +155,37 @@ impl EksClusters {
     }
 
     /// Asks EKS to delete the add-on; `false` when it is not installed.
-    pub(super) async fn start_addon_delete(&self, cluster: &str, name: &str) -> Result<bool, ProviderError> {
-        match self.client.delete_addon().cluster_name(cluster).addon_name(name).send().await {
+    pub(super) async fn start_addon_delete(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> Result<bool, ProviderError> {
+        match self
+            .client
+            .delete_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if sdk_kind(&e) == ErrorKind::NotFound => Ok(false),
-            Err(e) if sdk_kind(&e) == ErrorKind::Conflict => match self.describe_addon(cluster, name).await? {
-                None => Ok(false),
-                Some(a) if a.status == Some(AddonStatus::Deleting) => Ok(true),
-                Some(_) => Err(sdk_error(&format!("delete add-on {cluster}/{name}"), &e)),
-            },
+            Err(e) if sdk_kind(&e) == ErrorKind::Conflict => {
+                match self.describe_addon(cluster, name).await? {
+                    None => Ok(false),
+                    Some(a) if a.status == Some(AddonStatus::Deleting) => Ok(true),
+                    Some(_) => Err(sdk_error(&format!("delete add-on {cluster}/{name}"), &e)),
+                }
+            }
             Err(e) => Err(sdk_error(&format!("delete add-on {cluster}/{name}"), &e)),
         }
     }
 
-    pub(super) async fn wait_addon_gone(&self, cluster: &str, name: &str) -> Result<(), ProviderError> {
+    pub(super) async fn wait_addon_gone(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> Result<(), ProviderError> {
         let what = format!("add-on {cluster}/{name} to be deleted");
         let wait = Wait {
             what: &what,
@@ -150,9 +196,11 @@ impl EksClusters {
         poll::poll_until(&self.poll, &wait, || async {
             match self.describe_addon(cluster, name).await? {
                 None => Ok(Poll::Ready(())),
-                Some(a) if a.status == Some(AddonStatus::DeleteFailed) => {
-                    Err(failed("deletion of add-on", format!("{cluster}/{name}"), addon_issues(&a)))
-                }
+                Some(a) if a.status == Some(AddonStatus::DeleteFailed) => Err(failed(
+                    "deletion of add-on",
+                    format!("{cluster}/{name}"),
+                    addon_issues(&a),
+                )),
                 Some(a) => Ok(Poll::Pending(format!("status {}", status_of(&a)))),
             }
         })

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_eks::types::{
-    CapacityTypes, Nodegroup, NodegroupScalingConfig, NodegroupStatus, Taint as SdkTaint, TaintEffect as SdkEffect,
+    CapacityTypes, Nodegroup, NodegroupScalingConfig, NodegroupStatus, Taint as SdkTaint,
+    TaintEffect as SdkEffect,
 };
 
 use super::eks::{EksClusters, failed, issue, owner_of, tags, with_issues};
@@ -18,7 +19,13 @@ fn nodegroup_issues(ng: &Nodegroup) -> Vec<String> {
     issues
         .into_iter()
         .flatten()
-        .map(|i| issue(i.code.as_ref().map(|c| c.as_str()), i.message.as_deref(), i.resource_ids.as_deref()))
+        .map(|i| {
+            issue(
+                i.code.as_ref().map(|c| c.as_str()),
+                i.message.as_deref(),
+                i.resource_ids.as_deref(),
+            )
+        })
         .collect()
 }
 
@@ -27,16 +34,38 @@ fn status_of(ng: &Nodegroup) -> &str {
 }
 
 impl EksClusters {
-    pub(super) async fn describe_nodegroup(&self, cluster: &str, name: &str) -> Result<Option<Nodegroup>, ProviderError> {
-        match self.client.describe_nodegroup().cluster_name(cluster).nodegroup_name(name).send().await {
+    pub(super) async fn describe_nodegroup(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<Nodegroup>, ProviderError> {
+        match self
+            .client
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.nodegroup),
             Err(e) if sdk_kind(&e) == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(sdk_error(&format!("describe node group {cluster}/{name}"), &e)),
+            Err(e) => Err(sdk_error(
+                &format!("describe node group {cluster}/{name}"),
+                &e,
+            )),
         }
     }
 
-    pub(super) async fn nodegroup_names(&self, cluster: &str) -> Result<Vec<String>, ProviderError> {
-        let mut pages = self.client.list_nodegroups().cluster_name(cluster).into_paginator().send();
+    pub(super) async fn nodegroup_names(
+        &self,
+        cluster: &str,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut pages = self
+            .client
+            .list_nodegroups()
+            .cluster_name(cluster)
+            .into_paginator()
+            .send();
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
             match page {
@@ -67,7 +96,9 @@ impl EksClusters {
         };
         match self.describe_nodegroup(cluster, &ng.name).await? {
             Some(found) if !own.owns(&tags(found.tags.as_ref())) => return Err(refuse(&found)),
-            Some(_) => tracing::info!(cluster, nodegroup = %ng.name, "adopting the node group this run already created"),
+            Some(_) => {
+                tracing::info!(cluster, nodegroup = %ng.name, "adopting the node group this run already created")
+            }
             None => {
                 self.create_nodegroup(cluster, ng, own, token).await?;
                 if let Some(found) = self.describe_nodegroup(cluster, &ng.name).await?
@@ -80,7 +111,13 @@ impl EksClusters {
         self.wait_nodegroup_active(cluster, &ng.name).await
     }
 
-    async fn create_nodegroup(&self, cluster: &str, ng: &NodeGroup, own: &Ownership, token: &str) -> Result<(), ProviderError> {
+    async fn create_nodegroup(
+        &self,
+        cluster: &str,
+        ng: &NodeGroup,
+        own: &Ownership,
+        token: &str,
+    ) -> Result<(), ProviderError> {
         let scaling = NodegroupScalingConfig::builder()
             .min_size(ng.scaling.min as i32)
             .desired_size(ng.scaling.desired as i32)
@@ -125,7 +162,10 @@ impl EksClusters {
             Ok(_) => Ok(()),
             // Exists already (a concurrent or lost attempt): the caller checks it is ours.
             Err(e) if sdk_kind(&e) == ErrorKind::Conflict => Ok(()),
-            Err(e) => Err(sdk_error(&format!("create node group {cluster}/{}", ng.name), &e)),
+            Err(e) => Err(sdk_error(
+                &format!("create node group {cluster}/{}", ng.name),
+                &e,
+            )),
         }
     }
 
@@ -161,8 +201,19 @@ impl EksClusters {
     }
 
     /// Asks EKS to delete the node group; `false` when it does not exist.
-    pub(super) async fn start_nodegroup_delete(&self, cluster: &str, name: &str) -> Result<bool, ProviderError> {
-        match self.client.delete_nodegroup().cluster_name(cluster).nodegroup_name(name).send().await {
+    pub(super) async fn start_nodegroup_delete(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> Result<bool, ProviderError> {
+        match self
+            .client
+            .delete_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if sdk_kind(&e) == ErrorKind::NotFound => Ok(false),
             Err(e) if sdk_kind(&e) == ErrorKind::Conflict => {
@@ -170,14 +221,24 @@ impl EksClusters {
                 match self.describe_nodegroup(cluster, name).await? {
                     None => Ok(false),
                     Some(ng) if ng.status == Some(NodegroupStatus::Deleting) => Ok(true),
-                    Some(_) => Err(sdk_error(&format!("delete node group {cluster}/{name}"), &e)),
+                    Some(_) => Err(sdk_error(
+                        &format!("delete node group {cluster}/{name}"),
+                        &e,
+                    )),
                 }
             }
-            Err(e) => Err(sdk_error(&format!("delete node group {cluster}/{name}"), &e)),
+            Err(e) => Err(sdk_error(
+                &format!("delete node group {cluster}/{name}"),
+                &e,
+            )),
         }
     }
 
-    pub(super) async fn wait_nodegroup_gone(&self, cluster: &str, name: &str) -> Result<(), ProviderError> {
+    pub(super) async fn wait_nodegroup_gone(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> Result<(), ProviderError> {
         let what = format!("node group {cluster}/{name} to be deleted");
         let wait = Wait {
             what: &what,
@@ -188,9 +249,11 @@ impl EksClusters {
         poll::poll_until(&self.poll, &wait, || async {
             match self.describe_nodegroup(cluster, name).await? {
                 None => Ok(Poll::Ready(())),
-                Some(ng) if ng.status == Some(NodegroupStatus::DeleteFailed) => {
-                    Err(failed("deletion of node group", format!("{cluster}/{name}"), nodegroup_issues(&ng)))
-                }
+                Some(ng) if ng.status == Some(NodegroupStatus::DeleteFailed) => Err(failed(
+                    "deletion of node group",
+                    format!("{cluster}/{name}"),
+                    nodegroup_issues(&ng),
+                )),
                 Some(ng) => Ok(Poll::Pending(format!("status {}", status_of(&ng)))),
             }
         })

@@ -133,7 +133,10 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     let kind = sdk_kind(err);
-    ProviderError::new(kind, redact(&format!("{what}: {}{}", detail(err), hint(kind))))
+    ProviderError::new(
+        kind,
+        redact(&format!("{what}: {}{}", detail(err), hint(kind))),
+    )
 }
 
 /// What the service said, briefly: `ThrottlingException (HTTP 429): Rate exceeded (request id R)`.
@@ -192,7 +195,9 @@ where
 /// What to do about an error of this kind, appended to its message.
 fn hint(kind: ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::Throttled => " (AWS is rate-limiting this account; cutover retries with backoff)",
+        ErrorKind::Throttled => {
+            " (AWS is rate-limiting this account; cutover retries with backoff)"
+        }
         ErrorKind::Unavailable | ErrorKind::Timeout => {
             " (AWS could not be reached or failed on its side; cutover retries with backoff, and \
              `cutover resume` continues if it gives up)"
@@ -205,7 +210,9 @@ fn hint(kind: ErrorKind) -> &'static str {
             " (AWS refused the request as invalid; fix the plan or the AWS configuration named \
              above, then resume)"
         }
-        ErrorKind::NotFound | ErrorKind::Conflict | ErrorKind::WaitTimedOut | ErrorKind::Other => "",
+        ErrorKind::NotFound | ErrorKind::Conflict | ErrorKind::WaitTimedOut | ErrorKind::Other => {
+            ""
+        }
     }
 }
 
@@ -221,9 +228,13 @@ pub fn redact(text: &str) -> String {
     ];
     let mut out = text.to_string();
     for key in QUERY_SECRETS {
-        out = redact_after(&out, key, |c| c == '&' || c == '"' || c == '\'' || c.is_whitespace());
+        out = redact_after(&out, key, |c| {
+            c == '&' || c == '"' || c == '\'' || c.is_whitespace()
+        });
     }
-    out = redact_after(&out, "k8s-aws-v1.", |c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    out = redact_after(&out, "k8s-aws-v1.", |c| {
+        !(c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    });
     redact_after(&out, "Authorization: ", |c| c == '\n' || c == '"')
 }
 
@@ -249,34 +260,75 @@ mod tests {
 
     #[test]
     fn rate_limits_and_busy_zones_are_retryable_throttling() {
-        for code in ["Throttling", "ThrottlingException", "PriorRequestNotComplete", "SlowDown"] {
-            assert_eq!(classify(Some(code), Some(400)), ErrorKind::Throttled, "{code}");
+        for code in [
+            "Throttling",
+            "ThrottlingException",
+            "PriorRequestNotComplete",
+            "SlowDown",
+        ] {
+            assert_eq!(
+                classify(Some(code), Some(400)),
+                ErrorKind::Throttled,
+                "{code}"
+            );
         }
         assert_eq!(classify(None, Some(429)), ErrorKind::Throttled);
     }
 
     #[test]
     fn server_side_failures_are_retryable() {
-        assert_eq!(classify(Some("ServerException"), Some(500)), ErrorKind::Unavailable);
-        assert_eq!(classify(Some("SomethingNew"), Some(503)), ErrorKind::Unavailable);
+        assert_eq!(
+            classify(Some("ServerException"), Some(500)),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            classify(Some("SomethingNew"), Some(503)),
+            ErrorKind::Unavailable
+        );
         assert_eq!(classify(None, Some(502)), ErrorKind::Unavailable);
         assert!(ProviderError::new(classify(None, Some(500)), "x").retryable());
     }
 
     #[test]
     fn client_errors_are_not_retryable_and_keep_their_meaning() {
-        assert_eq!(classify(Some("ResourceNotFoundException"), Some(404)), ErrorKind::NotFound);
-        assert_eq!(classify(Some("NoSuchHostedZone"), Some(404)), ErrorKind::NotFound);
-        assert_eq!(classify(Some("ResourceInUseException"), Some(409)), ErrorKind::Conflict);
-        assert_eq!(classify(Some("PreconditionFailed"), Some(412)), ErrorKind::Conflict);
-        assert_eq!(classify(Some("InvalidParameterException"), Some(400)), ErrorKind::Invalid);
-        assert_eq!(classify(Some("InvalidChangeBatch"), Some(400)), ErrorKind::Invalid);
-        assert_eq!(classify(Some("AccessDeniedException"), Some(403)), ErrorKind::Denied);
+        assert_eq!(
+            classify(Some("ResourceNotFoundException"), Some(404)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            classify(Some("NoSuchHostedZone"), Some(404)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            classify(Some("ResourceInUseException"), Some(409)),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            classify(Some("PreconditionFailed"), Some(412)),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            classify(Some("InvalidParameterException"), Some(400)),
+            ErrorKind::Invalid
+        );
+        assert_eq!(
+            classify(Some("InvalidChangeBatch"), Some(400)),
+            ErrorKind::Invalid
+        );
+        assert_eq!(
+            classify(Some("AccessDeniedException"), Some(403)),
+            ErrorKind::Denied
+        );
         assert_eq!(classify(Some("ExpiredToken"), Some(400)), ErrorKind::Denied);
         assert_eq!(classify(None, Some(403)), ErrorKind::Denied);
         assert_eq!(classify(Some("Unheard"), Some(418)), ErrorKind::Invalid);
         assert_eq!(classify(None, None), ErrorKind::Other);
-        for kind in [ErrorKind::NotFound, ErrorKind::Conflict, ErrorKind::Invalid, ErrorKind::Denied] {
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::Conflict,
+            ErrorKind::Invalid,
+            ErrorKind::Denied,
+        ] {
             assert!(!ProviderError::new(kind, "x").retryable(), "{kind:?}");
         }
     }

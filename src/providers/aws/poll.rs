@@ -75,7 +75,11 @@ impl PollConfig {
     /// too but stays at or above 10 ms so a fast emulator is not hammered.
     pub fn scaled(time_scale: f64) -> Self {
         let d = PollConfig::default();
-        let scale = if time_scale.is_finite() && time_scale >= 1.0 { time_scale } else { 1.0 };
+        let scale = if time_scale.is_finite() && time_scale >= 1.0 {
+            time_scale
+        } else {
+            1.0
+        };
         PollConfig {
             min_interval: d.min_interval.div_f64(scale).max(Duration::from_millis(10)),
             max_interval: d.max_interval.div_f64(scale).max(Duration::from_millis(10)),
@@ -114,8 +118,13 @@ impl PollConfig {
         let exp = expected.as_secs_f64();
         // Completion most likely falls between 3/4 and 3/2 of the expectation: poll twice as often.
         let near = secs >= 0.75 * exp && secs <= 1.5 * exp;
-        let fraction = if near { self.fraction / 2.0 } else { self.fraction };
-        Duration::from_secs_f64(fraction * secs).clamp(self.min_interval, self.max_interval.max(self.min_interval))
+        let fraction = if near {
+            self.fraction / 2.0
+        } else {
+            self.fraction
+        };
+        Duration::from_secs_f64(fraction * secs)
+            .clamp(self.min_interval, self.max_interval.max(self.min_interval))
     }
 }
 
@@ -140,7 +149,11 @@ pub struct Wait<'a> {
 }
 
 /// Polls `probe` until it is ready, spaced by `config`, for at most `wait.timeout`.
-pub async fn poll_until<T, F, Fut>(config: &PollConfig, wait: &Wait<'_>, mut probe: F) -> Result<T, ProviderError>
+pub async fn poll_until<T, F, Fut>(
+    config: &PollConfig,
+    wait: &Wait<'_>,
+    mut probe: F,
+) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Poll<T>, ProviderError>>,
@@ -166,7 +179,9 @@ where
                 tracing::debug!(what = wait.what, error = %e, "transient error while waiting; polling on");
                 // Back off on repeated errors (throttling): polling on at the usual pace would
                 // only spend the rate limit that the provider's other calls need.
-                let backoff = config.error_backoff_min.saturating_mul(1 << (errors - 1).min(10));
+                let backoff = config
+                    .error_backoff_min
+                    .saturating_mul(1 << (errors - 1).min(10));
                 pause = pause.max(backoff.min(config.error_backoff_max));
                 last = format!("last poll failed: {e}");
             }
@@ -217,7 +232,11 @@ mod tests {
         let near = c.interval(secs(450.0), CLUSTER_ACTIVE);
         assert!(near < before, "{near:?} should be shorter than {before:?}");
         assert_eq!(near, secs(4.5));
-        assert_eq!(c.interval(secs(900.0), CLUSTER_ACTIVE), secs(15.0), "capped after the window");
+        assert_eq!(
+            c.interval(secs(900.0), CLUSTER_ACTIVE),
+            secs(15.0),
+            "capped after the window"
+        );
     }
 
     #[test]
@@ -249,15 +268,28 @@ mod tests {
     }
 
     fn wait(timeout: Duration) -> Wait<'static> {
-        Wait { what: "cluster c to become ACTIVE", typical: CLUSTER_ACTIVE, timeout, on_timeout: "check it" }
+        Wait {
+            what: "cluster c to become ACTIVE",
+            typical: CLUSTER_ACTIVE,
+            timeout,
+            on_timeout: "check it",
+        }
     }
 
     /// A probe that is ready from `ready_at` (paused clock) and counts its calls.
-    fn ready_at(start: Instant, at: Duration, calls: Arc<AtomicU32>) -> impl FnMut() -> std::future::Ready<Result<Poll<Instant>, ProviderError>> {
+    fn ready_at(
+        start: Instant,
+        at: Duration,
+        calls: Arc<AtomicU32>,
+    ) -> impl FnMut() -> std::future::Ready<Result<Poll<Instant>, ProviderError>> {
         move || {
             calls.fetch_add(1, Ordering::SeqCst);
             let now = Instant::now();
-            std::future::ready(Ok(if now >= start + at { Poll::Ready(now) } else { Poll::Pending("status CREATING".into()) }))
+            std::future::ready(Ok(if now >= start + at {
+                Poll::Ready(now)
+            } else {
+                Poll::Pending("status CREATING".into())
+            }))
         }
     }
 
@@ -267,12 +299,25 @@ mod tests {
         for at in [secs(0.0), secs(5.0), secs(95.0), secs(500.0), secs(700.0)] {
             let start = Instant::now();
             let calls = Arc::new(AtomicU32::new(0));
-            let seen = poll_until(&config, &wait(Duration::from_secs(1800)), ready_at(start, at, calls.clone())).await.unwrap();
+            let seen = poll_until(
+                &config,
+                &wait(Duration::from_secs(1800)),
+                ready_at(start, at, calls.clone()),
+            )
+            .await
+            .unwrap();
             let overshoot = (seen - start).saturating_sub(at).as_secs_f64();
             let allowed = (0.02 * at.as_secs_f64()).max(config.min_interval.as_secs_f64());
-            assert!(overshoot <= allowed + 1e-6, "ready at {at:?}: overshoot {overshoot}s > {allowed}s");
+            assert!(
+                overshoot <= allowed + 1e-6,
+                "ready at {at:?}: overshoot {overshoot}s > {allowed}s"
+            );
             // Not hammering the API either: a 9-minute-class wait takes a couple of hundred polls.
-            assert!(calls.load(Ordering::SeqCst) <= 250, "{} polls for {at:?}", calls.load(Ordering::SeqCst));
+            assert!(
+                calls.load(Ordering::SeqCst) <= 250,
+                "{} polls for {at:?}",
+                calls.load(Ordering::SeqCst)
+            );
         }
     }
 
@@ -280,21 +325,38 @@ mod tests {
     async fn the_plan_timeout_bounds_the_wait_and_names_the_last_state() {
         let start = Instant::now();
         let calls = Arc::new(AtomicU32::new(0));
-        let err = poll_until(&PollConfig::default(), &wait(Duration::from_secs(60)), ready_at(start, secs(3600.0), calls))
-            .await
-            .unwrap_err();
+        let err = poll_until(
+            &PollConfig::default(),
+            &wait(Duration::from_secs(60)),
+            ready_at(start, secs(3600.0), calls),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.kind, ErrorKind::WaitTimedOut);
         assert_eq!(start.elapsed(), Duration::from_secs(60));
-        assert!(err.message.contains("cluster c to become ACTIVE") && err.message.contains("status CREATING"), "{}", err.message);
-        assert!(err.message.contains("1m") && err.message.ends_with("check it"), "{}", err.message);
+        assert!(
+            err.message.contains("cluster c to become ACTIVE")
+                && err.message.contains("status CREATING"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("1m") && err.message.ends_with("check it"),
+            "{}",
+            err.message
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_probe_that_hangs_is_cut_off_at_the_bound() {
         let start = Instant::now();
-        let err = poll_until(&PollConfig::default(), &wait(Duration::from_secs(30)), || std::future::pending::<Result<Poll<()>, ProviderError>>())
-            .await
-            .unwrap_err();
+        let err = poll_until(
+            &PollConfig::default(),
+            &wait(Duration::from_secs(30)),
+            std::future::pending::<Result<Poll<()>, ProviderError>>,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.kind, ErrorKind::WaitTimedOut);
         assert_eq!(start.elapsed(), Duration::from_secs(30));
     }
@@ -304,27 +366,46 @@ mod tests {
         let calls = Arc::new(AtomicU32::new(0));
         let c = calls.clone();
         let start = Instant::now();
-        let v = poll_until(&PollConfig::default(), &wait(Duration::from_secs(600)), move || {
-            let n = c.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(match n {
-                0..=3 => Err(ProviderError::new(ErrorKind::Throttled, "Rate exceeded")),
-                4 => Ok(Poll::Pending("status CREATING".into())),
-                _ => Ok(Poll::Ready(n)),
-            })
-        })
+        let v = poll_until(
+            &PollConfig::default(),
+            &wait(Duration::from_secs(600)),
+            move || {
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                std::future::ready(match n {
+                    0..=3 => Err(ProviderError::new(ErrorKind::Throttled, "Rate exceeded")),
+                    4 => Ok(Poll::Pending("status CREATING".into())),
+                    _ => Ok(Poll::Ready(n)),
+                })
+            },
+        )
         .await
         .unwrap();
         assert_eq!(v, 5);
         // 0.5 + 1 + 2 + 4 s of backoff, then one ordinary interval.
-        assert!(start.elapsed() >= Duration::from_millis(8500), "{:?}", start.elapsed());
-        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(8500),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_permanent_error_ends_the_wait_at_once() {
-        let err = poll_until(&PollConfig::default(), &wait(Duration::from_secs(600)), || {
-            std::future::ready(Err::<Poll<()>, _>(ProviderError::new(ErrorKind::Denied, "AccessDenied")))
-        })
+        let err = poll_until(
+            &PollConfig::default(),
+            &wait(Duration::from_secs(600)),
+            || {
+                std::future::ready(Err::<Poll<()>, _>(ProviderError::new(
+                    ErrorKind::Denied,
+                    "AccessDenied",
+                )))
+            },
+        )
         .await
         .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Denied);

@@ -30,7 +30,8 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction as SdkAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+    AliasTarget, Change, ChangeAction as SdkAction, ChangeBatch, ChangeStatus, ResourceRecord,
+    ResourceRecordSet, RrType,
 };
 
 use super::errors::sdk_error;
@@ -69,13 +70,22 @@ impl Route53Traffic {
     }
 
     /// Every record set of exactly `name` and `record_type` in the zone.
-    async fn record_sets(&self, zone: &str, name: &str, record_type: RecordType) -> Result<Vec<ResourceRecordSet>, ProviderError> {
+    async fn record_sets(
+        &self,
+        zone: &str,
+        name: &str,
+        record_type: RecordType,
+    ) -> Result<Vec<ResourceRecordSet>, ProviderError> {
         let zone = zone_id(zone);
         let rr = rr_type(record_type);
-        let what = format!("read {} records of {name} in hosted zone {zone}", type_name(record_type));
+        let what = format!(
+            "read {} records of {name} in hosted zone {zone}",
+            type_name(record_type)
+        );
         let mut sets = Vec::new();
         // Asked in lowercase: names are case-insensitive, and listing starts at this exact string.
-        let mut next: Option<(String, RrType, Option<String>)> = Some((normalize(name), rr.clone(), None));
+        let mut next: Option<(String, RrType, Option<String>)> =
+            Some((normalize(name), rr.clone(), None));
         while let Some((start_name, start_type, start_id)) = next.take() {
             let started = (start_name.clone(), start_type.clone(), start_id.clone());
             let page = self
@@ -104,12 +114,19 @@ impl Route53Traffic {
                 && same_name(n, name)
                 && *t == rr
             {
-                let following = (n.to_string(), t.clone(), page.next_record_identifier().map(str::to_string));
+                let following = (
+                    n.to_string(),
+                    t.clone(),
+                    page.next_record_identifier().map(str::to_string),
+                );
                 // A page must move on (an emulator without StartRecordIdentifier would not).
                 if following == started {
                     return Err(ProviderError::new(
                         ErrorKind::Other,
-                        format!("{what}: Route53 paging did not advance past {n} ({})", following.2.as_deref().unwrap_or("no set id")),
+                        format!(
+                            "{what}: Route53 paging did not advance past {n} ({})",
+                            following.2.as_deref().unwrap_or("no set id")
+                        ),
                     ));
                 }
                 next = Some(following);
@@ -125,7 +142,12 @@ impl Route53Traffic {
             return Ok(z.to_string());
         }
         let zone = zone_id(zone);
-        let cached = self.zone_names.lock().expect("zone cache").get(zone).cloned();
+        let cached = self
+            .zone_names
+            .lock()
+            .expect("zone cache")
+            .get(zone)
+            .cloned();
         let zone_name = match cached {
             Some(n) => n,
             None => {
@@ -136,8 +158,15 @@ impl Route53Traffic {
                     .send()
                     .await
                     .map_err(|e| sdk_error(&format!("read hosted zone {zone}"), &e))?;
-                let n = normalize(out.hosted_zone().map(|z| z.name.as_str()).unwrap_or_default());
-                self.zone_names.lock().expect("zone cache").insert(zone.to_string(), n.clone());
+                let n = normalize(
+                    out.hosted_zone()
+                        .map(|z| z.name.as_str())
+                        .unwrap_or_default(),
+                );
+                self.zone_names
+                    .lock()
+                    .expect("zone cache")
+                    .insert(zone.to_string(), n.clone());
                 n
             }
         };
@@ -163,17 +192,34 @@ impl Route53Traffic {
         live: &[ResourceRecordSet],
     ) -> Result<ResourceRecordSet, ProviderError> {
         let want = &change.record;
-        let current = live.iter().find(|s| s.set_identifier.as_deref() == Some(want.set_id.as_str()));
-        let describe = || format!("{} record {} (set id {})", type_name(want.record_type), want.name, want.set_id);
+        let current = live
+            .iter()
+            .find(|s| s.set_identifier.as_deref() == Some(want.set_id.as_str()));
+        let describe = || {
+            format!(
+                "{} record {} (set id {})",
+                type_name(want.record_type),
+                want.name,
+                want.set_id
+            )
+        };
         if change.action == ChangeAction::Delete {
             let current = current.ok_or_else(|| {
-                ProviderError::new(ErrorKind::NotFound, format!("cannot delete {}: it does not exist", describe()))
+                ProviderError::new(
+                    ErrorKind::NotFound,
+                    format!("cannot delete {}: it does not exist", describe()),
+                )
             })?;
             let seen = to_weighted(&want.name, want.record_type, current);
-            if seen.as_ref().map(|s| (s.weight, normalize(&s.target))) != Some((want.weight, normalize(&want.target))) {
+            if seen.as_ref().map(|s| (s.weight, normalize(&s.target)))
+                != Some((want.weight, normalize(&want.target)))
+            {
                 return Err(ProviderError::new(
                     ErrorKind::Conflict,
-                    format!("refusing to delete {}: it changed since it was read (now {seen:?})", describe()),
+                    format!(
+                        "refusing to delete {}: it changed since it was read (now {seen:?})",
+                        describe()
+                    ),
                 ));
             }
             return Ok(current.clone());
@@ -186,17 +232,29 @@ impl Route53Traffic {
                 .set_identifier(&want.set_id)
                 .weight(0)
                 .build()
-                .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("{}: {e}", describe())))?,
+                .map_err(|e| {
+                    ProviderError::new(ErrorKind::Invalid, format!("{}: {e}", describe()))
+                })?,
         };
         set.weight = Some(i64::from(want.weight));
-        let same_target = current.and_then(|c| to_weighted(&want.name, want.record_type, c)).map(|c| normalize(&c.target))
+        let same_target = current
+            .and_then(|c| to_weighted(&want.name, want.record_type, c))
+            .map(|c| normalize(&c.target))
             == Some(normalize(&want.target));
         match want.record_type {
             RecordType::Cname => {
                 if !same_target {
-                    set.resource_records = Some(vec![ResourceRecord::builder().value(&want.target).build().map_err(
-                        |e| ProviderError::new(ErrorKind::Invalid, format!("{}: {e}", describe())),
-                    )?]);
+                    set.resource_records = Some(vec![
+                        ResourceRecord::builder()
+                            .value(&want.target)
+                            .build()
+                            .map_err(|e| {
+                                ProviderError::new(
+                                    ErrorKind::Invalid,
+                                    format!("{}: {e}", describe()),
+                                )
+                            })?,
+                    ]);
                     set.alias_target = None;
                 }
                 if want.ttl > 0 || set.ttl.is_none() {
@@ -205,13 +263,18 @@ impl Route53Traffic {
             }
             RecordType::A | RecordType::Aaaa if !same_target => {
                 // A new alias mirrors how the name's other aliases treat target health.
-                let evaluate = live.iter().filter_map(|s| s.alias_target.as_ref()).any(|a| a.evaluate_target_health);
+                let evaluate = live
+                    .iter()
+                    .filter_map(|s| s.alias_target.as_ref())
+                    .any(|a| a.evaluate_target_health);
                 let alias = AliasTarget::builder()
                     .hosted_zone_id(self.alias_zone(zone, &want.target).await?)
                     .dns_name(&want.target)
                     .evaluate_target_health(evaluate)
                     .build()
-                    .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("{}: {e}", describe())))?;
+                    .map_err(|e| {
+                        ProviderError::new(ErrorKind::Invalid, format!("{}: {e}", describe()))
+                    })?;
                 set.alias_target = Some(alias);
                 set.resource_records = None;
                 set.ttl = None;
@@ -231,12 +294,20 @@ fn rr_type(t: RecordType) -> RrType {
 }
 
 /// A weighted set as the engine sees it, under the name the caller used; `None` if not weighted.
-fn to_weighted(name: &str, record_type: RecordType, set: &ResourceRecordSet) -> Option<WeightedRecord> {
+fn to_weighted(
+    name: &str,
+    record_type: RecordType,
+    set: &ResourceRecordSet,
+) -> Option<WeightedRecord> {
     let (set_id, weight) = (set.set_identifier.as_ref()?, set.weight?);
     let target = match &set.alias_target {
         Some(alias) => normalize(&alias.dns_name),
         None => {
-            let values: Vec<&str> = set.resource_records().iter().map(|r| r.value.as_str()).collect();
+            let values: Vec<&str> = set
+                .resource_records()
+                .iter()
+                .map(|r| r.value.as_str())
+                .collect();
             normalize(&values.join(","))
         }
     };
@@ -253,30 +324,56 @@ fn to_weighted(name: &str, record_type: RecordType, set: &ResourceRecordSet) -> 
 
 /// The engine's interlock, on names compared the DNS way.
 fn keeps_traffic(live: &[WeightedRecord], changes: &[RecordChange]) -> Result<(), ProviderError> {
-    let norm = |r: &WeightedRecord| WeightedRecord { name: normalize(&r.name), ..r.clone() };
+    let norm = |r: &WeightedRecord| WeightedRecord {
+        name: normalize(&r.name),
+        ..r.clone()
+    };
     let live: Vec<WeightedRecord> = live.iter().map(norm).collect();
-    let changes: Vec<RecordChange> =
-        changes.iter().map(|c| RecordChange { action: c.action, record: norm(&c.record) }).collect();
-    check_change_keeps_traffic(&live, &changes).map_err(|m| ProviderError::new(ErrorKind::Invalid, m))
+    let changes: Vec<RecordChange> = changes
+        .iter()
+        .map(|c| RecordChange {
+            action: c.action,
+            record: norm(&c.record),
+        })
+        .collect();
+    check_change_keeps_traffic(&live, &changes)
+        .map_err(|m| ProviderError::new(ErrorKind::Invalid, m))
 }
 
 #[async_trait]
 impl TrafficProvider for Route53Traffic {
-    async fn records(&self, zone: &str, name: &str, record_type: RecordType) -> Result<Vec<WeightedRecord>, ProviderError> {
+    async fn records(
+        &self,
+        zone: &str,
+        name: &str,
+        record_type: RecordType,
+    ) -> Result<Vec<WeightedRecord>, ProviderError> {
         let sets = self.record_sets(zone, name, record_type).await?;
-        Ok(sets.iter().filter_map(|s| to_weighted(name, record_type, s)).collect())
+        Ok(sets
+            .iter()
+            .filter_map(|s| to_weighted(name, record_type, s))
+            .collect())
     }
 
-    async fn change(&self, zone: &str, changes: &[RecordChange]) -> Result<ChangeId, ProviderError> {
+    async fn change(
+        &self,
+        zone: &str,
+        changes: &[RecordChange],
+    ) -> Result<ChangeId, ProviderError> {
         if changes.is_empty() {
-            return Err(ProviderError::new(ErrorKind::Invalid, "an empty DNS change was asked for; nothing to submit"));
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                "an empty DNS change was asked for; nothing to submit",
+            ));
         }
         // The live sets of every name the batch touches, read once per name.
         let mut groups: Vec<((String, RecordType), Vec<ResourceRecordSet>)> = Vec::new();
         for c in changes {
             let key = (normalize(&c.record.name), c.record.record_type);
             if !groups.iter().any(|(k, _)| *k == key) {
-                let sets = self.record_sets(zone, &c.record.name, c.record.record_type).await?;
+                let sets = self
+                    .record_sets(zone, &c.record.name, c.record.record_type)
+                    .await?;
                 groups.push((key, sets));
             }
         }
@@ -285,10 +382,17 @@ impl TrafficProvider for Route53Traffic {
             .flat_map(|((name, t), sets)| sets.iter().filter_map(|s| to_weighted(name, *t, s)))
             .collect();
         keeps_traffic(&live, changes)?;
-        let mut batch = ChangeBatch::builder().comment(format!("cutover: {} weighted record change(s)", changes.len()));
+        let mut batch = ChangeBatch::builder().comment(format!(
+            "cutover: {} weighted record change(s)",
+            changes.len()
+        ));
         for c in changes {
             let key = (normalize(&c.record.name), c.record.record_type);
-            let sets = &groups.iter().find(|(k, _)| *k == key).expect("read above").1;
+            let sets = &groups
+                .iter()
+                .find(|(k, _)| *k == key)
+                .expect("read above")
+                .1;
             let set = self.desired_set(zone, c, sets).await?;
             let action = match c.action {
                 ChangeAction::Upsert => SdkAction::Upsert,
@@ -301,7 +405,9 @@ impl TrafficProvider for Route53Traffic {
                 .map_err(|e| ProviderError::new(ErrorKind::Invalid, e.to_string()))?;
             batch = batch.changes(change);
         }
-        let batch = batch.build().map_err(|e| ProviderError::new(ErrorKind::Invalid, e.to_string()))?;
+        let batch = batch
+            .build()
+            .map_err(|e| ProviderError::new(ErrorKind::Invalid, e.to_string()))?;
         let zone = zone_id(zone);
         let out = self
             .client
@@ -310,10 +416,21 @@ impl TrafficProvider for Route53Traffic {
             .change_batch(batch)
             .send()
             .await
-            .map_err(|e| sdk_error(&format!("change weighted records in hosted zone {zone}"), &e))?;
-        let id = out.change_info().map(|i| i.id().trim_start_matches("/change/").to_string()).unwrap_or_default();
+            .map_err(|e| {
+                sdk_error(
+                    &format!("change weighted records in hosted zone {zone}"),
+                    &e,
+                )
+            })?;
+        let id = out
+            .change_info()
+            .map(|i| i.id().trim_start_matches("/change/").to_string())
+            .unwrap_or_default();
         if id.is_empty() {
-            return Err(ProviderError::new(ErrorKind::Other, "Route53 accepted the change but returned no change id"));
+            return Err(ProviderError::new(
+                ErrorKind::Other,
+                "Route53 accepted the change but returned no change id",
+            ));
         }
         Ok(ChangeId(id))
     }
@@ -328,8 +445,13 @@ impl TrafficProvider for Route53Traffic {
             on_timeout: "Route53 is slow to propagate; `cutover resume` waits again (the change itself was accepted)",
         };
         poll::poll_until(&self.poll, &wait, || async {
-            let out =
-                self.client.get_change().id(id).send().await.map_err(|e| sdk_error(&format!("read DNS change {id}"), &e))?;
+            let out = self
+                .client
+                .get_change()
+                .id(id)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("read DNS change {id}"), &e))?;
             match out.change_info().map(|i| i.status()) {
                 Some(ChangeStatus::Insync) => Ok(Poll::Ready(())),
                 Some(other) => Ok(Poll::Pending(format!("status {}", other.as_str()))),

@@ -63,15 +63,27 @@ impl S3State {
 
     pub fn with_client(client: Client, bucket: impl Into<String>, prefix: &str) -> Self {
         let trimmed = prefix.trim_matches('/');
-        let prefix = if trimmed.is_empty() { String::new() } else { format!("{trimmed}/") };
-        S3State { client, bucket: bucket.into(), prefix }
+        let prefix = if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("{trimmed}/")
+        };
+        S3State {
+            client,
+            bucket: bucket.into(),
+            prefix,
+        }
     }
 
     /// The plan's S3 backend (`spec.state`), with the SDK configured for its region (the state's
     /// own, else the plan's); `None` when the plan keeps its state elsewhere.
     pub async fn for_plan(plan: &crate::plan::Plan) -> Option<Self> {
         match &plan.state {
-            crate::plan::StateBackend::S3 { bucket, prefix, region } => {
+            crate::plan::StateBackend::S3 {
+                bucket,
+                prefix,
+                region,
+            } => {
                 let config = super::sdk_config(region.as_deref().unwrap_or(&plan.aws.region)).await;
                 Some(S3State::new(&config, bucket.clone(), prefix))
             }
@@ -102,12 +114,22 @@ impl S3State {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let e = sdk_error(&format!("{what} {}", self.url(key)), err);
-        StateError::Io { path: self.url(key), source: std::io::Error::other(e.message) }
+        StateError::Io {
+            path: self.url(key),
+            source: std::io::Error::other(e.message),
+        }
     }
 
     /// The object's bytes and ETag, `None` if absent.
     async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StateError> {
-        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(self.io(key, "read", &e)),
@@ -138,22 +160,39 @@ impl S3State {
         }
     }
 
-    async fn read_lock_with_etag(&self, env: &str) -> Result<Option<(LockInfo, String)>, StateError> {
+    async fn read_lock_with_etag(
+        &self,
+        env: &str,
+    ) -> Result<Option<(LockInfo, String)>, StateError> {
         let key = self.lock_key(env)?;
         let Some((bytes, etag)) = self.get(&key).await? else {
             return Ok(None);
         };
         let lock = serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
             what: self.url(&key),
-            detail: format!("{e}; if no cutover run is active for this environment, delete that object by hand"),
+            detail: format!(
+                "{e}; if no cutover run is active for this environment, delete that object by hand"
+            ),
         })?;
         Ok(Some((lock, etag)))
     }
 
     /// Deletes the lock only if its ETag is still `etag`.
-    async fn delete_lock_if(&self, env: &str, etag: &str, changed: impl FnOnce() -> String) -> Result<(), StateError> {
+    async fn delete_lock_if(
+        &self,
+        env: &str,
+        etag: &str,
+        changed: impl FnOnce() -> String,
+    ) -> Result<(), StateError> {
         let key = self.lock_key(env)?;
-        let sent = self.client.delete_object().bucket(&self.bucket).key(&key).if_match(etag).send().await;
+        let sent = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .if_match(etag)
+            .send()
+            .await;
         match sent {
             Ok(_) => Ok(()),
             // Gone already: what a retried delete whose first answer was lost finds.
@@ -166,7 +205,13 @@ impl S3State {
     /// The run's record objects (key, size) in sequence order.
     async fn records(&self, env: &str, run_id: &str) -> Result<Vec<(String, u64)>, StateError> {
         let prefix = self.run_prefix(env, run_id)?;
-        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&prefix).into_paginator().send();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
         let mut records = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.io(&prefix, "list", &e))?;
@@ -186,7 +231,8 @@ impl S3State {
 
 /// `0000000001.json`: a journal record's object name.
 fn is_record_name(name: &str) -> bool {
-    name.strip_suffix(".json").is_some_and(|seq| seq.len() == SEQ_WIDTH && seq.bytes().all(|b| b.is_ascii_digit()))
+    name.strip_suffix(".json")
+        .is_some_and(|seq| seq.len() == SEQ_WIDTH && seq.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
@@ -199,7 +245,10 @@ fn is_missing<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool 
 
 /// A conditional write lost: 412, or 409 when S3 saw a concurrent conditional write to the key.
 fn is_precondition_lost<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
-    matches!(err.code(), Some("PreconditionFailed" | "ConditionalRequestConflict")) || matches!(status(err), Some(412 | 409))
+    matches!(
+        err.code(),
+        Some("PreconditionFailed" | "ConditionalRequestConflict")
+    ) || matches!(status(err), Some(412 | 409))
 }
 
 #[async_trait]
@@ -214,7 +263,9 @@ impl StateBackend for S3State {
             // Our own earlier attempt landed and only its answer was lost.
             Some((holder, _)) if &holder == lock => Ok(()),
             Some((holder, _)) => Err(StateError::LockHeld(holder)),
-            None => Err(StateError::LockChanged("the lock was released while we tried to take it; try again".into())),
+            None => Err(StateError::LockChanged(
+                "the lock was released while we tried to take it; try again".into(),
+            )),
         }
     }
 
@@ -226,10 +277,16 @@ impl StateBackend for S3State {
         match self.read_lock_with_etag(env).await? {
             None => Ok(()),
             Some((holder, etag)) if holder.run_id == run_id => {
-                self.delete_lock_if(env, &etag, || format!("run {run_id} no longer holds the lock; it changed while being released"))
-                    .await
+                self.delete_lock_if(env, &etag, || {
+                    format!(
+                        "run {run_id} no longer holds the lock; it changed while being released"
+                    )
+                })
+                .await
             }
-            Some((holder, _)) => Err(StateError::LockChanged(format!("run {run_id} does not hold the lock; {holder} does"))),
+            Some((holder, _)) => Err(StateError::LockChanged(format!(
+                "run {run_id} does not hold the lock; {holder} does"
+            ))),
         }
     }
 
@@ -237,18 +294,30 @@ impl StateBackend for S3State {
         match self.read_lock_with_etag(env).await? {
             None => Ok(()),
             Some((current, etag)) if &current == holder => {
-                self.delete_lock_if(env, &etag, || "the lock changed hands while it was being broken; look at it again".into())
-                    .await
+                self.delete_lock_if(env, &etag, || {
+                    "the lock changed hands while it was being broken; look at it again".into()
+                })
+                .await
             }
-            Some((current, _)) => {
-                Err(StateError::LockChanged(format!("the lock is now held by {current}, not the holder you confirmed")))
-            }
+            Some((current, _)) => Err(StateError::LockChanged(format!(
+                "the lock is now held by {current}, not the holder you confirmed"
+            ))),
         }
     }
 
-    async fn append(&self, env: &str, run_id: &str, seq: u64, line: &[u8]) -> Result<(), StateError> {
+    async fn append(
+        &self,
+        env: &str,
+        run_id: &str,
+        seq: u64,
+        line: &[u8],
+    ) -> Result<(), StateError> {
         debug_assert!(line.ends_with(b"\n") && !line[..line.len() - 1].contains(&b'\n'));
-        let key = format!("{}{seq:0width$}.json", self.run_prefix(env, run_id)?, width = SEQ_WIDTH);
+        let key = format!(
+            "{}{seq:0width$}.json",
+            self.run_prefix(env, run_id)?,
+            width = SEQ_WIDTH
+        );
         if self.put_new(&key, line).await? {
             return Ok(());
         }
@@ -265,14 +334,19 @@ impl StateBackend for S3State {
     async fn read_journal(&self, env: &str, run_id: &str) -> Result<Vec<u8>, StateError> {
         let records = self.records(env, run_id).await?;
         if records.is_empty() {
-            return Err(StateError::NotFound { what: format!("journal of run {run_id}") });
+            return Err(StateError::NotFound {
+                what: format!("journal of run {run_id}"),
+            });
         }
         let limit = Arc::new(Semaphore::new(READ_CONCURRENCY));
         let mut tasks = JoinSet::new();
         for (i, (key, _)) in records.iter().enumerate() {
             let (this, key, limit) = (self.clone(), key.clone(), limit.clone());
             tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await.expect("semaphore is never closed");
+                let _permit = limit
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore is never closed");
                 (i, this.get(&key).await.map(|got| (key, got)))
             });
         }
@@ -309,11 +383,24 @@ impl StateBackend for S3State {
                 // Only a record torn by hand can straddle the cut: keep its head.
                 let (bytes, etag) = self.get(&key).await?.unwrap_or_default();
                 let head = bytes[..(keep as usize).min(bytes.len())].to_vec();
-                let sent =
-                    self.client.put_object().bucket(&self.bucket).key(&key).if_match(etag).body(ByteStream::from(head)).send().await;
+                let sent = self
+                    .client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .if_match(etag)
+                    .body(ByteStream::from(head))
+                    .send()
+                    .await;
                 sent.map_err(|e| self.io(&key, "rewrite", &e))?;
             } else {
-                let sent = self.client.delete_object().bucket(&self.bucket).key(&key).send().await;
+                let sent = self
+                    .client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .send()
+                    .await;
                 match sent {
                     Ok(_) => {}
                     Err(e) if is_missing(&e) => {}
@@ -326,13 +413,22 @@ impl StateBackend for S3State {
 
     async fn list_runs(&self, env: &str) -> Result<Vec<String>, StateError> {
         let prefix = self.env_key(env, "runs/")?;
-        let mut pages =
-            self.client.list_objects_v2().bucket(&self.bucket).prefix(&prefix).delimiter("/").into_paginator().send();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
         let mut runs = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.io(&prefix, "list", &e))?;
             for p in page.common_prefixes() {
-                let run = p.prefix().and_then(|p| p.strip_prefix(prefix.as_str())).and_then(|r| r.strip_suffix('/'));
+                let run = p
+                    .prefix()
+                    .and_then(|p| p.strip_prefix(prefix.as_str()))
+                    .and_then(|r| r.strip_suffix('/'));
                 if let Some(run) = run.filter(|r| check_name(r).is_ok()) {
                     runs.push(run.to_string());
                 }
@@ -374,7 +470,13 @@ mod tests {
     fn only_zero_padded_sequence_objects_are_records() {
         assert!(is_record_name("0000000001.json"));
         assert!(is_record_name("0000012345.json"));
-        for foreign in ["1.json", "0000000001.json.bak", "notes.txt", "000000000a.json", ".0000000001.json"] {
+        for foreign in [
+            "1.json",
+            "0000000001.json.bak",
+            "notes.txt",
+            "000000000a.json",
+            ".0000000001.json",
+        ] {
             assert!(!is_record_name(foreign), "{foreign}");
         }
     }

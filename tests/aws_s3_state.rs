@@ -239,6 +239,27 @@ async fn s3_backend_keeps_the_same_contract() {
     );
 }
 
+#[tokio::test]
+async fn preflight_warns_about_versioning_and_names_a_missing_bucket() {
+    let s3 = S3::start().await;
+    // moto answers GetBucketVersioning in a shape the SDK does not parse: the warning says so.
+    let warnings = s3.state("").preflight().await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("versioning") && warnings[0].contains("put-bucket-versioning"),
+        "{warnings:?}"
+    );
+
+    let missing = S3State::new(&s3.config, "no-such-bucket-here", "");
+    let err = missing.preflight().await.unwrap_err().to_string();
+    assert!(
+        err.contains("NoSuchBucket") && err.contains("create bucket no-such-bucket-here"),
+        "{err}"
+    );
+    let err = missing.read_lock(ENV).await.unwrap_err().to_string();
+    assert!(err.contains("fix spec.state.bucket"), "{err}");
+}
+
 // ---- races ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

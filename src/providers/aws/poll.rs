@@ -10,7 +10,8 @@
 //! AWS typically takes; [`PollConfig::scaled`] divides them, and the intervals, for an emulator
 //! that runs time faster, so a scaled-down run waits proportionally little.
 //!
-//! Every wait is bounded by the plan's timeout and fails with [`ErrorKind::WaitTimedOut`] naming
+//! Every wait is bounded by the plan's timeout (plus at most one shortest interval for the answer
+//! to a poll sent at the deadline) and fails with [`ErrorKind::WaitTimedOut`] naming
 //! the last state seen. Retryable errors while polling (throttling, 5xx) do not end the wait: they
 //! back off and poll again until the bound; any other error ends it at once.
 
@@ -165,8 +166,9 @@ where
     let mut errors = 0u32;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        // A poll that hangs must not outlive the bound either.
-        let answer = tokio::time::timeout(remaining, probe()).await;
+        // A poll that hangs must not outlive the bound either; one sent at the deadline gets the
+        // shortest interval to answer, so every wait ends within `timeout + min_interval`.
+        let answer = tokio::time::timeout(remaining + config.min_interval, probe()).await;
         let mut pause = config.interval(start.elapsed(), expected);
         match answer {
             Ok(Ok(Poll::Ready(v))) => return Ok(v),
@@ -358,7 +360,37 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(err.kind, ErrorKind::WaitTimedOut);
-        assert_eq!(start.elapsed(), Duration::from_secs(30));
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(31),
+            "the bound plus one shortest interval"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resource_ready_at_the_deadline_still_counts_though_the_answer_takes_time() {
+        let start = Instant::now();
+        let probe = || async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let ready = start.elapsed() >= Duration::from_secs(60);
+            Ok::<_, ProviderError>(if ready {
+                Poll::Ready(())
+            } else {
+                Poll::Pending("CREATING".into())
+            })
+        };
+        poll_until(
+            &PollConfig::default(),
+            &wait(Duration::from_secs(60)),
+            probe,
+        )
+        .await
+        .unwrap();
+        assert!(
+            start.elapsed() <= Duration::from_secs(61),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -113,11 +113,54 @@ impl S3State {
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
-        let e = sdk_error(&format!("{what} {}", self.url(key)), err);
+        let mut message = sdk_error(&format!("{what} {}", self.url(key)), err).message;
+        if err.code() == Some("NoSuchBucket") {
+            message.push_str(&format!(
+                "; create bucket {} (see infra/iam/README.md) or fix spec.state.bucket",
+                self.bucket
+            ));
+        }
         StateError::Io {
             path: self.url(key),
-            source: std::io::Error::other(e.message),
+            source: std::io::Error::other(message),
         }
+    }
+
+    /// Checks the bucket before a run trusts it with a journal: it must exist and be reachable
+    /// (an error otherwise), and should have versioning on (a warning otherwise, returned for the
+    /// CLI to show: without versions an overwritten or deleted journal cannot be recovered).
+    pub async fn preflight(&self) -> Result<Vec<String>, StateError> {
+        let url = format!("s3://{}", self.bucket);
+        let enable = format!(
+            "enable it with `aws s3api put-bucket-versioning --bucket {} --versioning-configuration Status=Enabled`",
+            self.bucket
+        );
+        let out = match self
+            .client
+            .get_bucket_versioning()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            // Answered but not understood (an S3-compatible store, or moto): say so, go on.
+            Err(e) if status(&e) == Some(200) => {
+                return Ok(vec![format!(
+                    "could not read the versioning status of {url} (the answer was not understood); \
+                     make sure versioning is on so a damaged journal can be recovered: {enable}"
+                )]);
+            }
+            Err(e) => return Err(self.io("", "check versioning of", &e)),
+        };
+        let enabled = out.status().map(|s| s.as_str()) == Some("Enabled");
+        Ok(if enabled {
+            Vec::new()
+        } else {
+            vec![format!(
+                "versioning is not enabled on {url}: an overwritten or deleted journal could not be \
+                 recovered; {enable}"
+            )]
+        })
     }
 
     /// The object's bytes and ETag, `None` if absent.
@@ -239,8 +282,13 @@ fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
+/// The key does not exist. A missing bucket also answers 404 but is an error, not "absent".
 fn is_missing<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
-    matches!(err.code(), Some("NoSuchKey" | "NotFound")) || status(err) == Some(404)
+    match err.code() {
+        Some("NoSuchKey") => true,
+        Some("NotFound") | None => status(err) == Some(404),
+        Some(_) => false,
+    }
 }
 
 /// A conditional write lost: 412, or 409 when S3 saw a concurrent conditional write to the key.

@@ -1,4 +1,7 @@
-//! AWS: the shared SDK configuration and what is built on it (EKS tokens and kubeconfigs).
+//! AWS: the shared SDK configuration and what is built on it: EKS tokens and kubeconfigs, the EKS
+//! cluster provider (`eks*`), the Route53 traffic provider (`route53*`), the S3 state backend
+//! (`s3_state`), and what they share (`errors`: SDK errors → `ProviderError`; `poll`: adaptive,
+//! bounded waits). [`aws_providers`] builds the providers for a plan.
 //!
 //! Credentials, region and endpoints come from the standard AWS sources (environment, profiles,
 //! SSO, instance roles; `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_EKS`,

@@ -77,15 +77,15 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<Exit> {
     finish(&plan_env(&engine.0), outcome, &engine).await
 }
 
-/// The engine for a plan, with the progress display it reports to and the state it journals in.
-struct Wired(Engine, Arc<Progress>, Arc<dyn StateBackend>);
+/// The engine for a plan and the state it journals in (the progress display lives in its options).
+struct Wired(Engine, Arc<dyn StateBackend>);
 
 fn engine(plan: Plan, args: &ApplyArgs) -> anyhow::Result<Wired> {
     let providers = cloud_providers(&plan)?;
     let state = state_backend(&plan)?;
     let progress = Arc::new(Progress::new(args.plain));
-    let opts = EngineOptions { release_concurrency: args.concurrency.max(1), progress: progress.clone(), ..EngineOptions::default() };
-    Ok(Wired(Engine::new(Arc::new(plan), providers, state.clone(), opts), progress, state))
+    let opts = EngineOptions { release_concurrency: args.concurrency.max(1), progress, ..EngineOptions::default() };
+    Ok(Wired(Engine::new(Arc::new(plan), providers, state.clone(), opts), state))
 }
 
 fn plan_env(engine: &Engine) -> String {
@@ -106,7 +106,7 @@ fn cloud_providers(_plan: &Plan) -> anyhow::Result<Providers> {
 /// Prints the run report (stdout: it is data) and where the journal is, then maps the outcome
 /// to an exit code.
 async fn finish(env: &str, outcome: RunOutcome, wired: &Wired) -> anyhow::Result<Exit> {
-    let Wired(_, _, state) = wired;
+    let Wired(_, state) = wired;
     if let Ok(records) = crate::engine::history(state.as_ref(), env, None).await
         && let Some(first) = records.first()
     {

@@ -23,7 +23,11 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 fn stuck_chart(dir: &Path) -> std::path::PathBuf {
     let chart = dir.join("stuck");
     std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: stuck\nversion: 0.1.0\n").unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: stuck\nversion: 0.1.0\n",
+    )
+    .unwrap();
     std::fs::write(chart.join("values.yaml"), "stuck: false\n").unwrap();
     std::fs::write(
         chart.join("templates/deployment.yaml"),
@@ -50,7 +54,9 @@ fn release(chart: &Path, stuck: bool) -> Release {
     Release {
         name: "app".into(),
         namespace: "apps".into(),
-        chart: ChartSource::Path { path: chart.to_path_buf() },
+        chart: ChartSource::Path {
+            path: chart.to_path_buf(),
+        },
         version: "0.1.0".into(),
         digest: None,
         values_files: vec![],
@@ -67,46 +73,98 @@ async fn recover(helm: Helm) {
     let work = tempfile::tempdir().unwrap();
     let chart = stuck_chart(work.path());
     let releases = helm_releases(&sim, helm_config(helm, work.path()));
-    let own = Ownership { run_id: "run-1".into(), plan: "shop-prod".into() };
-    let status = async || releases.status(GREEN, "app", "apps").await.unwrap().map(|i| (i.status, i.revision));
+    let own = Ownership {
+        run_id: "run-1".into(),
+        plan: "shop-prod".into(),
+    };
+    let status = async || {
+        releases
+            .status(GREEN, "app", "apps")
+            .await
+            .unwrap()
+            .map(|i| (i.status, i.revision))
+    };
 
     // The step is cancelled while helm waits: helm is killed and the release stays pending-install.
-    let cut = tokio::time::timeout(Duration::from_millis(1500), releases.install(GREEN, &release(&chart, true), &own)).await;
-    assert!(cut.is_err(), "the install cannot finish: its workload never gets ready");
+    let cut = tokio::time::timeout(
+        Duration::from_millis(1500),
+        releases.install(GREEN, &release(&chart, true), &own),
+    )
+    .await;
+    assert!(
+        cut.is_err(),
+        "the install cannot finish: its workload never gets ready"
+    );
     assert_eq!(status().await, Some((ReleaseStatus::PendingInstall, 1)));
 
     // Too young to be sure no helm is still at work: a retryable refusal that says why.
-    let busy = releases.install(GREEN, &release(&chart, false), &own).await.unwrap_err();
+    let busy = releases
+        .install(GREEN, &release(&chart, false), &own)
+        .await
+        .unwrap_err();
     assert_eq!(busy.kind, ErrorKind::Unavailable);
-    assert!(busy.message.contains("release apps/app on cluster green is pending-install (revision 1) since"), "{}", busy.message);
+    assert!(
+        busy.message
+            .contains("release apps/app on cluster green is pending-install (revision 1) since"),
+        "{}",
+        busy.message
+    );
 
     // Once older than the release timeout it is abandoned: uninstalled, then installed afresh.
     tokio::time::sleep(TIMEOUT).await;
-    let info = releases.install(GREEN, &release(&chart, false), &own).await.expect("recovered install");
+    let info = releases
+        .install(GREEN, &release(&chart, false), &own)
+        .await
+        .expect("recovered install");
     assert_eq!((info.status, info.revision), (ReleaseStatus::Deployed, 1));
 
     // Same for an interrupted upgrade: rolled back to the good revision, then upgraded.
-    let cut = tokio::time::timeout(Duration::from_millis(1500), releases.install(GREEN, &release(&chart, true), &own)).await;
+    let cut = tokio::time::timeout(
+        Duration::from_millis(1500),
+        releases.install(GREEN, &release(&chart, true), &own),
+    )
+    .await;
     assert!(cut.is_err());
     assert_eq!(status().await, Some((ReleaseStatus::PendingUpgrade, 2)));
     tokio::time::sleep(TIMEOUT).await;
     let mut fixed = release(&chart, false);
     fixed.values = json!({"stuck": false, "note": "after recovery"});
-    let info = releases.install(GREEN, &fixed, &own).await.expect("recovered upgrade");
-    assert_eq!((info.status, info.revision), (ReleaseStatus::Deployed, 4), "revision 3 is the rollback, 4 the upgrade");
+    let info = releases
+        .install(GREEN, &fixed, &own)
+        .await
+        .expect("recovered upgrade");
+    assert_eq!(
+        (info.status, info.revision),
+        (ReleaseStatus::Deployed, 4),
+        "revision 3 is the rollback, 4 the upgrade"
+    );
 
     // A helm that runs out of time marks the release failed; that stops the stage (not retried)…
     // (A cloudsim fault this time: helm 3 would not remove an annotation set by a failed revision.)
-    sim.env.faults.write().unwrap().never_ready.insert(format!("{GREEN}/apps/app"));
+    sim.env
+        .faults
+        .write()
+        .unwrap()
+        .never_ready
+        .insert(format!("{GREEN}/apps/app"));
     let mut slow = release(&chart, false);
     slow.values = json!({"stuck": false, "note": "slow"});
     let failed = releases.install(GREEN, &slow, &own).await.unwrap_err();
     assert_eq!(failed.kind, ErrorKind::WaitTimedOut, "{}", failed.message);
-    assert!(failed.message.starts_with("helm upgrade --install of release apps/app on cluster green failed: "), "{}", failed.message);
+    assert!(
+        failed
+            .message
+            .starts_with("helm upgrade --install of release apps/app on cluster green failed: "),
+        "{}",
+        failed.message
+    );
     assert_eq!(status().await, Some((ReleaseStatus::Failed, 5)));
     // …and the next install with the same inputs repairs it (a failed revision is never "done").
     sim.env.faults.write().unwrap().never_ready.clear();
-    let info = releases.install(GREEN, &slow, &own).await.expect("upgrade over a failed revision");
+    let info = releases
+        .install(GREEN, &slow, &own)
+        .await
+        .expect("upgrade over a failed revision");
     assert_eq!((info.status, info.revision), (ReleaseStatus::Deployed, 6));
 }
 

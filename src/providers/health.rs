@@ -36,8 +36,16 @@ pub struct ClusterHealth {
 }
 
 impl ClusterHealth {
-    pub fn new(plan: Arc<Plan>, clients: Arc<KubeClients>, releases: Arc<dyn ReleaseProvider>) -> Self {
-        ClusterHealth { plan, clients, releases }
+    pub fn new(
+        plan: Arc<Plan>,
+        clients: Arc<KubeClients>,
+        releases: Arc<dyn ReleaseProvider>,
+    ) -> Self {
+        ClusterHealth {
+            plan,
+            clients,
+            releases,
+        }
     }
 
     fn plan_dir(&self) -> PathBuf {
@@ -68,29 +76,48 @@ impl ClusterHealth {
         }
         let total = self.plan.releases.len();
         Ok(if problems.is_empty() {
-            CheckOutcome { passed: true, detail: format!("{total} releases deployed on {cluster}") }
+            CheckOutcome {
+                passed: true,
+                detail: format!("{total} releases deployed on {cluster}"),
+            }
         } else {
             CheckOutcome {
                 passed: false,
-                detail: format!("{} of {total} releases not deployed on {cluster}: {}", problems.len(), problems.join("; ")),
+                detail: format!(
+                    "{} of {total} releases not deployed on {cluster}: {}",
+                    problems.len(),
+                    problems.join("; ")
+                ),
             }
         })
     }
 
     /// Where an `http` check connects: `Ok(None)` for DNS, `Err(outcome)` when the target has no
     /// address yet (a failed attempt, not an error: it may still come).
-    async fn route(&self, target: &CheckTarget, http: &HttpCheck) -> Result<Result<Option<Route>, CheckOutcome>, ProviderError> {
+    async fn route(
+        &self,
+        target: &CheckTarget,
+        http: &HttpCheck,
+    ) -> Result<Result<Option<Route>, CheckOutcome>, ProviderError> {
         let (side, cluster) = match http.via {
             ProbeTarget::Dns => return Ok(Ok(None)),
             ProbeTarget::Green => ("green", target.green_cluster.clone()),
             ProbeTarget::Blue => match &target.blue_cluster {
                 Some(b) => ("blue", b.clone()),
-                None => return Err(invalid("`via: blue` needs a blue cluster, and this plan has none; use `via: green` or `via: dns`")),
+                None => {
+                    return Err(invalid(
+                        "`via: blue` needs a blue cluster, and this plan has none; use `via: green` or `via: dns`",
+                    ));
+                }
             },
         };
         let url = reqwest::Url::parse(&http.url)
             .map_err(|e| invalid(format!("{:?} is not a URL: {e}", http.url)))?;
-        let host = url.host_str().unwrap_or_default().trim_end_matches('.').to_ascii_lowercase();
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         let port = url.port_or_known_default().unwrap_or(80);
         let record = self
             .plan
@@ -104,8 +131,17 @@ impl ClusterHealth {
                      and the plan has no traffic record named {host}; add one or use `via: dns`"
                 ))
             })?;
-        let pending = |detail: String| Ok(Err(CheckOutcome { passed: false, detail }));
-        let side_target = if side == "green" { &record.green } else { &record.blue };
+        let pending = |detail: String| {
+            Ok(Err(CheckOutcome {
+                passed: false,
+                detail,
+            }))
+        };
+        let side_target = if side == "green" {
+            &record.green
+        } else {
+            &record.blue
+        };
         let (name, via) = match side_target {
             RecordTarget::Hostname(h) => (h.clone(), format!("{side} target {h}")),
             RecordTarget::Service { namespace, name } => {
@@ -120,8 +156,12 @@ impl ClusterHealth {
                         let via = format!("{side} load balancer {shown}");
                         // An address the controller published needs no DNS (and a fresh ELB
                         // name can take minutes to resolve).
-                        if let Some(ip) = lb.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
-                            return Ok(Ok(Some(Route { addrs: vec![ip], via })));
+                        if let Some(ip) = lb.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok())
+                        {
+                            return Ok(Ok(Some(Route {
+                                addrs: vec![ip],
+                                via,
+                            })));
                         }
                         (lb.hostname.unwrap_or_default(), via)
                     }
@@ -140,7 +180,12 @@ impl ClusterHealth {
         }
     }
 
-    async fn command(&self, argv: &[String], expect: i32, limit: Duration) -> Result<CheckOutcome, ProviderError> {
+    async fn command(
+        &self,
+        argv: &[String],
+        expect: i32,
+        limit: Duration,
+    ) -> Result<CheckOutcome, ProviderError> {
         let Some(program) = argv.first() else {
             return Err(invalid("the command check has an empty `run`"));
         };
@@ -172,19 +217,35 @@ impl ClusterHealth {
                 let _ = child.kill().await;
                 return Ok(CheckOutcome {
                     passed: false,
-                    detail: format!("{program} did not finish within {} s and was stopped", limit.as_secs()),
+                    detail: format!(
+                        "{program} did not finish within {} s and was stopped",
+                        limit.as_secs()
+                    ),
                 });
             }
-            Ok(Err(e)) => return Err(ProviderError::new(ErrorKind::Other, format!("waiting for {program}: {e}"))),
+            Ok(Err(e)) => {
+                return Err(ProviderError::new(
+                    ErrorKind::Other,
+                    format!("waiting for {program}: {e}"),
+                ));
+            }
             Ok(Ok(s)) => s,
         };
         Ok(match status.code() {
-            Some(code) if code == expect => CheckOutcome { passed: true, detail: format!("{program} exited {code}") },
+            Some(code) if code == expect => CheckOutcome {
+                passed: true,
+                detail: format!("{program} exited {code}"),
+            },
             Some(code) => CheckOutcome {
                 passed: false,
-                detail: format!("{program} exited {code} (expected {expect}); its output is in the run log"),
+                detail: format!(
+                    "{program} exited {code} (expected {expect}); its output is in the run log"
+                ),
             },
-            None => CheckOutcome { passed: false, detail: format!("{program} was killed by a signal") },
+            None => CheckOutcome {
+                passed: false,
+                detail: format!("{program} was killed by a signal"),
+            },
         })
     }
 }
@@ -212,17 +273,27 @@ pub fn status_name(status: ReleaseStatus) -> String {
 
 #[async_trait]
 impl HealthProvider for ClusterHealth {
-    async fn check(&self, target: &CheckTarget, check: &Check) -> Result<CheckOutcome, ProviderError> {
+    async fn check(
+        &self,
+        target: &CheckTarget,
+        check: &Check,
+    ) -> Result<CheckOutcome, ProviderError> {
         let green = &target.green_cluster;
         match &check.kind {
-            CheckKind::NodesReady { min } => nodes_ready(&self.clients, green, *min, self.plan.green.version).await,
-            CheckKind::WorkloadsReady { namespaces } => workloads_ready(&self.clients, green, namespaces).await,
+            CheckKind::NodesReady { min } => {
+                nodes_ready(&self.clients, green, *min, self.plan.green.version).await
+            }
+            CheckKind::WorkloadsReady { namespaces } => {
+                workloads_ready(&self.clients, green, namespaces).await
+            }
             CheckKind::ReleasesDeployed => self.releases_deployed(green).await,
             CheckKind::Http(http) => match self.route(target, http).await? {
                 Ok(route) => probe(http, route.as_ref()).await,
                 Err(not_yet) => Ok(not_yet),
             },
-            CheckKind::Command { argv, expect_exit } => self.command(argv, *expect_exit, check.timeout).await,
+            CheckKind::Command { argv, expect_exit } => {
+                self.command(argv, *expect_exit, check.timeout).await
+            }
         }
     }
 }

@@ -32,10 +32,16 @@ pub struct Route {
 }
 
 /// One attempt of `check`: `route` pins the connection, `None` resolves the URL's host by DNS.
-pub async fn probe(check: &HttpCheck, route: Option<&Route>) -> Result<CheckOutcome, ProviderError> {
+pub async fn probe(
+    check: &HttpCheck,
+    route: Option<&Route>,
+) -> Result<CheckOutcome, ProviderError> {
     ensure_crypto_provider();
     let url = reqwest::Url::parse(&check.url).map_err(|e| {
-        ProviderError::new(ErrorKind::Invalid, format!("{:?} is not a URL: {e}", check.url))
+        ProviderError::new(
+            ErrorKind::Invalid,
+            format!("{:?} is not a URL: {e}", check.url),
+        )
     })?;
     let host = url.host_str().unwrap_or_default().to_string();
     let port = url.port_or_known_default().unwrap_or(80);
@@ -46,7 +52,11 @@ pub async fn probe(check: &HttpCheck, route: Option<&Route>) -> Result<CheckOutc
         .connect_timeout(limit);
     let via = match route {
         Some(r) => {
-            let addrs: Vec<SocketAddr> = r.addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+            let addrs: Vec<SocketAddr> = r
+                .addrs
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect();
             // A proxy would ignore the pinned addresses.
             builder = builder.no_proxy().resolve_to_addrs(&host, &addrs);
             r.via.clone()
@@ -54,15 +64,26 @@ pub async fn probe(check: &HttpCheck, route: Option<&Route>) -> Result<CheckOutc
         None => format!("{host} by DNS"),
     };
     let client = builder.build().map_err(|e| {
-        ProviderError::new(ErrorKind::Other, format!("cannot build the HTTP client: {}", chain(&e)))
+        ProviderError::new(
+            ErrorKind::Other,
+            format!("cannot build the HTTP client: {}", chain(&e)),
+        )
     })?;
     let started = Instant::now();
     let sent = client.get(url.clone()).send().await;
-    let fail = |detail: String| Ok(CheckOutcome { passed: false, detail });
+    let fail = |detail: String| {
+        Ok(CheckOutcome {
+            passed: false,
+            detail,
+        })
+    };
     let mut response = match sent {
         Ok(r) => r,
         Err(e) if e.is_timeout() => {
-            return fail(format!("GET {url} via {via}: no answer within {}", ms(limit)));
+            return fail(format!(
+                "GET {url} via {via}: no answer within {}",
+                ms(limit)
+            ));
         }
         Err(e) => return fail(format!("GET {url} via {via} failed: {}", chain(&e))),
     };
@@ -79,25 +100,43 @@ pub async fn probe(check: &HttpCheck, route: Option<&Route>) -> Result<CheckOutc
                 }
                 Ok(None) => break,
                 Err(e) if e.is_timeout() => {
-                    return fail(format!("GET {url} via {via}: the body did not arrive within {}", ms(limit)));
+                    return fail(format!(
+                        "GET {url} via {via}: the body did not arrive within {}",
+                        ms(limit)
+                    ));
                 }
-                Err(e) => return fail(format!("GET {url} via {via}: reading the body failed: {}", chain(&e))),
+                Err(e) => {
+                    return fail(format!(
+                        "GET {url} via {via}: reading the body failed: {}",
+                        chain(&e)
+                    ));
+                }
             }
         }
     }
     let took = started.elapsed();
     if status != check.expect_status {
-        return fail(format!("GET {url} via {via}: {status} (expected {}) in {}", check.expect_status, ms(took)));
+        return fail(format!(
+            "GET {url} via {via}: {status} (expected {}) in {}",
+            check.expect_status,
+            ms(took)
+        ));
     }
     if let Some(needle) = &check.body_contains
         && !String::from_utf8_lossy(&body).contains(needle.as_str())
     {
-        return fail(format!("GET {url} via {via}: {status}, but the body does not contain {needle:?}"));
+        return fail(format!(
+            "GET {url} via {via}: {status}, but the body does not contain {needle:?}"
+        ));
     }
     if let Some(budget) = check.latency_budget
         && took > budget
     {
-        return fail(format!("GET {url} via {via}: {status} in {}, over the {} budget", ms(took), ms(budget)));
+        return fail(format!(
+            "GET {url} via {via}: {status} in {}, over the {} budget",
+            ms(took),
+            ms(budget)
+        ));
     }
     Ok(CheckOutcome {
         passed: true,

@@ -32,7 +32,10 @@ pub fn sim_env(latencies: Latencies) -> Env {
         latencies,
         faults: RwLock::new(Default::default()),
         events: Default::default(),
-        credentials: Credentials { access_key_id: ACCESS_KEY.into(), secret_access_key: SECRET_KEY.into() },
+        credentials: Credentials {
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+        },
         region: REGION.into(),
         state_dir: None,
     })
@@ -45,7 +48,10 @@ struct SimDirectory(HashMap<String, ClusterEndpoint>);
 impl ClusterDirectory for SimDirectory {
     async fn access(&self, cluster: &str) -> Result<ClusterEndpoint, ProviderError> {
         self.0.get(cluster).cloned().ok_or_else(|| {
-            ProviderError::new(cutover::providers::ErrorKind::NotFound, format!("cluster {cluster} does not exist in EKS"))
+            ProviderError::new(
+                cutover::providers::ErrorKind::NotFound,
+                format!("cluster {cluster} does not exist in EKS"),
+            )
         })
     }
 }
@@ -64,7 +70,11 @@ impl Sim {
         let mut endpoints = HashMap::new();
         for (name, version) in clusters {
             let kc = KubeCluster::start(
-                KubeClusterConfig { name: name.to_string(), version: version.to_string(), state_dir: None },
+                KubeClusterConfig {
+                    name: name.to_string(),
+                    version: version.to_string(),
+                    state_dir: None,
+                },
                 env.clone(),
             )
             .await
@@ -72,7 +82,13 @@ impl Sim {
             if nodes > 0 {
                 kc.sync_nodegroup(&nodegroup("general", nodes));
             }
-            endpoints.insert(name.to_string(), ClusterEndpoint { server: kc.endpoint(), ca_pem: kc.ca_pem().into_bytes() });
+            endpoints.insert(
+                name.to_string(),
+                ClusterEndpoint {
+                    server: kc.endpoint(),
+                    ca_pem: kc.ca_pem().into_bytes(),
+                },
+            );
             started.insert(name.to_string(), kc);
         }
         let tokens = Arc::new(TokenSource::new(
@@ -80,7 +96,11 @@ impl Sim {
             aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"),
         ));
         let clients = Arc::new(KubeClients::new(Arc::new(SimDirectory(endpoints)), tokens));
-        Sim { env, clusters: started, clients }
+        Sim {
+            env,
+            clusters: started,
+            clients,
+        }
     }
 
     pub fn cluster(&self, name: &str) -> &Arc<KubeCluster> {
@@ -165,13 +185,20 @@ pub fn plan(dir: &Path, yaml: &str) -> Arc<Plan> {
 }
 
 /// Polls `f` until it returns Some, failing after `timeout`.
-pub async fn eventually<T>(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

@@ -25,7 +25,10 @@ pub fn locate() -> Result<PathBuf, ProviderError> {
         } else {
             Err(ProviderError::new(
                 ErrorKind::Invalid,
-                format!("CUTOVER_HELM is {} but that is not an executable file", p.display()),
+                format!(
+                    "CUTOVER_HELM is {} but that is not an executable file",
+                    p.display()
+                ),
             ))
         };
     }
@@ -44,7 +47,8 @@ pub fn locate() -> Result<PathBuf, ProviderError> {
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// `v3.19.0+g3d8990f` → `3.19.0`; `4.1.4` → `4.1.4`.
@@ -76,7 +80,12 @@ impl Finished {
         let start = lines.len().saturating_sub(QUOTED_LINES);
         let mut text = lines[start..].join(" | ");
         if text.len() > QUOTED_CHARS {
-            let cut = text.char_indices().map(|(i, _)| i).take_while(|i| *i <= QUOTED_CHARS).last().unwrap_or(0);
+            let cut = text
+                .char_indices()
+                .map(|(i, _)| i)
+                .take_while(|i| *i <= QUOTED_CHARS)
+                .last()
+                .unwrap_or(0);
             text.truncate(cut);
             text.push('…');
         }
@@ -99,11 +108,21 @@ pub fn classify(text: &str) -> ErrorKind {
     let any = |needles: &[&str]| needles.iter().any(|n| t.contains(n));
     if any(&["another operation (install/upgrade/rollback) is in progress"]) {
         ErrorKind::Unavailable
-    } else if any(&["context deadline exceeded", "timed out waiting", "not ready. status"]) {
+    } else if any(&[
+        "context deadline exceeded",
+        "timed out waiting",
+        "not ready. status",
+    ]) {
         ErrorKind::WaitTimedOut
     } else if any(&["too many requests", "429", "rate limit"]) {
         ErrorKind::Throttled
-    } else if any(&["unauthorized", "forbidden", "you must be logged in", "401", "403"]) {
+    } else if any(&[
+        "unauthorized",
+        "forbidden",
+        "you must be logged in",
+        "401",
+        "403",
+    ]) {
         ErrorKind::Denied
     } else if any(&[
         "kubernetes cluster unreachable",
@@ -136,11 +155,22 @@ impl Helm {
     /// `helm version --short`, normalized (`3.19.0`).
     pub async fn version(&self) -> Result<String, ProviderError> {
         let dir = std::env::temp_dir();
-        let out = self.run(&["version".into(), "--short".into()], &dir, &Redactor::default(), "version").await?;
+        let out = self
+            .run(
+                &["version".into(), "--short".into()],
+                &dir,
+                &Redactor::default(),
+                "version",
+            )
+            .await?;
         if !out.success {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,
-                format!("`{} version --short` failed: {}", self.path.display(), out.quote()),
+                format!(
+                    "`{} version --short` failed: {}",
+                    self.path.display(),
+                    out.quote()
+                ),
             ));
         }
         Ok(normalize_version(out.stdout.trim()).to_string())
@@ -148,8 +178,17 @@ impl Helm {
 
     /// Runs helm with `args` in `cwd` and waits for it. Fails only when helm cannot be started;
     /// a helm that exits non-zero is a [`Finished`] with `success: false`.
-    pub async fn run(&self, args: &[OsString], cwd: &Path, redact: &Redactor, what: &str) -> Result<Finished, ProviderError> {
-        let shown: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    pub async fn run(
+        &self,
+        args: &[OsString],
+        cwd: &Path,
+        redact: &Redactor,
+        what: &str,
+    ) -> Result<Finished, ProviderError> {
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         tracing::debug!(target: "cutover::helm", what, args = %redact.apply(&shown.join(" ")), "running helm");
         let mut cmd = tokio::process::Command::new(&self.path);
         cmd.args(args)
@@ -198,7 +237,9 @@ impl Helm {
             tail
         };
         let (status, stdout, tail) = tokio::join!(child.wait(), read_out, read_err);
-        let status = status.map_err(|e| ProviderError::new(ErrorKind::Other, format!("waiting for helm {what}: {e}")))?;
+        let status = status.map_err(|e| {
+            ProviderError::new(ErrorKind::Other, format!("waiting for helm {what}: {e}"))
+        })?;
         tracing::debug!(target: "cutover::helm", what, code = ?status.code(), "helm finished");
         Ok(Finished {
             success: status.success(),
@@ -215,7 +256,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    items.into_iter().map(|s| s.as_ref().to_os_string()).collect()
+    items
+        .into_iter()
+        .map(|s| s.as_ref().to_os_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -231,10 +275,29 @@ mod tests {
 
     #[test]
     fn helm_errors_map_to_retryable_kinds_only_when_transient() {
-        assert_eq!(classify("Error: Kubernetes cluster unreachable: Get \"https://x/version\": dial tcp: connection refused"), ErrorKind::Unavailable);
-        assert_eq!(classify("Error: UPGRADE FAILED: context deadline exceeded"), ErrorKind::WaitTimedOut);
-        assert_eq!(classify("Error: chart \"web\" version \"9.9.9\" not found in http://repo repository"), ErrorKind::NotFound);
-        assert_eq!(classify("Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"), ErrorKind::Unavailable);
-        assert_eq!(classify("Error: template: web/templates/x.yaml:3: bad"), ErrorKind::Other);
+        assert_eq!(
+            classify(
+                "Error: Kubernetes cluster unreachable: Get \"https://x/version\": dial tcp: connection refused"
+            ),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            classify("Error: UPGRADE FAILED: context deadline exceeded"),
+            ErrorKind::WaitTimedOut
+        );
+        assert_eq!(
+            classify("Error: chart \"web\" version \"9.9.9\" not found in http://repo repository"),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            classify(
+                "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"
+            ),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            classify("Error: template: web/templates/x.yaml:3: bad"),
+            ErrorKind::Other
+        );
     }
 }

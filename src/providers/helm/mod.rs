@@ -69,7 +69,11 @@ pub struct HelmConfig {
 
 impl HelmConfig {
     /// The configuration for `plan`, with helm from `CUTOVER_HELM` or PATH.
-    pub fn for_plan(plan: &Plan, cutover: PathBuf, work_dir: PathBuf) -> Result<Self, ProviderError> {
+    pub fn for_plan(
+        plan: &Plan,
+        cutover: PathBuf,
+        work_dir: PathBuf,
+    ) -> Result<Self, ProviderError> {
         Ok(HelmConfig {
             binary: binary::locate()?,
             version: plan.helm.version.clone(),
@@ -109,9 +113,21 @@ impl HelmReleases {
     pub fn new(cfg: HelmConfig, clients: Arc<KubeClients>) -> Result<Self, ProviderError> {
         std::fs::create_dir_all(&cfg.work_dir)
             .map_err(|e| other(format!("cannot create {}: {e}", cfg.work_dir.display())))?;
-        let helm = Helm { path: cfg.binary.clone(), env: cfg.env.clone() };
-        let charts = Charts::new(cfg.work_dir.join("charts"), cfg.plain_http_registries.clone());
-        Ok(HelmReleases { cfg, helm, clients, charts, version_checked: OnceCell::new() })
+        let helm = Helm {
+            path: cfg.binary.clone(),
+            env: cfg.env.clone(),
+        };
+        let charts = Charts::new(
+            cfg.work_dir.join("charts"),
+            cfg.plain_http_registries.clone(),
+        );
+        Ok(HelmReleases {
+            cfg,
+            helm,
+            clients,
+            charts,
+            version_checked: OnceCell::new(),
+        })
     }
 
     /// Refuses a helm binary other than the pinned version (checked once, before any helm use).
@@ -142,7 +158,12 @@ impl HelmReleases {
         let dir = tempfile::Builder::new()
             .prefix("helm-")
             .tempdir_in(&self.cfg.work_dir)
-            .map_err(|e| other(format!("cannot create a directory in {}: {e}", self.cfg.work_dir.display())))?;
+            .map_err(|e| {
+                other(format!(
+                    "cannot create a directory in {}: {e}",
+                    self.cfg.work_dir.display()
+                ))
+            })?;
         let endpoint = self.clients.endpoint(cluster).await?;
         let access = ClusterAccess {
             cluster: cluster.to_string(),
@@ -156,10 +177,28 @@ impl HelmReleases {
         Ok((dir, path))
     }
 
-    async fn current(&self, cluster: &str, name: &str, namespace: &str) -> Result<Option<Current>, ProviderError> {
+    async fn current(
+        &self,
+        cluster: &str,
+        name: &str,
+        namespace: &str,
+    ) -> Result<Option<Current>, ProviderError> {
         let (dir, kc) = self.session(cluster).await?;
-        let a = args(["get".as_ref(), "metadata".as_ref(), name.as_ref(), "-n".as_ref(), namespace.as_ref(), "-o".as_ref(), "json".as_ref(), "--kubeconfig".as_ref(), kc.as_os_str()]);
-        let done = self.helm.run(&a, dir.path(), &Redactor::default(), "get metadata").await?;
+        let a = args([
+            "get".as_ref(),
+            "metadata".as_ref(),
+            name.as_ref(),
+            "-n".as_ref(),
+            namespace.as_ref(),
+            "-o".as_ref(),
+            "json".as_ref(),
+            "--kubeconfig".as_ref(),
+            kc.as_os_str(),
+        ]);
+        let done = self
+            .helm
+            .run(&a, dir.path(), &Redactor::default(), "get metadata")
+            .await?;
         if !done.success {
             let text = done.stderr_tail.join("\n");
             if text.contains("release: not found") {
@@ -167,7 +206,10 @@ impl HelmReleases {
             }
             return Err(ProviderError::new(
                 done.kind(),
-                format!("cannot read release {namespace}/{name} on cluster {cluster}: {}", done.quote()),
+                format!(
+                    "cannot read release {namespace}/{name} on cluster {cluster}: {}",
+                    done.quote()
+                ),
             ));
         }
         let meta = parse_metadata(&done.stdout, name)?;
@@ -175,7 +217,12 @@ impl HelmReleases {
     }
 
     /// Clears a pending-* revision left by a helm that is no longer running.
-    async fn recover(&self, cluster: &str, release: &Release, current: &Current) -> Result<(), ProviderError> {
+    async fn recover(
+        &self,
+        cluster: &str,
+        release: &Release,
+        current: &Current,
+    ) -> Result<(), ProviderError> {
         let status = current.info.status;
         let name = &release.name;
         let ns = &release.namespace;
@@ -187,7 +234,10 @@ impl HelmReleases {
                      still be working on it; cutover takes over once it is older than the release timeout ({} s)",
                     status_name(status),
                     current.info.revision,
-                    current.touched.map(|t| t.to_string()).unwrap_or_else(|| "an unknown time".into()),
+                    current
+                        .touched
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "an unknown time".into()),
                     release.timeout.as_secs()
                 ),
             ));
@@ -197,18 +247,42 @@ impl HelmReleases {
         let (verb, a) = match status {
             ReleaseStatus::PendingUpgrade | ReleaseStatus::PendingRollback => (
                 "rollback",
-                args(["rollback".as_ref(), name.as_ref(), "-n".as_ref(), ns.as_ref(), "--wait".as_ref(), "--timeout".as_ref(), timeout.as_ref(), "--kubeconfig".as_ref(), kc.as_os_str()]),
+                args([
+                    "rollback".as_ref(),
+                    name.as_ref(),
+                    "-n".as_ref(),
+                    ns.as_ref(),
+                    "--wait".as_ref(),
+                    "--timeout".as_ref(),
+                    timeout.as_ref(),
+                    "--kubeconfig".as_ref(),
+                    kc.as_os_str(),
+                ]),
             ),
             _ => (
                 "uninstall",
-                args(["uninstall".as_ref(), name.as_ref(), "-n".as_ref(), ns.as_ref(), "--wait".as_ref(), "--ignore-not-found".as_ref(), "--timeout".as_ref(), timeout.as_ref(), "--kubeconfig".as_ref(), kc.as_os_str()]),
+                args([
+                    "uninstall".as_ref(),
+                    name.as_ref(),
+                    "-n".as_ref(),
+                    ns.as_ref(),
+                    "--wait".as_ref(),
+                    "--ignore-not-found".as_ref(),
+                    "--timeout".as_ref(),
+                    timeout.as_ref(),
+                    "--kubeconfig".as_ref(),
+                    kc.as_os_str(),
+                ]),
             ),
         };
         tracing::warn!(
             release = %name, namespace = %ns, cluster, status = %status_name(status), revision = current.info.revision,
             "an interrupted helm left this release mid-operation; recovering with helm {verb}"
         );
-        let done = self.helm.run(&a, dir.path(), &Redactor::default(), verb).await?;
+        let done = self
+            .helm
+            .run(&a, dir.path(), &Redactor::default(), verb)
+            .await?;
         if !done.success {
             return Err(ProviderError::new(
                 done.kind(),
@@ -230,12 +304,25 @@ impl ReleaseProvider for HelmReleases {
         self.charts.fetch(&self.helm, release).await.map(|_| ())
     }
 
-    async fn status(&self, cluster: &str, name: &str, namespace: &str) -> Result<Option<ReleaseInfo>, ProviderError> {
+    async fn status(
+        &self,
+        cluster: &str,
+        name: &str,
+        namespace: &str,
+    ) -> Result<Option<ReleaseInfo>, ProviderError> {
         self.check_version().await?;
-        Ok(self.current(cluster, name, namespace).await?.map(|c| c.info))
+        Ok(self
+            .current(cluster, name, namespace)
+            .await?
+            .map(|c| c.info))
     }
 
-    async fn install(&self, cluster: &str, release: &Release, own: &Ownership) -> Result<ReleaseInfo, ProviderError> {
+    async fn install(
+        &self,
+        cluster: &str,
+        release: &Release,
+        own: &Ownership,
+    ) -> Result<ReleaseInfo, ProviderError> {
         self.check_version().await?;
         let chart = self.charts.verified(&self.helm, release).await?;
         let (dir, kc) = self.session(cluster).await?;
@@ -262,10 +349,21 @@ impl ReleaseProvider for HelmReleases {
         );
         let description = format!("cutover run {} of plan {}", own.run_id, own.plan);
         let mut a = args([
-            "upgrade".as_ref(), "--install".as_ref(), name.as_ref(), chart.path.as_os_str(),
-            "-n".as_ref(), ns.as_ref(), "--wait".as_ref(), "--timeout".as_ref(), timeout.as_ref(),
-            "--labels".as_ref(), labels.as_ref(), "--description".as_ref(), description.as_ref(),
-            "--kubeconfig".as_ref(), kc.as_os_str(),
+            "upgrade".as_ref(),
+            "--install".as_ref(),
+            name.as_ref(),
+            chart.path.as_os_str(),
+            "-n".as_ref(),
+            ns.as_ref(),
+            "--wait".as_ref(),
+            "--timeout".as_ref(),
+            timeout.as_ref(),
+            "--labels".as_ref(),
+            labels.as_ref(),
+            "--description".as_ref(),
+            description.as_ref(),
+            "--kubeconfig".as_ref(),
+            kc.as_os_str(),
         ]);
         if release.create_namespace {
             a.push("--create-namespace".into());
@@ -275,13 +373,19 @@ impl ReleaseProvider for HelmReleases {
             a.push(f.clone().into());
         }
         tracing::info!(release = %name, namespace = %ns, cluster, version = %release.version, "helm upgrade --install");
-        let done = self.helm.run(&a, dir.path(), &values.redactor, "upgrade --install").await?;
+        let done = self
+            .helm
+            .run(&a, dir.path(), &values.redactor, "upgrade --install")
+            .await?;
         // Secret files go now, whatever happens next.
         drop(dir);
         if !done.success {
             return Err(ProviderError::new(
                 done.kind(),
-                format!("helm upgrade --install of release {ns}/{name} on cluster {cluster} failed: {}", done.quote()),
+                format!(
+                    "helm upgrade --install of release {ns}/{name} on cluster {cluster} failed: {}",
+                    done.quote()
+                ),
             ));
         }
         self.current(cluster, name, ns)
@@ -290,19 +394,38 @@ impl ReleaseProvider for HelmReleases {
             .ok_or_else(|| other(format!("helm reported release {ns}/{name} installed, but cluster {cluster} has no record of it")))
     }
 
-    async fn uninstall(&self, cluster: &str, name: &str, namespace: &str) -> Result<(), ProviderError> {
+    async fn uninstall(
+        &self,
+        cluster: &str,
+        name: &str,
+        namespace: &str,
+    ) -> Result<(), ProviderError> {
         self.check_version().await?;
         let (dir, kc) = self.session(cluster).await?;
         let timeout = go_duration(UNINSTALL_TIMEOUT);
         let a = args([
-            "uninstall".as_ref(), name.as_ref(), "-n".as_ref(), namespace.as_ref(), "--wait".as_ref(),
-            "--ignore-not-found".as_ref(), "--timeout".as_ref(), timeout.as_ref(), "--kubeconfig".as_ref(), kc.as_os_str(),
+            "uninstall".as_ref(),
+            name.as_ref(),
+            "-n".as_ref(),
+            namespace.as_ref(),
+            "--wait".as_ref(),
+            "--ignore-not-found".as_ref(),
+            "--timeout".as_ref(),
+            timeout.as_ref(),
+            "--kubeconfig".as_ref(),
+            kc.as_os_str(),
         ]);
-        let done = self.helm.run(&a, dir.path(), &Redactor::default(), "uninstall").await?;
+        let done = self
+            .helm
+            .run(&a, dir.path(), &Redactor::default(), "uninstall")
+            .await?;
         if !done.success {
             return Err(ProviderError::new(
                 done.kind(),
-                format!("helm uninstall of release {namespace}/{name} on cluster {cluster} failed: {}", done.quote()),
+                format!(
+                    "helm uninstall of release {namespace}/{name} on cluster {cluster} failed: {}",
+                    done.quote()
+                ),
             ));
         }
         tracing::info!(release = %name, namespace, cluster, "uninstalled");
@@ -322,8 +445,14 @@ mod tests {
 
     #[test]
     fn helm_gives_up_a_little_before_the_engine() {
-        assert_eq!(helm_timeout(Duration::from_secs(300)), Duration::from_secs(270));
-        assert_eq!(helm_timeout(Duration::from_secs(3600)), Duration::from_secs(3570));
+        assert_eq!(
+            helm_timeout(Duration::from_secs(300)),
+            Duration::from_secs(270)
+        );
+        assert_eq!(
+            helm_timeout(Duration::from_secs(3600)),
+            Duration::from_secs(3570)
+        );
         assert_eq!(helm_timeout(Duration::from_secs(5)), Duration::from_secs(4));
         assert_eq!(go_duration(Duration::from_millis(300)), "1s");
     }

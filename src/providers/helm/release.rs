@@ -49,7 +49,8 @@ impl Current {
         let Ok(limit) = jiff::SignedDuration::try_from(timeout) else {
             return false;
         };
-        self.touched.is_some_and(|t| t.checked_add(limit).is_ok_and(|end| end < now))
+        self.touched
+            .is_some_and(|t| t.checked_add(limit).is_ok_and(|end| end < now))
     }
 }
 
@@ -101,7 +102,11 @@ pub async fn current(
         chart_version: meta.version,
         run_id: labels.get(TAG_RUN_ID).cloned(),
     };
-    Ok(Some(Current { info, labels, touched }))
+    Ok(Some(Current {
+        info,
+        labels,
+        touched,
+    }))
 }
 
 async fn secret_labels(
@@ -117,7 +122,11 @@ async fn secret_labels(
         Ok(Some(s)) => Ok(s.metadata.labels.unwrap_or_default()),
         // Another storage driver (HELM_DRIVER=configmap, sql): no labels to read.
         Ok(None) => Ok(BTreeMap::new()),
-        Err(e) => Err(clients.error(cluster, &format!("read the storage of release {namespace}/{name}"), e)),
+        Err(e) => Err(clients.error(
+            cluster,
+            &format!("read the storage of release {namespace}/{name}"),
+            e,
+        )),
     }
 }
 
@@ -138,7 +147,10 @@ mod tests {
     fn metadata_of_both_helms_parses() {
         let h3 = r#"{"name":"web","chart":"web","version":"1.0.0","appVersion":"1.0.0","namespace":"apps","revision":1,"status":"deployed","deployedAt":"2026-11-21T13:32:23Z"}"#;
         let m = parse_metadata(h3, "web").unwrap();
-        assert_eq!((m.version.as_str(), m.revision, m.labels.is_none()), ("1.0.0", 1, true));
+        assert_eq!(
+            (m.version.as_str(), m.revision, m.labels.is_none()),
+            ("1.0.0", 1, true)
+        );
         let h4 = r#"{"name":"web","chart":"web","version":"1.0.0","appVersion":"1.0.0","labels":{"cutover.dev/run-id":"r1","owner":"helm"},"namespace":"apps","revision":2,"status":"pending-upgrade","deployedAt":"2026-11-21T13:32:23Z","applyMethod":"ssa"}"#;
         let m = parse_metadata(h4, "web").unwrap();
         assert_eq!(parse_status(&m.status), ReleaseStatus::PendingUpgrade);
@@ -149,7 +161,14 @@ mod tests {
     fn a_pending_release_is_abandoned_only_after_its_timeout() {
         let touched: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let c = Current {
-            info: ReleaseInfo { name: "w".into(), namespace: "n".into(), revision: 2, status: ReleaseStatus::PendingUpgrade, chart_version: "1".into(), run_id: None },
+            info: ReleaseInfo {
+                name: "w".into(),
+                namespace: "n".into(),
+                revision: 2,
+                status: ReleaseStatus::PendingUpgrade,
+                chart_version: "1".into(),
+                run_id: None,
+            },
             labels: BTreeMap::new(),
             touched: Some(touched),
         };

@@ -26,7 +26,9 @@ pub struct Redactor {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redactor").field("secrets", &self.secrets.len()).finish()
+        f.debug_struct("Redactor")
+            .field("secrets", &self.secrets.len())
+            .finish()
     }
 }
 
@@ -107,7 +109,9 @@ fn nest(release: &str, pairs: &[(String, String)]) -> Result<Value, ProviderErro
                 }
                 node.insert(part.to_string(), Value::String(value.clone()));
             } else {
-                let entry = node.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                let entry = node
+                    .entry(part.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 node = entry.as_object_mut().ok_or_else(|| {
                     invalid(format!(
                         "secret values of release {release}: {key} goes through another secret value; give each its own path"
@@ -126,10 +130,20 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProviderError> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| ProviderError::new(ErrorKind::Other, format!("cannot create {}: {e}", path.display())))?;
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Other,
+                format!("cannot create {}: {e}", path.display()),
+            )
+        })?;
     file.write_all(bytes)
         .and_then(|_| file.sync_all())
-        .map_err(|e| ProviderError::new(ErrorKind::Other, format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Other,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })
 }
 
 /// Prepares the values of `release` in `dir` (a private directory the caller deletes afterwards).
@@ -185,16 +199,33 @@ mod tests {
 
     #[test]
     fn dotted_keys_nest_and_overlaps_are_refused() {
-        let pairs = vec![("auth.password".to_string(), "p".to_string()), ("auth.user".to_string(), "u".to_string()), ("token".to_string(), "t".to_string())];
-        assert_eq!(nest("r", &pairs).unwrap(), json!({"auth": {"password": "p", "user": "u"}, "token": "t"}));
-        let clash = vec![("a".to_string(), "1".to_string()), ("a.b".to_string(), "2".to_string())];
+        let pairs = vec![
+            ("auth.password".to_string(), "p".to_string()),
+            ("auth.user".to_string(), "u".to_string()),
+            ("token".to_string(), "t".to_string()),
+        ];
+        assert_eq!(
+            nest("r", &pairs).unwrap(),
+            json!({"auth": {"password": "p", "user": "u"}, "token": "t"})
+        );
+        let clash = vec![
+            ("a".to_string(), "1".to_string()),
+            ("a.b".to_string(), "2".to_string()),
+        ];
         assert!(nest("r", &clash).unwrap_err().message.contains("a.b"));
     }
 
     #[test]
     fn the_redactor_hides_every_secret_and_the_longest_first() {
-        let r = Redactor::new(["hunter2".to_string(), "hunter2-extra".to_string(), String::new()]);
-        assert_eq!(r.apply("pw=hunter2-extra and hunter2"), "pw=<redacted> and <redacted>");
+        let r = Redactor::new([
+            "hunter2".to_string(),
+            "hunter2-extra".to_string(),
+            String::new(),
+        ]);
+        assert_eq!(
+            r.apply("pw=hunter2-extra and hunter2"),
+            "pw=<redacted> and <redacted>"
+        );
         assert_eq!(r.apply("nothing here"), "nothing here");
         assert!(!format!("{r:?}").contains("hunter2"));
     }

@@ -196,7 +196,10 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_are_cached_per_cluster() {
-        let source = TokenSource::new("us-east-1", Credentials::new("AKID", "SECRET", None, None, "t"));
+        let source = TokenSource::new(
+            "us-east-1",
+            Credentials::new("AKID", "SECRET", None, None, "t"),
+        );
         let a1 = source.token("a").await.unwrap();
         let a2 = source.token("a").await.unwrap();
         let b = source.token("b").await.unwrap();
@@ -206,7 +209,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_near_expiry_is_renewed() {
-        let source = TokenSource::new("us-east-1", Credentials::new("AKID", "SECRET", None, None, "t"));
+        let source = TokenSource::new(
+            "us-east-1",
+            Credentials::new("AKID", "SECRET", None, None, "t"),
+        );
         let old = eks_token(
             &Credentials::new("AKID", "SECRET", None, None, "t"),
             "us-east-1",

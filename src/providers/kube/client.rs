@@ -94,7 +94,11 @@ impl KubeClients {
     }
 }
 
-fn build(cluster: &str, endpoint: &ClusterEndpoint, token: &str) -> Result<kube::Client, ProviderError> {
+fn build(
+    cluster: &str,
+    endpoint: &ClusterEndpoint,
+    token: &str,
+) -> Result<kube::Client, ProviderError> {
     let invalid = |msg: String| ProviderError::new(ErrorKind::Invalid, msg);
     let url = endpoint.server.parse().map_err(|e| {
         invalid(format!(
@@ -141,13 +145,20 @@ pub fn api_error(cluster: &str, what: &str, e: kube::Error) -> ProviderError {
                 _ => ErrorKind::Other,
             };
             let hint = match status.code {
-                401 => ": the EKS token was refused (check the AWS credentials and the cluster's access entries)",
-                403 => ": the caller's identity lacks permission (check its access entry and policies)",
+                401 => {
+                    ": the EKS token was refused (check the AWS credentials and the cluster's access entries)"
+                }
+                403 => {
+                    ": the caller's identity lacks permission (check its access entry and policies)"
+                }
                 _ => "",
             };
             ProviderError::new(
                 kind,
-                format!("{what} on cluster {cluster}: {} ({}){hint}", status.message, status.code),
+                format!(
+                    "{what} on cluster {cluster}: {} ({}){hint}",
+                    status.message, status.code
+                ),
             )
         }
         kube::Error::HyperError(_) | kube::Error::Service(_) => ProviderError::new(

@@ -29,7 +29,12 @@ fn kubelet_minor(version: &str) -> Option<(u32, u32)> {
 }
 
 fn summarize(problems: &[String]) -> String {
-    let mut s = problems.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
+    let mut s = problems
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
     if problems.len() > SHOWN {
         s.push_str(&format!("; and {} more", problems.len() - SHOWN));
     }
@@ -64,7 +69,9 @@ pub async fn nodes_ready(
             .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
         let is_ready = condition.is_some_and(|c| c.status == "True");
         if kubelet_minor(&kubelet) != Some(want) {
-            problems.push(format!("node {name} runs kubelet {kubelet:?}, not {version}"));
+            problems.push(format!(
+                "node {name} runs kubelet {kubelet:?}, not {version}"
+            ));
         } else if !is_ready {
             let why = condition
                 .and_then(|c| c.reason.clone().or(c.message.clone()))
@@ -75,7 +82,10 @@ pub async fn nodes_ready(
         }
     }
     if ready >= min {
-        let mut detail = format!("{ready} of {} nodes Ready at {version} (need {min})", nodes.len());
+        let mut detail = format!(
+            "{ready} of {} nodes Ready at {version} (need {min})",
+            nodes.len()
+        );
         if !problems.is_empty() {
             detail.push_str(&format!("; also: {}", summarize(&problems)));
         }
@@ -90,7 +100,13 @@ pub async fn nodes_ready(
     Ok(outcome(false, detail))
 }
 
-fn behind(kind: &str, ns: &str, name: &str, generation: Option<i64>, observed: Option<i64>) -> Option<String> {
+fn behind(
+    kind: &str,
+    ns: &str,
+    name: &str,
+    generation: Option<i64>,
+    observed: Option<i64>,
+) -> Option<String> {
     let generation = generation.unwrap_or(0);
     let observed = observed.unwrap_or(0);
     (observed < generation).then(|| {
@@ -101,18 +117,22 @@ fn behind(kind: &str, ns: &str, name: &str, generation: Option<i64>, observed: O
 fn deployment_problem(ns: &str, d: &Deployment) -> Option<String> {
     let name = d.name_any();
     let status = d.status.clone().unwrap_or_default();
-    if let Some(p) = behind("deployment", ns, &name, d.metadata.generation, status.observed_generation) {
+    if let Some(p) = behind(
+        "deployment",
+        ns,
+        &name,
+        d.metadata.generation,
+        status.observed_generation,
+    ) {
         return Some(p);
     }
     let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let updated = status.updated_replicas.unwrap_or(0);
     let total = status.replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
-    let stalled = status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
+    let stalled = status.conditions.iter().flatten().any(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
     let why = if updated < want {
         format!("{updated} of {want} replicas updated")
     } else if total > updated {
@@ -122,14 +142,24 @@ fn deployment_problem(ns: &str, d: &Deployment) -> Option<String> {
     } else {
         return None;
     };
-    let stalled = if stalled { ", progress deadline exceeded" } else { "" };
+    let stalled = if stalled {
+        ", progress deadline exceeded"
+    } else {
+        ""
+    };
     Some(format!("deployment {ns}/{name}: {why}{stalled}"))
 }
 
 fn statefulset_problem(ns: &str, s: &StatefulSet) -> Option<String> {
     let name = s.name_any();
     let status = s.status.clone().unwrap_or_default();
-    if let Some(p) = behind("statefulset", ns, &name, s.metadata.generation, status.observed_generation) {
+    if let Some(p) = behind(
+        "statefulset",
+        ns,
+        &name,
+        s.metadata.generation,
+        status.observed_generation,
+    ) {
         return Some(p);
     }
     let spec = s.spec.as_ref();
@@ -164,7 +194,13 @@ fn statefulset_problem(ns: &str, s: &StatefulSet) -> Option<String> {
 fn daemonset_problem(ns: &str, d: &DaemonSet) -> Option<String> {
     let name = d.name_any();
     let status = d.status.clone().unwrap_or_default();
-    if let Some(p) = behind("daemonset", ns, &name, d.metadata.generation, status.observed_generation) {
+    if let Some(p) = behind(
+        "daemonset",
+        ns,
+        &name,
+        d.metadata.generation,
+        status.observed_generation,
+    ) {
         return Some(p);
     }
     let want = status.desired_number_scheduled;
@@ -209,16 +245,27 @@ pub async fn workloads_ready(
             .items;
         count += deployments.len() + statefulsets.len() + daemonsets.len();
         problems.extend(deployments.iter().filter_map(|d| deployment_problem(ns, d)));
-        problems.extend(statefulsets.iter().filter_map(|s| statefulset_problem(ns, s)));
+        problems.extend(
+            statefulsets
+                .iter()
+                .filter_map(|s| statefulset_problem(ns, s)),
+        );
         problems.extend(daemonsets.iter().filter_map(|d| daemonset_problem(ns, d)));
     }
     let where_ = namespaces.join(", ");
     if problems.is_empty() {
-        return Ok(outcome(true, format!("{count} workloads ready in {where_}")));
+        return Ok(outcome(
+            true,
+            format!("{count} workloads ready in {where_}"),
+        ));
     }
     Ok(outcome(
         false,
-        format!("{} of {count} workloads not ready: {}", problems.len(), summarize(&problems)),
+        format!(
+            "{} of {count} workloads not ready: {}",
+            problems.len(),
+            summarize(&problems)
+        ),
     ))
 }
 
@@ -248,11 +295,17 @@ mod tests {
         let stale = deployment(json!({"metadata": {"name": "web", "generation": 3},
             "spec": {"replicas": 2, "selector": {}, "template": {}},
             "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}}));
-        assert_eq!(deployment_problem("apps", &stale).unwrap(), "deployment apps/web: controller has seen generation 2 of 3");
+        assert_eq!(
+            deployment_problem("apps", &stale).unwrap(),
+            "deployment apps/web: controller has seen generation 2 of 3"
+        );
         let rolling = deployment(json!({"metadata": {"name": "web", "generation": 3},
             "spec": {"replicas": 2, "selector": {}, "template": {}},
             "status": {"observedGeneration": 3, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 2}}));
-        assert_eq!(deployment_problem("apps", &rolling).unwrap(), "deployment apps/web: 1 old replicas still running");
+        assert_eq!(
+            deployment_problem("apps", &rolling).unwrap(),
+            "deployment apps/web: 1 old replicas still running"
+        );
         let unavailable = deployment(json!({"metadata": {"name": "web", "generation": 1},
             "spec": {"replicas": 2, "selector": {}, "template": {}},
             "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 0,
@@ -269,7 +322,10 @@ mod tests {
             "spec": {"selector": {}, "template": {}},
             "status": {"observedGeneration": 1, "desiredNumberScheduled": 3, "currentNumberScheduled": 3,
                        "numberReady": 2, "numberAvailable": 2, "updatedNumberScheduled": 3, "numberMisscheduled": 0}})).unwrap();
-        assert_eq!(daemonset_problem("kube-system", &ds).unwrap(), "daemonset kube-system/agent: 2 of 3 pods available");
+        assert_eq!(
+            daemonset_problem("kube-system", &ds).unwrap(),
+            "daemonset kube-system/agent: 2 of 3 pods available"
+        );
     }
 
     #[test]

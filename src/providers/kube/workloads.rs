@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, DeleteParams, ListParams};
 use kube::ResourceExt as _;
+use kube::api::{Api, DeleteParams, ListParams};
 
 use super::client::KubeClients;
 use crate::providers::{ErrorKind, ProviderError, WorkloadProvider};
@@ -41,7 +41,11 @@ impl KubeWorkloads {
 /// A Service that holds (or is releasing) a cloud load balancer.
 fn holds_lb(svc: &Service) -> bool {
     let is_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
-    is_lb || svc.finalizers().iter().any(|f| LB_FINALIZERS.contains(&f.as_str()))
+    is_lb
+        || svc
+            .finalizers()
+            .iter()
+            .any(|f| LB_FINALIZERS.contains(&f.as_str()))
 }
 
 fn id(namespace: Option<String>, name: &str) -> String {
@@ -72,10 +76,12 @@ impl WorkloadProvider for KubeWorkloads {
                 waiting.push(format!("service {}", id(svc.namespace(), &name)));
                 if svc.metadata.deletion_timestamp.is_none() {
                     let ns = svc.namespace().unwrap_or_default();
-                    let api: Api<Service> = Api::namespaced(self.clients.client(cluster).await?, &ns);
-                    delete(&api, &name)
-                        .await
-                        .map_err(|e| self.clients.error(cluster, &format!("delete service {ns}/{name}"), e))?;
+                    let api: Api<Service> =
+                        Api::namespaced(self.clients.client(cluster).await?, &ns);
+                    delete(&api, &name).await.map_err(|e| {
+                        self.clients
+                            .error(cluster, &format!("delete service {ns}/{name}"), e)
+                    })?;
                     tracing::info!(cluster, service = %format!("{ns}/{name}"), "deleted LoadBalancer service");
                 }
             }
@@ -84,10 +90,12 @@ impl WorkloadProvider for KubeWorkloads {
                 waiting.push(format!("ingress {}", id(ing.namespace(), &name)));
                 if ing.metadata.deletion_timestamp.is_none() {
                     let ns = ing.namespace().unwrap_or_default();
-                    let api: Api<Ingress> = Api::namespaced(self.clients.client(cluster).await?, &ns);
-                    delete(&api, &name)
-                        .await
-                        .map_err(|e| self.clients.error(cluster, &format!("delete ingress {ns}/{name}"), e))?;
+                    let api: Api<Ingress> =
+                        Api::namespaced(self.clients.client(cluster).await?, &ns);
+                    delete(&api, &name).await.map_err(|e| {
+                        self.clients
+                            .error(cluster, &format!("delete ingress {ns}/{name}"), e)
+                    })?;
                     tracing::info!(cluster, ingress = %format!("{ns}/{name}"), "deleted ingress");
                 }
             }
@@ -160,7 +168,11 @@ pub async fn load_balancer(
                 ),
             )
         })?;
-    let kind = svc.spec.as_ref().and_then(|s| s.type_.clone()).unwrap_or_else(|| "ClusterIP".into());
+    let kind = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.type_.clone())
+        .unwrap_or_else(|| "ClusterIP".into());
     if kind != "LoadBalancer" {
         return Err(ProviderError::new(
             ErrorKind::Invalid,

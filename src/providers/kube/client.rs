@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
-use super::access::{ClusterDirectory, ClusterEndpoint, REFRESH_MARGIN, TokenSource};
+use super::access::{ClusterDirectory, ClusterEndpoint, EksDirectory, REFRESH_MARGIN, TokenSource};
 use crate::providers::{ErrorKind, ProviderError};
 
 /// Longest a single API request may wait for an answer (no call here watches).
@@ -17,7 +17,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Cached {
     client: kube::Client,
-    endpoint: ClusterEndpoint,
     expires_at: SystemTime,
 }
 
@@ -25,6 +24,7 @@ struct Cached {
 pub struct KubeClients {
     directory: Arc<dyn ClusterDirectory>,
     tokens: Arc<TokenSource>,
+    endpoints: Mutex<HashMap<String, ClusterEndpoint>>,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
@@ -33,45 +33,50 @@ impl KubeClients {
         KubeClients {
             directory,
             tokens,
+            endpoints: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Clusters found through EKS DescribeCluster, tokens signed with the SDK's credentials.
+    pub fn for_aws(config: &aws_config::SdkConfig, region: &str) -> Result<Self, ProviderError> {
+        Ok(KubeClients::new(
+            Arc::new(EksDirectory::new(config)),
+            Arc::new(TokenSource::from_sdk(config, region)?),
+        ))
     }
 
     pub fn tokens(&self) -> &Arc<TokenSource> {
         &self.tokens
     }
 
-    /// The cluster's endpoint (cached with its client).
+    /// The cluster's endpoint (looked up once, until [`KubeClients::forget`]).
     pub async fn endpoint(&self, cluster: &str) -> Result<ClusterEndpoint, ProviderError> {
-        if let Some(c) = self.cache.lock().expect("client cache").get(cluster) {
-            return Ok(c.endpoint.clone());
+        if let Some(e) = self.endpoints.lock().expect("endpoint cache").get(cluster) {
+            return Ok(e.clone());
         }
-        self.directory.access(cluster).await
+        let endpoint = self.directory.access(cluster).await?;
+        self.endpoints
+            .lock()
+            .expect("endpoint cache")
+            .insert(cluster.to_string(), endpoint.clone());
+        Ok(endpoint)
     }
 
     /// A client whose token has more than the refresh margin left.
     pub async fn client(&self, cluster: &str) -> Result<kube::Client, ProviderError> {
-        let known = {
-            let cache = self.cache.lock().expect("client cache");
-            match cache.get(cluster) {
-                Some(c) if SystemTime::now() + REFRESH_MARGIN < c.expires_at => {
-                    return Ok(c.client.clone());
-                }
-                Some(c) => Some(c.endpoint.clone()),
-                None => None,
-            }
-        };
-        let endpoint = match known {
-            Some(e) => e,
-            None => self.directory.access(cluster).await?,
-        };
+        if let Some(c) = self.cache.lock().expect("client cache").get(cluster)
+            && SystemTime::now() + REFRESH_MARGIN < c.expires_at
+        {
+            return Ok(c.client.clone());
+        }
+        let endpoint = self.endpoint(cluster).await?;
         let token = self.tokens.token(cluster).await?;
         let client = build(cluster, &endpoint, token.expose())?;
         self.cache.lock().expect("client cache").insert(
             cluster.to_string(),
             Cached {
                 client: client.clone(),
-                endpoint,
                 expires_at: token.expires_at,
             },
         );
@@ -81,6 +86,10 @@ impl KubeClients {
     /// Drops what is cached for `cluster` (it was deleted and may come back at a new endpoint).
     pub fn forget(&self, cluster: &str) {
         self.cache.lock().expect("client cache").remove(cluster);
+        self.endpoints
+            .lock()
+            .expect("endpoint cache")
+            .remove(cluster);
     }
 
     /// Maps an API error and forgets the cluster's client when the server could not be reached,

@@ -9,12 +9,24 @@
 //! - [`kube`]: the Kubernetes API of each cluster (server, storage, controller).
 //! - [`auth`]: EKS bearer tokens, verified with SigV4.
 //! - [`lb`]: reachable load balancers for LoadBalancer Services.
+//! - [`eks`]: the EKS control plane (REST API, resource lifecycle) and its seam to the Kubernetes half.
+//! - [`server`]: the HTTP server (EKS + control API), start-up restore and shutdown: [`Server::start`].
+//! - [`control`]: the `/_cloudsim/` API (faults, events, leaked load balancers, reset).
+//! - [`persist`]: what survives a kill under `--state-dir`, written atomically.
+//! - [`throttle`]: the EKS request-rate limit.
 
 pub mod auth;
 pub mod clock;
+pub mod control;
+pub mod eks;
 pub mod env;
 pub mod events;
 pub mod faults;
 pub mod kube;
 pub mod lb;
+pub mod persist;
 pub mod profile;
+pub mod server;
+pub mod throttle;
+
+pub use server::{Config, RunningServer, Server};

@@ -1,0 +1,215 @@
+//! EKS add-ons: CreateAddon, DescribeAddon, ListAddons, DeleteAddon, and the catalog of add-ons
+//! cloudsim knows (an unknown name is refused, as EKS refuses it).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::api::{Query, page_body, paginate};
+use super::clusters::{check_iam_arn, not_found};
+use super::errors::{EksError, EksResult, ErrorKind};
+use super::model::{Addon, Change, Pending};
+use super::{Eks, epoch_secs, new_id, tags};
+
+/// Known add-ons and the version each gets when none is asked for (`None`: follows the cluster's
+/// Kubernetes version, like kube-proxy).
+const CATALOG: &[(&str, Option<&str>)] = &[
+    ("vpc-cni", Some("v1.19.2-eksbuild.1")),
+    ("coredns", Some("v1.11.4-eksbuild.2")),
+    ("kube-proxy", None),
+    ("aws-ebs-csi-driver", Some("v1.38.1-eksbuild.1")),
+    ("aws-efs-csi-driver", Some("v2.1.4-eksbuild.1")),
+    ("aws-mountpoint-s3-csi-driver", Some("v1.11.0-eksbuild.1")),
+    ("eks-pod-identity-agent", Some("v1.3.4-eksbuild.1")),
+    ("snapshot-controller", Some("v8.1.0-eksbuild.1")),
+    ("amazon-cloudwatch-observability", Some("v2.6.0-eksbuild.1")),
+    ("aws-guardduty-agent", Some("v1.8.1-eksbuild.1")),
+    ("metrics-server", Some("v0.7.2-eksbuild.1")),
+    ("adot", Some("v0.109.0-eksbuild.1")),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAddonRequest {
+    addon_name: Option<String>,
+    addon_version: Option<String>,
+    service_account_role_arn: Option<String>,
+    resolve_conflicts: Option<String>,
+    client_request_token: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    configuration_values: Option<String>,
+}
+
+pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Value> {
+    let name = req
+        .addon_name
+        .ok_or_else(|| EksError::invalid("addonName is required"))?;
+    if let Some(role) = &req.service_account_role_arn {
+        check_iam_arn("serviceAccountRoleArn", role, "role")?;
+    }
+    if let Some(r) = &req.resolve_conflicts
+        && !["NONE", "OVERWRITE", "PRESERVE"].contains(&r.as_str())
+    {
+        return Err(EksError::invalid(format!(
+            "resolveConflicts must be NONE, OVERWRITE or PRESERVE, got {r:?}"
+        )));
+    }
+    if let Some(cfg) = &req.configuration_values
+        && cfg.trim_start().starts_with('{')
+        && serde_json::from_str::<Value>(cfg).is_err()
+    {
+        return Err(EksError::invalid("configurationValues is not valid JSON"));
+    }
+    tags::validate(&req.tags, ErrorKind::InvalidParameter)?;
+
+    let mut st = eks.state();
+    let c = st
+        .clusters
+        .get_mut(cluster)
+        .ok_or_else(|| not_found(cluster))?;
+    if c.status != "ACTIVE" && c.status != "UPDATING" {
+        return Err(EksError::bad_state(format!(
+            "Cluster '{cluster}' is not in ACTIVE state (it is {})",
+            c.status
+        )));
+    }
+    let Some((_, default_version)) = CATALOG.iter().find(|(n, _)| *n == name) else {
+        let known: Vec<&str> = CATALOG.iter().map(|(n, _)| *n).collect();
+        return Err(EksError::invalid(format!(
+            "Addon {name} specified is not supported in {} kubernetes version (cloudsim knows: {})",
+            c.version,
+            known.join(", ")
+        )));
+    };
+    if let Some(existing) = c.addons.get(&name) {
+        if req.client_request_token.is_some()
+            && existing.client_request_token == req.client_request_token
+        {
+            return Ok(json!({ "addon": to_json(cluster, existing) }));
+        }
+        return Err(EksError::in_use(format!(
+            "Addon {name} already exists on cluster {cluster}"
+        )));
+    }
+    let version = match req.addon_version {
+        Some(v) if v.starts_with('v') && v.contains("-eksbuild.") => v,
+        Some(v) => {
+            return Err(EksError::invalid(format!(
+                "addonVersion {v:?} is not an add-on version (like v1.19.2-eksbuild.1)"
+            )));
+        }
+        None => {
+            default_version.map_or_else(|| format!("v{}.0-eksbuild.1", c.version), str::to_string)
+        }
+    };
+    let now = eks.time.now_ms();
+    let addon = Addon {
+        arn: eks.arn(&format!("addon/{cluster}/{name}/{}", new_id())),
+        name: name.clone(),
+        created_at_ms: now,
+        modified_at_ms: now,
+        version,
+        status: "CREATING".into(),
+        service_account_role_arn: req.service_account_role_arn,
+        configuration_values: req.configuration_values,
+        client_request_token: req.client_request_token,
+        tags: req.tags,
+        pending: Some(Pending {
+            due_ms: eks.due_in(eks.env.latencies.addon_create_secs),
+            change: Change::Create,
+        }),
+    };
+    let body = json!({ "addon": to_json(cluster, &addon) });
+    c.addons.insert(name.clone(), addon);
+    drop(st);
+    eks.env
+        .events
+        .record("addon-creating", Some(cluster), json!({"addon": name}));
+    Ok(body)
+}
+
+pub fn describe(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
+    let st = eks.state();
+    let c = st.clusters.get(cluster).ok_or_else(|| not_found(cluster))?;
+    let a = c
+        .addons
+        .get(name)
+        .ok_or_else(|| addon_not_found(cluster, name))?;
+    Ok(json!({ "addon": to_json(cluster, a) }))
+}
+
+pub fn list(eks: &Eks, cluster: &str, q: &Query) -> EksResult<Value> {
+    let names = {
+        let st = eks.state();
+        st.clusters
+            .get(cluster)
+            .ok_or_else(|| not_found(cluster))?
+            .addons
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let (page, next) = paginate(names, q, 100)?;
+    Ok(page_body("addons", page, next))
+}
+
+pub fn delete(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
+    let mut st = eks.state();
+    let c = st
+        .clusters
+        .get_mut(cluster)
+        .ok_or_else(|| not_found(cluster))?;
+    let a = c
+        .addons
+        .get_mut(name)
+        .ok_or_else(|| addon_not_found(cluster, name))?;
+    match a.status.as_str() {
+        "DELETING" => return Ok(json!({ "addon": to_json(cluster, a) })),
+        "CREATING" | "UPDATING" => {
+            return Err(EksError::in_use(format!(
+                "Addon {name} is currently {}; wait until it settles before deleting it",
+                a.status
+            )));
+        }
+        _ => {}
+    }
+    a.status = "DELETING".into();
+    a.modified_at_ms = eks.time.now_ms();
+    a.pending = Some(Pending {
+        due_ms: eks.due_in(eks.env.latencies.addon_delete_secs),
+        change: Change::Delete,
+    });
+    let body = json!({ "addon": to_json(cluster, a) });
+    drop(st);
+    eks.env
+        .events
+        .record("addon-deleting", Some(cluster), json!({"addon": name}));
+    Ok(body)
+}
+
+fn addon_not_found(cluster: &str, name: &str) -> EksError {
+    EksError::not_found(format!("No addon: {name} found in cluster: {cluster}"))
+}
+
+pub fn to_json(cluster: &str, a: &Addon) -> Value {
+    let mut v = json!({
+        "addonName": a.name,
+        "clusterName": cluster,
+        "status": a.status,
+        "addonVersion": a.version,
+        "health": {"issues": []},
+        "addonArn": a.arn,
+        "createdAt": epoch_secs(a.created_at_ms),
+        "modifiedAt": epoch_secs(a.modified_at_ms),
+        "tags": a.tags,
+    });
+    if let Some(role) = &a.service_account_role_arn {
+        v["serviceAccountRoleArn"] = json!(role);
+    }
+    if let Some(cfg) = &a.configuration_values {
+        v["configurationValues"] = json!(cfg);
+    }
+    v
+}

@@ -24,7 +24,8 @@ pub mod release;
 pub mod values;
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,7 +60,7 @@ pub struct HelmConfig {
     pub cutover: PathBuf,
     /// AWS region for the tokens (`spec.aws.region`).
     pub region: String,
-    /// A private directory for the chart cache and per-invocation files.
+    /// The chart cache and per-invocation files (created 0700 if absent); one per run.
     pub work_dir: PathBuf,
     /// Extra environment for helm and the `cutover token` it runs.
     pub env: Vec<(OsString, OsString)>,
@@ -111,7 +112,11 @@ fn other(message: String) -> ProviderError {
 
 impl HelmReleases {
     pub fn new(cfg: HelmConfig, clients: Arc<KubeClients>) -> Result<Self, ProviderError> {
-        std::fs::create_dir_all(&cfg.work_dir)
+        // Private: per-invocation directories under it hold kubeconfigs and secret values.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cfg.work_dir)
             .map_err(|e| other(format!("cannot create {}: {e}", cfg.work_dir.display())))?;
         let helm = Helm {
             path: cfg.binary.clone(),
@@ -431,12 +436,6 @@ impl ReleaseProvider for HelmReleases {
         tracing::info!(release = %name, namespace, cluster, "uninstalled");
         Ok(())
     }
-}
-
-/// The directory a plan's relative paths are resolved against (exposed for callers wiring
-/// providers; the plan has already resolved chart and values paths).
-pub fn plan_dir(plan: &Plan) -> &Path {
-    plan.source.parent().unwrap_or_else(|| Path::new("."))
 }
 
 #[cfg(test)]

@@ -216,6 +216,22 @@ mod tests {
     }
 
     #[test]
+    fn private_files_are_owner_only_and_never_overwritten() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.json");
+        write_private(&path, b"{}").unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(
+            write_private(&path, b"{}").is_err(),
+            "an existing file is not reused"
+        );
+    }
+
+    #[test]
     fn the_redactor_hides_every_secret_and_the_longest_first() {
         let r = Redactor::new([
             "hunter2".to_string(),

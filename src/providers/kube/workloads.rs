@@ -54,6 +54,9 @@ fn id(namespace: Option<String>, name: &str) -> String {
 
 #[async_trait]
 impl WorkloadProvider for KubeWorkloads {
+    /// Polls until nothing holds a load balancer: quickly at first, then backing off to
+    /// [`MAX_POLL`]. It has no deadline of its own: the engine bounds the call with the plan's
+    /// `timeouts.loadBalancerRelease` and drops it there, leaving the deletions in progress.
     async fn release_load_balancers(&self, cluster: &str) -> Result<(), ProviderError> {
         let mut pause = FIRST_POLL;
         let mut last_report = String::new();

@@ -466,6 +466,72 @@ async fn alias_records_point_at_load_balancers_in_their_published_zones() {
 }
 
 #[tokio::test]
+async fn a_zone_named_in_the_plan_is_looked_up_and_an_ambiguous_name_refused() {
+    let dns = Dns::start().await;
+    dns.by_hand(vec![cname("api-blue", "blue-lb.example.net", 100)])
+        .await;
+    let by_name = dns
+        .traffic
+        .records("example.com.", NAME, RecordType::Cname)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_name,
+        dns.traffic
+            .records(&dns.zone, NAME, RecordType::Cname)
+            .await
+            .unwrap()
+    );
+    dns.traffic
+        .change(
+            "Example.COM.",
+            &[upsert(record("api-green", "green-lb.example.net", 0))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        dns.weights(NAME, RecordType::Cname).await,
+        vec![("api-blue".into(), 100), ("api-green".into(), 0)]
+    );
+
+    let err = dns
+        .traffic
+        .records("example.org.", NAME, RecordType::Cname)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(
+        err.message
+            .contains("no Route53 hosted zone named example.org."),
+        "{}",
+        err.message
+    );
+
+    for _ in 0..2 {
+        dns.sdk
+            .create_hosted_zone()
+            .name("twice.example")
+            .caller_reference(aws_common::unique("z"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let err = dns
+        .traffic
+        .records("twice.example.", NAME, RecordType::Cname)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert!(
+        err.message
+            .contains("2 hosted zones are named twice.example.")
+            && err.message.contains("by its id"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
 async fn a_missing_zone_is_a_clear_not_found() {
     let dns = Dns::start().await;
     let err = dns

@@ -13,7 +13,7 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 use cutover::engine::{Engine, EngineEvent, RunOutcome};
-use cutover::plan::{CheckKind, Plan, RecordType, Timeouts};
+use cutover::plan::{CheckKind, HostedZone, Plan, RecordType, Timeouts};
 use cutover::providers::aws::poll::PollConfig;
 use cutover::providers::aws::route53::Route53Traffic;
 use cutover::providers::{Providers, TrafficProvider};
@@ -92,11 +92,12 @@ async fn setup() -> Setup {
     }
 }
 
-/// The reference Upgrade on the moto zone, with bakes, TTLs and probe intervals cut to nothing.
-fn plan(zone: &str) -> Plan {
+/// The reference Upgrade on moto's example.com zone, with bakes, TTLs and probe intervals cut to nothing.
+fn plan() -> Plan {
     let mut plan = plans::upgrade().build();
     let traffic = plan.traffic.as_mut().unwrap();
-    traffic.zone_id = zone.to_string();
+    // Named, not by id: the provider looks the zone up.
+    traffic.zone = HostedZone::Name("example.com.".into());
     traffic.records[0].ttl = 0;
     for step in &mut traffic.steps {
         step.bake = Duration::from_millis(20);
@@ -138,7 +139,7 @@ async fn an_upgrade_moves_traffic_on_route53_step_by_step_and_retires_blues_reco
     let s = setup().await;
     let mut world = plans::world();
     world.install_time = Duration::from_millis(5);
-    let h = Harness::with_world(plan(&s.zone), world);
+    let h = Harness::with_world(plan(), world);
     let outcome = engine(&h, s.traffic.clone()).apply().await.unwrap();
     assert_eq!(outcome, RunOutcome::Completed);
     assert_eq!(
@@ -164,7 +165,7 @@ async fn weights_changed_by_hand_mid_run_stop_it_and_cutover_changes_nothing() {
     let s = setup().await;
     let mut world = plans::world();
     world.install_time = Duration::from_millis(5);
-    let h = Harness::with_world(plan(&s.zone), world);
+    let h = Harness::with_world(plan(), world);
     let (endpoint, zone) = (s.endpoint.clone(), s.zone.clone());
     h.sink.on_event(move |e, _| {
         if matches!(e, EngineEvent::Checkpoint { name } if name == "traffic-10") {

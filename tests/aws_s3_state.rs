@@ -222,6 +222,10 @@ async fn s3_backend_keeps_the_same_contract() {
         journal_contract(&state).await;
         names_contract(&state).await;
     }
+    assert_eq!(
+        s3.state("teams/payments").journal_location(ENV, "r1"),
+        format!("s3://{}/teams/payments/{ENV}/runs/r1/", s3.bucket)
+    );
     let keys = s3.keys().await;
     assert!(
         keys.contains(

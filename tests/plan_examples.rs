@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cutover::plan::{
-    self, ChartSource, CheckKind, PlanKind, ProbeTarget, RecordTarget, StateBackend,
+    self, ChartSource, CheckKind, HostedZone, PlanKind, ProbeTarget, RecordTarget, StateBackend,
 };
 
 fn example(name: &str) -> PathBuf {
@@ -25,7 +25,9 @@ fn quarterly_upgrade_is_valid_and_fully_read() {
     assert_eq!(p.blue.as_ref().unwrap().cluster, "payments-1-31");
     assert_eq!(p.green.version.to_string(), "1.32");
     assert!(
-        matches!(&p.state, StateBackend::S3 { bucket, prefix, .. } if bucket == "example-cutover-state" && prefix == "payments")
+        matches!(&p.state, StateBackend::Local { path } if path.ends_with("plans/.cutover")),
+        "local state resolves against the plan's directory: {:?}",
+        p.state
     );
     let names: Vec<&str> = p.releases.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["ingress", "api", "worker"]);
@@ -33,8 +35,8 @@ fn quarterly_upgrade_is_valid_and_fully_read() {
     assert_eq!(
         ingress.chart,
         ChartSource::Repo {
-            url: "https://charts.example.com".into(),
-            name: "ingress-nginx".into()
+            url: "http://127.0.0.1:18879".into(),
+            name: "ingress".into()
         }
     );
     assert_eq!(ingress.version, "4.11.3");
@@ -43,11 +45,12 @@ fn quarterly_upgrade_is_valid_and_fully_read() {
         Some(64),
         "digest is stored as bare hex"
     );
-    assert_eq!(ingress.timeout, Duration::from_secs(600));
+    assert_eq!(ingress.timeout, Duration::from_secs(300));
     assert_eq!(ingress.values["controller"]["replicaCount"], 2);
     assert!(ingress.values_files[0].ends_with("plans/values/ingress.yaml"));
     // Defaults.
-    assert_eq!(p.releases[1].timeout, Duration::from_secs(300));
+    assert_eq!(p.releases[2].timeout, Duration::from_secs(300));
+    assert!(matches!(&p.releases[2].chart, ChartSource::Path { path } if path.ends_with("infra/charts/worker")));
     assert!(p.releases[1].create_namespace);
     let traffic = p.traffic.as_ref().unwrap();
     let weights: Vec<u8> = traffic.steps.iter().map(|s| s.weight).collect();
@@ -60,14 +63,15 @@ fn quarterly_upgrade_is_valid_and_fully_read() {
         }
     );
     assert_eq!(traffic.records[0].blue_set_id, "payments-prod-blue");
-    assert_eq!(p.teardown.retain_blue_for, Duration::from_secs(86_400));
+    assert_eq!(traffic.zone, HostedZone::Name("example.com.".into()));
+    assert_eq!(p.teardown.retain_blue_for, Duration::ZERO, "the demo retires blue at once");
     let smoke = p.checks.iter().find(|c| c.name == "smoke").unwrap();
     let CheckKind::Http(h) = &smoke.kind else {
         panic!("smoke is an http check")
     };
     assert_eq!(
         (h.successes, h.via, h.latency_budget),
-        (5, ProbeTarget::Green, Some(Duration::from_millis(500)))
+        (3, ProbeTarget::Green, Some(Duration::from_millis(500)))
     );
     assert_eq!(
         p.timeouts.addon_active,

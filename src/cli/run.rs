@@ -8,9 +8,10 @@ use crate::cli::common::{confirm, engine_error, load_plan, state_backend};
 use crate::cli::exit::{Exit, Reported};
 use crate::engine::{Engine, EngineOptions, RunOutcome};
 use crate::plan::Plan;
-use crate::providers::Providers;
+use crate::providers::{Providers, StateBackend};
 use crate::telemetry::Progress;
 use crate::telemetry::progress::describe;
+use crate::telemetry::report::Report;
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -61,7 +62,7 @@ pub async fn run(action: Action, args: ApplyArgs) -> anyhow::Result<Exit> {
         Action::Apply => engine.0.apply().await,
         Action::Resume => engine.0.resume().await,
     };
-    finish(outcome.map_err(engine_error)?, &engine.1)
+    finish(&plan_env(&engine.0), outcome.map_err(engine_error)?, &engine).await
 }
 
 pub async fn rollback(args: RollbackArgs) -> anyhow::Result<Exit> {
@@ -73,15 +74,22 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<Exit> {
     )?;
     let engine = engine(plan, &args.run)?;
     let outcome = engine.0.rollback(&args.to).await.map_err(engine_error)?;
-    finish(outcome, &engine.1)
+    finish(&plan_env(&engine.0), outcome, &engine).await
 }
 
-fn engine(plan: Plan, args: &ApplyArgs) -> anyhow::Result<(Engine, Arc<Progress>)> {
+/// The engine for a plan and the state it journals in (the progress display lives in its options).
+struct Wired(Engine, Arc<dyn StateBackend>);
+
+fn engine(plan: Plan, args: &ApplyArgs) -> anyhow::Result<Wired> {
     let providers = cloud_providers(&plan)?;
     let state = state_backend(&plan)?;
     let progress = Arc::new(Progress::new(args.plain));
-    let opts = EngineOptions { release_concurrency: args.concurrency.max(1), progress: progress.clone(), ..EngineOptions::default() };
-    Ok((Engine::new(Arc::new(plan), providers, state, opts), progress))
+    let opts = EngineOptions { release_concurrency: args.concurrency.max(1), progress, ..EngineOptions::default() };
+    Ok(Wired(Engine::new(Arc::new(plan), providers, state.clone(), opts), state))
+}
+
+fn plan_env(engine: &Engine) -> String {
+    engine.compiled().plan.clone()
 }
 
 /// The providers that act on AWS, Helm and Kubernetes for this plan.
@@ -95,8 +103,17 @@ fn cloud_providers(_plan: &Plan) -> anyhow::Result<Providers> {
     .into())
 }
 
-fn finish(outcome: RunOutcome, progress: &Arc<Progress>) -> anyhow::Result<Exit> {
-    let _ = progress;
+/// Prints the run report (stdout: it is data) and where the journal is, then maps the outcome
+/// to an exit code.
+async fn finish(env: &str, outcome: RunOutcome, wired: &Wired) -> anyhow::Result<Exit> {
+    let Wired(_, state) = wired;
+    if let Ok(records) = crate::engine::history(state.as_ref(), env, None).await
+        && let Some(first) = records.first()
+    {
+        let report = Report::from_journal(&records);
+        out!("{}", report.render_text());
+        eprintln!("journal: {}", state.journal_location(env, &first.run));
+    }
     let exit = match &outcome {
         RunOutcome::Completed => Exit::Success,
         RunOutcome::RolledBack { .. } => Exit::RolledBack,

@@ -284,12 +284,30 @@ pub enum ProbeTarget {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Traffic {
-    pub zone_id: String,
+    pub zone: HostedZone,
     pub records: Vec<TrafficRecord>,
     /// Strictly increasing green weights ending at 100 (blue gets `100 - weight`).
     pub steps: Vec<TrafficStep>,
     /// Names of checks re-run throughout every bake; a failure rolls traffic back.
     pub gates: Vec<String>,
+}
+
+/// The Route53 hosted zone holding the records: by id, or by name (looked up at run time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum HostedZone {
+    Id(String),
+    /// Lower-case, with the trailing dot (`example.com.`).
+    Name(String),
+}
+
+impl HostedZone {
+    /// What traffic providers receive: an id (`Z…`, never containing a dot) or a name ending in
+    /// `.`, which they resolve to the zone's id.
+    pub fn as_str(&self) -> &str {
+        match self {
+            HostedZone::Id(id) | HostedZone::Name(id) => id,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

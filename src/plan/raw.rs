@@ -405,8 +405,10 @@ pub struct RawCommand {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Traffic")]
 pub struct RawTraffic {
-    /// Route53 hosted zone id, e.g. `Z0123456789`.
-    pub zone_id: String,
+    /// Route53 hosted zone id, e.g. `Z0123456789`. Give this or `zone`.
+    pub zone_id: Option<String>,
+    /// Route53 hosted zone name, e.g. `example.com`, looked up at run time. Give this or `zoneId`.
+    pub zone: Option<String>,
     pub records: Vec<RawRecord>,
     /// Green's weight per step, strictly increasing and ending at 100.
     pub steps: Vec<RawStep>,

@@ -354,6 +354,23 @@ pub fn hostname(s: &str, wildcard: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Route53 hosted zone names: a DNS name of dot-separated labels (letters, digits, `-`), a
+/// trailing dot optional.
+pub fn zone_name(s: &str) -> Result<(), String> {
+    let name = s.strip_suffix('.').unwrap_or(s);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() > 253 || !name.contains('.') || !name.split('.').all(label_ok) {
+        return Err(format!("{s:?} is not a DNS zone name; write one like example.com"));
+    }
+    Ok(())
+}
+
 /// Route53 hosted zone ids: `Z` followed by upper-case letters and digits.
 pub fn zone_id(s: &str) -> Result<(), String> {
     if let Some(id) = s.strip_prefix("/hostedzone/") {

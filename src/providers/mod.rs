@@ -15,6 +15,10 @@
 //!   expires, so every `.await` inside a provider must be a safe cancellation point.
 
 pub mod aws;
+pub mod health;
+pub mod helm;
+pub mod kube;
+pub mod probe;
 pub mod state;
 pub mod state_local;
 mod types;

@@ -99,4 +99,7 @@ pub trait StateBackend: Send + Sync {
     async fn current_run(&self, env: &str) -> Result<Option<String>, StateError>;
 
     async fn set_current_run(&self, env: &str, run_id: &str) -> Result<(), StateError>;
+
+    /// Where a run's journal lives, for people (a file path, an `s3://` URL).
+    fn journal_location(&self, env: &str, run_id: &str) -> String;
 }

@@ -166,6 +166,13 @@ fn write_temp(dir: &Path, stem: &str, bytes: &[u8]) -> Result<PathBuf, StateErro
 
 #[async_trait]
 impl StateBackend for LocalState {
+    fn journal_location(&self, env: &str, run_id: &str) -> String {
+        match self.journal_path(env, run_id) {
+            Ok(path) => path.display().to_string(),
+            Err(_) => format!("{}/{env}/runs/{run_id}.jsonl", self.root().display()),
+        }
+    }
+
     async fn acquire_lock(&self, env: &str, lock: &LockInfo) -> Result<(), StateError> {
         let dir = self.env_dir(env)?;
         ensure_dir(&dir)?;

@@ -4,6 +4,7 @@
 
 pub mod fakes;
 pub mod plans;
+pub mod stack;
 pub mod state;
 
 use std::collections::BTreeMap;

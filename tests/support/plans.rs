@@ -181,7 +181,7 @@ pub fn upgrade() -> PlanBuilder {
             },
         ],
         traffic: Some(Traffic {
-            zone_id: "Z0123456789".into(),
+            zone: HostedZone::Id("Z0123456789".into()),
             records: vec![TrafficRecord {
                 name: RECORD.into(),
                 record_type: RecordType::Cname,

@@ -64,6 +64,9 @@ impl StateBackend for CrashingState {
     async fn break_lock(&self, env: &str, holder: &LockInfo) -> Result<(), StateError> {
         self.inner.break_lock(env, holder).await
     }
+    fn journal_location(&self, env: &str, run_id: &str) -> String {
+        self.inner.journal_location(env, run_id)
+    }
     async fn append(
         &self,
         env: &str,

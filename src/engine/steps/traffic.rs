@@ -60,7 +60,7 @@ pub(super) async fn read_live(cx: &Cx<'_>) -> Result<Live, StepError> {
     for r in &t.records {
         let records = cx
             .call(&format!("read records of {}", r.name), Bound::Call, || {
-                dns.records(&t.zone_id, &r.name, r.record_type)
+                dns.records(t.zone.as_str(), &r.name, r.record_type)
             })
             .await?;
         groups.push(records);
@@ -82,7 +82,7 @@ pub(super) async fn submit(
     let dns = &cx.p().traffic;
     let id = cx
         .call("change weighted records", Bound::Call, || {
-            dns.change(&t.zone_id, &changes)
+            dns.change(t.zone.as_str(), &changes)
         })
         .await?;
     let bound = Bound::Wait(cx.plan().timeouts.dns_insync);

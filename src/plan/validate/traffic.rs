@@ -21,7 +21,24 @@ pub(super) fn traffic(
     plan_name: &str,
     check_names: &[String],
 ) -> Traffic {
-    cx.check("spec.traffic.zoneId", rules::zone_id(&raw.zone_id));
+    let zone = match (raw.zone_id, raw.zone) {
+        (Some(id), None) => {
+            cx.check("spec.traffic.zoneId", rules::zone_id(&id));
+            HostedZone::Id(id)
+        }
+        (None, Some(name)) => {
+            cx.check("spec.traffic.zone", rules::zone_name(&name));
+            HostedZone::Name(format!("{}.", name.trim_end_matches('.').to_ascii_lowercase()))
+        }
+        (Some(id), Some(_)) => {
+            cx.err("spec.traffic.zone", "give either `zoneId` or `zone` (its name), not both");
+            HostedZone::Id(id)
+        }
+        (None, None) => {
+            cx.err("spec.traffic", "name the hosted zone: `zoneId: Z…` or `zone: example.com`");
+            HostedZone::Id(String::new())
+        }
+    };
     if raw.records.is_empty() {
         cx.err(
             "spec.traffic.records",
@@ -66,7 +83,7 @@ pub(super) fn traffic(
         }
     }
     Traffic {
-        zone_id: raw.zone_id,
+        zone,
         records,
         steps,
         gates,

@@ -50,6 +50,8 @@ pub struct Route53Traffic {
     insync_timeout: Duration,
     /// Hosted zone id → its name, for alias targets inside the zone.
     zone_names: Mutex<BTreeMap<String, String>>,
+    /// Hosted zone name (normalised) → its id, for plans that name the zone.
+    zone_ids: Mutex<BTreeMap<String, String>>,
 }
 
 impl Route53Traffic {
@@ -60,6 +62,7 @@ impl Route53Traffic {
             poll: PollConfig::default(),
             insync_timeout: timeouts.dns_insync,
             zone_names: Mutex::default(),
+            zone_ids: Mutex::default(),
         }
     }
 
@@ -67,6 +70,64 @@ impl Route53Traffic {
     pub fn with_poll(mut self, poll: PollConfig) -> Self {
         self.poll = poll;
         self
+    }
+
+    /// The id of the zone the plan names: an id as it is, or a name (it contains a dot; the
+    /// plan writes `example.com.`) looked up once. Several zones of one name (a public and a
+    /// private one) are refused rather than guessed between.
+    async fn zone(&self, zone: &str) -> Result<String, ProviderError> {
+        if !zone.contains('.') {
+            return Ok(zone_id(zone).to_string());
+        }
+        let name = normalize(zone);
+        if let Some(id) = self.zone_ids.lock().expect("zone cache").get(&name) {
+            return Ok(id.clone());
+        }
+        let out = self
+            .client
+            .list_hosted_zones_by_name()
+            .dns_name(&name)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("look up hosted zone {name}"), &e))?;
+        let found: Vec<_> = out
+            .hosted_zones()
+            .iter()
+            .filter(|z| same_name(&z.name, &name))
+            .collect();
+        let describe = |z: &&aws_sdk_route53::types::HostedZone| {
+            let private = z.config.as_ref().is_some_and(|c| c.private_zone);
+            format!(
+                "{} ({})",
+                zone_id(&z.id),
+                if private { "private" } else { "public" }
+            )
+        };
+        match found.as_slice() {
+            [one] => {
+                let id = zone_id(&one.id).to_string();
+                self.zone_ids
+                    .lock()
+                    .expect("zone cache")
+                    .insert(name, id.clone());
+                Ok(id)
+            }
+            [] => Err(ProviderError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no Route53 hosted zone named {name}. is visible to these AWS credentials; check \
+                     traffic.zone, or name the zone by its id"
+                ),
+            )),
+            many => Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{} hosted zones are named {name}.: {}; name the one to change by its id",
+                    many.len(),
+                    many.iter().map(describe).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
     }
 
     /// Every record set of exactly `name` and `record_type` in the zone.
@@ -348,7 +409,8 @@ impl TrafficProvider for Route53Traffic {
         name: &str,
         record_type: RecordType,
     ) -> Result<Vec<WeightedRecord>, ProviderError> {
-        let sets = self.record_sets(zone, name, record_type).await?;
+        let zone = self.zone(zone).await?;
+        let sets = self.record_sets(&zone, name, record_type).await?;
         Ok(sets
             .iter()
             .filter_map(|s| to_weighted(name, record_type, s))
@@ -366,6 +428,8 @@ impl TrafficProvider for Route53Traffic {
                 "an empty DNS change was asked for; nothing to submit",
             ));
         }
+        let zone = self.zone(zone).await?;
+        let zone = zone.as_str();
         // The live sets of every name the batch touches, read once per name.
         let mut groups: Vec<((String, RecordType), Vec<ResourceRecordSet>)> = Vec::new();
         for c in changes {
@@ -408,7 +472,6 @@ impl TrafficProvider for Route53Traffic {
         let batch = batch
             .build()
             .map_err(|e| ProviderError::new(ErrorKind::Invalid, e.to_string()))?;
-        let zone = zone_id(zone);
         let out = self
             .client
             .change_resource_record_sets()

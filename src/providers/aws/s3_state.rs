@@ -301,6 +301,10 @@ fn is_precondition_lost<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>
 
 #[async_trait]
 impl StateBackend for S3State {
+    fn journal_location(&self, env: &str, run_id: &str) -> String {
+        format!("s3://{}/{}{env}/runs/{run_id}/", self.bucket, self.prefix)
+    }
+
     async fn acquire_lock(&self, env: &str, lock: &LockInfo) -> Result<(), StateError> {
         let key = self.lock_key(env)?;
         let body = serde_json::to_vec_pretty(lock).expect("LockInfo serialises");

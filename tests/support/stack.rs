@@ -1,0 +1,277 @@
+//! The local stand-ins an end-to-end test runs cutover against: cloudsim (EKS + Kubernetes, in
+//! process), moto (Route53, S3, STS), a static chart repository, and a blue cluster serving traffic
+//! through a weighted record. Every test gets its own, on free loopback ports.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+pub const REGION: &str = "us-east-1";
+/// Test-only credentials: cloudsim verifies EKS tokens against them; moto accepts anything.
+pub const ACCESS_KEY: &str = "AKIACUTOVERE2ETEST00";
+pub const SECRET_KEY: &str = "cutover-e2e-test-secret";
+
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub cloudsim: Option<cloudsim::RunningServer>,
+    pub cloudsim_url: String,
+    pub moto: testkit::moto::Moto,
+    pub charts: testkit::charts::ChartRepo,
+    pub time_scale: f64,
+}
+
+impl Stack {
+    /// Starts cloudsim at `time_scale` (600: a 9-minute cluster takes under a second), moto and
+    /// the chart repository serving infra/charts.
+    pub async fn start(time_scale: f64) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let moto = testkit::moto::Moto::start();
+        let charts = testkit::charts::ChartRepo::start(testkit::charts::fixtures_dir());
+        let mut stack = Stack { dir, cloudsim: None, cloudsim_url: String::new(), moto, charts, time_scale };
+        stack.start_cloudsim(None).await;
+        stack
+    }
+
+    fn cloudsim_config(&self, listen: Option<std::net::SocketAddr>) -> cloudsim::Config {
+        let mut cfg = cloudsim::Config::new(Arc::new(cloudsim::eks::kube_backend::KubeBackend));
+        if let Some(addr) = listen {
+            cfg.listen = addr;
+        }
+        cfg.time_scale = self.time_scale;
+        cfg.region = REGION.into();
+        cfg.state_dir = Some(self.dir.path().join("cloudsim"));
+        cfg.credentials = cloudsim::env::Credentials {
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+        };
+        cfg
+    }
+
+    async fn start_cloudsim(&mut self, listen: Option<std::net::SocketAddr>) {
+        let server = cloudsim::Server::start(self.cloudsim_config(listen)).await.expect("start cloudsim");
+        self.cloudsim_url = server.url();
+        self.cloudsim = Some(server);
+    }
+
+    /// Stops cloudsim and starts it again on the same port and state (a cloud outage).
+    pub async fn restart_cloudsim(&mut self) {
+        let server = self.cloudsim.take().expect("cloudsim running");
+        let addr = server.addr();
+        server.shutdown().await;
+        self.start_cloudsim(Some(addr)).await;
+    }
+
+    pub fn cloudsim(&self) -> &cloudsim::RunningServer {
+        self.cloudsim.as_ref().expect("cloudsim running")
+    }
+
+    /// The environment a cutover process needs to reach the stand-ins.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let moto = self.moto.endpoint();
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
+            ("AWS_REGION".into(), REGION.into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("AWS_ENDPOINT_URL_EKS".into(), self.cloudsim_url.clone()),
+            ("AWS_ENDPOINT_URL_ROUTE_53".into(), moto.clone()),
+            ("AWS_ENDPOINT_URL_S3".into(), moto.clone()),
+            ("AWS_ENDPOINT_URL_STS".into(), moto),
+            ("CUTOVER_HELM".into(), testkit::tools::helm3().display().to_string()),
+            ("HELM_CACHE_HOME".into(), self.dir.path().join("helm/cache").display().to_string()),
+            ("HELM_CONFIG_HOME".into(), self.dir.path().join("helm/config").display().to_string()),
+            ("HELM_DATA_HOME".into(), self.dir.path().join("helm/data").display().to_string()),
+        ]
+    }
+
+    /// A `cutover` command with the stand-ins' environment, run from the test's directory.
+    pub fn cutover(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cutover"));
+        cmd.args(args).current_dir(self.dir.path()).stdin(Stdio::null()).env_remove("RUST_LOG");
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run_cutover(&self, args: &[&str]) -> Output {
+        self.cutover(args).output().expect("run cutover")
+    }
+
+    /// SDK configuration for the test's own calls (pre-creating blue, reading DNS).
+    pub async fn sdk(&self, endpoint: &str) -> SdkConfig {
+        let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "e2e"))
+            .http_client(http)
+            .load()
+            .await
+    }
+
+    pub async fn eks(&self) -> aws_sdk_eks::Client {
+        aws_sdk_eks::Client::new(&self.sdk(&self.cloudsim_url).await)
+    }
+
+    pub async fn route53(&self) -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(&self.sdk(&self.moto.endpoint()).await)
+    }
+
+    /// A kubeconfig for `cluster` written by `cutover kubeconfig` (its user runs `cutover token`).
+    pub fn kubeconfig(&self, cluster: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("kubeconfig-{cluster}.json"));
+        let out = self.run_cutover(&["kubeconfig", "--cluster", cluster, "--region", REGION, "--file", path.to_str().unwrap()]);
+        assert!(out.status.success(), "cutover kubeconfig: {}", String::from_utf8_lossy(&out.stderr));
+        path
+    }
+
+    /// Runs helm 3 against a cluster's kubeconfig, with the test's own helm home.
+    pub fn helm(&self, kubeconfig: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new(testkit::tools::helm3());
+        cmd.args(args).env("KUBECONFIG", kubeconfig);
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run helm")
+    }
+
+    pub fn kubectl(&self, kubeconfig: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new(testkit::tools::kubectl());
+        cmd.args(args).env("KUBECONFIG", kubeconfig);
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run kubectl")
+    }
+
+    /// Builds the live blue cluster the way a team would have: EKS cluster + node group, the
+    /// ingress chart installed with helm, and its load balancer's hostname returned.
+    pub async fn create_blue(&self, name: &str, version: &str) -> String {
+        let eks = self.eks().await;
+        eks.create_cluster()
+            .name(name)
+            .version(version)
+            .role_arn("arn:aws:iam::111122223333:role/eks-cluster")
+            .resources_vpc_config(
+                aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-a").subnet_ids("subnet-b").build(),
+            )
+            .send()
+            .await
+            .expect("create blue");
+        self.wait_for(&format!("blue cluster {name} ACTIVE"), || async {
+            let c = eks.describe_cluster().name(name).send().await.ok()?;
+            (c.cluster()?.status()? == &aws_sdk_eks::types::ClusterStatus::Active).then_some(())
+        })
+        .await;
+        eks.create_nodegroup()
+            .cluster_name(name)
+            .nodegroup_name("general")
+            .node_role("arn:aws:iam::111122223333:role/eks-node")
+            .subnets("subnet-a")
+            .instance_types("m6i.large")
+            .scaling_config(aws_sdk_eks::types::NodegroupScalingConfig::builder().min_size(2).desired_size(2).max_size(3).build())
+            .send()
+            .await
+            .expect("create blue node group");
+        self.wait_for("blue node group ACTIVE", || async {
+            let n = eks.describe_nodegroup().cluster_name(name).nodegroup_name("general").send().await.ok()?;
+            (n.nodegroup()?.status()? == &aws_sdk_eks::types::NodegroupStatus::Active).then_some(())
+        })
+        .await;
+        let kubeconfig = self.kubeconfig(name);
+        let out = self.helm(
+            &kubeconfig,
+            &["install", "ingress", "ingress", "--repo", self.charts.url(), "--version", "4.11.3", "-n", "ingress", "--create-namespace", "--wait", "--timeout", "2m"],
+        );
+        assert!(out.status.success(), "helm install on blue: {}", String::from_utf8_lossy(&out.stderr));
+        self.wait_for("blue load balancer address", || async {
+            let out = self.kubectl(&kubeconfig, &["get", "service", "-n", "ingress", "ingress-nginx-controller", "-o", "json"]);
+            let svc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            svc["status"]["loadBalancer"]["ingress"][0]["hostname"].as_str().map(str::to_string)
+        })
+        .await
+    }
+
+    /// A hosted zone in moto and the blue weighted record carrying all traffic.
+    pub async fn create_zone_with_blue_record(&self, zone: &str, record: &str, set_id: &str, target: &str) -> String {
+        let r53 = self.route53().await;
+        let created = r53
+            .create_hosted_zone()
+            .name(zone)
+            .caller_reference(format!("e2e-{}", fastrand::u64(..)))
+            .send()
+            .await
+            .expect("create zone");
+        let zone_id = created.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_string();
+        self.upsert_weight(&zone_id, record, set_id, target, 100).await;
+        zone_id
+    }
+
+    /// UPSERTs one weighted CNAME (what a human editing DNS by hand does).
+    pub async fn upsert_weight(&self, zone_id: &str, record: &str, set_id: &str, target: &str, weight: i64) {
+        let set = ResourceRecordSet::builder()
+            .name(record)
+            .r#type(RrType::Cname)
+            .set_identifier(set_id)
+            .weight(weight)
+            .ttl(1)
+            .resource_records(ResourceRecord::builder().value(target).build().unwrap())
+            .build()
+            .unwrap();
+        self.route53()
+            .await
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(
+                ChangeBatch::builder()
+                    .changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().unwrap())
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("upsert record");
+    }
+
+    /// Weights of every weighted record of `record`, by set identifier.
+    pub async fn weights(&self, zone_id: &str, record: &str) -> std::collections::BTreeMap<String, i64> {
+        let listed = self.route53().await.list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
+        let wanted = format!("{}.", record.trim_end_matches('.'));
+        listed
+            .resource_record_sets()
+            .iter()
+            .filter(|r| r.name() == wanted && r.set_identifier().is_some())
+            .map(|r| (r.set_identifier().unwrap().to_string(), r.weight().unwrap_or(0)))
+            .collect()
+    }
+
+    /// Polls `probe` until it yields, for at most 60 s of real time.
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(v) = probe().await {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// cloudsim's events of one kind (e.g. `cluster-created`), for exactly-once assertions.
+    pub fn events(&self, kind: &str) -> Vec<cloudsim::events::Event> {
+        self.cloudsim().env().events.snapshot().into_iter().filter(|e| e.kind == kind).collect()
+    }
+}

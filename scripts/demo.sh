@@ -25,7 +25,7 @@ KUBECTL="$TOOLS/bin/kubectl"
 PY="$TOOLS/venv/bin/python"
 
 say "building cutover and cloudsim"
-cargo build --locked --bin cutover --bin cloudsim >&2
+cargo build --locked -p cutover -p cloudsim --bins >&2
 CUTOVER="$CARGO_TARGET_DIR/debug/cutover"
 
 # Fixed ports: the plan names the chart repository and the registry by address.
@@ -63,6 +63,8 @@ export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$MOTO_PORT" AWS_ENDPOINT_URL_STS="h
 export CUTOVER_HELM="$HELM" CUTOVER_HELM_PLAIN_HTTP="127.0.0.1:$REGISTRY_PORT"
 export HELM_CACHE_HOME="$WORK/helm/cache" HELM_CONFIG_HOME="$WORK/helm/config" HELM_DATA_HOME="$WORK/helm/data"
 export PAYMENTS_DB_PASSWORD="demo-only-password"
+# Tell cutover's pollers how much faster than AWS this cloud is, so they poll at its pace.
+export CUTOVER_TIME_SCALE="$SCALE"
 
 say "starting cloudsim (time scale $SCALE), moto, the chart repository and the OCI registry"
 "$CARGO_TARGET_DIR/debug/cloudsim" serve --listen "127.0.0.1:$CLOUDSIM_PORT" --time-scale "$SCALE" \

@@ -63,17 +63,17 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The state backend a plan names.
-pub fn state_backend(plan: &Plan) -> anyhow::Result<std::sync::Arc<dyn crate::providers::StateBackend>> {
+/// The state backend a plan names: a local directory, or an S3 bucket and prefix.
+pub async fn state_backend(plan: &Plan) -> anyhow::Result<std::sync::Arc<dyn crate::providers::StateBackend>> {
     match &plan.state {
         crate::plan::StateBackend::Local { path } => {
             Ok(std::sync::Arc::new(crate::providers::state_local::LocalState::new(path.clone())))
         }
-        crate::plan::StateBackend::S3 { .. } => Err(Reported::new(
-            Exit::Error,
-            "this build of cutover has no S3 state backend yet; use `state: {backend: local, path: DIR}`",
-        )
-        .into()),
+        crate::plan::StateBackend::S3 { bucket, prefix, region } => {
+            let region = region.as_deref().unwrap_or(&plan.aws.region);
+            let config = crate::providers::aws::sdk_config(region).await;
+            Ok(std::sync::Arc::new(crate::providers::aws::s3_state::S3State::new(&config, bucket.clone(), prefix)))
+        }
     }
 }
 

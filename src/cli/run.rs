@@ -1,13 +1,17 @@
 //! `cutover apply`, `resume` and `rollback`: the commands that change the world. Each loads the
 //! plan, asks for confirmation, builds the providers and hands over to the engine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cli::common::{confirm, engine_error, load_plan, state_backend};
 use crate::cli::exit::{Exit, Reported};
 use crate::engine::{Engine, EngineOptions, RunOutcome};
 use crate::plan::Plan;
+use crate::providers::aws::aws_providers;
+use crate::providers::health::ClusterHealth;
+use crate::providers::helm::{HelmConfig, HelmReleases};
+use crate::providers::kube::{KubeClients, KubeWorkloads};
 use crate::providers::{Providers, StateBackend};
 use crate::telemetry::Progress;
 use crate::telemetry::progress::describe;
@@ -57,12 +61,12 @@ pub async fn run(action: Action, args: ApplyArgs) -> anyhow::Result<Exit> {
         &plan.metadata.name,
         args.yes,
     )?;
-    let engine = engine(plan, &args)?;
+    let engine = engine(plan, &args).await?;
     let outcome = match action {
-        Action::Apply => engine.0.apply().await,
-        Action::Resume => engine.0.resume().await,
+        Action::Apply => engine.engine.apply().await,
+        Action::Resume => engine.engine.resume().await,
     };
-    finish(&plan_env(&engine.0), outcome.map_err(engine_error)?, &engine).await
+    finish(&plan_env(&engine.engine), outcome.map_err(engine_error)?, &engine).await
 }
 
 pub async fn rollback(args: RollbackArgs) -> anyhow::Result<Exit> {
@@ -72,41 +76,65 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<Exit> {
         &args.to,
         args.run.yes,
     )?;
-    let engine = engine(plan, &args.run)?;
-    let outcome = engine.0.rollback(&args.to).await.map_err(engine_error)?;
-    finish(&plan_env(&engine.0), outcome, &engine).await
+    let engine = engine(plan, &args.run).await?;
+    let outcome = engine.engine.rollback(&args.to).await.map_err(engine_error)?;
+    finish(&plan_env(&engine.engine), outcome, &engine).await
 }
 
-/// The engine for a plan and the state it journals in (the progress display lives in its options).
-struct Wired(Engine, Arc<dyn StateBackend>);
+/// The engine for a plan, the state it journals in, and the run's private work directory (removed
+/// when the command ends). The progress display lives in the engine's options.
+struct Wired {
+    engine: Engine,
+    state: Arc<dyn StateBackend>,
+    /// Held only to be removed (with helm's files) when the command ends.
+    _work: tempfile::TempDir,
+}
 
-fn engine(plan: Plan, args: &ApplyArgs) -> anyhow::Result<Wired> {
-    let providers = cloud_providers(&plan)?;
-    let state = state_backend(&plan)?;
+async fn engine(plan: Plan, args: &ApplyArgs) -> anyhow::Result<Wired> {
+    let work = tempfile::Builder::new().prefix("cutover-run-").tempdir()?;
+    let providers = cloud_providers(&plan, work.path()).await?;
+    let state = state_backend(&plan).await?;
     let progress = Arc::new(Progress::new(args.plain));
     let opts = EngineOptions { release_concurrency: args.concurrency.max(1), progress, ..EngineOptions::default() };
-    Ok(Wired(Engine::new(Arc::new(plan), providers, state.clone(), opts), state))
+    Ok(Wired { engine: Engine::new(Arc::new(plan), providers, state.clone(), opts), state, _work: work })
 }
 
 fn plan_env(engine: &Engine) -> String {
     engine.compiled().plan.clone()
 }
 
-/// The providers that act on AWS, Helm and Kubernetes for this plan.
-fn cloud_providers(_plan: &Plan) -> anyhow::Result<Providers> {
-    Err(Reported::new(
-        Exit::Error,
-        "no cloud provider is available in this build of cutover: the EKS, Helm, Kubernetes and \
-         Route53 providers are not implemented yet, so nothing was changed and no run was started. \
-         `cutover plan PLAN` shows the steps a run would take.",
-    )
-    .into())
+/// The providers that act on AWS, Helm and Kubernetes for this plan. `work_dir` is private to
+/// this process (kubeconfigs, values files and the digest-verified chart cache for helm).
+async fn cloud_providers(plan: &Plan, work_dir: &Path) -> anyhow::Result<Providers> {
+    let aws = aws_providers(plan).await.map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
+    let clients = Arc::new(
+        KubeClients::for_aws(&aws.config, &plan.aws.region).map_err(|e| Reported::new(Exit::Error, e.to_string()))?,
+    );
+    let mut helm = HelmConfig::for_plan(plan, std::env::current_exe()?, work_dir.to_path_buf())
+        .map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
+    // Registries reached over plain HTTP (an internal or local registry); `host:port`, comma-separated.
+    helm.plain_http_registries = std::env::var("CUTOVER_HELM_PLAIN_HTTP")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
+    let releases = Arc::new(HelmReleases::new(helm, clients.clone()).map_err(|e| Reported::new(Exit::Error, e.to_string()))?);
+    let health = Arc::new(ClusterHealth::new(Arc::new(plan.clone()), clients.clone(), releases.clone()));
+    Ok(Providers {
+        clusters: aws.clusters,
+        workloads: Arc::new(KubeWorkloads::new(clients)),
+        releases,
+        health,
+        traffic: aws.traffic,
+    })
 }
 
 /// Prints the run report (stdout: it is data) and where the journal is, then maps the outcome
 /// to an exit code.
 async fn finish(env: &str, outcome: RunOutcome, wired: &Wired) -> anyhow::Result<Exit> {
-    let Wired(_, state) = wired;
+    let state = &wired.state;
     if let Ok(records) = crate::engine::history(state.as_ref(), env, None).await
         && let Some(first) = records.first()
     {

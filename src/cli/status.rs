@@ -15,7 +15,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let plan = load_plan(&args.plan)?;
-    let state = state_backend(&plan)?;
+    let state = state_backend(&plan).await?;
     let env = &plan.metadata.name;
     let status = crate::engine::status(state.as_ref(), env).await.map_err(engine_error)?;
     if args.output == Output::Json {

@@ -17,7 +17,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let plan = load_plan(&args.plan)?;
-    let state = state_backend(&plan)?;
+    let state = state_backend(&plan).await?;
     let env = &plan.metadata.name;
     let Some(holder) = crate::engine::lock_holder(state.as_ref(), env).await.map_err(engine_error)? else {
         outln!("{env}: not locked");

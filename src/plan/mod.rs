@@ -140,8 +140,12 @@ pub fn load_str(file_name: &Path, text: &str) -> Result<Plan, PlanErrors> {
     if !outcome.fatal && header_ok == Header::Ok {
         match serde_json::from_value::<raw::RawPlan>(value) {
             Ok(raw) => {
-                let base = file_name.parent().unwrap_or(Path::new(""));
-                let (plan, findings) = validate::validate(raw, base, file_name, digest);
+                // Absolute, so paths in the plan still resolve when helm (or anything cutover runs)
+                // works from another directory.
+                let parent = file_name.parent().unwrap_or(Path::new(""));
+                let base = std::path::absolute(if parent.as_os_str().is_empty() { Path::new(".") } else { parent })
+                    .unwrap_or_else(|_| parent.to_path_buf());
+                let (plan, findings) = validate::validate(raw, &base, file_name, digest);
                 if let (Some(plan), true) = (plan, diagnostics.is_empty()) {
                     return Ok(plan);
                 }

@@ -61,7 +61,7 @@ fn release(cx: &mut Ctx, i: usize, r: RawRelease) -> Release {
             if !resolved.is_file() {
                 cx.err(
                     format!("{p}.valuesFiles[{j}]"),
-                    format!("values file {f:?} not found (looked for {}); paths are relative to the plan file", resolved.display()),
+                    format!("values file {f:?} not found (looked for {}); paths are relative to the plan file", shown(&resolved)),
                 );
             }
             resolved
@@ -178,7 +178,7 @@ fn chart(cx: &mut Ctx, p: &str, c: &RawChart) -> ChartSource {
                 format!("{p}.chart.path"),
                 format!(
                     "chart {path:?} not found (looked for {}); paths are relative to the plan file",
-                    resolved.display()
+                    shown(&resolved)
                 ),
             );
         }
@@ -261,4 +261,13 @@ fn needs(cx: &mut Ctx, releases: &[Release], index: &HashMap<String, usize>) {
             }
         }
     }
+}
+
+/// A resolved (absolute) path as a person wants to read it: relative to where they ran cutover
+/// when it lies below it.
+fn shown(path: &std::path::Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string())
 }

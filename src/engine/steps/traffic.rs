@@ -87,7 +87,7 @@ pub(super) async fn submit(
         .await?;
     let bound = Bound::Wait(cx.plan().timeouts.dns_insync);
     cx.call(
-        &format!("wait for DNS change {id} to be INSYNC"),
+        &format!("DNS change {id} to be INSYNC"),
         bound,
         || dns.wait_insync(&id),
     )

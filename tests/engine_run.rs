@@ -428,3 +428,24 @@ async fn a_failed_release_stops_new_starts_lets_running_ones_finish_then_rolls_b
     }
     assert_eq!(h.world.state(), h.world_at(Some("green-ready")));
 }
+
+#[test]
+fn provisioning_waits_only_on_what_eks_needs() {
+    let compiled = compile(&plans::upgrade().build());
+    let provision = compiled.stages.iter().find(|s| s.name == "provision").unwrap();
+    assert!(provision.parallel, "independent provisioning steps run together");
+    let needs = |id: &str| {
+        let mut n = provision.steps.iter().find(|s| s.id == id).unwrap().needs.clone();
+        n.sort();
+        n
+    };
+    assert!(needs("provision.cluster").is_empty());
+    assert_eq!(needs("provision.access.0"), ["provision.cluster"]);
+    assert_eq!(needs("provision.addon.vpc-cni"), ["provision.cluster"], "network add-ons do not wait for access entries");
+    assert_eq!(needs("provision.nodegroup.general"), ["provision.addon.vpc-cni", "provision.cluster"]);
+    assert_eq!(
+        needs("provision.addon.coredns"),
+        ["provision.addon.vpc-cni", "provision.cluster", "provision.nodegroup.general"],
+        "coredns schedules on nodes"
+    );
+}

@@ -113,7 +113,10 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
     }
     b.stage("preflight", "Preflight checks", false, chain(preflight));
 
-    let mut provision = vec![step(
+    // Provisioning is a DAG, as EKS allows: once the cluster is ACTIVE, access entries and the
+    // add-ons nodes need are created together; then every node group at once; then the add-ons
+    // that need nodes. Creating them one by one would add minutes of waiting of our own.
+    let cluster = step(
         "provision.cluster".into(),
         format!(
             "Create cluster {green} at Kubernetes {}",
@@ -122,14 +125,23 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
         "creates the EKS cluster",
         Some("releases its load balancers and deletes the cluster"),
         StepKind::Cluster,
-    )];
+    );
+    let after = |mut s: StepDef, needs: &[String]| {
+        s.needs = needs.to_vec();
+        s
+    };
+    let cluster_id = vec![cluster.id.clone()];
+    let mut provision = vec![cluster];
     for (i, entry) in plan.green.access.iter().enumerate() {
-        provision.push(step(
-            format!("provision.access.{i}"),
-            format!("Grant access to {}", entry.principal_arn),
-            "creates an access entry and its policy associations",
-            Some("deletes the access entry"),
-            StepKind::Access(i),
+        provision.push(after(
+            step(
+                format!("provision.access.{i}"),
+                format!("Grant access to {}", entry.principal_arn),
+                "creates an access entry and its policy associations",
+                Some("deletes the access entry"),
+                StepKind::Access(i),
+            ),
+            &cluster_id,
         ));
     }
     let addon = |a: &crate::plan::Addon| {
@@ -142,22 +154,37 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
         )
     };
     let early = |a: &&crate::plan::Addon| NODE_PREREQUISITE_ADDONS.contains(&a.name.as_str());
-    provision.extend(plan.green.addons.iter().filter(early).map(addon));
-    for ng in &plan.green.nodegroups {
-        provision.push(step(
-            format!("provision.nodegroup.{}", ng.name),
-            format!("Create node group {}", ng.name),
-            "creates a managed node group",
-            Some("deletes the node group"),
-            StepKind::Nodegroup(ng.name.clone()),
-        ));
-    }
-    provision.extend(plan.green.addons.iter().filter(|a| !early(a)).map(addon));
+    let early_addons: Vec<StepDef> =
+        plan.green.addons.iter().filter(early).map(|a| after(addon(a), &cluster_id)).collect();
+    let mut before_nodes = cluster_id.clone();
+    before_nodes.extend(early_addons.iter().map(|s| s.id.clone()));
+    provision.extend(early_addons);
+    let nodegroups: Vec<StepDef> = plan
+        .green
+        .nodegroups
+        .iter()
+        .map(|ng| {
+            after(
+                step(
+                    format!("provision.nodegroup.{}", ng.name),
+                    format!("Create node group {}", ng.name),
+                    "creates a managed node group",
+                    Some("deletes the node group"),
+                    StepKind::Nodegroup(ng.name.clone()),
+                ),
+                &before_nodes,
+            )
+        })
+        .collect();
+    let mut with_nodes = before_nodes.clone();
+    with_nodes.extend(nodegroups.iter().map(|s| s.id.clone()));
+    provision.extend(nodegroups);
+    provision.extend(plan.green.addons.iter().filter(|a| !early(a)).map(|a| after(addon(a), &with_nodes)));
     b.stage(
         "provision",
         "Provision the green cluster",
-        false,
-        chain(provision),
+        true,
+        provision,
     );
     b.checkpoint("green-ready");
 

@@ -45,7 +45,7 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<Exit> {
 /// Writes a kubeconfig whose user runs `cutover token` (this binary) for every connection.
 pub async fn kubeconfig_cmd(args: KubeconfigArgs) -> anyhow::Result<Exit> {
     let config = sdk_config(&args.target.region).await;
-    let eks = aws_sdk_eks::Client::new(&config);
+    let eks = crate::providers::aws::calls::eks_client(&config);
     let described = eks.describe_cluster().name(&args.target.cluster).send().await.map_err(|e| {
         Reported::new(
             Exit::Error,

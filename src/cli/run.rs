@@ -15,7 +15,7 @@ use crate::providers::kube::{KubeClients, KubeWorkloads};
 use crate::providers::{Providers, StateBackend};
 use crate::telemetry::Progress;
 use crate::telemetry::progress::describe;
-use crate::telemetry::report::Report;
+use crate::telemetry::report::{Report, render_process_metrics};
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -140,6 +140,7 @@ async fn finish(env: &str, outcome: RunOutcome, wired: &Wired) -> anyhow::Result
     {
         let report = Report::from_journal(&records);
         out!("{}", report.render_text());
+        out!("{}", render_process_metrics(&crate::providers::aws::calls::api_calls()));
         eprintln!("journal: {}", state.journal_location(env, &first.run));
     }
     let exit = match &outcome {

@@ -132,3 +132,24 @@ pub fn event_type(event: &JournalEvent) -> String {
         .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
         .unwrap_or_default()
 }
+
+/// This process's peak resident memory in KiB (`VmHWM` on Linux), for the run report.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The process-level part of a report: AWS requests by operation and peak memory.
+pub fn render_process_metrics(calls: &BTreeMap<String, u64>) -> String {
+    let mut out = String::new();
+    let total: u64 = calls.values().sum();
+    let _ = writeln!(out, "aws api requests (this process): {total}");
+    for (op, n) in calls {
+        let _ = writeln!(out, "  {op:<40} {n:>6}");
+    }
+    if let Some(kib) = peak_rss_kib() {
+        let _ = writeln!(out, "peak memory: {:.1} MiB", kib as f64 / 1024.0);
+    }
+    out
+}

@@ -43,7 +43,7 @@ impl EksClusters {
     /// Waits are bounded by `timeouts` (the plan's).
     pub fn new(config: &SdkConfig, timeouts: &Timeouts) -> Self {
         EksClusters {
-            client: Client::new(config),
+            client: super::calls::eks_client(config),
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             poll: PollConfig::default(),
             timeouts: timeouts.clone(),

@@ -8,6 +8,7 @@
 //! `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_S3`), so the same binary talks to AWS or to the
 //! local stand-ins without a flag. TLS is rustls with ring, the workspace's one crypto provider.
 
+pub mod calls;
 pub mod eks;
 mod eks_access;
 mod eks_addons;

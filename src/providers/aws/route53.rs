@@ -58,7 +58,7 @@ impl Route53Traffic {
     /// Waits for INSYNC are bounded by `timeouts.dns_insync`.
     pub fn new(config: &SdkConfig, timeouts: &Timeouts) -> Self {
         Route53Traffic {
-            client: Client::new(config),
+            client: super::calls::route53_client(config),
             poll: PollConfig::default(),
             insync_timeout: timeouts.dns_insync,
             zone_names: Mutex::default(),

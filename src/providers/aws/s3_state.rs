@@ -58,7 +58,7 @@ impl S3State {
     /// A backend in `bucket` under `prefix` (leading and trailing slashes are ignored). The bucket
     /// must exist; it is not created.
     pub fn new(config: &SdkConfig, bucket: impl Into<String>, prefix: &str) -> Self {
-        S3State::with_client(Client::new(config), bucket, prefix)
+        S3State::with_client(super::calls::s3_client(config), bucket, prefix)
     }
 
     pub fn with_client(client: Client, bucket: impl Into<String>, prefix: &str) -> Self {

@@ -42,7 +42,7 @@ pub struct EksDirectory {
 impl EksDirectory {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         EksDirectory {
-            eks: aws_sdk_eks::Client::new(config),
+            eks: crate::providers::aws::calls::eks_client(config),
         }
     }
 }

@@ -24,7 +24,8 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// How many releases may install at once when their `needs` allow.
+    /// How many independent steps of a stage run at once (node groups, add-ons, releases whose
+    /// `needs` allow).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// Plain progress lines even on a terminal.
@@ -95,8 +96,29 @@ async fn engine(plan: Plan, args: &ApplyArgs) -> anyhow::Result<Wired> {
     let providers = cloud_providers(&plan, work.path()).await?;
     let state = state_backend(&plan).await?;
     let progress = Arc::new(Progress::new(args.plain));
-    let opts = EngineOptions { release_concurrency: args.concurrency.max(1), progress, ..EngineOptions::default() };
+    let opts = EngineOptions {
+        release_concurrency: args.concurrency.max(1),
+        progress,
+        who: caller(&plan).await,
+        ..EngineOptions::default()
+    };
     Ok(Wired { engine: Engine::new(Arc::new(plan), providers, state.clone(), opts), state, _work: work })
+}
+
+/// Who is running this, as written into the lock and the journal: the login name and, when STS
+/// answers within a few seconds, the AWS identity whose credentials act.
+async fn caller(plan: &Plan) -> String {
+    let user = EngineOptions::default().who;
+    let config = crate::providers::aws::sdk_config(&plan.aws.region).await;
+    let sts = crate::providers::aws::calls::sts_client(&config);
+    let identity = tokio::time::timeout(std::time::Duration::from_secs(5), sts.get_caller_identity().send()).await;
+    match identity {
+        Ok(Ok(id)) => match id.arn() {
+            Some(arn) => format!("{user} as {arn}"),
+            None => user,
+        },
+        _ => user,
+    }
 }
 
 fn plan_env(engine: &Engine) -> String {

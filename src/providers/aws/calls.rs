@@ -58,3 +58,8 @@ pub fn route53_client(config: &aws_config::SdkConfig) -> aws_sdk_route53::Client
 pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).interceptor(CallCounter).build())
 }
+
+/// An STS client that counts its requests.
+pub fn sts_client(config: &aws_config::SdkConfig) -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(config).interceptor(CallCounter).build())
+}

@@ -9,8 +9,11 @@
 //! - [`providers`] holds the small traits (in our own types) through which the engine acts on the
 //!   world: clusters, releases, health checks, traffic, and the state backend.
 //! - [`telemetry`] owns logging, the progress display and reports.
+//! - [`capture`] reads the Helm releases running on a cluster into a lock file (with their exact
+//!   charts), replays a lock through a plan, and reports drift between a cluster and its pins.
 //! - [`cli`] wires subcommands to the library; `main.rs` maps errors to exit codes.
 
+pub mod capture;
 pub mod cli;
 pub mod engine;
 pub mod plan;

@@ -10,12 +10,12 @@
 //! - [`model`]: the validated plan the engine compiles.
 
 mod duration;
-mod path;
+pub(crate) mod path;
 pub mod raw;
-mod rules;
+pub(crate) mod rules;
 mod shape;
 mod validate;
-mod yaml;
+pub(crate) mod yaml;
 
 pub mod model;
 
@@ -150,6 +150,10 @@ pub fn load_str(file_name: &Path, text: &str) -> Result<Plan, PlanErrors> {
                     return Ok(plan);
                 }
                 for f in findings.into_iter().filter(|f| !flagged.contains(&f.path)) {
+                    if let Some(d) = f.elsewhere {
+                        diagnostics.push(d);
+                        continue;
+                    }
                     let pos = path::locate(&root, &f.path);
                     diagnostics.push(located(&f.path, pos, f.message));
                 }
@@ -163,7 +167,8 @@ pub fn load_str(file_name: &Path, text: &str) -> Result<Plan, PlanErrors> {
             )),
         }
     }
-    diagnostics.sort_by_key(|d| (d.line, d.column));
+    // The plan's own problems first, then those of files it reads (a lock file).
+    diagnostics.sort_by_key(|d| (d.file != file_name, d.line, d.column));
     diagnostics.dedup();
     Err(PlanErrors { diagnostics })
 }

@@ -57,8 +57,9 @@ pub struct RawSpec {
     pub blue: Option<RawBlue>,
     pub green: RawGreen,
     pub helm: RawHelm,
-    /// Helm releases installed on green, in `needs` order.
-    pub releases: Option<Vec<RawRelease>>,
+    /// Helm releases installed on green, in `needs` order: a list, or `{lock: FILE}` to replay
+    /// exactly the releases a lock file written by `cutover capture` pins.
+    pub releases: Option<RawReleases>,
     /// Health checks; `traffic.gates` names some of them.
     pub checks: Option<Vec<RawCheck>>,
     /// Route53 weighted records moved from blue to green. Required for `Upgrade`.
@@ -273,6 +274,23 @@ pub struct RawNamespaces {
 pub struct RawHelm {
     /// Exact helm version the run must use, e.g. `"3.19.0"`.
     pub version: String,
+}
+
+/// A list of releases, or `{lock: releases.lock.yaml}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Releases")]
+pub enum RawReleases {
+    List(Vec<RawRelease>),
+    Lock(RawReleaseLock),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "ReleaseLock")]
+pub struct RawReleaseLock {
+    /// A lock file written by `cutover capture --export-charts DIR`, relative to the plan file.
+    pub lock: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -22,6 +22,8 @@ use super::rules;
 pub struct Finding {
     pub path: String,
     pub message: String,
+    /// A problem in another file the plan reads (a release lock file), located there.
+    pub elsewhere: Option<super::Diagnostic>,
 }
 
 /// Collects findings while the model is built.
@@ -29,6 +31,8 @@ pub(crate) struct Ctx<'a> {
     /// Directory the plan file is in: relative paths in the plan are resolved against it.
     pub base: &'a Path,
     pub findings: Vec<Finding>,
+    /// sha256 of the other files whose content is part of the plan (a release lock file).
+    pub inputs: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -36,6 +40,7 @@ impl Ctx<'_> {
         self.findings.push(Finding {
             path: path.into(),
             message: message.into(),
+            elsewhere: None,
         });
     }
 
@@ -119,6 +124,7 @@ pub fn validate(
     let mut cx = Ctx {
         base,
         findings: Vec::new(),
+        inputs: Vec::new(),
     };
     let kind = match raw.kind {
         RawKind::Upgrade => PlanKind::Upgrade,
@@ -158,7 +164,11 @@ pub fn validate(
     let helm = HelmPin {
         version: spec.helm.version,
     };
-    let releases = releases::releases(&mut cx, spec.releases.unwrap_or_default());
+    let releases = match spec.releases {
+        None => Vec::new(),
+        Some(RawReleases::List(list)) => releases::releases(&mut cx, list),
+        Some(RawReleases::Lock(lock)) => releases::from_lock(&mut cx, &lock.lock),
+    };
     // Gates are checked against every named check, even one with other problems, so a broken
     // check yields one finding rather than a second "unknown gate" one.
     let check_names: Vec<String> = spec
@@ -197,6 +207,19 @@ pub fn validate(
     if !cx.findings.is_empty() {
         return (None, cx.findings);
     }
+    // A plan that replays a lock file is that file too: an edit to either is a different plan.
+    let digest = if cx.inputs.is_empty() {
+        digest
+    } else {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(digest.as_bytes());
+        for d in &cx.inputs {
+            h.update(b"\0");
+            h.update(d.as_bytes());
+        }
+        hex::encode(h.finalize())
+    };
     let plan = Plan {
         kind,
         metadata,

@@ -189,6 +189,38 @@ fn chart(cx: &mut Ctx, p: &str, c: &RawChart) -> ChartSource {
     }
 }
 
+/// `releases: {lock: FILE}`: the releases a `cutover capture` lock file pins; its problems are
+/// reported in that file, located there.
+pub(super) fn from_lock(cx: &mut Ctx, file: &str) -> Vec<Release> {
+    let path = cx.resolve(file);
+    if !path.is_file() {
+        cx.err(
+            "spec.releases.lock",
+            format!(
+                "lock file {file:?} not found (looked for {}); write one with `cutover capture --cluster NAME -o FILE --export-charts DIR`",
+                shown(&path)
+            ),
+        );
+        return Vec::new();
+    }
+    match crate::capture::replay::releases(&path) {
+        Ok((releases, digest)) => {
+            cx.inputs.push(digest);
+            releases
+        }
+        Err(diagnostics) => {
+            for d in diagnostics {
+                cx.findings.push(super::Finding {
+                    path: "spec.releases.lock".into(),
+                    message: d.message.clone(),
+                    elsewhere: Some(d),
+                });
+            }
+            Vec::new()
+        }
+    }
+}
+
 /// Checks `needs` names, then finds cycles by depth-first search (iterative: a long chain of
 /// releases must not overflow the stack).
 fn needs(cx: &mut Ctx, releases: &[Release], index: &HashMap<String, usize>) {

@@ -1,0 +1,122 @@
+//! Reading the Helm releases on a cluster from their storage Secrets (`owner=helm`, type
+//! `helm.sh/release.v1`, labels `name`, `status`, `version`), in every namespace, without helm.
+//!
+//! Per release, the latest revision says what state it is in, and the highest revision labelled
+//! `deployed` is what runs; only that one is decoded (each revision holds the whole chart).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+
+use super::record::{self, Record, RecordError};
+use crate::providers::ProviderError;
+use crate::providers::kube::KubeClients;
+
+const SECRET_TYPE: &str = "helm.sh/release.v1";
+/// Secrets per list page: large enough for few round trips, small enough for a bounded response.
+const PAGE: u32 = 200;
+
+/// One release on the cluster.
+#[derive(Debug)]
+pub struct Found {
+    pub namespace: String,
+    pub name: String,
+    pub latest_revision: u32,
+    pub latest_status: String,
+    pub latest_secret: String,
+    /// The highest deployed revision: its Secret's name and what it decoded to.
+    pub deployed: Option<(String, Result<Record, RecordError>)>,
+}
+
+struct Revision {
+    secret: String,
+    revision: u32,
+    status: String,
+    release: Option<Vec<u8>>,
+}
+
+/// `sh.helm.release.v1.NAME.vN` → (NAME, N), for Secrets whose labels are missing.
+fn parse_secret_name(secret: &str) -> Option<(String, u32)> {
+    let rest = secret.strip_prefix("sh.helm.release.v1.")?;
+    let (name, rev) = rest.rsplit_once(".v")?;
+    Some((name.to_string(), rev.parse().ok()?))
+}
+
+/// Every release stored on `cluster`, sorted by namespace and name.
+pub async fn scan(clients: &KubeClients, cluster: &str) -> Result<Vec<Found>, ProviderError> {
+    let api: Api<Secret> = Api::all(clients.client(cluster).await?);
+    let mut by_release: BTreeMap<(String, String), Vec<Revision>> = BTreeMap::new();
+    let mut params = ListParams::default().labels("owner=helm").limit(PAGE);
+    loop {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|e| clients.error(cluster, "list the Helm release Secrets", e))?;
+        for s in page.items {
+            if s.type_.as_deref() != Some(SECRET_TYPE) {
+                continue;
+            }
+            let secret = s.metadata.name.clone().unwrap_or_default();
+            let namespace = s.metadata.namespace.clone().unwrap_or_default();
+            let labels = s.metadata.labels.clone().unwrap_or_default();
+            let from_name = parse_secret_name(&secret);
+            let name = labels.get("name").cloned().or_else(|| from_name.as_ref().map(|(n, _)| n.clone()));
+            let revision = labels
+                .get("version")
+                .and_then(|v| v.parse().ok())
+                .or_else(|| from_name.as_ref().map(|(_, r)| *r));
+            let (Some(name), Some(revision)) = (name, revision) else {
+                tracing::warn!(secret = %secret, namespace = %namespace, "a helm-owned Secret names no release or revision; skipped");
+                continue;
+            };
+            let release = s.data.as_ref().and_then(|d| d.get("release")).map(|b| b.0.clone());
+            let status = labels.get("status").cloned().unwrap_or_default();
+            by_release
+                .entry((namespace, name))
+                .or_default()
+                .push(Revision { secret, revision, status, release });
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    let mut found = Vec::new();
+    for ((namespace, name), mut revisions) in by_release {
+        revisions.sort_by_key(|r| std::cmp::Reverse(r.revision));
+        let latest = &revisions[0];
+        // An uninstalled release kept with --keep-history does not run.
+        if latest.status == "uninstalled" {
+            continue;
+        }
+        let deployed = revisions.iter().find(|r| r.status == "deployed").map(|r| {
+            let decoded = match &r.release {
+                Some(bytes) => record::decode(bytes),
+                None => Err(RecordError::Missing),
+            };
+            (r.secret.clone(), decoded)
+        });
+        found.push(Found {
+            namespace,
+            name,
+            latest_revision: latest.revision,
+            latest_status: latest.status.clone(),
+            latest_secret: latest.secret.clone(),
+            deployed,
+        });
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_names_with_dots_parse_from_the_secret_name() {
+        assert_eq!(parse_secret_name("sh.helm.release.v1.my.app.v12"), Some(("my.app".into(), 12)));
+        assert_eq!(parse_secret_name("sh.helm.release.v1.web"), None);
+        assert_eq!(parse_secret_name("other"), None);
+    }
+}

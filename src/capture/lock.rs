@@ -262,6 +262,15 @@ fn problem_list(v: &Value) -> Vec<Problem> {
         .collect()
 }
 
+/// Whether `text` is a lock file (its `kind` is `ReleaseLock`) rather than, say, a plan.
+pub fn is_lock(text: &str) -> bool {
+    yaml::parse(text)
+        .ok()
+        .flatten()
+        .and_then(|root| root.get("kind").map(|e| node_value(&e.value)))
+        .is_some_and(|k| k == KIND)
+}
+
 /// A problem at `path` of the lock file `file`, located by reading the file again (only errors
 /// pay for it).
 pub fn diagnostic(file: &Path, path: &str, message: String) -> Diagnostic {

@@ -19,8 +19,10 @@ macro_rules! out {
 }
 
 mod access;
+mod capture;
 mod common;
 mod completions;
+mod drift;
 pub mod exit;
 mod history;
 mod plan_cmd;
@@ -74,6 +76,10 @@ pub enum Command {
     History(history::Args),
     /// Break a stale environment lock left by a run that died.
     Unlock(unlock::Args),
+    /// Pin every Helm release running on a cluster into a lock file (and export their exact charts).
+    Capture(capture::Args),
+    /// Compare the Helm releases on a cluster with a lock file or a plan; exit 8 when they differ.
+    Drift(drift::Args),
     /// Print an EKS ExecCredential for kubectl and helm (what `aws eks get-token` prints).
     Token(access::TokenArgs),
     /// Write a kubeconfig for an EKS cluster whose user authenticates with `cutover token`.
@@ -111,6 +117,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Unlock(args) => unlock::run(args).await,
+        Command::Capture(args) => capture::run(args).await,
+        Command::Drift(args) => drift::run(args).await,
         Command::Token(args) => access::token(args).await,
         Command::Kubeconfig(args) => access::kubeconfig_cmd(args).await,
         Command::Schema(args) => schema::run(args),

@@ -60,6 +60,15 @@ struct Walker<'s> {
 }
 
 impl<'s> Walker<'s> {
+    /// [`shape_matches`], looking through nested alternatives (an optional `anyOf` of `anyOf`s,
+    /// such as `releases`: a list or `{lock: FILE}`).
+    fn matches_shape(&self, schema: &'s Value, node: &Node) -> bool {
+        match schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
+            Some(alts) => alts.iter().any(|a| self.matches_shape(self.resolve(a), node)),
+            None => shape_matches(schema, node),
+        }
+    }
+
     fn resolve(&self, schema: &'s Value) -> &'s Value {
         let mut s = schema;
         // Follow `$ref` chains and single-element `allOf` wrappers schemars uses for described refs.
@@ -241,7 +250,7 @@ impl<'s> Walker<'s> {
         // Otherwise report the alternative shaped like what was written (a string vs a mapping).
         let matching: Vec<_> = attempts
             .into_iter()
-            .filter(|(s, _, _)| shape_matches(s, node))
+            .filter(|(s, _, _)| self.matches_shape(s, node))
             .collect();
         if let [_] = matching.as_slice() {
             let (_, v, trial) = matching.into_iter().next().expect("one element");

@@ -12,6 +12,8 @@
 //! - [`cli`] wires subcommands to the library; `main.rs` maps errors to exit codes.
 
 pub mod cli;
+pub mod dev;
+pub mod drill;
 pub mod engine;
 pub mod plan;
 pub mod providers;

@@ -21,6 +21,8 @@ macro_rules! out {
 mod access;
 mod common;
 mod completions;
+mod dev;
+mod drill;
 pub mod exit;
 mod history;
 mod plan_cmd;
@@ -74,6 +76,10 @@ pub enum Command {
     History(history::Args),
     /// Break a stale environment lock left by a run that died.
     Unlock(unlock::Args),
+    /// Throwaway dev clusters with a TTL: up, list, extend, down, reap.
+    Dev(dev::Args),
+    /// Disaster-recovery drill: rebuild from nothing, verify, measure recovery time, report, tear down.
+    Drill(drill::Args),
     /// Print an EKS ExecCredential for kubectl and helm (what `aws eks get-token` prints).
     Token(access::TokenArgs),
     /// Write a kubeconfig for an EKS cluster whose user authenticates with `cutover token`.
@@ -111,6 +117,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Unlock(args) => unlock::run(args).await,
+        Command::Dev(args) => dev::run(args).await,
+        Command::Drill(args) => drill::run(args).await,
         Command::Token(args) => access::token(args).await,
         Command::Kubeconfig(args) => access::kubeconfig_cmd(args).await,
         Command::Schema(args) => schema::run(args),

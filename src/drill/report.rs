@@ -1,0 +1,295 @@
+//! The drill report: phases with start, end and duration, check results, the recovery time
+//! against the plan's `rtoTarget` and the verdict, built from the run's journal alone (so what
+//! it says is what was journaled), rendered as JSON and Markdown.
+
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::engine::{CompiledPlan, JournalEvent, JournalRecord};
+use crate::plan::Plan;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Rebuilt, verified, within the recovery time objective.
+    Pass,
+    /// Rebuilt and verified, but slower than the objective.
+    MissedRto,
+    /// The rebuild or its checks failed: no recovery.
+    Failed,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::MissedRto => "FAIL (missed the RTO target)",
+            Verdict::Failed => "FAIL (the rebuild did not succeed)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    pub name: String,
+    pub title: String,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub secs: Option<f64>,
+    /// `done`, `failed`, or `unfinished`.
+    pub result: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub name: String,
+    /// `passed`, `failed` or `not-run`.
+    pub result: String,
+    pub detail: String,
+}
+
+/// What became of the rebuilt environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Aftermath {
+    /// True when nothing of the drill's cluster is left.
+    pub torn_down: bool,
+    /// `--keep`: when the kept environment's TTL runs out.
+    pub kept_until: Option<Timestamp>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    pub plan: String,
+    pub environment: String,
+    pub plan_file: String,
+    /// sha256 of the plan file.
+    pub plan_digest: String,
+    pub run_id: String,
+    pub who: String,
+    pub host: String,
+    pub region: String,
+    pub cluster: String,
+    pub cutover_version: String,
+    pub helm_version: Option<String>,
+    pub helm_pinned: String,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub phases: Vec<Phase>,
+    pub checks: Vec<CheckResult>,
+    /// From the start of the run to every check passing; `None` when that never happened.
+    pub recovery_secs: Option<f64>,
+    pub rto_target_secs: f64,
+    pub verdict: Verdict,
+    /// Why the rebuild failed, when it did.
+    pub failure: Option<String>,
+    pub aftermath: Aftermath,
+    /// `CUTOVER_TIME_SCALE` when set: the cloud was an emulator running that many times faster.
+    pub time_scale: Option<f64>,
+}
+
+/// Facts about the drill that the journal does not hold.
+pub struct Context<'a> {
+    pub plan: &'a Plan,
+    pub compiled: &'a CompiledPlan,
+    pub helm_version: Option<String>,
+    pub failure: Option<String>,
+    pub aftermath: Aftermath,
+    /// Phases measured outside the engine (a forced teardown), appended after the journal's.
+    pub extra_phases: Vec<Phase>,
+    pub time_scale: Option<f64>,
+}
+
+pub fn secs(a: Timestamp, b: Timestamp) -> f64 {
+    (b.as_millisecond() - a.as_millisecond()) as f64 / 1000.0
+}
+
+/// Builds the report from the drill run's journal records.
+pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
+    let stage_of = |step: &str| -> Option<usize> { cx.compiled.stages.iter().position(|s| s.steps.iter().any(|d| d.id == step)) };
+    let mut phases: Vec<Option<Phase>> = vec![None; cx.compiled.stages.len()];
+    let (mut who, mut host) = (String::new(), String::new());
+    let mut started_at = None;
+    let mut verified_at = None;
+    let mut rollback: Option<Phase> = None;
+    for r in records {
+        match &r.event {
+            JournalEvent::RunStarted { who: w, host: h, .. } => {
+                started_at.get_or_insert(r.ts);
+                who = w.clone();
+                host = h.clone();
+            }
+            JournalEvent::StepStarted { step, .. } => {
+                if let Some(i) = stage_of(step) {
+                    let stage = &cx.compiled.stages[i];
+                    let p = phases[i].get_or_insert_with(|| Phase {
+                        name: stage.name.clone(),
+                        title: stage.title.clone(),
+                        started_at: r.ts,
+                        ended_at: None,
+                        secs: None,
+                        result: "unfinished".into(),
+                    });
+                    p.result = "unfinished".into();
+                }
+            }
+            JournalEvent::StepDone { step, .. } | JournalEvent::StepFailed { step, .. } => {
+                if let Some(p) = stage_of(step).and_then(|i| phases[i].as_mut()) {
+                    let failed = matches!(r.event, JournalEvent::StepFailed { .. });
+                    p.ended_at = Some(r.ts);
+                    p.secs = Some(secs(p.started_at, r.ts));
+                    if failed || p.result != "failed" {
+                        p.result = if failed { "failed" } else { "done" }.into();
+                    }
+                }
+            }
+            JournalEvent::Checkpoint { name } if name == "verified" => verified_at = Some(r.ts),
+            JournalEvent::RollbackStarted { .. } => {
+                rollback = Some(Phase {
+                    name: "rollback".into(),
+                    title: "Undo the rebuild (releases, node groups, add-ons, cluster)".into(),
+                    started_at: r.ts,
+                    ended_at: None,
+                    secs: None,
+                    result: "unfinished".into(),
+                })
+            }
+            JournalEvent::RunRolledBack { .. } | JournalEvent::RunFailed { .. } => {
+                if let Some(p) = rollback.as_mut().filter(|p| p.ended_at.is_none()) {
+                    p.ended_at = Some(r.ts);
+                    p.secs = Some(secs(p.started_at, r.ts));
+                    p.result = if matches!(r.event, JournalEvent::RunRolledBack { .. }) { "done" } else { "failed" }.into();
+                }
+            }
+            _ => {}
+        }
+    }
+    // A stage whose steps all finished but which later steps re-opened stays "done"; one with a
+    // step still running at the end is unfinished.
+    let mut phases: Vec<Phase> = phases.into_iter().flatten().collect();
+    phases.extend(rollback);
+    phases.extend(cx.extra_phases);
+
+    let checks = cx
+        .plan
+        .checks
+        .iter()
+        .map(|c| {
+            let id = format!("verify.check.{}", c.name);
+            let mut result = CheckResult { name: c.name.clone(), result: "not-run".into(), detail: String::new() };
+            for r in records {
+                match &r.event {
+                    JournalEvent::StepDone { step, output } if *step == id => {
+                        result.result = "passed".into();
+                        let attempts = output["attempts"].as_u64().unwrap_or(1);
+                        let detail = output["detail"].as_str().unwrap_or_default();
+                        result.detail = format!("{detail} ({attempts} attempt{})", if attempts == 1 { "" } else { "s" });
+                    }
+                    JournalEvent::StepFailed { step, error, .. } if *step == id => {
+                        result.result = "failed".into();
+                        result.detail = error.clone();
+                    }
+                    _ => {}
+                }
+            }
+            result
+        })
+        .collect();
+
+    let rto = cx.plan.rto_target.unwrap_or_default().as_secs_f64();
+    let recovery_secs = match (started_at, verified_at) {
+        (Some(a), Some(b)) => Some(secs(a, b)),
+        _ => None,
+    };
+    let verdict = match recovery_secs {
+        _ if cx.failure.is_some() => Verdict::Failed,
+        None => Verdict::Failed,
+        Some(r) if r > rto => Verdict::MissedRto,
+        Some(_) => Verdict::Pass,
+    };
+    DrillReport {
+        plan: cx.plan.metadata.name.clone(),
+        environment: cx.compiled.plan.clone(),
+        plan_file: cx.plan.source.display().to_string(),
+        plan_digest: cx.plan.digest.clone(),
+        run_id: records.first().map(|r| r.run.clone()).unwrap_or_default(),
+        who,
+        host,
+        region: cx.plan.aws.region.clone(),
+        cluster: cx.plan.green.name.clone(),
+        cutover_version: env!("CARGO_PKG_VERSION").to_string(),
+        helm_version: cx.helm_version,
+        helm_pinned: cx.plan.helm.version.clone(),
+        started_at,
+        ended_at: records.last().map(|r| r.ts).max(phases.iter().filter_map(|p| p.ended_at).max()),
+        phases,
+        checks,
+        recovery_secs,
+        rto_target_secs: rto,
+        verdict,
+        failure: cx.failure,
+        aftermath: cx.aftermath,
+        time_scale: cx.time_scale,
+    }
+}
+
+fn dur(secs: Option<f64>) -> String {
+    secs.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into())
+}
+
+impl DrillReport {
+    /// The report for people (and for pasting into a ticket).
+    pub fn to_markdown(&self) -> String {
+        let mut m = String::new();
+        let _ = writeln!(m, "# Disaster-recovery drill: {} — {}\n", self.plan, self.verdict.label());
+        let recovery = dur(self.recovery_secs);
+        let _ = writeln!(
+            m,
+            "Recovery time **{recovery}** against a target of **{}** (from the start of the run to every check passing).\n",
+            dur(Some(self.rto_target_secs))
+        );
+        if let Some(f) = &self.failure {
+            let _ = writeln!(m, "**The rebuild failed:** {f}\n");
+        }
+        let _ = writeln!(m, "| | |\n|---|---|");
+        let rows = [
+            ("Run", self.run_id.clone()),
+            ("Run by", format!("{} on {}", self.who, self.host)),
+            ("Plan", format!("{} (`{}`)", self.plan_file, self.plan_digest)),
+            ("Cluster", format!("{} in {}", self.cluster, self.region)),
+            ("Started", self.started_at.map(|t| t.to_string()).unwrap_or_default()),
+            ("Ended", self.ended_at.map(|t| t.to_string()).unwrap_or_default()),
+            ("cutover", self.cutover_version.clone()),
+            (
+                "helm",
+                format!("{} (plan pins {})", self.helm_version.as_deref().unwrap_or("unknown"), self.helm_pinned),
+            ),
+        ];
+        for (k, v) in rows {
+            let _ = writeln!(m, "| {k} | {} |", v.replace('|', "\\|"));
+        }
+        if let Some(scale) = self.time_scale {
+            let _ = writeln!(m, "\nThe cloud was an emulator running {scale}× faster than AWS (`CUTOVER_TIME_SCALE`); times are wall-clock.");
+        }
+        let _ = writeln!(m, "\n## Phases\n\n| Phase | Started | Ended | Duration | Result |\n|---|---|---|---|---|");
+        for p in &self.phases {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {} |",
+                p.title,
+                p.started_at,
+                p.ended_at.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                dur(p.secs),
+                p.result
+            );
+        }
+        let _ = writeln!(m, "\n## Checks\n\n| Check | Result | Detail |\n|---|---|---|");
+        for c in &self.checks {
+            let _ = writeln!(m, "| {} | {} | {} |", c.name, c.result, c.detail.replace('|', "\\|").replace('\n', " "));
+        }
+        let _ = writeln!(m, "\n## Afterwards\n\n{}", self.aftermath.detail);
+        m
+    }
+}

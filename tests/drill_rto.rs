@@ -148,3 +148,43 @@ async fn a_failed_drill_is_reported_and_rolled_back_to_nothing() {
     assert_eq!(report["aftermath"]["torn_down"], true, "{}", report["aftermath"]);
     assert_nothing_left(&stack).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_drill_becomes_a_dev_cluster_that_a_later_drill_leaves_alone() {
+    let stack = Stack::start(SCALE).await;
+    let plan = drill_plan(&stack, "10m", 2);
+    let keep = stack
+        .cutover(&["drill", plan.to_str().unwrap(), "--keep", "--ttl", "2h", "--yes", "--plain", "-o", "json"])
+        .env("CUTOVER_TIME_SCALE", SCALE.to_string())
+        .output()
+        .unwrap();
+    assert!(keep.status.success(), "drill --keep: {}", String::from_utf8_lossy(&keep.stderr));
+    let report: Value = serde_json::from_slice(&keep.stdout).unwrap();
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["aftermath"]["torn_down"], false);
+    assert!(report["aftermath"]["kept_until"].is_string());
+    assert!(!phase_names(&report).contains(&"teardown".to_string()));
+
+    let listed = stack.cutover(&["dev", "list", "-o", "json", "--region", REGION]).output().unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["name"], "shop-dr", "the kept environment is a dev cluster: {listed}");
+    let left = listed[0]["expires_in_secs"].as_i64().unwrap();
+    assert!((3500..=7200).contains(&left), "with the TTL asked for: {left}s");
+
+    // A drill run while the kept one exists cannot build its cluster, and must not delete the
+    // kept one even though it carries the same plan tag.
+    let (out, report, _) = drill(&stack, &plan);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report["verdict"], "failed");
+    assert!(report["failure"].as_str().unwrap().contains("already exists"), "{}", report["failure"]);
+    let clusters = stack.eks().await.list_clusters().send().await.unwrap().clusters().to_vec();
+    assert_eq!(clusters, ["shop-dr"], "the kept cluster survives");
+
+    let down = stack
+        .cutover(&["dev", "down", "shop-dr", "--yes", "--region", REGION])
+        .env("CUTOVER_TIME_SCALE", SCALE.to_string())
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert_nothing_left(&stack).await;
+}

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 
 use crate::engine::{Engine, EngineError, EngineOptions, RunOutcome, START};
 use crate::plan::Plan;
-use crate::providers::{ClusterProvider, ClusterStatus, ProviderError, Providers, StateBackend, TAG_PLAN, WorkloadProvider};
+use crate::providers::{ClusterProvider, ClusterStatus, Ownership, ProviderError, Providers, StateBackend, WorkloadProvider};
 use crate::telemetry::progress::describe;
 
 pub use report::{Aftermath, DrillReport, Phase, Verdict};
@@ -64,10 +64,9 @@ impl Drill {
     pub async fn run(&self) -> Result<DrillReport, EngineError> {
         let env = self.plan.metadata.name.clone();
         let outcome = self.engine.apply().await?;
-        let failure = match &outcome {
-            RunOutcome::Completed => None,
-            other => Some(describe(other)),
-        };
+        let run_id = self.state.current_run(&env).await.map_err(EngineError::from)?.unwrap_or_default();
+        let own = Ownership { run_id: run_id.clone(), plan: env.clone() };
+        let failure = failure(&outcome);
         let mut extra_phases = Vec::new();
         let aftermath = match self.keep_until {
             Some(until) => Aftermath {
@@ -78,9 +77,8 @@ impl Drill {
                     self.plan.green.name, self.plan.green.name
                 ),
             },
-            None => self.tear_down(&outcome, &env, &mut extra_phases).await,
+            None => self.tear_down(&outcome, &own, &mut extra_phases).await,
         };
-        let run_id = self.state.current_run(&env).await.map_err(EngineError::from)?.unwrap_or_default();
         let records = crate::engine::history(self.state.as_ref(), &env, Some(&run_id)).await?;
         Ok(report::build(
             &records,
@@ -98,7 +96,7 @@ impl Drill {
 
     /// Leaves nothing behind: the rollback to the start when the run failed, then a direct
     /// deletion if the cluster is somehow still there, then a look to prove it is gone.
-    async fn tear_down(&self, outcome: &RunOutcome, env: &str, extra: &mut Vec<Phase>) -> Aftermath {
+    async fn tear_down(&self, outcome: &RunOutcome, own: &Ownership, extra: &mut Vec<Phase>) -> Aftermath {
         let mut notes = Vec::new();
         let rolled_back_fully = matches!(outcome, RunOutcome::RolledBack { to: None, .. });
         if !matches!(outcome, RunOutcome::Completed) && !rolled_back_fully {
@@ -109,9 +107,11 @@ impl Drill {
             }
         }
         let name = &self.plan.green.name;
-        if let Ok(Some(_)) = self.clusters.describe_cluster(name).await {
+        if let Ok(Some(info)) = self.clusters.describe_cluster(name).await
+            && own.owns(&info.tags)
+        {
             let started = Timestamp::now();
-            let result = self.force_delete(name, env).await;
+            let result = self.force_delete(name, own).await;
             let ended = Timestamp::now();
             extra.push(Phase {
                 name: "forced-teardown".into(),
@@ -130,6 +130,14 @@ impl Drill {
                 notes.push(format!("Cluster {name} is gone; nothing of the drill is left."));
                 Aftermath { torn_down: true, kept_until: None, detail: notes.join(" ") }
             }
+            // Someone else's cluster of that name (a kept earlier drill, a leftover): the drill
+            // could not build its own, and leaves that one alone.
+            Ok(Some(c)) if !own.owns(&c.tags) => {
+                notes.push(format!(
+                    "Cluster {name} exists but was not made by this drill; it was left alone. Nothing of this drill is left."
+                ));
+                Aftermath { torn_down: true, kept_until: None, detail: notes.join(" ") }
+            }
             Ok(Some(c)) => {
                 notes.push(format!(
                     "Cluster {name} still exists (status {:?}): delete it with `cutover rollback --to start` on this plan, or by hand.",
@@ -144,14 +152,15 @@ impl Drill {
         }
     }
 
-    /// Release load balancers, then node groups, add-ons and the cluster, only for a cluster the
-    /// drill's environment made.
-    async fn force_delete(&self, name: &str, env: &str) -> Result<(), ProviderError> {
+    /// Release load balancers, then node groups, add-ons and the cluster, only for a cluster
+    /// this drill run made (both ownership tags: a kept environment of an earlier drill carries
+    /// the same plan tag and must survive).
+    async fn force_delete(&self, name: &str, own: &Ownership) -> Result<(), ProviderError> {
         let Some(info) = self.clusters.describe_cluster(name).await? else { return Ok(()) };
-        if info.tags.get(TAG_PLAN).map(String::as_str) != Some(env) {
+        if !own.owns(&info.tags) {
             return Err(ProviderError::new(
                 crate::providers::ErrorKind::Conflict,
-                format!("cluster {name} was not made by drill environment {env}; refusing to delete it"),
+                format!("cluster {name} was not made by drill run {}; refusing to delete it", own.run_id),
             ));
         }
         let t = &self.plan.timeouts;
@@ -159,6 +168,20 @@ impl Drill {
             bounded(t.load_balancer_release, self.workloads.release_load_balancers(name)).await?;
         }
         bounded(t.cluster_active, self.clusters.delete_cluster(name)).await
+    }
+}
+
+/// Why the rebuild failed, in a drill's words: the drill tears down itself, so the engine's advice
+/// to resume or roll back does not apply.
+fn failure(outcome: &RunOutcome) -> Option<String> {
+    match outcome {
+        RunOutcome::Completed => None,
+        RunOutcome::Paused { cause, .. } | RunOutcome::RolledBack { cause, .. } => Some(cause.clone()),
+        RunOutcome::NeedsAttention { step, cause } => Some(match step {
+            Some(s) => format!("{s}: {cause}"),
+            None => cause.clone(),
+        }),
+        other => Some(describe(other)),
     }
 }
 

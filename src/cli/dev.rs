@@ -136,37 +136,68 @@ pub(super) fn login() -> String {
 async fn up(args: UpArgs) -> anyhow::Result<Exit> {
     let plan = load_plan(&args.plan)?;
     let ttl = args.ttl.or(plan.ttl).ok_or_else(|| {
-        Reported::new(Exit::Usage, format!("{} has no `ttl`; pass --ttl (e.g. --ttl 8h)", args.plan.display()))
+        Reported::new(
+            Exit::Usage,
+            format!("{} has no `ttl`; pass --ttl (e.g. --ttl 8h)", args.plan.display()),
+        )
     })?;
     let owner = args.owner.clone().unwrap_or_else(login);
     // Provisional expiry; moved to ready time + TTL once the cluster is ready, so a slow build
     // does not eat into the developer's time, and a build that dies still gets reaped.
-    let plan = dev::prepare(plan, args.name.as_deref(), &owner, dev::expiry(Timestamp::now(), ttl).map_err(dev_error)?)
-        .map_err(dev_error)?;
+    let plan = dev::prepare(
+        plan,
+        args.name.as_deref(),
+        &owner,
+        dev::expiry(Timestamp::now(), ttl).map_err(dev_error)?,
+    )
+    .map_err(dev_error)?;
     let name = plan.green.name.clone();
     let region = plan.aws.region.clone();
     confirm(
-        &format!("cutover will build dev cluster {name} in {region} (owner {owner}, TTL {}).", crate::plan::format_duration(ttl)),
+        &format!(
+            "cutover will build dev cluster {name} in {region} (owner {owner}, TTL {}).",
+            crate::plan::format_duration(ttl)
+        ),
         &name,
         args.yes,
     )?;
     let eks = eks(&plan.aws.region, &plan.timeouts).await?;
-    let apply = ApplyArgs { plan: args.plan.clone(), yes: true, concurrency: 4, plain: args.plain };
+    let apply = ApplyArgs {
+        plan: args.plan.clone(),
+        yes: true,
+        concurrency: 4,
+        plain: args.plain,
+    };
     let wired = wiring::engine(plan, &apply).await?;
     let outcome = wired.engine.apply().await.map_err(engine_error)?;
     wiring::finish(&wiring::plan_env(&wired.engine), outcome, &wired).await?;
 
     let expires_at = dev::expiry(Timestamp::now(), ttl).map_err(dev_error)?;
     let tag = std::collections::BTreeMap::from([(TAG_EXPIRES.to_string(), dev::expiry_tag(expires_at))]);
-    eks.tag_cluster(&name, &tag).await.map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
-    let path = args.kubeconfig.unwrap_or_else(|| PathBuf::from(format!("{name}.kubeconfig")));
+    eks.tag_cluster(&name, &tag)
+        .await
+        .map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
+    let path = args
+        .kubeconfig
+        .unwrap_or_else(|| PathBuf::from(format!("{name}.kubeconfig")));
     crate::cli::access::kubeconfig_cmd(KubeconfigArgs {
-        target: TokenArgs { cluster: name.clone(), region: region.clone() },
+        target: TokenArgs {
+            cluster: name.clone(),
+            region: region.clone(),
+        },
         file: Some(path.clone()),
     })
     .await?;
-    outln!("dev cluster {name} is ready in {region}; owner {owner}; expires at {} (in {})", dev::expiry_tag(expires_at), crate::plan::format_duration(ttl));
-    outln!("  kubeconfig: {}   (KUBECONFIG={} kubectl get nodes)", path.display(), path.display());
+    outln!(
+        "dev cluster {name} is ready in {region}; owner {owner}; expires at {} (in {})",
+        dev::expiry_tag(expires_at),
+        crate::plan::format_duration(ttl)
+    );
+    outln!(
+        "  kubeconfig: {}   (KUBECONFIG={} kubectl get nodes)",
+        path.display(),
+        path.display()
+    );
     outln!("  token:      cutover token --cluster {name} --region {region}");
     outln!("  more time:  cutover dev extend {name} --ttl 4h --region {region}");
     outln!("  done:       cutover dev down {name} --region {region}");
@@ -185,7 +216,11 @@ pub(super) async fn fleet(region: &str) -> anyhow::Result<Fleet> {
     let eks = eks(region, &timeouts).await?;
     let config = crate::providers::aws::sdk_config(region).await;
     let clients = KubeClients::for_aws(&config, region).map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
-    Ok(Fleet::new(eks, Arc::new(KubeWorkloads::new(Arc::new(clients))), timeouts))
+    Ok(Fleet::new(
+        eks,
+        Arc::new(KubeWorkloads::new(Arc::new(clients))),
+        timeouts,
+    ))
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<Exit> {
@@ -201,7 +236,14 @@ async fn list(args: ListArgs) -> anyhow::Result<Exit> {
     }
     let w = clusters.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
     let ow = clusters.iter().map(|c| c.owner.len()).max().unwrap_or(5).max(5);
-    outln!("{:<w$}  {:<ow$}  {:>8}  {:>18}  {:>5}  instance types", "name", "owner", "age", "expires in", "nodes");
+    outln!(
+        "{:<w$}  {:<ow$}  {:>8}  {:>18}  {:>5}  instance types",
+        "name",
+        "owner",
+        "age",
+        "expires in",
+        "nodes"
+    );
     for c in &clusters {
         outln!(
             "{:<w$}  {:<ow$}  {:>8}  {:>18}  {:>5}  {}",
@@ -210,29 +252,53 @@ async fn list(args: ListArgs) -> anyhow::Result<Exit> {
             c.age(now),
             c.expires_in(),
             c.nodes,
-            if c.instance_types.is_empty() { "-".to_string() } else { c.instance_types.join(",") }
+            if c.instance_types.is_empty() {
+                "-".to_string()
+            } else {
+                c.instance_types.join(",")
+            }
         );
     }
     Ok(Exit::Success)
 }
 
 async fn extend(args: ExtendArgs) -> anyhow::Result<Exit> {
-    let done = fleet(&args.region.region).await?.extend(&args.name, args.ttl, Timestamp::now()).await.map_err(dev_error)?;
+    let done = fleet(&args.region.region)
+        .await?
+        .extend(&args.name, args.ttl, Timestamp::now())
+        .await
+        .map_err(dev_error)?;
     if done.changed {
-        outln!("{} now expires at {} (was {})", done.name, dev::expiry_tag(done.after), dev::expiry_tag(done.before));
+        outln!(
+            "{} now expires at {} (was {})",
+            done.name,
+            dev::expiry_tag(done.after),
+            dev::expiry_tag(done.before)
+        );
     } else {
-        outln!("{} already expires at {}, later than that; unchanged", done.name, dev::expiry_tag(done.before));
+        outln!(
+            "{} already expires at {}, later than that; unchanged",
+            done.name,
+            dev::expiry_tag(done.before)
+        );
     }
     Ok(Exit::Success)
 }
 
 async fn down(args: DownArgs) -> anyhow::Result<Exit> {
     confirm(
-        &format!("cutover will delete dev cluster {} in {} with everything on it.", args.name, args.region.region),
+        &format!(
+            "cutover will delete dev cluster {} in {} with everything on it.",
+            args.name, args.region.region
+        ),
         &args.name,
         args.yes,
     )?;
-    fleet(&args.region.region).await?.down(&args.name).await.map_err(dev_error)?;
+    fleet(&args.region.region)
+        .await?
+        .down(&args.name)
+        .await
+        .map_err(dev_error)?;
     outln!("deleted dev cluster {}", args.name);
     Ok(Exit::Success)
 }
@@ -240,12 +306,19 @@ async fn down(args: DownArgs) -> anyhow::Result<Exit> {
 async fn reap(args: ReapArgs) -> anyhow::Result<Exit> {
     if !args.dry_run {
         confirm(
-            &format!("cutover will delete every expired dev cluster in {}.", args.region.region),
+            &format!(
+                "cutover will delete every expired dev cluster in {}.",
+                args.region.region
+            ),
             &args.region.region,
             args.yes,
         )?;
     }
-    let report = fleet(&args.region.region).await?.reap(Timestamp::now(), args.dry_run).await.map_err(dev_error)?;
+    let report = fleet(&args.region.region)
+        .await?
+        .reap(Timestamp::now(), args.dry_run)
+        .await
+        .map_err(dev_error)?;
     if args.output == Output::Json {
         print_json(&report)?;
     } else {
@@ -263,7 +336,10 @@ async fn reap(args: ReapArgs) -> anyhow::Result<Exit> {
     if !report.failed.is_empty() {
         return Err(Reported::new(
             Exit::NeedsAttention,
-            format!("{} expired dev cluster(s) could not be deleted; run `cutover dev reap` again", report.failed.len()),
+            format!(
+                "{} expired dev cluster(s) could not be deleted; run `cutover dev reap` again",
+                report.failed.len()
+            ),
         )
         .into());
     }

@@ -46,14 +46,28 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if plan.kind != PlanKind::Drill {
         return Err(Reported::new(
             Exit::Usage,
-            format!("plan {} is a {:?} plan; `cutover drill` runs Drill plans (`kind: Drill`)", plan.metadata.name, plan.kind),
+            format!(
+                "plan {} is a {:?} plan; `cutover drill` runs Drill plans (`kind: Drill`)",
+                plan.metadata.name, plan.kind
+            ),
         )
         .into());
     }
     if !args.report_dir.is_dir() {
-        return Err(Reported::new(Exit::Usage, format!("report directory {} does not exist; create it first", args.report_dir.display())).into());
+        return Err(Reported::new(
+            Exit::Usage,
+            format!(
+                "report directory {} does not exist; create it first",
+                args.report_dir.display()
+            ),
+        )
+        .into());
     }
-    let afterwards = if args.keep { "keeps it for inspection" } else { "then deletes it" };
+    let afterwards = if args.keep {
+        "keeps it for inspection"
+    } else {
+        "then deletes it"
+    };
     confirm(
         &format!(
             "cutover will rebuild {} as cluster {} in {} from nothing, and {afterwards}.",
@@ -65,7 +79,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let keep_until = if args.keep {
         let until = crate::dev::expiry(Timestamp::now(), args.ttl.unwrap_or(DEFAULT_KEEP))
             .map_err(|e| Reported::new(Exit::Usage, e.to_string()))?;
-        plan = crate::dev::prepare(plan, None, &super::dev::login(), until).map_err(|e| Reported::new(Exit::Usage, e.to_string()))?;
+        plan = crate::dev::prepare(plan, None, &super::dev::login(), until)
+            .map_err(|e| Reported::new(Exit::Usage, e.to_string()))?;
         Some(until)
     } else {
         None
@@ -74,17 +89,25 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let work = tempfile::Builder::new().prefix("cutover-drill-").tempdir()?;
     let providers = wiring::cloud_providers(&plan, work.path()).await?;
     let state = state_backend(&plan).await?;
-    let opts = EngineOptions { progress: Arc::new(Progress::new(args.plain)), who: wiring::caller(&plan).await, ..EngineOptions::default() };
+    let opts = EngineOptions {
+        progress: Arc::new(Progress::new(args.plain)),
+        who: wiring::caller(&plan).await,
+        ..EngineOptions::default()
+    };
     let helm_version = match locate() {
         Ok(path) => Helm { path, env: Vec::new() }.version().await.ok(),
         Err(_) => None,
     };
     let mut drill = Drill::new(plan, providers, state, opts, keep_until);
     drill.helm_version = helm_version;
-    drill.time_scale = std::env::var(crate::providers::aws::poll::TIME_SCALE_VAR).ok().and_then(|v| v.trim().parse().ok());
+    drill.time_scale = std::env::var(crate::providers::aws::poll::TIME_SCALE_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse().ok());
     let report = drill.run().await.map_err(engine_error)?;
 
-    let stem = args.report_dir.join(format!("drill-{}-{}", report.environment, report.run_id));
+    let stem = args
+        .report_dir
+        .join(format!("drill-{}-{}", report.environment, report.run_id));
     let (md, json) = (stem.with_extension("md"), stem.with_extension("json"));
     std::fs::write(&md, report.to_markdown())?;
     std::fs::write(&json, serde_json::to_vec_pretty(&report)?)?;
@@ -96,7 +119,13 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 
     let left_behind = !report.aftermath.torn_down && report.aftermath.kept_until.is_none();
     let (exit, why) = match report.verdict {
-        _ if left_behind => (Exit::NeedsAttention, format!("the drill left cluster {} behind: {}", report.cluster, report.aftermath.detail)),
+        _ if left_behind => (
+            Exit::NeedsAttention,
+            format!(
+                "the drill left cluster {} behind: {}",
+                report.cluster, report.aftermath.detail
+            ),
+        ),
         Verdict::Pass => return Ok(Exit::Success),
         Verdict::MissedRto => (
             Exit::RtoMissed,
@@ -107,8 +136,15 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             ),
         ),
         Verdict::Failed => (
-            if report.aftermath.kept_until.is_some() { Exit::NeedsAttention } else { Exit::RolledBack },
-            format!("drill FAILED: {}", report.failure.as_deref().unwrap_or("the rebuild did not finish")),
+            if report.aftermath.kept_until.is_some() {
+                Exit::NeedsAttention
+            } else {
+                Exit::RolledBack
+            },
+            format!(
+                "drill FAILED: {}",
+                report.failure.as_deref().unwrap_or("the rebuild did not finish")
+            ),
         ),
     };
     Err(Reported::new(exit, why).into())

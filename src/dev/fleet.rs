@@ -37,12 +37,17 @@ pub struct DevClusterView {
 
 impl DevClusterView {
     pub fn age(&self, now: Timestamp) -> String {
-        self.created_at.map(|c| human(now.duration_since(c))).unwrap_or_else(|| "-".into())
+        self.created_at
+            .map(|c| human(now.duration_since(c)))
+            .unwrap_or_else(|| "-".into())
     }
 
     pub fn expires_in(&self) -> String {
         if self.expired {
-            format!("expired {} ago", human(jiff::SignedDuration::from_secs(-self.expires_in_secs)))
+            format!(
+                "expired {} ago",
+                human(jiff::SignedDuration::from_secs(-self.expires_in_secs))
+            )
         } else {
             human(jiff::SignedDuration::from_secs(self.expires_in_secs))
         }
@@ -80,7 +85,11 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn new(eks: Arc<EksClusters>, workloads: Arc<dyn WorkloadProvider>, timeouts: Timeouts) -> Self {
-        Fleet { eks, workloads, timeouts }
+        Fleet {
+            eks,
+            workloads,
+            timeouts,
+        }
     }
 
     /// Every dev cluster of the region, by name.
@@ -105,11 +114,21 @@ impl Fleet {
         };
         let wanted = expiry(now, ttl)?;
         if wanted <= before {
-            return Ok(Extended { name: name.into(), before, after: before, changed: false });
+            return Ok(Extended {
+                name: name.into(),
+                before,
+                after: before,
+                changed: false,
+            });
         }
         let tag = std::collections::BTreeMap::from([(TAG_EXPIRES.to_string(), expiry_tag(wanted))]);
         self.eks.tag_cluster(name, &tag).await?;
-        Ok(Extended { name: name.into(), before, after: wanted.round(jiff::Unit::Second).unwrap_or(wanted), changed: true })
+        Ok(Extended {
+            name: name.into(),
+            before,
+            after: wanted.round(jiff::Unit::Second).unwrap_or(wanted),
+            changed: true,
+        })
     }
 
     /// Deletes one dev cluster in safe order; refuses any cluster that is not one.
@@ -121,9 +140,14 @@ impl Fleet {
     /// Deletes every expired dev cluster of the region, one after another; a failure is recorded
     /// and the reaper goes on with the next. `dry_run` deletes nothing.
     pub async fn reap(&self, now: Timestamp, dry_run: bool) -> Result<ReapReport, DevError> {
-        let mut report = ReapReport { dry_run, ..ReapReport::default() };
+        let mut report = ReapReport {
+            dry_run,
+            ..ReapReport::default()
+        };
         for name in self.eks.list_cluster_names().await? {
-            let Some(summary) = self.eks.summary(&name).await? else { continue };
+            let Some(summary) = self.eks.summary(&name).await? else {
+                continue;
+            };
             match identify(&name, &summary.tags) {
                 Identity::NotDev(why) => report.kept.push((name, why)),
                 Identity::Dev { expires_at, .. } if expires_at > now => {
@@ -142,7 +166,11 @@ impl Fleet {
 
     /// The cluster, if it exists and is a dev cluster.
     async fn dev_cluster(&self, name: &str) -> Result<ClusterSummary, DevError> {
-        let summary = self.eks.summary(name).await?.ok_or_else(|| DevError::NotFound(name.to_string()))?;
+        let summary = self
+            .eks
+            .summary(name)
+            .await?
+            .ok_or_else(|| DevError::NotFound(name.to_string()))?;
         match identify(name, &summary.tags) {
             Identity::Dev { .. } => Ok(summary),
             Identity::NotDev(why) => Err(DevError::Refused(format!("{why}; cutover leaves it alone"))),
@@ -162,14 +190,30 @@ impl Fleet {
             )
             .await?;
         }
-        bounded(&format!("delete cluster {name}"), self.timeouts.cluster_active, self.eks.delete_cluster(name)).await?;
+        bounded(
+            &format!("delete cluster {name}"),
+            self.timeouts.cluster_active,
+            self.eks.delete_cluster(name),
+        )
+        .await?;
         Ok(())
     }
 }
 
 fn view(s: &ClusterSummary, now: Timestamp) -> Option<DevClusterView> {
-    let Identity::Dev { plan, owner, expires_at } = identify(&s.name, &s.tags) else { return None };
-    let mut instance_types: Vec<String> = s.nodegroups.iter().flat_map(|n| n.instance_types.iter().cloned()).collect();
+    let Identity::Dev {
+        plan,
+        owner,
+        expires_at,
+    } = identify(&s.name, &s.tags)
+    else {
+        return None;
+    };
+    let mut instance_types: Vec<String> = s
+        .nodegroups
+        .iter()
+        .flat_map(|n| n.instance_types.iter().cloned())
+        .collect();
     instance_types.sort();
     instance_types.dedup();
     let expires_in_secs = expires_at.duration_since(now).as_secs();

@@ -49,7 +49,9 @@ pub fn dev_tags(owner: &str, expires_at: Timestamp) -> BTreeMap<String, String> 
 
 /// An expiry as written in the tag: whole seconds, UTC (`2026-05-01T18:00:00Z`).
 pub fn expiry_tag(at: Timestamp) -> String {
-    at.round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_else(|_| at.to_string())
+    at.round(jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| at.to_string())
 }
 
 /// EKS tag values allow letters, digits, spaces and `_ . : / = + - @`; anything else (from a
@@ -57,7 +59,13 @@ pub fn expiry_tag(at: Timestamp) -> String {
 fn tag_value(v: &str) -> String {
     let cleaned: String = v
         .chars()
-        .map(|c| if c.is_alphanumeric() || " _.:/=+-@".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(256)
         .collect();
     if cleaned.is_empty() { "unknown".into() } else { cleaned }
@@ -66,14 +74,20 @@ fn tag_value(v: &str) -> String {
 /// Why a cluster is or is not a cutover dev cluster, read from its tags alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
-    Dev { plan: String, owner: String, expires_at: Timestamp },
+    Dev {
+        plan: String,
+        owner: String,
+        expires_at: Timestamp,
+    },
     /// Not a dev cluster, with the reason shown to people.
     NotDev(String),
 }
 
 pub fn identify(name: &str, tags: &BTreeMap<String, String>) -> Identity {
     if tags.get(TAG_KIND).map(String::as_str) != Some(KIND_DEV) {
-        return Identity::NotDev(format!("cluster {name} has no {TAG_KIND}={KIND_DEV} tag: it is not a cutover dev cluster"));
+        return Identity::NotDev(format!(
+            "cluster {name} has no {TAG_KIND}={KIND_DEV} tag: it is not a cutover dev cluster"
+        ));
     }
     let (Some(plan), Some(_)) = (tags.get(TAG_PLAN), tags.get(TAG_RUN_ID)) else {
         return Identity::NotDev(format!(
@@ -82,7 +96,9 @@ pub fn identify(name: &str, tags: &BTreeMap<String, String>) -> Identity {
         ));
     };
     let Some(raw) = tags.get(TAG_EXPIRES) else {
-        return Identity::NotDev(format!("cluster {name} has no {TAG_EXPIRES} tag; set one with `cutover dev extend`"));
+        return Identity::NotDev(format!(
+            "cluster {name} has no {TAG_EXPIRES} tag; set one with `cutover dev extend`"
+        ));
     };
     match raw.parse::<Timestamp>() {
         Ok(expires_at) => Identity::Dev {
@@ -174,7 +190,11 @@ mod tests {
         ]);
         assert_eq!(
             identify("ana-dev", &full),
-            Identity::Dev { plan: "ana-dev".into(), owner: "ana".into(), expires_at: "2026-01-01T10:00:00Z".parse().unwrap() }
+            Identity::Dev {
+                plan: "ana-dev".into(),
+                owner: "ana".into(),
+                expires_at: "2026-01-01T10:00:00Z".parse().unwrap()
+            }
         );
         for missing in [TAG_KIND, TAG_PLAN, TAG_RUN_ID, TAG_EXPIRES] {
             let mut t = full.clone();
@@ -197,7 +217,10 @@ mod tests {
         assert!(check_name("-ana").is_err());
         assert!(check_name("ana.dev").is_err());
         assert!(check_name("").is_err());
-        assert_eq!(expiry_tag("2026-01-01T10:00:00.7Z".parse().unwrap()), "2026-01-01T10:00:01Z");
+        assert_eq!(
+            expiry_tag("2026-01-01T10:00:00.7Z".parse().unwrap()),
+            "2026-01-01T10:00:01Z"
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ use jiff::Timestamp;
 
 use crate::engine::{Engine, EngineError, EngineOptions, RunOutcome, START};
 use crate::plan::Plan;
-use crate::providers::{ClusterProvider, ClusterStatus, Ownership, ProviderError, Providers, StateBackend, WorkloadProvider};
+use crate::providers::{
+    ClusterProvider, ClusterStatus, Ownership, ProviderError, Providers, StateBackend, WorkloadProvider,
+};
 use crate::telemetry::progress::describe;
 
 pub use report::{Aftermath, DrillReport, Phase, Verdict};
@@ -64,8 +66,16 @@ impl Drill {
     pub async fn run(&self) -> Result<DrillReport, EngineError> {
         let env = self.plan.metadata.name.clone();
         let outcome = self.engine.apply().await?;
-        let run_id = self.state.current_run(&env).await.map_err(EngineError::from)?.unwrap_or_default();
-        let own = Ownership { run_id: run_id.clone(), plan: env.clone() };
+        let run_id = self
+            .state
+            .current_run(&env)
+            .await
+            .map_err(EngineError::from)?
+            .unwrap_or_default();
+        let own = Ownership {
+            run_id: run_id.clone(),
+            plan: env.clone(),
+        };
         let failure = failure(&outcome);
         let mut extra_phases = Vec::new();
         let aftermath = match self.keep_until {
@@ -101,7 +111,9 @@ impl Drill {
         let rolled_back_fully = matches!(outcome, RunOutcome::RolledBack { to: None, .. });
         if !matches!(outcome, RunOutcome::Completed) && !rolled_back_fully {
             match self.engine.rollback(START).await {
-                Ok(RunOutcome::RolledBack { .. }) => notes.push("The failed rebuild was rolled back to the start.".to_string()),
+                Ok(RunOutcome::RolledBack { .. }) => {
+                    notes.push("The failed rebuild was rolled back to the start.".to_string())
+                }
                 Ok(other) => notes.push(format!("The rollback did not finish: {}.", describe(&other))),
                 Err(e) => notes.push(format!("The rollback was refused: {e}.")),
             }
@@ -128,7 +140,11 @@ impl Drill {
         match self.clusters.describe_cluster(name).await {
             Ok(None) => {
                 notes.push(format!("Cluster {name} is gone; nothing of the drill is left."));
-                Aftermath { torn_down: true, kept_until: None, detail: notes.join(" ") }
+                Aftermath {
+                    torn_down: true,
+                    kept_until: None,
+                    detail: notes.join(" "),
+                }
             }
             // Someone else's cluster of that name (a kept earlier drill, a leftover): the drill
             // could not build its own, and leaves that one alone.
@@ -136,18 +152,30 @@ impl Drill {
                 notes.push(format!(
                     "Cluster {name} exists but was not made by this drill; it was left alone. Nothing of this drill is left."
                 ));
-                Aftermath { torn_down: true, kept_until: None, detail: notes.join(" ") }
+                Aftermath {
+                    torn_down: true,
+                    kept_until: None,
+                    detail: notes.join(" "),
+                }
             }
             Ok(Some(c)) => {
                 notes.push(format!(
                     "Cluster {name} still exists (status {:?}): delete it with `cutover rollback --to start` on this plan, or by hand.",
                     c.status
                 ));
-                Aftermath { torn_down: false, kept_until: None, detail: notes.join(" ") }
+                Aftermath {
+                    torn_down: false,
+                    kept_until: None,
+                    detail: notes.join(" "),
+                }
             }
             Err(e) => {
                 notes.push(format!("Could not confirm that cluster {name} is gone: {e}."));
-                Aftermath { torn_down: false, kept_until: None, detail: notes.join(" ") }
+                Aftermath {
+                    torn_down: false,
+                    kept_until: None,
+                    detail: notes.join(" "),
+                }
             }
         }
     }
@@ -156,11 +184,16 @@ impl Drill {
     /// this drill run made (both ownership tags: a kept environment of an earlier drill carries
     /// the same plan tag and must survive).
     async fn force_delete(&self, name: &str, own: &Ownership) -> Result<(), ProviderError> {
-        let Some(info) = self.clusters.describe_cluster(name).await? else { return Ok(()) };
+        let Some(info) = self.clusters.describe_cluster(name).await? else {
+            return Ok(());
+        };
         if !own.owns(&info.tags) {
             return Err(ProviderError::new(
                 crate::providers::ErrorKind::Conflict,
-                format!("cluster {name} was not made by drill run {}; refusing to delete it", own.run_id),
+                format!(
+                    "cluster {name} was not made by drill run {}; refusing to delete it",
+                    own.run_id
+                ),
             ));
         }
         let t = &self.plan.timeouts;

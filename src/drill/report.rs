@@ -108,7 +108,12 @@ pub fn secs(a: Timestamp, b: Timestamp) -> f64 {
 
 /// Builds the report from the drill run's journal records.
 pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
-    let stage_of = |step: &str| -> Option<usize> { cx.compiled.stages.iter().position(|s| s.steps.iter().any(|d| d.id == step)) };
+    let stage_of = |step: &str| -> Option<usize> {
+        cx.compiled
+            .stages
+            .iter()
+            .position(|s| s.steps.iter().any(|d| d.id == step))
+    };
     let mut phases: Vec<Option<Phase>> = vec![None; cx.compiled.stages.len()];
     let (mut who, mut host) = (String::new(), String::new());
     let mut started_at = None;
@@ -160,7 +165,12 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
                 if let Some(p) = rollback.as_mut().filter(|p| p.ended_at.is_none()) {
                     p.ended_at = Some(r.ts);
                     p.secs = Some(secs(p.started_at, r.ts));
-                    p.result = if matches!(r.event, JournalEvent::RunRolledBack { .. }) { "done" } else { "failed" }.into();
+                    p.result = if matches!(r.event, JournalEvent::RunRolledBack { .. }) {
+                        "done"
+                    } else {
+                        "failed"
+                    }
+                    .into();
                 }
             }
             _ => {}
@@ -178,14 +188,19 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
         .iter()
         .map(|c| {
             let id = format!("verify.check.{}", c.name);
-            let mut result = CheckResult { name: c.name.clone(), result: "not-run".into(), detail: String::new() };
+            let mut result = CheckResult {
+                name: c.name.clone(),
+                result: "not-run".into(),
+                detail: String::new(),
+            };
             for r in records {
                 match &r.event {
                     JournalEvent::StepDone { step, output } if *step == id => {
                         result.result = "passed".into();
                         let attempts = output["attempts"].as_u64().unwrap_or(1);
                         let detail = output["detail"].as_str().unwrap_or_default();
-                        result.detail = format!("{detail} ({attempts} attempt{})", if attempts == 1 { "" } else { "s" });
+                        result.detail =
+                            format!("{detail} ({attempts} attempt{})", if attempts == 1 { "" } else { "s" });
                     }
                     JournalEvent::StepFailed { step, error, .. } if *step == id => {
                         result.result = "failed".into();
@@ -223,7 +238,10 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
         helm_version: cx.helm_version,
         helm_pinned: cx.plan.helm.version.clone(),
         started_at,
-        ended_at: records.last().map(|r| r.ts).max(phases.iter().filter_map(|p| p.ended_at).max()),
+        ended_at: records
+            .last()
+            .map(|r| r.ts)
+            .max(phases.iter().filter_map(|p| p.ended_at).max()),
         phases,
         checks,
         recovery_secs,
@@ -243,7 +261,12 @@ impl DrillReport {
     /// The report for people (and for pasting into a ticket).
     pub fn to_markdown(&self) -> String {
         let mut m = String::new();
-        let _ = writeln!(m, "# Disaster-recovery drill: {} — {}\n", self.plan, self.verdict.label());
+        let _ = writeln!(
+            m,
+            "# Disaster-recovery drill: {} — {}\n",
+            self.plan,
+            self.verdict.label()
+        );
         let recovery = dur(self.recovery_secs);
         let _ = writeln!(
             m,
@@ -264,16 +287,26 @@ impl DrillReport {
             ("cutover", self.cutover_version.clone()),
             (
                 "helm",
-                format!("{} (plan pins {})", self.helm_version.as_deref().unwrap_or("unknown"), self.helm_pinned),
+                format!(
+                    "{} (plan pins {})",
+                    self.helm_version.as_deref().unwrap_or("unknown"),
+                    self.helm_pinned
+                ),
             ),
         ];
         for (k, v) in rows {
             let _ = writeln!(m, "| {k} | {} |", v.replace('|', "\\|"));
         }
         if let Some(scale) = self.time_scale {
-            let _ = writeln!(m, "\nThe cloud was an emulator running {scale}× faster than AWS (`CUTOVER_TIME_SCALE`); times are wall-clock.");
+            let _ = writeln!(
+                m,
+                "\nThe cloud was an emulator running {scale}× faster than AWS (`CUTOVER_TIME_SCALE`); times are wall-clock."
+            );
         }
-        let _ = writeln!(m, "\n## Phases\n\n| Phase | Started | Ended | Duration | Result |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            m,
+            "\n## Phases\n\n| Phase | Started | Ended | Duration | Result |\n|---|---|---|---|---|"
+        );
         for p in &self.phases {
             let _ = writeln!(
                 m,
@@ -287,7 +320,13 @@ impl DrillReport {
         }
         let _ = writeln!(m, "\n## Checks\n\n| Check | Result | Detail |\n|---|---|---|");
         for c in &self.checks {
-            let _ = writeln!(m, "| {} | {} | {} |", c.name, c.result, c.detail.replace('|', "\\|").replace('\n', " "));
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} |",
+                c.name,
+                c.result,
+                c.detail.replace('|', "\\|").replace('\n', " ")
+            );
         }
         let _ = writeln!(m, "\n## Afterwards\n\n{}", self.aftermath.detail);
         m

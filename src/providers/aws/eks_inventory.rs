@@ -46,10 +46,19 @@ impl EksClusters {
 
     /// The cluster with its node groups, `None` when it does not exist (or vanished meanwhile).
     pub async fn summary(&self, name: &str) -> Result<Option<ClusterSummary>, ProviderError> {
-        let Some(c) = self.describe(name).await? else { return Ok(None) };
+        let Some(c) = self.describe(name).await? else {
+            return Ok(None);
+        };
         let mut nodegroups = Vec::new();
         for ng in self.nodegroup_names(name).await? {
-            let described = match self.client.describe_nodegroup().cluster_name(name).nodegroup_name(&ng).send().await {
+            let described = match self
+                .client
+                .describe_nodegroup()
+                .cluster_name(name)
+                .nodegroup_name(&ng)
+                .send()
+                .await
+            {
                 Ok(out) => out.nodegroup,
                 Err(e) if sdk_kind(&e) == ErrorKind::NotFound => None,
                 Err(e) => return Err(sdk_error(&format!("describe node group {name}/{ng}"), &e)),
@@ -79,11 +88,12 @@ impl EksClusters {
 
     /// Adds or replaces tags on a cluster (TagResource on its ARN).
     pub async fn tag_cluster(&self, name: &str, new: &BTreeMap<String, String>) -> Result<(), ProviderError> {
-        let arn = self
-            .describe(name)
-            .await?
-            .and_then(|c| c.arn)
-            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("cluster {name} does not exist in {}", self.region)))?;
+        let arn = self.describe(name).await?.and_then(|c| c.arn).ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::NotFound,
+                format!("cluster {name} does not exist in {}", self.region),
+            )
+        })?;
         let map: HashMap<String, String> = new.clone().into_iter().collect();
         self.client
             .tag_resource()

@@ -332,3 +332,100 @@ impl DrillReport {
         m
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::compile;
+
+    fn plan() -> Plan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/dr-drill.yaml");
+        crate::plan::load(&path).expect("the example drill plan is valid")
+    }
+
+    /// A journal of a drill whose steps each take one second, reaching `verified` at `verified`
+    /// seconds (or never), then ending as `last`.
+    fn journal(plan: &Plan, verified: Option<i64>, last: JournalEvent) -> Vec<JournalRecord> {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let at = |s: i64| t0.checked_add(jiff::SignedDuration::from_secs(s)).unwrap();
+        let mut events = vec![(
+            0,
+            JournalEvent::RunStarted {
+                plan: plan.metadata.name.clone(),
+                digest: plan.digest.clone(),
+                kind: "Drill".into(),
+                who: "ana".into(),
+                host: "laptop".into(),
+                pid: 1,
+                version: "0".into(),
+            },
+        )];
+        events.push((1, JournalEvent::StepStarted { step: "provision.cluster".into(), irreversible: false }));
+        events.push((9, JournalEvent::StepDone { step: "provision.cluster".into(), output: serde_json::json!({}) }));
+        events.push((9, JournalEvent::StepStarted { step: "verify.check.nodes".into(), irreversible: false }));
+        match verified {
+            Some(v) => {
+                let output = serde_json::json!({"attempts": 2, "detail": "2 nodes Ready"});
+                events.push((v, JournalEvent::StepDone { step: "verify.check.nodes".into(), output }));
+                events.push((v, JournalEvent::Checkpoint { name: "verified".into() }));
+            }
+            None => events.push((
+                12,
+                JournalEvent::StepFailed { step: "verify.check.nodes".into(), error: "need 2".into(), retryable: false },
+            )),
+        }
+        events.push((30, last));
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (s, event))| JournalRecord { seq: i as u64 + 1, ts: at(s), run: "r1".into(), event })
+            .collect()
+    }
+
+    fn build_for(plan: &Plan, records: &[JournalRecord], failure: Option<&str>) -> DrillReport {
+        let compiled = compile(plan);
+        build(
+            records,
+            Context {
+                plan,
+                compiled: &compiled,
+                helm_version: Some("3.19.0".into()),
+                failure: failure.map(str::to_string),
+                aftermath: Aftermath { torn_down: true, kept_until: None, detail: "gone".into() },
+                extra_phases: Vec::new(),
+                time_scale: None,
+            },
+        )
+    }
+
+    #[test]
+    fn recovery_is_measured_from_the_start_to_the_verified_checkpoint_against_the_target() {
+        let plan = plan(); // rtoTarget: 45m
+        let fast = build_for(&plan, &journal(&plan, Some(12), JournalEvent::RunCompleted), None);
+        assert_eq!(fast.recovery_secs, Some(12.0));
+        assert_eq!(fast.verdict, Verdict::Pass);
+        assert_eq!(fast.who, "ana");
+        let provision = &fast.phases[0];
+        assert_eq!((provision.name.as_str(), provision.secs, provision.result.as_str()), ("provision", Some(8.0), "done"));
+        assert_eq!(fast.checks[0].result, "passed");
+        assert_eq!(fast.checks[0].detail, "2 nodes Ready (2 attempts)");
+        assert_eq!(fast.checks[1].result, "not-run");
+
+        let slow = build_for(&plan, &journal(&plan, Some(45 * 60 + 1), JournalEvent::RunCompleted), None);
+        assert_eq!(slow.verdict, Verdict::MissedRto);
+        assert!(slow.to_markdown().contains("FAIL (missed the RTO target)"));
+    }
+
+    #[test]
+    fn a_rebuild_that_never_verified_fails_whatever_the_time() {
+        let plan = plan();
+        let rolled = JournalEvent::RunRolledBack { to: None, cause: "check".into() };
+        let failed = build_for(&plan, &journal(&plan, None, rolled), Some("check nodes failed"));
+        assert_eq!(failed.verdict, Verdict::Failed);
+        assert_eq!(failed.recovery_secs, None);
+        assert_eq!(failed.checks[0].result, "failed");
+        let verify = failed.phases.iter().find(|p| p.name == "verify").unwrap();
+        assert_eq!(verify.result, "failed");
+        assert!(failed.to_markdown().contains("The rebuild failed:** check nodes failed"));
+    }
+}

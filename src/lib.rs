@@ -8,6 +8,8 @@
 //!   decides; it imports no cloud or Kubernetes crate.
 //! - [`providers`] holds the small traits (in our own types) through which the engine acts on the
 //!   world: clusters, releases, health checks, traffic, and the state backend.
+//! - [`dev`] (dev clusters with a TTL, found and reaped by their tags) and [`drill`] (timed
+//!   disaster-recovery rebuilds with a report) build on the engine and the EKS provider.
 //! - [`telemetry`] owns logging, the progress display and reports.
 //! - [`cli`] wires subcommands to the library; `main.rs` maps errors to exit codes.
 

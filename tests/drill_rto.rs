@@ -13,6 +13,11 @@ use support::stack::{REGION, Stack};
 const SCALE: f64 = 600.0;
 
 fn drill_plan(stack: &Stack, rto: &str, min_nodes: u32) -> std::path::PathBuf {
+    drill_plan_with(stack, rto, min_nodes, "")
+}
+
+/// `extra`: more checks and spec sections, indented for `checks:` then `spec:`.
+fn drill_plan_with(stack: &Stack, rto: &str, min_nodes: u32, extra: &str) -> std::path::PathBuf {
     let path = stack.dir.path().join("drill.yaml");
     let plan = format!(
         r#"apiVersion: cutover.dev/v1
@@ -40,7 +45,7 @@ spec:
   checks:
     - {{name: nodes, nodesReady: {{min: {min_nodes}}}, timeout: 3s}}
     - {{name: releases, releasesDeployed: {{}}}}
-  onFailure: pause
+{extra}  onFailure: pause
   rtoTarget: {rto}
 "#,
         repo = stack.charts.url()
@@ -186,5 +191,46 @@ async fn a_kept_drill_becomes_a_dev_cluster_that_a_later_drill_leaves_alone() {
         .output()
         .unwrap();
     assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert_nothing_left(&stack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_sends_test_traffic_through_its_drill_record_and_puts_it_back() {
+    let stack = Stack::start(SCALE).await;
+    let record = "drill.shop.example.com";
+    let zone = stack.create_zone_with_blue_record("shop.example.com", record, "drill-standby", "maintenance.example.net").await;
+    let extra = format!(
+        r#"    - name: smoke
+      http: {{url: "http://{record}:8080/healthz", via: green, expectStatus: 200, successes: 2, interval: 1s}}
+  traffic:
+    zone: shop.example.com
+    records:
+      - name: {record}
+        ttl: 1
+        blue: maintenance.example.net
+        green: {{service: ingress/ingress-nginx-controller}}
+        setIdentifiers: {{blue: drill-standby, green: drill-recovered}}
+    steps: [{{weight: 100, bake: 1s}}]
+    gates: [smoke]
+"#
+    );
+    let plan = drill_plan_with(&stack, "10m", 2, &extra);
+    let (out, report, md) = drill(&stack, &plan);
+    assert!(out.status.success(), "drill: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(phase_names(&report), ["preflight", "provision", "releases", "verify", "traffic", "teardown"]);
+    assert_eq!(report["checks"][2]["result"], "passed", "{}", report["checks"]);
+    // Recovery counts until the drill record served the rebuilt cluster, after verification.
+    let traffic = &report["phases"][4];
+    assert_eq!(traffic["result"], "done", "the drill record carried the rebuilt cluster: {traffic}");
+    let verify_end: jiff::Timestamp = report["phases"][3]["ended_at"].as_str().unwrap().parse().unwrap();
+    let started: jiff::Timestamp = report["started_at"].as_str().unwrap().parse().unwrap();
+    let recovered = started.as_millisecond() as f64 / 1000.0 + report["recovery_secs"].as_f64().unwrap();
+    assert!(recovered >= verify_end.as_millisecond() as f64 / 1000.0 - 0.001, "{traffic}");
+    assert!(md.contains("the drill record sending all its traffic"), "{md}");
+
+    // The record is back on its standby, with the rebuilt cluster's record gone.
+    let weights = stack.weights(&zone, record).await;
+    assert_eq!(weights, std::collections::BTreeMap::from([("drill-standby".to_string(), 100)]));
     assert_nothing_left(&stack).await;
 }

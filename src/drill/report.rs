@@ -79,7 +79,8 @@ pub struct DrillReport {
     pub ended_at: Option<Timestamp>,
     pub phases: Vec<Phase>,
     pub checks: Vec<CheckResult>,
-    /// From the start of the run to every check passing; `None` when that never happened.
+    /// From the start of the run to every check passing (with a drill record: to the record
+    /// sending all its traffic to the rebuilt cluster); `None` when that never happened.
     pub recovery_secs: Option<f64>,
     pub rto_target_secs: f64,
     pub verdict: Verdict,
@@ -119,6 +120,15 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
     let mut started_at = None;
     let mut verified_at = None;
     let mut rollback: Option<Phase> = None;
+    // With a drill record, recovery ends when the record sends all its traffic to the rebuilt
+    // cluster (the last shift is INSYNC); without one, when every check has passed.
+    let last_shift = cx
+        .compiled
+        .steps()
+        .filter(|d| d.id.starts_with("traffic.shift."))
+        .last()
+        .map(|d| d.id.clone());
+    let mut served_at: Option<Timestamp> = None;
     for r in records {
         match &r.event {
             JournalEvent::RunStarted { who: w, host: h, .. } => {
@@ -141,6 +151,11 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
                 }
             }
             JournalEvent::StepDone { step, .. } | JournalEvent::StepFailed { step, .. } => {
+                if let JournalEvent::StepDone { output, .. } = &r.event
+                    && Some(step) == last_shift.as_ref()
+                {
+                    served_at = serde_json::from_value(output["insync_at"].clone()).ok();
+                }
                 if let Some(p) = stage_of(step).and_then(|i| phases[i].as_mut()) {
                     let failed = matches!(r.event, JournalEvent::StepFailed { .. });
                     p.ended_at = Some(r.ts);
@@ -214,7 +229,8 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
         .collect();
 
     let rto = cx.plan.rto_target.unwrap_or_default().as_secs_f64();
-    let recovery_secs = match (started_at, verified_at) {
+    let recovered_at = if last_shift.is_some() { served_at.filter(|_| verified_at.is_some()) } else { verified_at };
+    let recovery_secs = match (started_at, recovered_at) {
         (Some(a), Some(b)) => Some(secs(a, b)),
         _ => None,
     };
@@ -270,8 +286,13 @@ impl DrillReport {
         let recovery = dur(self.recovery_secs);
         let _ = writeln!(
             m,
-            "Recovery time **{recovery}** against a target of **{}** (from the start of the run to every check passing).\n",
-            dur(Some(self.rto_target_secs))
+            "Recovery time **{recovery}** against a target of **{}** (from the start of the run to {}).\n",
+            dur(Some(self.rto_target_secs)),
+            if self.phases.iter().any(|p| p.name == "traffic") {
+                "the drill record sending all its traffic to the rebuilt cluster"
+            } else {
+                "every check passing"
+            }
         );
         if let Some(f) = &self.failure {
             let _ = writeln!(m, "**The rebuild failed:** {f}\n");

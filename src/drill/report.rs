@@ -229,7 +229,11 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
         .collect();
 
     let rto = cx.plan.rto_target.unwrap_or_default().as_secs_f64();
-    let recovered_at = if last_shift.is_some() { served_at.filter(|_| verified_at.is_some()) } else { verified_at };
+    let recovered_at = if last_shift.is_some() {
+        served_at.filter(|_| verified_at.is_some())
+    } else {
+        verified_at
+    };
     let recovery_secs = match (started_at, recovered_at) {
         (Some(a), Some(b)) => Some(secs(a, b)),
         _ => None,
@@ -359,9 +363,18 @@ mod tests {
     use super::*;
     use crate::engine::compile;
 
-    fn plan() -> Plan {
+    /// The example drill plan, without its drill record unless `with_record`.
+    fn plan_with(with_record: bool) -> Plan {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/dr-drill.yaml");
-        crate::plan::load(&path).expect("the example drill plan is valid")
+        let mut plan = crate::plan::load(&path).expect("the example drill plan is valid");
+        if !with_record {
+            plan.traffic = None;
+        }
+        plan
+    }
+
+    fn plan() -> Plan {
+        plan_with(false)
     }
 
     /// A journal of a drill whose steps each take one second, reaching `verified` at `verified`
@@ -381,25 +394,63 @@ mod tests {
                 version: "0".into(),
             },
         )];
-        events.push((1, JournalEvent::StepStarted { step: "provision.cluster".into(), irreversible: false }));
-        events.push((9, JournalEvent::StepDone { step: "provision.cluster".into(), output: serde_json::json!({}) }));
-        events.push((9, JournalEvent::StepStarted { step: "verify.check.nodes".into(), irreversible: false }));
+        events.push((
+            1,
+            JournalEvent::StepStarted {
+                step: "provision.cluster".into(),
+                irreversible: false,
+            },
+        ));
+        events.push((
+            9,
+            JournalEvent::StepDone {
+                step: "provision.cluster".into(),
+                output: serde_json::json!({}),
+            },
+        ));
+        events.push((
+            9,
+            JournalEvent::StepStarted {
+                step: "verify.check.nodes".into(),
+                irreversible: false,
+            },
+        ));
         match verified {
             Some(v) => {
                 let output = serde_json::json!({"attempts": 2, "detail": "2 nodes Ready"});
-                events.push((v, JournalEvent::StepDone { step: "verify.check.nodes".into(), output }));
-                events.push((v, JournalEvent::Checkpoint { name: "verified".into() }));
+                events.push((
+                    v,
+                    JournalEvent::StepDone {
+                        step: "verify.check.nodes".into(),
+                        output,
+                    },
+                ));
+                events.push((
+                    v,
+                    JournalEvent::Checkpoint {
+                        name: "verified".into(),
+                    },
+                ));
             }
             None => events.push((
                 12,
-                JournalEvent::StepFailed { step: "verify.check.nodes".into(), error: "need 2".into(), retryable: false },
+                JournalEvent::StepFailed {
+                    step: "verify.check.nodes".into(),
+                    error: "need 2".into(),
+                    retryable: false,
+                },
             )),
         }
         events.push((30, last));
         events
             .into_iter()
             .enumerate()
-            .map(|(i, (s, event))| JournalRecord { seq: i as u64 + 1, ts: at(s), run: "r1".into(), event })
+            .map(|(i, (s, event))| JournalRecord {
+                seq: i as u64 + 1,
+                ts: at(s),
+                run: "r1".into(),
+                event,
+            })
             .collect()
     }
 
@@ -412,7 +463,11 @@ mod tests {
                 compiled: &compiled,
                 helm_version: Some("3.19.0".into()),
                 failure: failure.map(str::to_string),
-                aftermath: Aftermath { torn_down: true, kept_until: None, detail: "gone".into() },
+                aftermath: Aftermath {
+                    torn_down: true,
+                    kept_until: None,
+                    detail: "gone".into(),
+                },
                 extra_phases: Vec::new(),
                 time_scale: None,
             },
@@ -427,12 +482,19 @@ mod tests {
         assert_eq!(fast.verdict, Verdict::Pass);
         assert_eq!(fast.who, "ana");
         let provision = &fast.phases[0];
-        assert_eq!((provision.name.as_str(), provision.secs, provision.result.as_str()), ("provision", Some(8.0), "done"));
+        assert_eq!(
+            (provision.name.as_str(), provision.secs, provision.result.as_str()),
+            ("provision", Some(8.0), "done")
+        );
         assert_eq!(fast.checks[0].result, "passed");
         assert_eq!(fast.checks[0].detail, "2 nodes Ready (2 attempts)");
         assert_eq!(fast.checks[1].result, "not-run");
 
-        let slow = build_for(&plan, &journal(&plan, Some(45 * 60 + 1), JournalEvent::RunCompleted), None);
+        let slow = build_for(
+            &plan,
+            &journal(&plan, Some(45 * 60 + 1), JournalEvent::RunCompleted),
+            None,
+        );
         assert_eq!(slow.verdict, Verdict::MissedRto);
         assert!(slow.to_markdown().contains("FAIL (missed the RTO target)"));
     }
@@ -440,13 +502,66 @@ mod tests {
     #[test]
     fn a_rebuild_that_never_verified_fails_whatever_the_time() {
         let plan = plan();
-        let rolled = JournalEvent::RunRolledBack { to: None, cause: "check".into() };
+        let rolled = JournalEvent::RunRolledBack {
+            to: None,
+            cause: "check".into(),
+        };
         let failed = build_for(&plan, &journal(&plan, None, rolled), Some("check nodes failed"));
         assert_eq!(failed.verdict, Verdict::Failed);
         assert_eq!(failed.recovery_secs, None);
         assert_eq!(failed.checks[0].result, "failed");
         let verify = failed.phases.iter().find(|p| p.name == "verify").unwrap();
         assert_eq!(verify.result, "failed");
-        assert!(failed.to_markdown().contains("The rebuild failed:** check nodes failed"));
+        assert!(
+            failed
+                .to_markdown()
+                .contains("The rebuild failed:** check nodes failed")
+        );
+    }
+
+    #[test]
+    fn with_a_drill_record_recovery_ends_when_the_record_serves_the_rebuilt_cluster() {
+        let plan = plan_with(true);
+        let mut records = journal(&plan, Some(12), JournalEvent::RunCompleted);
+        let last = records.pop().unwrap();
+        let t0 = records[0].ts;
+        let at = |s: i64| t0.checked_add(jiff::SignedDuration::from_secs(s)).unwrap();
+        let output = serde_json::json!({"weight": 100, "insync_at": at(20)});
+        records.push(JournalRecord {
+            seq: 90,
+            ts: at(14),
+            run: "r1".into(),
+            event: JournalEvent::StepStarted {
+                step: "traffic.shift.100".into(),
+                irreversible: false,
+            },
+        });
+        records.push(JournalRecord {
+            seq: 91,
+            ts: at(25),
+            run: "r1".into(),
+            event: JournalEvent::StepDone {
+                step: "traffic.shift.100".into(),
+                output,
+            },
+        });
+        records.push(last);
+        let report = build_for(&plan, &records, None);
+        assert_eq!(
+            report.recovery_secs,
+            Some(20.0),
+            "INSYNC of the last shift, not its bake"
+        );
+        assert!(
+            report
+                .phases
+                .iter()
+                .any(|p| p.name == "traffic" && p.secs == Some(11.0))
+        );
+
+        // Verified but never served: no recovery.
+        let unserved = build_for(&plan, &journal(&plan, Some(12), JournalEvent::RunCompleted), None);
+        assert_eq!(unserved.recovery_secs, None);
+        assert_eq!(unserved.verdict, Verdict::Failed);
     }
 }

@@ -21,9 +21,9 @@ macro_rules! out {
 mod access;
 mod common;
 mod completions;
+pub mod exit;
 mod dev;
 mod drill;
-pub mod exit;
 mod history;
 mod plan_cmd;
 mod run;
@@ -76,14 +76,14 @@ pub enum Command {
     History(history::Args),
     /// Break a stale environment lock left by a run that died.
     Unlock(unlock::Args),
-    /// Throwaway dev clusters with a TTL: up, list, extend, down, reap.
-    Dev(dev::Args),
-    /// Disaster-recovery drill: rebuild from nothing, verify, measure recovery time, report, tear down.
-    Drill(drill::Args),
     /// Print an EKS ExecCredential for kubectl and helm (what `aws eks get-token` prints).
     Token(access::TokenArgs),
     /// Write a kubeconfig for an EKS cluster whose user authenticates with `cutover token`.
     Kubeconfig(access::KubeconfigArgs),
+    /// Throwaway dev clusters with a TTL: up, list, extend, down, reap.
+    Dev(dev::Args),
+    /// Disaster-recovery drill: rebuild from nothing, verify, measure recovery time, report, tear down.
+    Drill(drill::Args),
     /// Print the JSON Schema of plan files (for yaml-language-server and editors).
     Schema(schema::Args),
     /// Print shell completions.
@@ -117,10 +117,10 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Unlock(args) => unlock::run(args).await,
-        Command::Dev(args) => dev::run(args).await,
-        Command::Drill(args) => drill::run(args).await,
         Command::Token(args) => access::token(args).await,
         Command::Kubeconfig(args) => access::kubeconfig_cmd(args).await,
+        Command::Dev(args) => dev::run(args).await,
+        Command::Drill(args) => drill::run(args).await,
         Command::Schema(args) => schema::run(args),
         Command::Completions(args) => completions::run(args),
     }

@@ -8,6 +8,8 @@
 //!   decides; it imports no cloud or Kubernetes crate.
 //! - [`providers`] holds the small traits (in our own types) through which the engine acts on the
 //!   world: clusters, releases, health checks, traffic, and the state backend.
+//! - [`dev`] (dev clusters with a TTL, found and reaped by their tags) and [`drill`] (timed
+//!   disaster-recovery rebuilds with a report) build on the engine and the EKS provider.
 //! - [`telemetry`] owns logging, the progress display and reports.
 //! - [`capture`] reads the Helm releases running on a cluster into a lock file (with their exact
 //!   charts), replays a lock through a plan, and reports drift between a cluster and its pins.
@@ -15,6 +17,8 @@
 
 pub mod capture;
 pub mod cli;
+pub mod dev;
+pub mod drill;
 pub mod engine;
 pub mod plan;
 pub mod providers;

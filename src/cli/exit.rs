@@ -24,6 +24,9 @@ pub enum Exit {
     Waiting = 7,
     /// The live state differs from what it should be (drift, or a refused interlock).
     Drift = 8,
+    /// A disaster-recovery drill rebuilt and verified the environment, but slower than the plan's
+    /// `rtoTarget`; the drill report says by how much.
+    RtoMissed = 9,
 }
 
 impl From<Exit> for ExitCode {

@@ -24,6 +24,8 @@ mod common;
 mod completions;
 mod drift;
 pub mod exit;
+mod dev;
+mod drill;
 mod history;
 mod plan_cmd;
 mod run;
@@ -84,6 +86,10 @@ pub enum Command {
     Token(access::TokenArgs),
     /// Write a kubeconfig for an EKS cluster whose user authenticates with `cutover token`.
     Kubeconfig(access::KubeconfigArgs),
+    /// Throwaway dev clusters with a TTL: up, list, extend, down, reap.
+    Dev(dev::Args),
+    /// Disaster-recovery drill: rebuild from nothing, verify, measure recovery time, report, tear down.
+    Drill(drill::Args),
     /// Print the JSON Schema of plan files (for yaml-language-server and editors).
     Schema(schema::Args),
     /// Print shell completions.
@@ -121,6 +127,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Drift(args) => drift::run(args).await,
         Command::Token(args) => access::token(args).await,
         Command::Kubeconfig(args) => access::kubeconfig_cmd(args).await,
+        Command::Dev(args) => dev::run(args).await,
+        Command::Drill(args) => drill::run(args).await,
         Command::Schema(args) => schema::run(args),
         Command::Completions(args) => completions::run(args),
     }

@@ -84,14 +84,14 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<Exit> {
 
 /// The engine for a plan, the state it journals in, and the run's private work directory (removed
 /// when the command ends). The progress display lives in the engine's options.
-struct Wired {
-    engine: Engine,
-    state: Arc<dyn StateBackend>,
+pub(super) struct Wired {
+    pub(super) engine: Engine,
+    pub(super) state: Arc<dyn StateBackend>,
     /// Held only to be removed (with helm's files) when the command ends.
     _work: tempfile::TempDir,
 }
 
-async fn engine(plan: Plan, args: &ApplyArgs) -> anyhow::Result<Wired> {
+pub(super) async fn engine(plan: Plan, args: &ApplyArgs) -> anyhow::Result<Wired> {
     let work = tempfile::Builder::new().prefix("cutover-run-").tempdir()?;
     let providers = cloud_providers(&plan, work.path()).await?;
     let state = state_backend(&plan).await?;
@@ -107,7 +107,7 @@ async fn engine(plan: Plan, args: &ApplyArgs) -> anyhow::Result<Wired> {
 
 /// Who is running this, as written into the lock and the journal: the login name and, when STS
 /// answers within a few seconds, the AWS identity whose credentials act.
-async fn caller(plan: &Plan) -> String {
+pub(super) async fn caller(plan: &Plan) -> String {
     let user = EngineOptions::default().who;
     let config = crate::providers::aws::sdk_config(&plan.aws.region).await;
     let sts = crate::providers::aws::calls::sts_client(&config);
@@ -121,13 +121,13 @@ async fn caller(plan: &Plan) -> String {
     }
 }
 
-fn plan_env(engine: &Engine) -> String {
+pub(super) fn plan_env(engine: &Engine) -> String {
     engine.compiled().plan.clone()
 }
 
 /// The providers that act on AWS, Helm and Kubernetes for this plan. `work_dir` is private to
 /// this process (kubeconfigs, values files and the digest-verified chart cache for helm).
-async fn cloud_providers(plan: &Plan, work_dir: &Path) -> anyhow::Result<Providers> {
+pub(super) async fn cloud_providers(plan: &Plan, work_dir: &Path) -> anyhow::Result<Providers> {
     let aws = aws_providers(plan).await.map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
     let clients = Arc::new(
         KubeClients::for_aws(&aws.config, &plan.aws.region).map_err(|e| Reported::new(Exit::Error, e.to_string()))?,
@@ -155,7 +155,7 @@ async fn cloud_providers(plan: &Plan, work_dir: &Path) -> anyhow::Result<Provide
 
 /// Prints the run report (stdout: it is data) and where the journal is, then maps the outcome
 /// to an exit code.
-async fn finish(env: &str, outcome: RunOutcome, wired: &Wired) -> anyhow::Result<Exit> {
+pub(super) async fn finish(env: &str, outcome: RunOutcome, wired: &Wired) -> anyhow::Result<Exit> {
     let state = &wired.state;
     if let Ok(records) = crate::engine::history(state.as_ref(), env, None).await
         && let Some(first) = records.first()

@@ -97,6 +97,17 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             StepKind::VerifyCharts,
         ));
     }
+    // A drill with a drill record checks, the same way, that the record's standby (its "blue",
+    // a hostname) carries the name's traffic before the drill moves it.
+    if plan.kind == PlanKind::Drill && plan.traffic.is_some() {
+        preflight.push(step(
+            "preflight.blue".into(),
+            "Check the drill record's standby target carries its traffic".into(),
+            "nothing",
+            None,
+            StepKind::CheckBlue,
+        ));
+    }
     if plan.kind == PlanKind::Upgrade
         && let Some(blue) = &plan.blue
     {
@@ -235,6 +246,19 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
     match plan.kind {
         PlanKind::Upgrade => compile_cutover(plan, &mut b),
         PlanKind::Drill => {
+            // Test traffic through the drill record (never the production name: validation
+            // requires a hostname standby), then back to the standby before the teardown.
+            let mut teardown = Vec::new();
+            if plan.traffic.is_some() {
+                compile_traffic(plan, &mut b);
+                teardown.push(step(
+                    "teardown.traffic".into(),
+                    "Point the drill record back at its standby and remove the rebuilt cluster's record".into(),
+                    "restores the drill record's weights and deletes green's weighted record",
+                    None,
+                    StepKind::DrillTrafficRestore,
+                ));
+            }
             let mut s = step(
                 "teardown.cluster".into(),
                 format!("Tear down the rebuilt cluster {green}"),
@@ -243,7 +267,8 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
                 StepKind::TeardownGreen,
             );
             s.point_of_no_return = true;
-            b.stage("teardown", "Tear down the drill cluster", false, vec![s]);
+            teardown.push(s);
+            b.stage("teardown", "Tear down the drill cluster", false, chain(teardown));
             b.checkpoint("torn-down");
         }
         PlanKind::DevCluster => {}
@@ -258,6 +283,15 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
 }
 
 fn compile_cutover(plan: &Plan, b: &mut Builder) {
+    if plan.traffic.is_none() {
+        return;
+    }
+    compile_traffic(plan, b);
+    compile_retire(plan, b);
+}
+
+/// Green's records at weight 0, then each shift with a checkpoint after it (upgrades and drills).
+fn compile_traffic(plan: &Plan, b: &mut Builder) {
     let Some(traffic) = &plan.traffic else { return };
     let mut steps = vec![step(
         "traffic.prepare".into(),
@@ -295,7 +329,9 @@ fn compile_cutover(plan: &Plan, b: &mut Builder) {
             b.checkpoint(&format!("traffic-{w}"));
         }
     }
+}
 
+fn compile_retire(plan: &Plan, b: &mut Builder) {
     let blue = plan
         .blue
         .as_ref()

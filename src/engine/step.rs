@@ -70,6 +70,8 @@ pub(crate) enum StepKind {
     BlueRecords,
     BlueCluster,
     TeardownGreen,
+    /// A drill's test traffic ends: the drill record back on its standby, green's record gone.
+    DrillTrafficRestore,
 }
 
 impl CompiledPlan {

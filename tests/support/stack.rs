@@ -26,16 +26,23 @@ pub struct Stack {
     pub moto: testkit::moto::Moto,
     pub charts: testkit::charts::ChartRepo,
     pub time_scale: f64,
+    /// cloudsim's latency profile (its defaults unless [`Stack::start_with_profile`]).
+    pub profile: cloudsim::profile::Profile,
 }
 
 impl Stack {
     /// Starts cloudsim at `time_scale` (600: a 9-minute cluster takes under a second), moto and
     /// the chart repository serving infra/charts.
     pub async fn start(time_scale: f64) -> Stack {
+        Stack::start_with_profile(time_scale, cloudsim::profile::Profile::default()).await
+    }
+
+    /// [`Stack::start`] with cloudsim running `profile` (e.g. a slow cloud).
+    pub async fn start_with_profile(time_scale: f64, profile: cloudsim::profile::Profile) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let moto = testkit::moto::Moto::start();
         let charts = testkit::charts::ChartRepo::start(testkit::charts::fixtures_dir());
-        let mut stack = Stack { dir, cloudsim: None, cloudsim_url: String::new(), moto, charts, time_scale };
+        let mut stack = Stack { dir, cloudsim: None, cloudsim_url: String::new(), moto, charts, time_scale, profile };
         stack.start_cloudsim(None).await;
         stack
     }
@@ -46,6 +53,7 @@ impl Stack {
             cfg.listen = addr;
         }
         cfg.time_scale = self.time_scale;
+        cfg.profile = self.profile.clone();
         cfg.region = REGION.into();
         cfg.state_dir = Some(self.dir.path().join("cloudsim"));
         cfg.credentials = cloudsim::env::Credentials {

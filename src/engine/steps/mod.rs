@@ -101,6 +101,7 @@ pub(crate) async fn apply(run: &Arc<Run>, def: &StepDef) -> Result<StepOutcome, 
         StepKind::BlueRecords => done(retire::blue_records(&cx).await?),
         StepKind::BlueCluster => done(retire::blue_cluster(&cx).await?),
         StepKind::TeardownGreen => done(retire::teardown_green(&cx).await?),
+        StepKind::DrillTrafficRestore => done(traffic::restore(&cx).await?),
     }
 }
 
@@ -139,6 +140,8 @@ pub(crate) async fn compensate(run: &Arc<Run>, unit: &Unit<'_>) -> Result<(), St
         | StepKind::TrafficShift { .. }
         | StepKind::WaitRetention
         | StepKind::BlueCluster
-        | StepKind::TeardownGreen => Ok(()),
+        | StepKind::TeardownGreen
+        // Forward-only; the compensations of the shifts and of `prepare` undo the same.
+        | StepKind::DrillTrafficRestore => Ok(()),
     }
 }

@@ -177,10 +177,11 @@ fn reweigh(t: &Traffic, live: &Live, target: &[RecordWeights]) -> Vec<RecordChan
 
 pub(super) async fn check_blue(cx: &Cx<'_>) -> Result<Value, StepError> {
     let plan = cx.plan();
-    let blue = plan
-        .blue
-        .as_ref()
-        .ok_or_else(|| StepError::Internal("the plan names no blue cluster".into()))?;
+    // A drill has no blue cluster: only its record's standby target is checked.
+    let Some(blue) = plan.blue.as_ref() else {
+        let t = traffic(cx)?;
+        return Ok(json!({ "cluster": null, "records": check_blue_records(cx, t).await? }));
+    };
     let clusters = &cx.p().clusters;
     let info = cx
         .call(
@@ -204,6 +205,11 @@ pub(super) async fn check_blue(cx: &Cx<'_>) -> Result<Value, StepError> {
     let Some(t) = &plan.traffic else {
         return Ok(json!({ "cluster": blue.cluster }));
     };
+    Ok(json!({ "cluster": blue.cluster, "records": check_blue_records(cx, t).await? }))
+}
+
+/// Blue's (or a drill's standby's) record of every name carries traffic, and green's none.
+async fn check_blue_records(cx: &Cx<'_>, t: &Traffic) -> Result<Vec<RecordWeights>, StepError> {
     let live = read_live(cx).await?;
     let weights = live.weights(t);
     for (rec, w) in t.records.iter().zip(&weights) {
@@ -234,7 +240,17 @@ pub(super) async fn check_blue(cx: &Cx<'_>) -> Result<Value, StepError> {
             )));
         }
     }
-    Ok(json!({ "cluster": blue.cluster, "records": weights }))
+    Ok(weights)
+}
+
+/// Ends a drill's test traffic: the record's weights back to before the first shift in one
+/// batch, then green's record removed: the shifts' and `prepare`'s compensations, run forward.
+pub(super) async fn restore(cx: &Cx<'_>) -> Result<Value, StepError> {
+    let t = traffic(cx)?;
+    let all: Vec<usize> = (0..t.steps.len()).collect();
+    undo_shifts(cx, &all).await?;
+    undo_prepare(cx).await?;
+    Ok(json!({ "records": read_live(cx).await?.weights(t) }))
 }
 
 /// Green's target for one record: a fixed name, or its Service's load balancer once it has one.

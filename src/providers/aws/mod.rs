@@ -12,6 +12,7 @@ pub mod calls;
 pub mod eks;
 mod eks_access;
 mod eks_addons;
+pub mod eks_inventory;
 mod eks_nodegroups;
 pub mod errors;
 pub mod kubeconfig;

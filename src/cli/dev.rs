@@ -1,0 +1,347 @@
+//! `cutover dev up|list|extend|down|reap`: throwaway dev clusters with a TTL. `up` runs a
+//! DevCluster plan through the engine (its own environment per `--name`); the others act on the
+//! region's clusters by their tags (see [`crate::dev`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::cli::access::{KubeconfigArgs, TokenArgs};
+use crate::cli::common::{Output, confirm, engine_error, load_plan, print_json};
+use crate::cli::exit::{Exit, Reported};
+use crate::cli::run::{self as wiring, ApplyArgs};
+use crate::dev::fleet::Fleet;
+use crate::dev::{self, DevError, TAG_EXPIRES};
+use crate::plan::Timeouts;
+use crate::plan::parse_duration;
+use crate::providers::aws::eks::EksClusters;
+use crate::providers::aws::poll::PollConfig;
+use crate::providers::kube::{KubeClients, KubeWorkloads};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: DevCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DevCommand {
+    /// Build a dev cluster from a DevCluster plan (releases and checks; no blue, no traffic).
+    Up(UpArgs),
+    /// The region's dev clusters: owner, age, time left, nodes and instance types.
+    List(ListArgs),
+    /// Move a dev cluster's expiry to TTL from now (never earlier than it is).
+    Extend(ExtendArgs),
+    /// Delete a dev cluster (load balancers, node groups, add-ons, cluster).
+    Down(DownArgs),
+    /// Delete every expired dev cluster of the region; nothing else is touched.
+    Reap(ReapArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// The DevCluster plan.
+    pub plan: PathBuf,
+    /// Name of this dev cluster: its EKS cluster name and its environment (lock and journal), so
+    /// several dev clusters from one plan never share either. Default: the plan's names.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Lifetime from when the cluster is ready (default: the plan's `ttl`), e.g. 8h.
+    #[arg(long, value_parser = parse_duration)]
+    pub ttl: Option<Duration>,
+    /// Owner written into the cluster's tags (default: your login name).
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Where to write the cluster's kubeconfig (default: ./NAME.kubeconfig).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[arg(long)]
+    pub plain: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Region {
+    /// AWS region (default: AWS_REGION).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub region: Region,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExtendArgs {
+    pub name: String,
+    /// New lifetime, counted from now (e.g. 4h).
+    #[arg(long, value_parser = parse_duration)]
+    pub ttl: Duration,
+    #[command(flatten)]
+    pub region: Region,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DownArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub region: Region,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReapArgs {
+    #[command(flatten)]
+    pub region: Region,
+    /// Only say what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    match args.command {
+        DevCommand::Up(a) => up(a).await,
+        DevCommand::List(a) => list(a).await,
+        DevCommand::Extend(a) => extend(a).await,
+        DevCommand::Down(a) => down(a).await,
+        DevCommand::Reap(a) => reap(a).await,
+    }
+}
+
+fn dev_error(e: DevError) -> anyhow::Error {
+    let exit = match e {
+        DevError::Refused(_) => Exit::Drift,
+        _ => Exit::Error,
+    };
+    Reported::new(exit, e.to_string()).into()
+}
+
+/// The login name, for the owner tag.
+pub(super) fn login() -> String {
+    crate::engine::EngineOptions::default().who
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<Exit> {
+    let plan = load_plan(&args.plan)?;
+    let ttl = args.ttl.or(plan.ttl).ok_or_else(|| {
+        Reported::new(
+            Exit::Usage,
+            format!("{} has no `ttl`; pass --ttl (e.g. --ttl 8h)", args.plan.display()),
+        )
+    })?;
+    let owner = args.owner.clone().unwrap_or_else(login);
+    // Provisional expiry; moved to ready time + TTL once the cluster is ready, so a slow build
+    // does not eat into the developer's time, and a build that dies still gets reaped.
+    let plan = dev::prepare(
+        plan,
+        args.name.as_deref(),
+        &owner,
+        dev::expiry(Timestamp::now(), ttl).map_err(dev_error)?,
+    )
+    .map_err(dev_error)?;
+    let name = plan.green.name.clone();
+    let region = plan.aws.region.clone();
+    confirm(
+        &format!(
+            "cutover will build dev cluster {name} in {region} (owner {owner}, TTL {}).",
+            crate::plan::format_duration(ttl)
+        ),
+        &name,
+        args.yes,
+    )?;
+    let eks = eks(&plan.aws.region, &plan.timeouts).await?;
+    let apply = ApplyArgs {
+        plan: args.plan.clone(),
+        yes: true,
+        concurrency: 4,
+        plain: args.plain,
+    };
+    let wired = wiring::engine(plan, &apply).await?;
+    let outcome = wired.engine.apply().await.map_err(engine_error)?;
+    wiring::finish(&wiring::plan_env(&wired.engine), outcome, &wired).await?;
+
+    let expires_at = dev::expiry(Timestamp::now(), ttl).map_err(dev_error)?;
+    let tag = std::collections::BTreeMap::from([(TAG_EXPIRES.to_string(), dev::expiry_tag(expires_at))]);
+    eks.tag_cluster(&name, &tag)
+        .await
+        .map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
+    let path = args
+        .kubeconfig
+        .unwrap_or_else(|| PathBuf::from(format!("{name}.kubeconfig")));
+    crate::cli::access::kubeconfig_cmd(KubeconfigArgs {
+        target: TokenArgs {
+            cluster: name.clone(),
+            region: region.clone(),
+        },
+        file: Some(path.clone()),
+    })
+    .await?;
+    outln!(
+        "dev cluster {name} is ready in {region}; owner {owner}; expires at {} (in {})",
+        dev::expiry_tag(expires_at),
+        crate::plan::format_duration(ttl)
+    );
+    outln!(
+        "  kubeconfig: {}   (KUBECONFIG={} kubectl get nodes)",
+        path.display(),
+        path.display()
+    );
+    outln!("  token:      cutover token --cluster {name} --region {region}");
+    outln!("  more time:  cutover dev extend {name} --ttl 4h --region {region}");
+    outln!("  done:       cutover dev down {name} --region {region}");
+    Ok(Exit::Success)
+}
+
+/// EKS for a region, polling at the pace `CUTOVER_TIME_SCALE` says.
+async fn eks(region: &str, timeouts: &Timeouts) -> anyhow::Result<Arc<EksClusters>> {
+    let poll = PollConfig::from_env().map_err(|e| Reported::new(Exit::Usage, e.to_string()))?;
+    let config = crate::providers::aws::sdk_config(region).await;
+    Ok(Arc::new(EksClusters::new(&config, timeouts).with_poll(poll)))
+}
+
+pub(super) async fn fleet(region: &str) -> anyhow::Result<Fleet> {
+    let timeouts = Timeouts::default();
+    let eks = eks(region, &timeouts).await?;
+    let config = crate::providers::aws::sdk_config(region).await;
+    let clients = KubeClients::for_aws(&config, region).map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
+    Ok(Fleet::new(
+        eks,
+        Arc::new(KubeWorkloads::new(Arc::new(clients))),
+        timeouts,
+    ))
+}
+
+async fn list(args: ListArgs) -> anyhow::Result<Exit> {
+    let now = Timestamp::now();
+    let clusters = fleet(&args.region.region).await?.list(now).await.map_err(dev_error)?;
+    if args.output == Output::Json {
+        print_json(&clusters)?;
+        return Ok(Exit::Success);
+    }
+    if clusters.is_empty() {
+        outln!("no dev clusters in {}", args.region.region);
+        return Ok(Exit::Success);
+    }
+    let w = clusters.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
+    let ow = clusters.iter().map(|c| c.owner.len()).max().unwrap_or(5).max(5);
+    outln!(
+        "{:<w$}  {:<ow$}  {:>8}  {:>18}  {:>5}  instance types",
+        "name",
+        "owner",
+        "age",
+        "expires in",
+        "nodes"
+    );
+    for c in &clusters {
+        outln!(
+            "{:<w$}  {:<ow$}  {:>8}  {:>18}  {:>5}  {}",
+            c.name,
+            c.owner,
+            c.age(now),
+            c.expires_in(),
+            c.nodes,
+            if c.instance_types.is_empty() {
+                "-".to_string()
+            } else {
+                c.instance_types.join(",")
+            }
+        );
+    }
+    Ok(Exit::Success)
+}
+
+async fn extend(args: ExtendArgs) -> anyhow::Result<Exit> {
+    let done = fleet(&args.region.region)
+        .await?
+        .extend(&args.name, args.ttl, Timestamp::now())
+        .await
+        .map_err(dev_error)?;
+    if done.changed {
+        outln!(
+            "{} now expires at {} (was {})",
+            done.name,
+            dev::expiry_tag(done.after),
+            dev::expiry_tag(done.before)
+        );
+    } else {
+        outln!(
+            "{} already expires at {}, later than that; unchanged",
+            done.name,
+            dev::expiry_tag(done.before)
+        );
+    }
+    Ok(Exit::Success)
+}
+
+async fn down(args: DownArgs) -> anyhow::Result<Exit> {
+    confirm(
+        &format!(
+            "cutover will delete dev cluster {} in {} with everything on it.",
+            args.name, args.region.region
+        ),
+        &args.name,
+        args.yes,
+    )?;
+    fleet(&args.region.region)
+        .await?
+        .down(&args.name)
+        .await
+        .map_err(dev_error)?;
+    outln!("deleted dev cluster {}", args.name);
+    Ok(Exit::Success)
+}
+
+async fn reap(args: ReapArgs) -> anyhow::Result<Exit> {
+    if !args.dry_run {
+        confirm(
+            &format!(
+                "cutover will delete every expired dev cluster in {}.",
+                args.region.region
+            ),
+            &args.region.region,
+            args.yes,
+        )?;
+    }
+    let report = fleet(&args.region.region)
+        .await?
+        .reap(Timestamp::now(), args.dry_run)
+        .await
+        .map_err(dev_error)?;
+    if args.output == Output::Json {
+        print_json(&report)?;
+    } else {
+        let verb = if args.dry_run { "would delete" } else { "deleted" };
+        for name in &report.deleted {
+            outln!("{verb} {name}");
+        }
+        for (name, why) in &report.kept {
+            outln!("kept {name}: {why}");
+        }
+        for (name, err) in &report.failed {
+            outln!("FAILED {name}: {err}");
+        }
+    }
+    if !report.failed.is_empty() {
+        return Err(Reported::new(
+            Exit::NeedsAttention,
+            format!(
+                "{} expired dev cluster(s) could not be deleted; run `cutover dev reap` again",
+                report.failed.len()
+            ),
+        )
+        .into());
+    }
+    Ok(Exit::Success)
+}

@@ -1,6 +1,14 @@
 //! The local stand-ins an end-to-end test runs cutover against: cloudsim (EKS + Kubernetes, in
 //! process), moto (Route53, S3, STS), a static chart repository, and a blue cluster serving traffic
 //! through a weighted record. Every test gets its own, on free loopback ports.
+//!
+//! Route53 calls of the cutover processes go through a recording proxy ([`proxy::Recorder`]) so
+//! tests can count change batches; the test's own calls go to moto directly. Submodules: the
+//! upgrade scenario and its plan ([`upgrade`]), background runs and the journal ([`run`]).
+
+pub mod proxy;
+pub mod run;
+pub mod upgrade;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -25,6 +33,8 @@ pub struct Stack {
     pub cloudsim_url: String,
     pub moto: testkit::moto::Moto,
     pub charts: testkit::charts::ChartRepo,
+    /// Between cutover and moto's Route53: every request cutover sent.
+    pub route53: proxy::Recorder,
     pub time_scale: f64,
 }
 
@@ -35,7 +45,9 @@ impl Stack {
         let dir = tempfile::tempdir().unwrap();
         let moto = testkit::moto::Moto::start();
         let charts = testkit::charts::ChartRepo::start(testkit::charts::fixtures_dir());
-        let mut stack = Stack { dir, cloudsim: None, cloudsim_url: String::new(), moto, charts, time_scale };
+        let route53 = proxy::Recorder::start(([127, 0, 0, 1], moto.port()).into()).await;
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        let mut stack = Stack { dir, cloudsim: None, cloudsim_url: String::new(), moto, charts, route53, time_scale };
         stack.start_cloudsim(None).await;
         stack
     }
@@ -63,9 +75,16 @@ impl Stack {
 
     /// Stops cloudsim and starts it again on the same port and state (a cloud outage).
     pub async fn restart_cloudsim(&mut self) {
+        self.restart_cloudsim_after(Duration::ZERO).await;
+    }
+
+    /// Stops cloudsim (EKS and every cluster's Kubernetes API), keeps it down for `outage`, and
+    /// starts it again on the same port and state directory.
+    pub async fn restart_cloudsim_after(&mut self, outage: Duration) {
         let server = self.cloudsim.take().expect("cloudsim running");
         let addr = server.addr();
         server.shutdown().await;
+        tokio::time::sleep(outage).await;
         self.start_cloudsim(Some(addr)).await;
     }
 
@@ -82,13 +101,18 @@ impl Stack {
             ("AWS_REGION".into(), REGION.into()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("AWS_ENDPOINT_URL_EKS".into(), self.cloudsim_url.clone()),
-            ("AWS_ENDPOINT_URL_ROUTE_53".into(), moto.clone()),
+            ("AWS_ENDPOINT_URL_ROUTE_53".into(), self.route53.url()),
             ("AWS_ENDPOINT_URL_S3".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_STS".into(), moto),
             ("CUTOVER_HELM".into(), testkit::tools::helm3().display().to_string()),
             ("HELM_CACHE_HOME".into(), self.dir.path().join("helm/cache").display().to_string()),
             ("HELM_CONFIG_HOME".into(), self.dir.path().join("helm/config").display().to_string()),
             ("HELM_DATA_HOME".into(), self.dir.path().join("helm/data").display().to_string()),
+            // cutover's pollers keep pace with cloudsim's clock.
+            ("CUTOVER_TIME_SCALE".into(), self.time_scale.to_string()),
+            // A killed cutover leaves its private work directory behind: keep it in the test's.
+            ("TMPDIR".into(), self.dir.path().join("tmp").display().to_string()),
+            (upgrade::SECRET_ENV.into(), upgrade::SECRET.into()),
         ]
     }
 
@@ -273,5 +297,15 @@ impl Stack {
     /// cloudsim's events of one kind (e.g. `cluster-created`), for exactly-once assertions.
     pub fn events(&self, kind: &str) -> Vec<cloudsim::events::Event> {
         self.cloudsim().env().events.snapshot().into_iter().filter(|e| e.kind == kind).collect()
+    }
+
+    /// How many events of `kind` concern `cluster`.
+    pub fn count_events(&self, kind: &str, cluster: &str) -> usize {
+        self.events(kind).iter().filter(|e| e.cluster.as_deref() == Some(cluster)).count()
+    }
+
+    /// Load balancers that outlived their cluster (what a careless teardown leaks in AWS).
+    pub fn leaked_load_balancers(&self) -> Vec<String> {
+        self.cloudsim().eks().leaked_load_balancers().iter().map(|lb| format!("{lb:?}")).collect()
     }
 }

@@ -278,6 +278,18 @@ impl Stack {
             .collect()
     }
 
+    /// Targets (CNAME values) of every weighted record of `record`, by set identifier.
+    pub async fn targets(&self, zone_id: &str, record: &str) -> std::collections::BTreeMap<String, String> {
+        let listed = self.route53().await.list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
+        let wanted = format!("{}.", record.trim_end_matches('.'));
+        listed
+            .resource_record_sets()
+            .iter()
+            .filter(|r| r.name() == wanted && r.set_identifier().is_some())
+            .map(|r| (r.set_identifier().unwrap().to_string(), r.resource_records()[0].value().to_string()))
+            .collect()
+    }
+
     /// Polls `probe` until it yields, for at most 60 s of real time.
     pub async fn wait_for<T, F, Fut>(&self, what: &str, mut probe: F) -> T
     where

@@ -55,6 +55,11 @@ impl Stack {
             .expect("start cutover");
         CutoverRun { label: label.to_string(), child, stdout, stderr }
     }
+
+    /// What the run labelled `label` has written to stderr so far (its progress lines).
+    pub fn stderr_of(&self, label: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{label}.stderr"))).unwrap_or_default()
+    }
 }
 
 impl CutoverRun {

@@ -11,13 +11,17 @@ mod support;
 use std::collections::BTreeMap;
 
 use cutover::engine::JournalEvent;
+use support::stack::Stack;
 use support::stack::proxy::Change;
 use support::stack::run::{CutoverRun, done, journal, kinds, output, started};
 use support::stack::upgrade::{BLUE, BLUE_SET, GREEN, GREEN_SET, PlanSpec, RECORD, Upgrade};
-use support::stack::Stack;
 
 fn upsert(set: &str, weight: u8) -> Change {
-    Change { action: "UPSERT".into(), set_id: set.into(), weight: Some(weight) }
+    Change {
+        action: "UPSERT".into(),
+        set_id: set.into(),
+        weight: Some(weight),
+    }
 }
 
 fn resume(stack: &Stack, up: &Upgrade, label: &str) -> CutoverRun {
@@ -32,29 +36,54 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
 
     // 1. During provisioning: green's cluster is CREATING.
     let mut run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]);
-    run.wait_until("green's cluster CREATING", || async { (stack.count_events("cluster-creating", GREEN) > 0).then_some(()) })
-        .await;
+    run.wait_until("green's cluster CREATING", || async {
+        (stack.count_events("cluster-creating", GREEN) > 0).then_some(())
+    })
+    .await;
     run.kill9();
     let records = journal(&runs);
-    assert!(started(&records, "provision.cluster") && !done(&records, "provision.cluster"), "{:?}", kinds(&records));
+    assert!(
+        started(&records, "provision.cluster") && !done(&records, "provision.cluster"),
+        "{:?}",
+        kinds(&records)
+    );
 
     // 2. During replay: helm is installing the api release (its revision 1 is pending-install).
     let mut run = resume(&stack, &up, "resume-1");
-    run.wait_until("the api release's step", || async { started(&journal(&runs), "releases.install.api").then_some(()) })
-        .await;
+    run.wait_until("the api release's step", || async {
+        started(&journal(&runs), "releases.install.api").then_some(())
+    })
+    .await;
     let green_kube = stack.kubeconfig(GREEN);
     run.wait_until("the api release pending-install", || async {
         let statuses = stack.kubectl(
             &green_kube,
-            &["get", "secrets", "-n", "payments", "-l", "owner=helm,name=api", "-o", "jsonpath={.items[*].metadata.labels.status}"],
+            &[
+                "get",
+                "secrets",
+                "-n",
+                "payments",
+                "-l",
+                "owner=helm,name=api",
+                "-o",
+                "jsonpath={.items[*].metadata.labels.status}",
+            ],
         );
         (String::from_utf8_lossy(&statuses.stdout) == "pending-install").then_some(())
     })
     .await;
     run.kill9();
     let records = journal(&runs);
-    assert!(done(&records, "releases.install.ingress"), "{:?}", kinds(&records));
-    assert!(!done(&records, "releases.install.api"), "{:?}", kinds(&records));
+    assert!(
+        done(&records, "releases.install.ingress"),
+        "{:?}",
+        kinds(&records)
+    );
+    assert!(
+        !done(&records, "releases.install.api"),
+        "{:?}",
+        kinds(&records)
+    );
 
     // 3. Right after a weight change: Route53 already sends 10% to green.
     let mut run = resume(&stack, &up, "resume-2");
@@ -68,12 +97,19 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
     // 4. During a bake: the 50% step's gates are being re-checked.
     let mut run = resume(&stack, &up, "resume-3");
     run.wait_until("the 50% bake", || async {
-        stack.stderr_of("resume-3").contains("traffic.shift.50: baking").then_some(())
+        stack
+            .stderr_of("resume-3")
+            .contains("traffic.shift.50: baking")
+            .then_some(())
     })
     .await;
     run.kill9();
     let records = journal(&runs);
-    assert!(done(&records, "traffic.shift.10") && !done(&records, "traffic.shift.50"), "{:?}", kinds(&records));
+    assert!(
+        done(&records, "traffic.shift.10") && !done(&records, "traffic.shift.50"),
+        "{:?}",
+        kinds(&records)
+    );
 
     // 5. During teardown: blue's node group is being deleted.
     let mut run = resume(&stack, &up, "resume-4");
@@ -83,25 +119,57 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
     .await;
     run.kill9();
     let records = journal(&runs);
-    assert!(started(&records, "retire.blue-cluster") && !done(&records, "retire.blue-cluster"), "{:?}", kinds(&records));
+    assert!(
+        started(&records, "retire.blue-cluster") && !done(&records, "retire.blue-cluster"),
+        "{:?}",
+        kinds(&records)
+    );
 
     let last = resume(&stack, &up, "resume-5").finish().await;
     last.expect_code(0, "the last resume");
 
     // One of everything on green.
-    assert_eq!(stack.count_events("cluster-creating", GREEN), 1, "green's cluster created once");
-    assert_eq!(stack.count_events("nodegroup-creating", GREEN), 1, "green's node group created once");
-    assert_eq!(stack.count_events("addon-creating", GREEN), 3, "each add-on created once");
-    for (release, namespace) in [("ingress", "ingress"), ("api", "payments"), ("worker", "payments")] {
-        let history = stack.helm(&green_kube, &["history", release, "-n", namespace, "-o", "json"]);
+    assert_eq!(
+        stack.count_events("cluster-creating", GREEN),
+        1,
+        "green's cluster created once"
+    );
+    assert_eq!(
+        stack.count_events("nodegroup-creating", GREEN),
+        1,
+        "green's node group created once"
+    );
+    assert_eq!(
+        stack.count_events("addon-creating", GREEN),
+        3,
+        "each add-on created once"
+    );
+    for (release, namespace) in [
+        ("ingress", "ingress"),
+        ("api", "payments"),
+        ("worker", "payments"),
+    ] {
+        let history = stack.helm(
+            &green_kube,
+            &["history", release, "-n", namespace, "-o", "json"],
+        );
         let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
         let revisions: Vec<(i64, &str)> = history
             .as_array()
             .unwrap()
             .iter()
-            .map(|h| (h["revision"].as_i64().unwrap(), h["status"].as_str().unwrap()))
+            .map(|h| {
+                (
+                    h["revision"].as_i64().unwrap(),
+                    h["status"].as_str().unwrap(),
+                )
+            })
             .collect();
-        assert_eq!(revisions, [(1, "deployed")], "release {release} installed exactly once");
+        assert_eq!(
+            revisions,
+            [(1, "deployed")],
+            "release {release} installed exactly once"
+        );
     }
 
     // Each weight change sent once: the resumed shifts adopted what had landed before the kill.
@@ -112,16 +180,39 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
             vec![upsert(BLUE_SET, 90), upsert(GREEN_SET, 10)],
             vec![upsert(BLUE_SET, 50), upsert(GREEN_SET, 50)],
             vec![upsert(BLUE_SET, 0), upsert(GREEN_SET, 100)],
-            vec![Change { action: "DELETE".into(), set_id: BLUE_SET.into(), weight: Some(0) }],
+            vec![Change {
+                action: "DELETE".into(),
+                set_id: BLUE_SET.into(),
+                weight: Some(0)
+            }],
         ]
     );
-    assert_eq!(stack.weights(&up.zone_id, RECORD).await, BTreeMap::from([(GREEN_SET.to_string(), 100)]));
+    assert_eq!(
+        stack.weights(&up.zone_id, RECORD).await,
+        BTreeMap::from([(GREEN_SET.to_string(), 100)])
+    );
     let records = journal(&runs);
-    assert_eq!(output(&records, "traffic.shift.10").unwrap()["adopted"], true);
-    assert_eq!(output(&records, "traffic.shift.50").unwrap()["adopted"], true);
+    assert_eq!(
+        output(&records, "traffic.shift.10").unwrap()["adopted"],
+        true
+    );
+    assert_eq!(
+        output(&records, "traffic.shift.50").unwrap()["adopted"],
+        true
+    );
 
     // Blue is gone and took its load balancer with it.
-    assert!(stack.eks().await.describe_cluster().name(BLUE).send().await.is_err(), "blue must be gone");
+    assert!(
+        stack
+            .eks()
+            .await
+            .describe_cluster()
+            .name(BLUE)
+            .send()
+            .await
+            .is_err(),
+        "blue must be gone"
+    );
     assert_eq!(stack.count_events("cluster-deleted", BLUE), 1);
     assert_eq!(stack.leaked_load_balancers(), Vec::<String>::new());
 
@@ -129,12 +220,20 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
     let pids: Vec<u32> = records
         .iter()
         .filter_map(|r| match &r.event {
-            JournalEvent::RunStarted { pid, .. } | JournalEvent::RunResumed { pid, .. } => Some(*pid),
+            JournalEvent::RunStarted { pid, .. } | JournalEvent::RunResumed { pid, .. } => {
+                Some(*pid)
+            }
             _ => None,
         })
         .collect();
     assert_eq!(pids.len(), 6, "{:?}", kinds(&records));
     assert!(pids.windows(2).all(|w| w[0] != w[1]), "{pids:?}");
     assert_eq!(records.last().unwrap().event, JournalEvent::RunCompleted);
-    assert!(!up.state.join(support::stack::upgrade::ENV).join("lock").exists(), "the lock is released");
+    assert!(
+        !up.state
+            .join(support::stack::upgrade::ENV)
+            .join("lock")
+            .exists(),
+        "the lock is released"
+    );
 }

@@ -9,13 +9,17 @@ mod support;
 use std::collections::BTreeMap;
 
 use cutover::engine::JournalEvent;
+use support::stack::Stack;
 use support::stack::proxy::Change;
 use support::stack::run::{journal, kinds};
 use support::stack::upgrade::{BLUE, BLUE_SET, ENV, GREEN, GREEN_SET, PlanSpec, RECORD, SECRET};
-use support::stack::Stack;
 
 fn upsert(set: &str, weight: u8) -> Change {
-    Change { action: "UPSERT".into(), set_id: set.into(), weight: Some(weight) }
+    Change {
+        action: "UPSERT".into(),
+        set_id: set.into(),
+        weight: Some(weight),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,22 +27,44 @@ async fn a_quarterly_upgrade_moves_all_traffic_to_green_and_retires_blue() {
     let stack = Stack::start(600.0).await;
     let up = stack.prepare_upgrade(PlanSpec::default()).await;
 
-    let run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]).finish().await;
+    let run = stack
+        .spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"])
+        .finish()
+        .await;
     run.expect_code(0, "cutover apply");
 
     // DNS: green's record alone, at 100, pointing at green's load balancer.
     let weights = stack.weights(&up.zone_id, RECORD).await;
-    assert_eq!(weights, BTreeMap::from([(GREEN_SET.to_string(), 100)]), "only green's record is left");
+    assert_eq!(
+        weights,
+        BTreeMap::from([(GREEN_SET.to_string(), 100)]),
+        "only green's record is left"
+    );
     let records = journal(&up.runs_dir());
-    let green_lb = support::stack::run::output(&records, "traffic.prepare").unwrap()["green_targets"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let green_lb =
+        support::stack::run::output(&records, "traffic.prepare").unwrap()["green_targets"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
     assert_ne!(green_lb, up.blue_lb);
     let green_kube = stack.kubeconfig(GREEN);
-    let svc = stack.kubectl(&green_kube, &["get", "service", "-n", "ingress", "ingress-nginx-controller", "-o", "json"]);
+    let svc = stack.kubectl(
+        &green_kube,
+        &[
+            "get",
+            "service",
+            "-n",
+            "ingress",
+            "ingress-nginx-controller",
+            "-o",
+            "json",
+        ],
+    );
     let svc: serde_json::Value = serde_json::from_slice(&svc.stdout).unwrap();
-    assert_eq!(svc["status"]["loadBalancer"]["ingress"][0]["hostname"], green_lb.as_str());
+    assert_eq!(
+        svc["status"]["loadBalancer"]["ingress"][0]["hostname"],
+        green_lb.as_str()
+    );
 
     // Every weight change was one atomic batch, in the plan's order.
     assert_eq!(
@@ -48,7 +74,11 @@ async fn a_quarterly_upgrade_moves_all_traffic_to_green_and_retires_blue() {
             vec![upsert(BLUE_SET, 90), upsert(GREEN_SET, 10)],
             vec![upsert(BLUE_SET, 50), upsert(GREEN_SET, 50)],
             vec![upsert(BLUE_SET, 0), upsert(GREEN_SET, 100)],
-            vec![Change { action: "DELETE".into(), set_id: BLUE_SET.into(), weight: Some(0) }],
+            vec![Change {
+                action: "DELETE".into(),
+                set_id: BLUE_SET.into(),
+                weight: Some(0)
+            }],
         ]
     );
 
@@ -57,7 +87,11 @@ async fn a_quarterly_upgrade_moves_all_traffic_to_green_and_retires_blue() {
     let blue = eks.describe_cluster().name(BLUE).send().await;
     assert!(blue.is_err(), "blue must be gone: {blue:?}");
     assert_eq!(stack.count_events("cluster-deleted", BLUE), 1);
-    assert_eq!(stack.leaked_load_balancers(), Vec::<String>::new(), "no load balancer may outlive its cluster");
+    assert_eq!(
+        stack.leaked_load_balancers(),
+        Vec::<String>::new(),
+        "no load balancer may outlive its cluster"
+    );
     let green = eks.describe_cluster().name(GREEN).send().await.unwrap();
     assert_eq!(green.cluster().unwrap().version(), Some("1.32"));
     assert_eq!(stack.count_events("cluster-creating", GREEN), 1);
@@ -69,11 +103,20 @@ async fn a_quarterly_upgrade_moves_all_traffic_to_green_and_retires_blue() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["name"].as_str().unwrap().into(), r["revision"].as_str().unwrap().into(), r["status"].as_str().unwrap().into()))
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().into(),
+                r["revision"].as_str().unwrap().into(),
+                r["status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     releases.sort();
     let deployed = |n: &str| (n.to_string(), "1".to_string(), "deployed".to_string());
-    assert_eq!(releases, vec![deployed("api"), deployed("ingress"), deployed("worker")]);
+    assert_eq!(
+        releases,
+        vec![deployed("api"), deployed("ingress"), deployed("worker")]
+    );
     let seq = |kind: &str| {
         records
             .iter()
@@ -94,50 +137,114 @@ async fn a_quarterly_upgrade_moves_all_traffic_to_green_and_retires_blue() {
         .collect();
     assert_eq!(
         checkpoints,
-        ["green-ready", "releases-ready", "verified", "traffic-10", "traffic-50", "traffic-100", "blue-retired"]
+        [
+            "green-ready",
+            "releases-ready",
+            "verified",
+            "traffic-10",
+            "traffic-50",
+            "traffic-100",
+            "blue-retired"
+        ]
     );
     assert_eq!(records.last().unwrap().event, JournalEvent::RunCompleted);
     let status = stack.run_cutover(&["status", up.plan_arg()]);
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 
     // The api's secret value reached helm, and nothing else.
-    let journal_text = std::fs::read_to_string(std::fs::read_dir(up.runs_dir()).unwrap().next().unwrap().unwrap().path()).unwrap();
-    for (what, text) in [("stdout", &run.stdout), ("stderr", &run.stderr), ("journal", &journal_text)] {
-        assert!(!text.contains(SECRET), "the secret value leaked into the {what}");
+    let journal_text = std::fs::read_to_string(
+        std::fs::read_dir(up.runs_dir())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
+    for (what, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("journal", &journal_text),
+    ] {
+        assert!(
+            !text.contains(SECRET),
+            "the secret value leaked into the {what}"
+        );
     }
-    let values = stack.helm(&green_kube, &["get", "values", "api", "-n", "payments", "-o", "json"]);
+    let values = stack.helm(
+        &green_kube,
+        &["get", "values", "api", "-n", "payments", "-o", "json"],
+    );
     let values: serde_json::Value = serde_json::from_slice(&values.stdout).unwrap();
-    assert_eq!(values["config"]["database"], SECRET, "the secret value is the release's value");
-    assert!(run.stderr.contains(ENV), "the run names its plan: {}", run.stderr);
+    assert_eq!(
+        values["config"]["database"], SECRET,
+        "the secret value is the release's value"
+    );
+    assert!(
+        run.stderr.contains(ENV),
+        "the run names its plan: {}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chart_whose_digest_does_not_match_is_refused_before_any_cloud_change() {
     let stack = Stack::start(600.0).await;
     let wrong = format!("sha256:{}", "0".repeat(64));
-    let up = stack.prepare_upgrade(PlanSpec { ingress_digest: Some(wrong.clone()), ..PlanSpec::default() }).await;
+    let up = stack
+        .prepare_upgrade(PlanSpec {
+            ingress_digest: Some(wrong.clone()),
+            ..PlanSpec::default()
+        })
+        .await;
     let before = stack.weights(&up.zone_id, RECORD).await;
 
-    let run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]).finish().await;
+    let run = stack
+        .spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"])
+        .finish()
+        .await;
     run.expect_code(4, "cutover apply with a wrong chart digest");
     assert!(
-        run.stderr.contains(&format!("plan pins {wrong}")) && run.stderr.contains("release ingress"),
+        run.stderr.contains(&format!("plan pins {wrong}"))
+            && run.stderr.contains("release ingress"),
         "the error names the release and the pinned digest: {}",
         run.stderr
     );
 
-    assert_eq!(stack.count_events("cluster-creating", GREEN), 0, "no green cluster may be created");
+    assert_eq!(
+        stack.count_events("cluster-creating", GREEN),
+        0,
+        "no green cluster may be created"
+    );
     let clusters = stack.eks().await.list_clusters().send().await.unwrap();
     assert_eq!(clusters.clusters(), [BLUE.to_string()]);
-    assert!(stack.route53.change_batches().is_empty(), "Route53 must be untouched");
+    assert!(
+        stack.route53.change_batches().is_empty(),
+        "Route53 must be untouched"
+    );
     assert_eq!(stack.weights(&up.zone_id, RECORD).await, before);
 
     let records = journal(&up.runs_dir());
     let kinds = kinds(&records);
-    assert!(kinds.contains(&"step-failed preflight.charts".to_string()), "{kinds:?}");
-    assert!(!kinds.iter().any(|k| k.starts_with("step-started provision")), "{kinds:?}");
     assert!(
-        matches!(&records.last().unwrap().event, JournalEvent::RunRolledBack { to: None, .. }),
+        kinds.contains(&"step-failed preflight.charts".to_string()),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| k.starts_with("step-started provision")),
+        "{kinds:?}"
+    );
+    assert!(
+        matches!(
+            &records.last().unwrap().event,
+            JournalEvent::RunRolledBack { to: None, .. }
+        ),
         "{kinds:?}"
     );
 }

@@ -47,7 +47,15 @@ impl Stack {
         let charts = testkit::charts::ChartRepo::start(testkit::charts::fixtures_dir());
         let route53 = proxy::Recorder::start(([127, 0, 0, 1], moto.port()).into()).await;
         std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
-        let mut stack = Stack { dir, cloudsim: None, cloudsim_url: String::new(), moto, charts, route53, time_scale };
+        let mut stack = Stack {
+            dir,
+            cloudsim: None,
+            cloudsim_url: String::new(),
+            moto,
+            charts,
+            route53,
+            time_scale,
+        };
         stack.start_cloudsim(None).await;
         stack
     }
@@ -68,7 +76,9 @@ impl Stack {
     }
 
     async fn start_cloudsim(&mut self, listen: Option<std::net::SocketAddr>) {
-        let server = cloudsim::Server::start(self.cloudsim_config(listen)).await.expect("start cloudsim");
+        let server = cloudsim::Server::start(self.cloudsim_config(listen))
+            .await
+            .expect("start cloudsim");
         self.cloudsim_url = server.url();
         self.cloudsim = Some(server);
     }
@@ -104,14 +114,29 @@ impl Stack {
             ("AWS_ENDPOINT_URL_ROUTE_53".into(), self.route53.url()),
             ("AWS_ENDPOINT_URL_S3".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_STS".into(), moto),
-            ("CUTOVER_HELM".into(), testkit::tools::helm3().display().to_string()),
-            ("HELM_CACHE_HOME".into(), self.dir.path().join("helm/cache").display().to_string()),
-            ("HELM_CONFIG_HOME".into(), self.dir.path().join("helm/config").display().to_string()),
-            ("HELM_DATA_HOME".into(), self.dir.path().join("helm/data").display().to_string()),
+            (
+                "CUTOVER_HELM".into(),
+                testkit::tools::helm3().display().to_string(),
+            ),
+            (
+                "HELM_CACHE_HOME".into(),
+                self.dir.path().join("helm/cache").display().to_string(),
+            ),
+            (
+                "HELM_CONFIG_HOME".into(),
+                self.dir.path().join("helm/config").display().to_string(),
+            ),
+            (
+                "HELM_DATA_HOME".into(),
+                self.dir.path().join("helm/data").display().to_string(),
+            ),
             // cutover's pollers keep pace with cloudsim's clock.
             ("CUTOVER_TIME_SCALE".into(), self.time_scale.to_string()),
             // A killed cutover leaves its private work directory behind: keep it in the test's.
-            ("TMPDIR".into(), self.dir.path().join("tmp").display().to_string()),
+            (
+                "TMPDIR".into(),
+                self.dir.path().join("tmp").display().to_string(),
+            ),
             (upgrade::SECRET_ENV.into(), upgrade::SECRET.into()),
         ]
     }
@@ -119,7 +144,10 @@ impl Stack {
     /// A `cutover` command with the stand-ins' environment, run from the test's directory.
     pub fn cutover(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cutover"));
-        cmd.args(args).current_dir(self.dir.path()).stdin(Stdio::null()).env_remove("RUST_LOG");
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .env_remove("RUST_LOG");
         for (k, v) in self.env() {
             cmd.env(k, v);
         }
@@ -132,7 +160,9 @@ impl Stack {
 
     /// SDK configuration for the test's own calls (pre-creating blue, reading DNS).
     pub async fn sdk(&self, endpoint: &str) -> SdkConfig {
-        let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(endpoint)
@@ -153,8 +183,20 @@ impl Stack {
     /// A kubeconfig for `cluster` written by `cutover kubeconfig` (its user runs `cutover token`).
     pub fn kubeconfig(&self, cluster: &str) -> PathBuf {
         let path = self.dir.path().join(format!("kubeconfig-{cluster}.json"));
-        let out = self.run_cutover(&["kubeconfig", "--cluster", cluster, "--region", REGION, "--file", path.to_str().unwrap()]);
-        assert!(out.status.success(), "cutover kubeconfig: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self.run_cutover(&[
+            "kubeconfig",
+            "--cluster",
+            cluster,
+            "--region",
+            REGION,
+            "--file",
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "cutover kubeconfig: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         path
     }
 
@@ -186,7 +228,10 @@ impl Stack {
             .version(version)
             .role_arn("arn:aws:iam::111122223333:role/eks-cluster")
             .resources_vpc_config(
-                aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-a").subnet_ids("subnet-b").build(),
+                aws_sdk_eks::types::VpcConfigRequest::builder()
+                    .subnet_ids("subnet-a")
+                    .subnet_ids("subnet-b")
+                    .build(),
             )
             .send()
             .await
@@ -202,31 +247,80 @@ impl Stack {
             .node_role("arn:aws:iam::111122223333:role/eks-node")
             .subnets("subnet-a")
             .instance_types("m6i.large")
-            .scaling_config(aws_sdk_eks::types::NodegroupScalingConfig::builder().min_size(2).desired_size(2).max_size(3).build())
+            .scaling_config(
+                aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                    .min_size(2)
+                    .desired_size(2)
+                    .max_size(3)
+                    .build(),
+            )
             .send()
             .await
             .expect("create blue node group");
         self.wait_for("blue node group ACTIVE", || async {
-            let n = eks.describe_nodegroup().cluster_name(name).nodegroup_name("general").send().await.ok()?;
+            let n = eks
+                .describe_nodegroup()
+                .cluster_name(name)
+                .nodegroup_name("general")
+                .send()
+                .await
+                .ok()?;
             (n.nodegroup()?.status()? == &aws_sdk_eks::types::NodegroupStatus::Active).then_some(())
         })
         .await;
         let kubeconfig = self.kubeconfig(name);
         let out = self.helm(
             &kubeconfig,
-            &["install", "ingress", "ingress", "--repo", self.charts.url(), "--version", "4.11.3", "-n", "ingress", "--create-namespace", "--wait", "--timeout", "2m"],
+            &[
+                "install",
+                "ingress",
+                "ingress",
+                "--repo",
+                self.charts.url(),
+                "--version",
+                "4.11.3",
+                "-n",
+                "ingress",
+                "--create-namespace",
+                "--wait",
+                "--timeout",
+                "2m",
+            ],
         );
-        assert!(out.status.success(), "helm install on blue: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "helm install on blue: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.wait_for("blue load balancer address", || async {
-            let out = self.kubectl(&kubeconfig, &["get", "service", "-n", "ingress", "ingress-nginx-controller", "-o", "json"]);
+            let out = self.kubectl(
+                &kubeconfig,
+                &[
+                    "get",
+                    "service",
+                    "-n",
+                    "ingress",
+                    "ingress-nginx-controller",
+                    "-o",
+                    "json",
+                ],
+            );
             let svc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-            svc["status"]["loadBalancer"]["ingress"][0]["hostname"].as_str().map(str::to_string)
+            svc["status"]["loadBalancer"]["ingress"][0]["hostname"]
+                .as_str()
+                .map(str::to_string)
         })
         .await
     }
 
     /// A hosted zone in moto and the blue weighted record carrying all traffic.
-    pub async fn create_zone_with_blue_record(&self, zone: &str, record: &str, set_id: &str, target: &str) -> String {
+    pub async fn create_zone_with_blue_record(
+        &self,
+        zone: &str,
+        record: &str,
+        set_id: &str,
+        target: &str,
+    ) -> String {
         let r53 = self.route53().await;
         let created = r53
             .create_hosted_zone()
@@ -235,13 +329,26 @@ impl Stack {
             .send()
             .await
             .expect("create zone");
-        let zone_id = created.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_string();
-        self.upsert_weight(&zone_id, record, set_id, target, 100).await;
+        let zone_id = created
+            .hosted_zone()
+            .unwrap()
+            .id()
+            .trim_start_matches("/hostedzone/")
+            .to_string();
+        self.upsert_weight(&zone_id, record, set_id, target, 100)
+            .await;
         zone_id
     }
 
     /// UPSERTs one weighted CNAME (what a human editing DNS by hand does).
-    pub async fn upsert_weight(&self, zone_id: &str, record: &str, set_id: &str, target: &str, weight: i64) {
+    pub async fn upsert_weight(
+        &self,
+        zone_id: &str,
+        record: &str,
+        set_id: &str,
+        target: &str,
+        weight: i64,
+    ) {
         let set = ResourceRecordSet::builder()
             .name(record)
             .r#type(RrType::Cname)
@@ -257,7 +364,13 @@ impl Stack {
             .hosted_zone_id(zone_id)
             .change_batch(
                 ChangeBatch::builder()
-                    .changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().unwrap())
+                    .changes(
+                        Change::builder()
+                            .action(ChangeAction::Upsert)
+                            .resource_record_set(set)
+                            .build()
+                            .unwrap(),
+                    )
                     .build()
                     .unwrap(),
             )
@@ -267,26 +380,58 @@ impl Stack {
     }
 
     /// Weights of every weighted record of `record`, by set identifier.
-    pub async fn weights(&self, zone_id: &str, record: &str) -> std::collections::BTreeMap<String, i64> {
-        let listed = self.route53().await.list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
+    pub async fn weights(
+        &self,
+        zone_id: &str,
+        record: &str,
+    ) -> std::collections::BTreeMap<String, i64> {
+        let listed = self
+            .route53()
+            .await
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .send()
+            .await
+            .unwrap();
         let wanted = format!("{}.", record.trim_end_matches('.'));
         listed
             .resource_record_sets()
             .iter()
             .filter(|r| r.name() == wanted && r.set_identifier().is_some())
-            .map(|r| (r.set_identifier().unwrap().to_string(), r.weight().unwrap_or(0)))
+            .map(|r| {
+                (
+                    r.set_identifier().unwrap().to_string(),
+                    r.weight().unwrap_or(0),
+                )
+            })
             .collect()
     }
 
     /// Targets (CNAME values) of every weighted record of `record`, by set identifier.
-    pub async fn targets(&self, zone_id: &str, record: &str) -> std::collections::BTreeMap<String, String> {
-        let listed = self.route53().await.list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
+    pub async fn targets(
+        &self,
+        zone_id: &str,
+        record: &str,
+    ) -> std::collections::BTreeMap<String, String> {
+        let listed = self
+            .route53()
+            .await
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .send()
+            .await
+            .unwrap();
         let wanted = format!("{}.", record.trim_end_matches('.'));
         listed
             .resource_record_sets()
             .iter()
             .filter(|r| r.name() == wanted && r.set_identifier().is_some())
-            .map(|r| (r.set_identifier().unwrap().to_string(), r.resource_records()[0].value().to_string()))
+            .map(|r| {
+                (
+                    r.set_identifier().unwrap().to_string(),
+                    r.resource_records()[0].value().to_string(),
+                )
+            })
             .collect()
     }
 
@@ -308,16 +453,30 @@ impl Stack {
 
     /// cloudsim's events of one kind (e.g. `cluster-created`), for exactly-once assertions.
     pub fn events(&self, kind: &str) -> Vec<cloudsim::events::Event> {
-        self.cloudsim().env().events.snapshot().into_iter().filter(|e| e.kind == kind).collect()
+        self.cloudsim()
+            .env()
+            .events
+            .snapshot()
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .collect()
     }
 
     /// How many events of `kind` concern `cluster`.
     pub fn count_events(&self, kind: &str, cluster: &str) -> usize {
-        self.events(kind).iter().filter(|e| e.cluster.as_deref() == Some(cluster)).count()
+        self.events(kind)
+            .iter()
+            .filter(|e| e.cluster.as_deref() == Some(cluster))
+            .count()
     }
 
     /// Load balancers that outlived their cluster (what a careless teardown leaks in AWS).
     pub fn leaked_load_balancers(&self) -> Vec<String> {
-        self.cloudsim().eks().leaked_load_balancers().iter().map(|lb| format!("{lb:?}")).collect()
+        self.cloudsim()
+            .eks()
+            .leaked_load_balancers()
+            .iter()
+            .map(|lb| format!("{lb:?}"))
+            .collect()
     }
 }

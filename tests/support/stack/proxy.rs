@@ -51,7 +51,9 @@ impl Drop for Recorder {
 impl Recorder {
     /// Listens on a free loopback port and forwards every connection to `upstream`.
     pub async fn start(upstream: SocketAddr) -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the recording proxy");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the recording proxy");
         let addr = listener.local_addr().unwrap();
         let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
         let log = requests.clone();
@@ -59,12 +61,18 @@ impl Recorder {
             while let Ok((client, _)) = listener.accept().await {
                 let log = log.clone();
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else { return };
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
                     forward(client, server, log).await;
                 });
             }
         });
-        Recorder { addr, requests, accept }
+        Recorder {
+            addr,
+            requests,
+            accept,
+        }
     }
 
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_ROUTE_53`.
@@ -80,7 +88,11 @@ impl Recorder {
     pub fn change_batches(&self) -> Vec<Vec<Change>> {
         self.requests()
             .iter()
-            .filter(|r| r.method == "POST" && r.path.contains("/hostedzone/") && r.path.trim_end_matches('/').ends_with("/rrset"))
+            .filter(|r| {
+                r.method == "POST"
+                    && r.path.contains("/hostedzone/")
+                    && r.path.trim_end_matches('/').ends_with("/rrset")
+            })
             .map(|r| parse_changes(&r.body))
             .collect()
     }

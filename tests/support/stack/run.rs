@@ -53,7 +53,12 @@ impl Stack {
             .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
             .spawn()
             .expect("start cutover");
-        CutoverRun { label: label.to_string(), child, stdout, stderr }
+        CutoverRun {
+            label: label.to_string(),
+            child,
+            stdout,
+            stderr,
+        }
     }
 
     /// What the run labelled `label` has written to stderr so far (its progress lines).
@@ -84,9 +89,18 @@ impl CutoverRun {
                 return v;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("{}: cutover exited ({status}) before {what}\n--- stderr\n{}", self.label, self.stderr());
+                panic!(
+                    "{}: cutover exited ({status}) before {what}\n--- stderr\n{}",
+                    self.label,
+                    self.stderr()
+                );
             }
-            assert!(Instant::now() < deadline, "{}: timed out waiting for {what}\n--- stderr\n{}", self.label, self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "{}: timed out waiting for {what}\n--- stderr\n{}",
+                self.label,
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -108,7 +122,11 @@ impl CutoverRun {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("{}: cutover did not finish within {RUN_TIMEOUT:?}\n--- stderr\n{}", self.label, self.stderr());
+                panic!(
+                    "{}: cutover did not finish within {RUN_TIMEOUT:?}\n--- stderr\n{}",
+                    self.label,
+                    self.stderr()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
@@ -123,29 +141,41 @@ impl CutoverRun {
 /// The records of the latest run journaled in `runs_dir` (empty before the first write). A torn
 /// last line (a write cut by kill -9) is left out, as the engine does.
 pub fn journal(runs_dir: &Path) -> Vec<JournalRecord> {
-    let Ok(entries) = std::fs::read_dir(runs_dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(runs_dir) else {
+        return Vec::new();
+    };
     let mut journals: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     journals.sort();
-    let Some(latest) = journals.last() else { return Vec::new() };
+    let Some(latest) = journals.last() else {
+        return Vec::new();
+    };
     let run_id = latest.file_stem().unwrap().to_str().unwrap();
     let bytes = std::fs::read(latest).unwrap_or_default();
-    cutover::engine::journal::parse(run_id, &bytes).expect("a journal the engine can read").records
+    cutover::engine::journal::parse(run_id, &bytes)
+        .expect("a journal the engine can read")
+        .records
 }
 
 pub fn started(records: &[JournalRecord], step: &str) -> bool {
-    records.iter().any(|r| matches!(&r.event, JournalEvent::StepStarted { step: s, .. } if s == step))
+    records
+        .iter()
+        .any(|r| matches!(&r.event, JournalEvent::StepStarted { step: s, .. } if s == step))
 }
 
 pub fn done(records: &[JournalRecord], step: &str) -> bool {
-    records.iter().any(|r| matches!(&r.event, JournalEvent::StepDone { step: s, .. } if s == step))
+    records
+        .iter()
+        .any(|r| matches!(&r.event, JournalEvent::StepDone { step: s, .. } if s == step))
 }
 
 pub fn checkpoint(records: &[JournalRecord], name: &str) -> bool {
-    records.iter().any(|r| matches!(&r.event, JournalEvent::Checkpoint { name: n } if n == name))
+    records
+        .iter()
+        .any(|r| matches!(&r.event, JournalEvent::Checkpoint { name: n } if n == name))
 }
 
 /// The output a step journaled with `step-done`.
@@ -163,7 +193,11 @@ pub fn kinds(records: &[JournalRecord]) -> Vec<String> {
         .map(|r| {
             let v = serde_json::to_value(&r.event).unwrap();
             let kind = v["type"].as_str().unwrap_or("?").to_string();
-            match v.get("step").or_else(|| v.get("name")).and_then(|s| s.as_str()) {
+            match v
+                .get("step")
+                .or_else(|| v.get("name"))
+                .and_then(|s| s.as_str())
+            {
                 Some(s) => format!("{kind} {s}"),
                 None => kind,
             }

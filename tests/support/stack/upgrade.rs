@@ -31,7 +31,10 @@ pub struct PlanSpec {
 
 impl Default for PlanSpec {
     fn default() -> Self {
-        PlanSpec { ingress_digest: None, bakes: ["1s", "2s", "1s"] }
+        PlanSpec {
+            ingress_digest: None,
+            bakes: ["1s", "2s", "1s"],
+        }
     }
 }
 
@@ -60,19 +63,33 @@ impl Stack {
     /// blue's weighted record at 100, and writes the plan.
     pub async fn prepare_upgrade(&self, spec: PlanSpec) -> Upgrade {
         let blue_lb = self.create_blue(BLUE, "1.31").await;
-        let zone_id = self.create_zone_with_blue_record(ZONE, RECORD, BLUE_SET, &blue_lb).await;
+        let zone_id = self
+            .create_zone_with_blue_record(ZONE, RECORD, BLUE_SET, &blue_lb)
+            .await;
         let state = self.dir.path().join("state");
         let plan = self.dir.path().join("upgrade.yaml");
         std::fs::write(&plan, self.upgrade_plan(&spec, &state)).unwrap();
         let out = self.run_cutover(&["validate", plan.to_str().unwrap()]);
-        assert!(out.status.success(), "the e2e plan must be valid: {}", String::from_utf8_lossy(&out.stderr));
-        Upgrade { plan, state, zone_id, blue_lb }
+        assert!(
+            out.status.success(),
+            "the e2e plan must be valid: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Upgrade {
+            plan,
+            state,
+            zone_id,
+            blue_lb,
+        }
     }
 
     fn upgrade_plan(&self, spec: &PlanSpec, state: &std::path::Path) -> String {
         let repo = self.charts.url();
         let digest = |name: &str, version: &str| self.charts.package(name, version).digest.clone();
-        let ingress_digest = spec.ingress_digest.clone().unwrap_or_else(|| digest("ingress", "4.11.3"));
+        let ingress_digest = spec
+            .ingress_digest
+            .clone()
+            .unwrap_or_else(|| digest("ingress", "4.11.3"));
         let (api_digest, worker_digest) = (digest("api", "2.4.1"), digest("worker", "0.3.0"));
         let [bake10, bake50, bake100] = spec.bakes;
         let state = state.display();

@@ -219,6 +219,59 @@ impl Stack {
         cmd.output().expect("run kubectl")
     }
 
+    /// Whether EKS (cloudsim) still knows the cluster `name`.
+    pub async fn cluster_exists(&self, name: &str) -> bool {
+        match self.eks().await.describe_cluster().name(name).send().await {
+            Ok(_) => true,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                false
+            }
+            Err(e) => panic!("describe cluster {name}: {e:?}"),
+        }
+    }
+
+    /// Every Helm release on a cluster as `(name, revision, status)`, sorted by name.
+    pub fn releases(&self, kubeconfig: &Path) -> Vec<(String, String, String)> {
+        let out = self.helm(kubeconfig, &["list", "-A", "-o", "json"]);
+        assert!(
+            out.status.success(),
+            "helm list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let field = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or_default().to_string();
+        let mut releases: Vec<(String, String, String)> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (field(r, "name"), field(r, "revision"), field(r, "status")))
+            .collect();
+        releases.sort();
+        releases
+    }
+
+    /// The statuses of a release's revisions as helm stores them (the `status` labels of its
+    /// Secrets, space-separated), e.g. `pending-install` while helm is mid-install.
+    pub fn release_statuses(&self, kubeconfig: &Path, namespace: &str, release: &str) -> String {
+        let out = self.kubectl(
+            kubeconfig,
+            &[
+                "get",
+                "secrets",
+                "-n",
+                namespace,
+                "-l",
+                &format!("owner=helm,name={release}"),
+                "-o",
+                "jsonpath={.items[*].metadata.labels.status}",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Builds the live blue cluster the way a team would have: EKS cluster + node group, the
     /// ingress chart installed with helm, and its load balancer's hostname returned.
     pub async fn create_blue(&self, name: &str, version: &str) -> String {

@@ -27,6 +27,24 @@ pub struct Change {
     pub weight: Option<u8>,
 }
 
+impl Change {
+    pub fn upsert(set_id: &str, weight: u8) -> Change {
+        Change {
+            action: "UPSERT".into(),
+            set_id: set_id.into(),
+            weight: Some(weight),
+        }
+    }
+
+    pub fn delete(set_id: &str, weight: u8) -> Change {
+        Change {
+            action: "DELETE".into(),
+            set_id: set_id.into(),
+            weight: Some(weight),
+        }
+    }
+}
+
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.weight {

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use super::Stack;
+use super::proxy::Change;
 
 pub const ENV: &str = "shop-prod";
 pub const BLUE: &str = "shop-1-31";
@@ -19,6 +20,18 @@ pub const GREEN_SET: &str = "shop-prod-green";
 /// A secret value passed to the api release; it must never show up in output or the journal.
 pub const SECRET_ENV: &str = "SHOP_DB_PASSWORD";
 pub const SECRET: &str = "e2e-only-s3cr3t-value";
+
+/// The Route53 batches of a whole upgrade, each sent once: green's record at 0, the three
+/// shifts (each moving both weights in one atomic batch), blue's record deleted.
+pub fn full_run_batches() -> Vec<Vec<Change>> {
+    vec![
+        vec![Change::upsert(GREEN_SET, 0)],
+        vec![Change::upsert(BLUE_SET, 90), Change::upsert(GREEN_SET, 10)],
+        vec![Change::upsert(BLUE_SET, 50), Change::upsert(GREEN_SET, 50)],
+        vec![Change::upsert(BLUE_SET, 0), Change::upsert(GREEN_SET, 100)],
+        vec![Change::delete(BLUE_SET, 0)],
+    ]
+}
 
 /// The knobs the scenarios turn; everything else is fixed.
 #[derive(Debug, Clone)]

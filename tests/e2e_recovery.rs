@@ -1,7 +1,11 @@
-//! kill -9 of cutover at five points of one quarterly upgrade, each followed by
-//! `cutover resume --yes`, which takes over the dead process's lock and carries on. The run ends
-//! as an uninterrupted one would: one green cluster, each release at revision 1, each weight
-//! change sent once, one green record and no blue one, blue gone, nothing leaked.
+//! Recovery end to end: a quarterly upgrade interrupted, then finished as if nothing happened.
+//! - kill -9 of cutover at five points, each followed by `cutover resume --yes`, which takes over
+//!   the dead process's lock and carries on. The run ends as an uninterrupted one would: one
+//!   green cluster, each release at revision 1, each weight change sent once, one green record
+//!   and no blue one, blue gone, nothing leaked.
+//! - cloudsim (EKS and every cluster's Kubernetes API) going down and coming back twice — while
+//!   green's cluster is CREATING and while helm is mid-install (revision 1 pending-install) —
+//!   and cutover riding it out: it retries, adopts what was made before, and completes.
 //!
 //! Each point is found without sleeps: the run's journal, cloudsim's events, Route53's live
 //! weights, cutover's progress lines, or the release's state on green.
@@ -9,20 +13,18 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use cutover::engine::JournalEvent;
 use support::stack::Stack;
-use support::stack::proxy::Change;
 use support::stack::run::{CutoverRun, done, journal, kinds, output, started};
-use support::stack::upgrade::{BLUE, BLUE_SET, GREEN, GREEN_SET, PlanSpec, RECORD, Upgrade};
+use support::stack::upgrade::{
+    BLUE, GREEN, GREEN_SET, PlanSpec, RECORD, Upgrade, full_run_batches,
+};
 
-fn upsert(set: &str, weight: u8) -> Change {
-    Change {
-        action: "UPSERT".into(),
-        set_id: set.into(),
-        weight: Some(weight),
-    }
-}
+/// Long enough that cutover's calls in flight fail and are retried (the shortest retry delay is
+/// one second), short enough to stay within every retry budget.
+const OUTAGE: Duration = Duration::from_millis(1500);
 
 fn resume(stack: &Stack, up: &Upgrade, label: &str) -> CutoverRun {
     stack.spawn_cutover(label, &["resume", up.plan_arg(), "--yes"])
@@ -56,20 +58,7 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
     .await;
     let green_kube = stack.kubeconfig(GREEN);
     run.wait_until("the api release pending-install", || async {
-        let statuses = stack.kubectl(
-            &green_kube,
-            &[
-                "get",
-                "secrets",
-                "-n",
-                "payments",
-                "-l",
-                "owner=helm,name=api",
-                "-o",
-                "jsonpath={.items[*].metadata.labels.status}",
-            ],
-        );
-        (String::from_utf8_lossy(&statuses.stdout) == "pending-install").then_some(())
+        (stack.release_statuses(&green_kube, "payments", "api") == "pending-install").then_some(())
     })
     .await;
     run.kill9();
@@ -173,20 +162,7 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
     }
 
     // Each weight change sent once: the resumed shifts adopted what had landed before the kill.
-    assert_eq!(
-        stack.route53.change_batches(),
-        vec![
-            vec![upsert(GREEN_SET, 0)],
-            vec![upsert(BLUE_SET, 90), upsert(GREEN_SET, 10)],
-            vec![upsert(BLUE_SET, 50), upsert(GREEN_SET, 50)],
-            vec![upsert(BLUE_SET, 0), upsert(GREEN_SET, 100)],
-            vec![Change {
-                action: "DELETE".into(),
-                set_id: BLUE_SET.into(),
-                weight: Some(0)
-            }],
-        ]
-    );
+    assert_eq!(stack.route53.change_batches(), full_run_batches());
     assert_eq!(
         stack.weights(&up.zone_id, RECORD).await,
         BTreeMap::from([(GREEN_SET.to_string(), 100)])
@@ -202,17 +178,7 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
     );
 
     // Blue is gone and took its load balancer with it.
-    assert!(
-        stack
-            .eks()
-            .await
-            .describe_cluster()
-            .name(BLUE)
-            .send()
-            .await
-            .is_err(),
-        "blue must be gone"
-    );
+    assert!(!stack.cluster_exists(BLUE).await, "blue must be gone");
     assert_eq!(stack.count_events("cluster-deleted", BLUE), 1);
     assert_eq!(stack.leaked_load_balancers(), Vec::<String>::new());
 
@@ -236,4 +202,67 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
             .exists(),
         "the lock is released"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_survives_cloudsim_restarting_twice() {
+    let mut stack = Stack::start(600.0).await;
+    let up = stack.prepare_upgrade(PlanSpec::default()).await;
+    let runs = up.runs_dir();
+    let mut run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]);
+
+    run.wait_until("green's cluster CREATING", || async {
+        (stack.count_events("cluster-creating", GREEN) > 0).then_some(())
+    })
+    .await;
+    assert!(
+        !done(&journal(&runs), "provision.cluster"),
+        "the first outage must hit the cluster's creation"
+    );
+    stack.restart_cloudsim_after(OUTAGE).await;
+
+    run.wait_until("the api release's step", || async {
+        started(&journal(&runs), "releases.install.api").then_some(())
+    })
+    .await;
+    let green_kube = stack.kubeconfig(GREEN);
+    run.wait_until("the api release pending-install", || async {
+        (stack.release_statuses(&green_kube, "payments", "api") == "pending-install").then_some(())
+    })
+    .await;
+    assert!(
+        !done(&journal(&runs), "releases.install.api"),
+        "the second outage must hit helm mid-install"
+    );
+    stack.restart_cloudsim_after(OUTAGE).await;
+
+    let run = run.finish().await;
+    run.expect_code(0, "cutover apply across two cloudsim restarts");
+    assert_eq!(
+        stack.events("cloudsim-started").len(),
+        3,
+        "cloudsim started, then restarted twice"
+    );
+
+    let records = journal(&runs);
+    assert!(
+        !kinds(&records).iter().any(|k| k.starts_with("step-failed")),
+        "{:?}",
+        kinds(&records)
+    );
+    assert_eq!(
+        stack.count_events("cluster-creating", GREEN),
+        1,
+        "the outage did not make a second green"
+    );
+    assert_eq!(
+        stack.weights(&up.zone_id, RECORD).await,
+        BTreeMap::from([(GREEN_SET.to_string(), 100)])
+    );
+    assert!(!stack.cluster_exists(BLUE).await, "blue must be gone");
+    assert_eq!(stack.leaked_load_balancers(), Vec::<String>::new());
+    let releases = stack.releases(&green_kube);
+    let names: Vec<&str> = releases.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["api", "ingress", "worker"]);
+    assert!(releases.iter().all(|r| r.2 == "deployed"), "{releases:?}");
 }

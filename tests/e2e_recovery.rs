@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cutover::engine::JournalEvent;
+use serde_json::json;
 use support::stack::Stack;
 use support::stack::run::{CutoverRun, done, journal, kinds, output, started};
 use support::stack::upgrade::{
@@ -25,6 +26,11 @@ use support::stack::upgrade::{
 /// Long enough that cutover's calls in flight fail and are retried (the shortest retry delay is
 /// one second), short enough to stay within every retry budget.
 const OUTAGE: Duration = Duration::from_millis(1500);
+
+/// The api release's Deployment on green, as workload faults name it.
+fn api_on_green() -> String {
+    format!("{GREEN}/payments/api")
+}
 
 fn resume(stack: &Stack, up: &Upgrade, label: &str) -> CutoverRun {
     stack.spawn_cutover(label, &["resume", up.plan_arg(), "--yes"])
@@ -50,7 +56,11 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
         kinds(&records)
     );
 
-    // 2. During replay: helm is installing the api release (its revision 1 is pending-install).
+    // 2. During replay: helm is mid-install of the api release (revision 1 pending-install). The
+    // api's pods are held unready until cutover is dead, so helm's --wait is surely under way.
+    stack
+        .patch_faults(json!({"neverReady": [api_on_green()]}))
+        .await;
     let mut run = resume(&stack, &up, "resume-1");
     run.wait_until("the api release's step", || async {
         started(&journal(&runs), "releases.install.api").then_some(())
@@ -62,6 +72,8 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
     })
     .await;
     run.kill9();
+    // The orphaned helm finishes the install on its own.
+    stack.patch_faults(json!({"neverReady": null})).await;
     let records = journal(&runs);
     assert!(
         done(&records, "releases.install.ingress"),
@@ -209,6 +221,10 @@ async fn an_upgrade_survives_cloudsim_restarting_twice() {
     let mut stack = Stack::start(600.0).await;
     let up = stack.prepare_upgrade(PlanSpec::default()).await;
     let runs = up.runs_dir();
+    // The api's pods stay unready until after the second outage: helm is surely mid-install.
+    stack
+        .patch_faults(json!({"neverReady": [api_on_green()]}))
+        .await;
     let mut run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]);
 
     run.wait_until("green's cluster CREATING", || async {
@@ -235,6 +251,7 @@ async fn an_upgrade_survives_cloudsim_restarting_twice() {
         "the second outage must hit helm mid-install"
     );
     stack.restart_cloudsim_after(OUTAGE).await;
+    stack.patch_faults(json!({"neverReady": null})).await;
 
     let run = run.finish().await;
     run.expect_code(0, "cutover apply across two cloudsim restarts");

@@ -13,6 +13,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use cutover::engine::JournalEvent;
+use serde_json::json;
 use support::stack::Stack;
 use support::stack::proxy::Change;
 use support::stack::run::{checkpoint, journal, kinds};
@@ -238,13 +239,10 @@ async fn a_gate_failing_at_50_percent_gives_blue_all_traffic_back_in_one_batch()
     })
     .await;
     stack
-        .cloudsim()
-        .env()
-        .faults
-        .write()
-        .unwrap()
-        .lb_error_rate
-        .insert(format!("{GREEN}/ingress/ingress-nginx-controller"), 1.0);
+        .patch_faults(
+            json!({"lbErrorRate": {format!("{GREEN}/ingress/ingress-nginx-controller"): 1.0}}),
+        )
+        .await;
     let run = run.finish().await;
     run.expect_code(4, "cutover apply with green failing its gate at 50%");
     assert!(

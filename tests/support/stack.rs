@@ -102,6 +102,29 @@ impl Stack {
         self.cloudsim.as_ref().expect("cloudsim running")
     }
 
+    /// Changes cloudsim's faults through its control API (a JSON merge patch, e.g.
+    /// `{"neverReady": ["c/ns/name"]}`; `null` resets a field). Persisted: a restart keeps them.
+    pub async fn patch_faults(&self, patch: serde_json::Value) {
+        let url = format!("{}/_cloudsim/faults", self.cloudsim_url);
+        let response = tokio::task::spawn_blocking(move || {
+            testkit::net::http_with_headers(
+                "PATCH",
+                &url,
+                &[("Content-Type", "application/merge-patch+json")],
+                patch.to_string().as_bytes(),
+            )
+        })
+        .await
+        .unwrap()
+        .expect("PATCH /_cloudsim/faults");
+        assert_eq!(
+            response.status,
+            200,
+            "PATCH /_cloudsim/faults: {}",
+            response.text()
+        );
+    }
+
     /// The environment a cutover process needs to reach the stand-ins.
     pub fn env(&self) -> Vec<(String, String)> {
         let moto = self.moto.endpoint();

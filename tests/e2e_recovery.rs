@@ -44,7 +44,7 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
 
     // 1. During provisioning: green's cluster is CREATING.
     let mut run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]);
-    run.wait_until("green's cluster CREATING", || async {
+    run.wait_until(&stack, "green's cluster CREATING", || async {
         (stack.count_events("cluster-creating", GREEN) > 0).then_some(())
     })
     .await;
@@ -62,12 +62,12 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
         .patch_faults(json!({"neverReady": [api_on_green()]}))
         .await;
     let mut run = resume(&stack, &up, "resume-1");
-    run.wait_until("the api release's step", || async {
+    run.wait_until(&stack, "the api release's step", || async {
         started(&journal(&runs), "releases.install.api").then_some(())
     })
     .await;
     let green_kube = stack.kubeconfig(GREEN);
-    run.wait_until("the api release pending-install", || async {
+    run.wait_until(&stack, "the api release pending-install", || async {
         (stack.release_statuses(&green_kube, "payments", "api") == "pending-install").then_some(())
     })
     .await;
@@ -88,7 +88,7 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
 
     // 3. Right after a weight change: Route53 already sends 10% to green.
     let mut run = resume(&stack, &up, "resume-2");
-    run.wait_until("green's weight at 10", || async {
+    run.wait_until(&stack, "green's weight at 10", || async {
         (stack.weights(&up.zone_id, RECORD).await.get(GREEN_SET) == Some(&10)).then_some(())
     })
     .await;
@@ -97,7 +97,7 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
 
     // 4. During a bake: the 50% step's gates are being re-checked.
     let mut run = resume(&stack, &up, "resume-3");
-    run.wait_until("the 50% bake", || async {
+    run.wait_until(&stack, "the 50% bake", || async {
         stack
             .stderr_of("resume-3")
             .contains("traffic.shift.50: baking")
@@ -114,7 +114,7 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
 
     // 5. During teardown: blue's node group is being deleted.
     let mut run = resume(&stack, &up, "resume-4");
-    run.wait_until("blue's node group DELETING", || async {
+    run.wait_until(&stack, "blue's node group DELETING", || async {
         (stack.count_events("nodegroup-deleting", BLUE) > 0).then_some(())
     })
     .await;
@@ -126,7 +126,7 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
         kinds(&records)
     );
 
-    let last = resume(&stack, &up, "resume-5").finish().await;
+    let last = resume(&stack, &up, "resume-5").finish(&stack).await;
     last.expect_code(0, "the last resume");
 
     // One of everything on green.
@@ -227,7 +227,7 @@ async fn an_upgrade_survives_cloudsim_restarting_twice() {
         .await;
     let mut run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]);
 
-    run.wait_until("green's cluster CREATING", || async {
+    run.wait_until(&stack, "green's cluster CREATING", || async {
         (stack.count_events("cluster-creating", GREEN) > 0).then_some(())
     })
     .await;
@@ -237,12 +237,12 @@ async fn an_upgrade_survives_cloudsim_restarting_twice() {
     );
     stack.restart_cloudsim_after(OUTAGE).await;
 
-    run.wait_until("the api release's step", || async {
+    run.wait_until(&stack, "the api release's step", || async {
         started(&journal(&runs), "releases.install.api").then_some(())
     })
     .await;
     let green_kube = stack.kubeconfig(GREEN);
-    run.wait_until("the api release pending-install", || async {
+    run.wait_until(&stack, "the api release pending-install", || async {
         (stack.release_statuses(&green_kube, "payments", "api") == "pending-install").then_some(())
     })
     .await;
@@ -253,7 +253,7 @@ async fn an_upgrade_survives_cloudsim_restarting_twice() {
     stack.restart_cloudsim_after(OUTAGE).await;
     stack.patch_faults(json!({"neverReady": null})).await;
 
-    let run = run.finish().await;
+    let run = run.finish(&stack).await;
     run.expect_code(0, "cutover apply across two cloudsim restarts");
     assert_eq!(
         stack.events("cloudsim-started").len(),

@@ -28,7 +28,7 @@ async fn a_quarterly_upgrade_moves_all_traffic_to_green_and_retires_blue() {
 
     let run = stack
         .spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"])
-        .finish()
+        .finish(&stack)
         .await;
     run.expect_code(0, "cutover apply");
 
@@ -176,7 +176,7 @@ async fn a_chart_whose_digest_does_not_match_is_refused_before_any_cloud_change(
 
     let run = stack
         .spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"])
-        .finish()
+        .finish(&stack)
         .await;
     run.expect_code(4, "cutover apply with a wrong chart digest");
     assert!(
@@ -234,7 +234,7 @@ async fn a_gate_failing_at_50_percent_gives_blue_all_traffic_back_in_one_batch()
 
     let mut run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]);
     let runs = up.runs_dir();
-    run.wait_until("checkpoint traffic-10", || async {
+    run.wait_until(&stack, "checkpoint traffic-10", || async {
         checkpoint(&journal(&runs), "traffic-10").then_some(())
     })
     .await;
@@ -243,7 +243,7 @@ async fn a_gate_failing_at_50_percent_gives_blue_all_traffic_back_in_one_batch()
             json!({"lbErrorRate": {format!("{GREEN}/ingress/ingress-nginx-controller"): 1.0}}),
         )
         .await;
-    let run = run.finish().await;
+    let run = run.finish(&stack).await;
     run.expect_code(4, "cutover apply with green failing its gate at 50%");
     assert!(
         run.stderr.contains("smoke"),

@@ -11,7 +11,7 @@ use cutover::engine::{JournalEvent, JournalRecord};
 use super::Stack;
 
 /// How long any one run may take before the test gives up on it.
-const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct CutoverRun {
     label: String,
@@ -61,6 +61,34 @@ impl Stack {
         }
     }
 
+    /// cloudsim's view for a failure message: every cluster's status and the latest events.
+    pub fn diagnostics(&self) -> String {
+        let Some(cloudsim) = &self.cloudsim else {
+            return "--- cloudsim is down".into();
+        };
+        let clusters = cloudsim.eks().cluster_statuses();
+        let events = cloudsim.env().events.snapshot();
+        let latest: Vec<String> = events
+            .iter()
+            .rev()
+            .take(25)
+            .rev()
+            .map(|e| {
+                format!(
+                    "{} {} {} {}",
+                    e.at,
+                    e.kind,
+                    e.cluster.as_deref().unwrap_or("-"),
+                    e.detail
+                )
+            })
+            .collect();
+        format!(
+            "--- cloudsim clusters {clusters:?}\n--- cloudsim's latest events\n{}",
+            latest.join("\n")
+        )
+    }
+
     /// What the run labelled `label` has written to stderr so far (its progress lines).
     pub fn stderr_of(&self, label: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("{label}.stderr"))).unwrap_or_default()
@@ -76,9 +104,10 @@ impl CutoverRun {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// Polls `probe` every 20 ms until it yields. Panics with the run's output if the run exits
-    /// first or nothing comes within the run timeout: the point the test waits for never came.
-    pub async fn wait_until<T, F, Fut>(&mut self, what: &str, mut probe: F) -> T
+    /// Polls `probe` every 20 ms until it yields. Panics with the run's output and cloudsim's
+    /// view (cluster statuses, latest events) if the run exits first or nothing comes within the
+    /// run timeout: the point the test waits for never came.
+    pub async fn wait_until<T, F, Fut>(&mut self, stack: &Stack, what: &str, mut probe: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
@@ -90,17 +119,22 @@ impl CutoverRun {
             }
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!(
-                    "{}: cutover exited ({status}) before {what}\n--- stderr\n{}",
+                    "{}: cutover exited ({status}) before {what}\n--- stderr\n{}\n{}",
                     self.label,
-                    self.stderr()
+                    self.stderr(),
+                    stack.diagnostics()
                 );
             }
-            assert!(
-                Instant::now() < deadline,
-                "{}: timed out waiting for {what}\n--- stderr\n{}",
-                self.label,
-                self.stderr()
-            );
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{}: timed out waiting for {what}\n--- stderr\n{}\n{}",
+                    self.label,
+                    self.stderr(),
+                    stack.diagnostics()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -113,7 +147,7 @@ impl CutoverRun {
     }
 
     /// Waits for the process to exit (bounded) and collects its output.
-    pub async fn finish(mut self) -> Finished {
+    pub async fn finish(mut self, stack: &Stack) -> Finished {
         let deadline = Instant::now() + RUN_TIMEOUT;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -123,9 +157,10 @@ impl CutoverRun {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 panic!(
-                    "{}: cutover did not finish within {RUN_TIMEOUT:?}\n--- stderr\n{}",
+                    "{}: cutover did not finish within {RUN_TIMEOUT:?}\n--- stderr\n{}\n{}",
                     self.label,
-                    self.stderr()
+                    self.stderr(),
+                    stack.diagnostics()
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -420,5 +420,8 @@ async fn a_change_whose_client_hangs_up_still_completes() {
     wait_cluster(&eks, &orphan, "ACTIVE").await;
     server.shutdown().await;
     let persisted = std::fs::read_to_string(dir.path().join("eks.json")).unwrap();
-    assert!(persisted.contains(&format!("\"{orphan}\"")), "the change is on disk");
+    assert!(
+        persisted.contains(&format!("\"{orphan}\"")),
+        "the change is on disk"
+    );
 }

@@ -1,6 +1,17 @@
 //! The local stand-ins an end-to-end test runs cutover against: cloudsim (EKS + Kubernetes, in
 //! process), moto (Route53, S3, STS), a static chart repository, and a blue cluster serving traffic
 //! through a weighted record. Every test gets its own, on free loopback ports.
+//!
+//! Route53 calls of the cutover processes go through a recording proxy ([`proxy::Recorder`]) so
+//! tests can count change batches; the test's own calls go to moto directly. Submodules: blue
+//! and the clusters ([`clusters`]), Route53 ([`dns`]), the upgrade scenario and its plan
+//! ([`upgrade`]), background runs and the journal ([`run`]).
+
+pub mod clusters;
+pub mod dns;
+pub mod proxy;
+pub mod run;
+pub mod upgrade;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -9,9 +20,6 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
-};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 pub const REGION: &str = "us-east-1";
@@ -25,6 +33,8 @@ pub struct Stack {
     pub cloudsim_url: String,
     pub moto: testkit::moto::Moto,
     pub charts: testkit::charts::ChartRepo,
+    /// Between cutover and moto's Route53: every request cutover sent.
+    pub route53: proxy::Recorder,
     pub time_scale: f64,
     /// cloudsim's latency profile (its defaults unless [`Stack::start_with_profile`]).
     pub profile: cloudsim::profile::Profile,
@@ -42,7 +52,18 @@ impl Stack {
         let dir = tempfile::tempdir().unwrap();
         let moto = testkit::moto::Moto::start();
         let charts = testkit::charts::ChartRepo::start(testkit::charts::fixtures_dir());
-        let mut stack = Stack { dir, cloudsim: None, cloudsim_url: String::new(), moto, charts, time_scale, profile };
+        let route53 = proxy::Recorder::start(([127, 0, 0, 1], moto.port()).into()).await;
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        let mut stack = Stack {
+            dir,
+            cloudsim: None,
+            cloudsim_url: String::new(),
+            moto,
+            charts,
+            route53,
+            time_scale,
+            profile,
+        };
         stack.start_cloudsim(None).await;
         stack
     }
@@ -64,21 +85,53 @@ impl Stack {
     }
 
     async fn start_cloudsim(&mut self, listen: Option<std::net::SocketAddr>) {
-        let server = cloudsim::Server::start(self.cloudsim_config(listen)).await.expect("start cloudsim");
+        let server = cloudsim::Server::start(self.cloudsim_config(listen))
+            .await
+            .expect("start cloudsim");
         self.cloudsim_url = server.url();
         self.cloudsim = Some(server);
     }
 
     /// Stops cloudsim and starts it again on the same port and state (a cloud outage).
     pub async fn restart_cloudsim(&mut self) {
+        self.restart_cloudsim_after(Duration::ZERO).await;
+    }
+
+    /// Stops cloudsim (EKS and every cluster's Kubernetes API), keeps it down for `outage`, and
+    /// starts it again on the same port and state directory.
+    pub async fn restart_cloudsim_after(&mut self, outage: Duration) {
         let server = self.cloudsim.take().expect("cloudsim running");
         let addr = server.addr();
         server.shutdown().await;
+        tokio::time::sleep(outage).await;
         self.start_cloudsim(Some(addr)).await;
     }
 
     pub fn cloudsim(&self) -> &cloudsim::RunningServer {
         self.cloudsim.as_ref().expect("cloudsim running")
+    }
+
+    /// Changes cloudsim's faults through its control API (a JSON merge patch, e.g.
+    /// `{"neverReady": ["c/ns/name"]}`; `null` resets a field). Persisted: a restart keeps them.
+    pub async fn patch_faults(&self, patch: serde_json::Value) {
+        let url = format!("{}/_cloudsim/faults", self.cloudsim_url);
+        let response = tokio::task::spawn_blocking(move || {
+            testkit::net::http_with_headers(
+                "PATCH",
+                &url,
+                &[("Content-Type", "application/merge-patch+json")],
+                patch.to_string().as_bytes(),
+            )
+        })
+        .await
+        .unwrap()
+        .expect("PATCH /_cloudsim/faults");
+        assert_eq!(
+            response.status,
+            200,
+            "PATCH /_cloudsim/faults: {}",
+            response.text()
+        );
     }
 
     /// The environment a cutover process needs to reach the stand-ins.
@@ -90,20 +143,43 @@ impl Stack {
             ("AWS_REGION".into(), REGION.into()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("AWS_ENDPOINT_URL_EKS".into(), self.cloudsim_url.clone()),
-            ("AWS_ENDPOINT_URL_ROUTE_53".into(), moto.clone()),
+            ("AWS_ENDPOINT_URL_ROUTE_53".into(), self.route53.url()),
             ("AWS_ENDPOINT_URL_S3".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_STS".into(), moto),
-            ("CUTOVER_HELM".into(), testkit::tools::helm3().display().to_string()),
-            ("HELM_CACHE_HOME".into(), self.dir.path().join("helm/cache").display().to_string()),
-            ("HELM_CONFIG_HOME".into(), self.dir.path().join("helm/config").display().to_string()),
-            ("HELM_DATA_HOME".into(), self.dir.path().join("helm/data").display().to_string()),
+            (
+                "CUTOVER_HELM".into(),
+                testkit::tools::helm3().display().to_string(),
+            ),
+            (
+                "HELM_CACHE_HOME".into(),
+                self.dir.path().join("helm/cache").display().to_string(),
+            ),
+            (
+                "HELM_CONFIG_HOME".into(),
+                self.dir.path().join("helm/config").display().to_string(),
+            ),
+            (
+                "HELM_DATA_HOME".into(),
+                self.dir.path().join("helm/data").display().to_string(),
+            ),
+            // cutover's pollers keep pace with cloudsim's clock.
+            ("CUTOVER_TIME_SCALE".into(), self.time_scale.to_string()),
+            // A killed cutover leaves its private work directory behind: keep it in the test's.
+            (
+                "TMPDIR".into(),
+                self.dir.path().join("tmp").display().to_string(),
+            ),
+            (upgrade::SECRET_ENV.into(), upgrade::SECRET.into()),
         ]
     }
 
     /// A `cutover` command with the stand-ins' environment, run from the test's directory.
     pub fn cutover(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cutover"));
-        cmd.args(args).current_dir(self.dir.path()).stdin(Stdio::null()).env_remove("RUST_LOG");
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .env_remove("RUST_LOG");
         for (k, v) in self.env() {
             cmd.env(k, v);
         }
@@ -116,7 +192,9 @@ impl Stack {
 
     /// SDK configuration for the test's own calls (pre-creating blue, reading DNS).
     pub async fn sdk(&self, endpoint: &str) -> SdkConfig {
-        let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(endpoint)
@@ -137,8 +215,20 @@ impl Stack {
     /// A kubeconfig for `cluster` written by `cutover kubeconfig` (its user runs `cutover token`).
     pub fn kubeconfig(&self, cluster: &str) -> PathBuf {
         let path = self.dir.path().join(format!("kubeconfig-{cluster}.json"));
-        let out = self.run_cutover(&["kubeconfig", "--cluster", cluster, "--region", REGION, "--file", path.to_str().unwrap()]);
-        assert!(out.status.success(), "cutover kubeconfig: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self.run_cutover(&[
+            "kubeconfig",
+            "--cluster",
+            cluster,
+            "--region",
+            REGION,
+            "--file",
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "cutover kubeconfig: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         path
     }
 
@@ -161,107 +251,6 @@ impl Stack {
         cmd.output().expect("run kubectl")
     }
 
-    /// Builds the live blue cluster the way a team would have: EKS cluster + node group, the
-    /// ingress chart installed with helm, and its load balancer's hostname returned.
-    pub async fn create_blue(&self, name: &str, version: &str) -> String {
-        let eks = self.eks().await;
-        eks.create_cluster()
-            .name(name)
-            .version(version)
-            .role_arn("arn:aws:iam::111122223333:role/eks-cluster")
-            .resources_vpc_config(
-                aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-a").subnet_ids("subnet-b").build(),
-            )
-            .send()
-            .await
-            .expect("create blue");
-        self.wait_for(&format!("blue cluster {name} ACTIVE"), || async {
-            let c = eks.describe_cluster().name(name).send().await.ok()?;
-            (c.cluster()?.status()? == &aws_sdk_eks::types::ClusterStatus::Active).then_some(())
-        })
-        .await;
-        eks.create_nodegroup()
-            .cluster_name(name)
-            .nodegroup_name("general")
-            .node_role("arn:aws:iam::111122223333:role/eks-node")
-            .subnets("subnet-a")
-            .instance_types("m6i.large")
-            .scaling_config(aws_sdk_eks::types::NodegroupScalingConfig::builder().min_size(2).desired_size(2).max_size(3).build())
-            .send()
-            .await
-            .expect("create blue node group");
-        self.wait_for("blue node group ACTIVE", || async {
-            let n = eks.describe_nodegroup().cluster_name(name).nodegroup_name("general").send().await.ok()?;
-            (n.nodegroup()?.status()? == &aws_sdk_eks::types::NodegroupStatus::Active).then_some(())
-        })
-        .await;
-        let kubeconfig = self.kubeconfig(name);
-        let out = self.helm(
-            &kubeconfig,
-            &["install", "ingress", "ingress", "--repo", self.charts.url(), "--version", "4.11.3", "-n", "ingress", "--create-namespace", "--wait", "--timeout", "2m"],
-        );
-        assert!(out.status.success(), "helm install on blue: {}", String::from_utf8_lossy(&out.stderr));
-        self.wait_for("blue load balancer address", || async {
-            let out = self.kubectl(&kubeconfig, &["get", "service", "-n", "ingress", "ingress-nginx-controller", "-o", "json"]);
-            let svc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-            svc["status"]["loadBalancer"]["ingress"][0]["hostname"].as_str().map(str::to_string)
-        })
-        .await
-    }
-
-    /// A hosted zone in moto and the blue weighted record carrying all traffic.
-    pub async fn create_zone_with_blue_record(&self, zone: &str, record: &str, set_id: &str, target: &str) -> String {
-        let r53 = self.route53().await;
-        let created = r53
-            .create_hosted_zone()
-            .name(zone)
-            .caller_reference(format!("e2e-{}", fastrand::u64(..)))
-            .send()
-            .await
-            .expect("create zone");
-        let zone_id = created.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_string();
-        self.upsert_weight(&zone_id, record, set_id, target, 100).await;
-        zone_id
-    }
-
-    /// UPSERTs one weighted CNAME (what a human editing DNS by hand does).
-    pub async fn upsert_weight(&self, zone_id: &str, record: &str, set_id: &str, target: &str, weight: i64) {
-        let set = ResourceRecordSet::builder()
-            .name(record)
-            .r#type(RrType::Cname)
-            .set_identifier(set_id)
-            .weight(weight)
-            .ttl(1)
-            .resource_records(ResourceRecord::builder().value(target).build().unwrap())
-            .build()
-            .unwrap();
-        self.route53()
-            .await
-            .change_resource_record_sets()
-            .hosted_zone_id(zone_id)
-            .change_batch(
-                ChangeBatch::builder()
-                    .changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().unwrap())
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("upsert record");
-    }
-
-    /// Weights of every weighted record of `record`, by set identifier.
-    pub async fn weights(&self, zone_id: &str, record: &str) -> std::collections::BTreeMap<String, i64> {
-        let listed = self.route53().await.list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
-        let wanted = format!("{}.", record.trim_end_matches('.'));
-        listed
-            .resource_record_sets()
-            .iter()
-            .filter(|r| r.name() == wanted && r.set_identifier().is_some())
-            .map(|r| (r.set_identifier().unwrap().to_string(), r.weight().unwrap_or(0)))
-            .collect()
-    }
-
     /// Polls `probe` until it yields, for at most 60 s of real time.
     pub async fn wait_for<T, F, Fut>(&self, what: &str, mut probe: F) -> T
     where
@@ -280,6 +269,30 @@ impl Stack {
 
     /// cloudsim's events of one kind (e.g. `cluster-created`), for exactly-once assertions.
     pub fn events(&self, kind: &str) -> Vec<cloudsim::events::Event> {
-        self.cloudsim().env().events.snapshot().into_iter().filter(|e| e.kind == kind).collect()
+        self.cloudsim()
+            .env()
+            .events
+            .snapshot()
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .collect()
+    }
+
+    /// How many events of `kind` concern `cluster`.
+    pub fn count_events(&self, kind: &str, cluster: &str) -> usize {
+        self.events(kind)
+            .iter()
+            .filter(|e| e.cluster.as_deref() == Some(cluster))
+            .count()
+    }
+
+    /// Load balancers that outlived their cluster (what a careless teardown leaks in AWS).
+    pub fn leaked_load_balancers(&self) -> Vec<String> {
+        self.cloudsim()
+            .eks()
+            .leaked_load_balancers()
+            .iter()
+            .map(|lb| format!("{lb:?}"))
+            .collect()
     }
 }

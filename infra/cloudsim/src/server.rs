@@ -294,7 +294,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         }
         let query = Query::parse(raw_query.as_deref())?;
         tracing::debug!(operation = op.name(), "EKS call");
-        crate::eks::api::call(&shared.eks, &op, &query, &body).await
+        crate::eks::api::call(&shared.eks, op, query, body).await
     }
     .await;
     match result {

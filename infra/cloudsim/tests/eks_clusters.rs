@@ -382,3 +382,46 @@ async fn version_update_goes_one_minor_at_a_time_and_is_described() {
     assert_eq!(code(&err), "ResourceNotFoundException");
     server.shutdown().await;
 }
+
+/// A client that hangs up mid-change (a killed `cutover`) makes hyper drop its request's future.
+/// The change must still reach disk and the lifecycle, or the cluster would stay CREATING forever
+/// (found by cutover's kill -9 end-to-end test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_client_hangs_up_still_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = std::sync::Arc::new(RecordingBackend::default());
+    let mut cfg = cloudsim::Config::new(backend);
+    cfg.time_scale = SCALE;
+    cfg.state_dir = Some(dir.path().to_path_buf());
+    let server = cloudsim::Server::start(cfg).await.unwrap();
+    // Polled once, then dropped while the change is being written; tried again under another
+    // name in the rare case the change finished within that one poll.
+    let mut orphan = None;
+    for attempt in 0..5 {
+        let name = format!("orphan-{attempt}");
+        let body = serde_json::json!({
+            "name": name, "version": "1.32", "roleArn": "arn:aws:iam::000000000000:role/eks",
+            "resourcesVpcConfig": {"subnetIds": ["subnet-a", "subnet-b"]},
+        });
+        let call = cloudsim::eks::api::call(
+            server.eks(),
+            cloudsim::eks::api::Op::CreateCluster,
+            cloudsim::eks::api::Query::default(),
+            body.to_string().into(),
+        );
+        if tokio::time::timeout(Duration::ZERO, call).await.is_err() {
+            orphan = Some(name);
+            break;
+        }
+    }
+    let orphan = orphan.expect("a change still in flight when its caller went");
+
+    let eks = eks_client(&server.url());
+    wait_cluster(&eks, &orphan, "ACTIVE").await;
+    server.shutdown().await;
+    let persisted = std::fs::read_to_string(dir.path().join("eks.json")).unwrap();
+    assert!(
+        persisted.contains(&format!("\"{orphan}\"")),
+        "the change is on disk"
+    );
+}

@@ -3,7 +3,9 @@
 //! `:` and `/`), so each segment is decoded after splitting.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::errors::{EksError, EksResult, ErrorKind};
@@ -158,16 +160,30 @@ impl Query {
 }
 
 /// Runs one operation and persists its effect before returning. The result is the JSON body.
-pub async fn call(eks: &Eks, op: &Op, query: &Query, body: &[u8]) -> EksResult<serde_json::Value> {
+pub async fn call(
+    eks: &Arc<Eks>,
+    op: Op,
+    query: Query,
+    body: Bytes,
+) -> EksResult<serde_json::Value> {
     if op.mutates() {
-        let _gate = eks.gate.write().await;
-        let result = dispatch(eks, op, query, body)?;
-        eks.persist().await?;
-        eks.wake();
-        Ok(result)
+        // A change runs to the end in a task of its own. A client that hangs up (a killed
+        // process) drops its request's future; had that happened between `dispatch` and
+        // `persist`, the change would stay in memory, visible to the next caller but never
+        // written to disk nor handed to the lifecycle: a cluster CREATING forever.
+        let eks = eks.clone();
+        tokio::spawn(async move {
+            let _gate = eks.gate.write().await;
+            let result = dispatch(&eks, &op, &query, &body)?;
+            eks.persist().await?;
+            eks.wake();
+            Ok(result)
+        })
+        .await
+        .expect("an EKS change task panicked")
     } else {
         let _gate = eks.gate.read().await;
-        dispatch(eks, op, query, body)
+        dispatch(eks, &op, &query, &body)
     }
 }
 

@@ -14,7 +14,6 @@ use crate::providers::helm::{HelmConfig, HelmReleases};
 use crate::providers::kube::{KubeClients, KubeWorkloads};
 use crate::providers::{Providers, StateBackend};
 use crate::telemetry::Progress;
-use crate::telemetry::progress::describe;
 use crate::telemetry::report::{Report, render_process_metrics};
 
 #[derive(Debug, clap::Args)]
@@ -172,7 +171,9 @@ pub(super) async fn finish(env: &str, outcome: RunOutcome, wired: &Wired) -> any
         RunOutcome::Waiting { .. } => Exit::Waiting,
     };
     if exit != Exit::Success {
-        return Err(Reported::new(exit, describe(&outcome)).into());
+        // The progress display has already said how the run ended and what to do next (its last
+        // line); repeating it as an error would only add noise. The exit code carries the rest.
+        return Err(Reported::new(exit, String::new()).into());
     }
     Ok(exit)
 }

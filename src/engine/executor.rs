@@ -242,7 +242,8 @@ async fn run_stage(run: &Arc<Run>, stage: &Stage) -> Result<StageEnd, EngineErro
                 waiting = Some((step, until));
             }
             Err(error) => {
-                tracing::warn!(%step, %error, "step failed");
+                // The progress display shows the failure; the log keeps it for -v and JSON logs.
+                tracing::info!(%step, %error, "step failed");
                 run.record(JournalEvent::StepFailed {
                     step: step.clone(),
                     error: error.to_string(),

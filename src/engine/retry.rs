@@ -101,7 +101,7 @@ impl Retrier<'_> {
             .when(StepError::retryable)
             .notify(|e: &StepError, delay: Duration| {
                 attempt += 1;
-                tracing::warn!(step = self.step, error = %e, ?delay, "retrying");
+                tracing::info!(step = self.step, error = %e, ?delay, "retrying");
                 self.progress.event(&EngineEvent::StepRetrying {
                     step: self.step.to_string(),
                     error: e.to_string(),

@@ -46,7 +46,7 @@ pub(crate) async fn start(
     to: Option<String>,
     cause: String,
 ) -> Result<RunOutcome, EngineError> {
-    tracing::warn!(to = target_name(&to), %cause, "rolling back");
+    tracing::info!(to = target_name(&to), %cause, "rolling back");
     run.record(JournalEvent::RollbackStarted {
         to: to.clone(),
         cause: cause.clone(),

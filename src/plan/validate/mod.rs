@@ -181,6 +181,10 @@ pub fn validate(
     let traffic = spec
         .traffic
         .map(|t| traffic::traffic(&mut cx, t, kind, &metadata.name, &check_names));
+    // An Upgrade without traffic is already reported; its http checks would only repeat it.
+    if traffic.is_some() || kind != PlanKind::Upgrade {
+        probe_targets(&mut cx, &checks, traffic.as_ref(), blue.is_some());
+    }
 
     let teardown = Teardown {
         retain_blue_for: cx.duration(
@@ -438,4 +442,46 @@ fn timeouts(cx: &mut Ctx, raw: Option<RawTimeouts>) -> Timeouts {
             true,
         ),
     }
+}
+
+/// An http check sent `via: green` or `via: blue` goes to the load balancer that the traffic record
+/// for the URL's host points at, so that record must exist (and `via: blue` needs a blue); caught
+/// here rather than after a green cluster has been built for a check that could never pass.
+fn probe_targets(cx: &mut Ctx, checks: &[Check], traffic: Option<&Traffic>, has_blue: bool) {
+    for (i, check) in checks.iter().enumerate() {
+        let CheckKind::Http(http) = &check.kind else { continue };
+        let path = format!("spec.checks[{i}].http.via");
+        let side = match http.via {
+            ProbeTarget::Dns => continue,
+            ProbeTarget::Green => "green",
+            ProbeTarget::Blue => "blue",
+        };
+        if http.via == ProbeTarget::Blue && !has_blue {
+            cx.err(path, "`via: blue` needs a blue cluster, and this plan has none; use `via: green` or `via: dns`");
+            continue;
+        }
+        let host = url_host(&http.url);
+        let known = traffic.iter().flat_map(|t| &t.records).any(|r| r.name.trim_end_matches('.').eq_ignore_ascii_case(&host));
+        if !known {
+            cx.err(
+                path,
+                format!(
+                    "`via: {side}` probes the load balancer behind the traffic record for {host:?}, and the plan has no \
+                     such record; add it under spec.traffic.records or use `via: dns`"
+                ),
+            );
+        }
+    }
+}
+
+/// The host of an http(s) URL already checked by `rules::http_url`, lower-case, without port.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
 }

@@ -17,9 +17,11 @@
 
 pub mod capture;
 pub mod cli;
+pub mod compose;
 pub mod dev;
 pub mod drill;
 pub mod engine;
+pub mod ops;
 pub mod plan;
 pub mod providers;
 pub mod telemetry;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::live::Found;
-use super::lock::Lock;
+use crate::plan::lockfile::ReleasesLock;
 use super::secrets::SecretRule;
 use crate::plan::Plan;
 
@@ -40,7 +40,7 @@ pub enum PinError {
 }
 
 /// The pins of a lock file.
-pub fn pins_from_lock(lock: &Lock) -> Vec<Pin> {
+pub fn pins_from_lock(lock: &ReleasesLock) -> Vec<Pin> {
     lock.releases
         .iter()
         .map(|r| Pin {
@@ -65,7 +65,7 @@ pub fn pins_from_plan(plan: &Plan) -> Result<Vec<Pin>, PinError> {
                 let bad = |message: String| PinError::ValuesFile { release: r.name.clone(), path: f.clone(), message };
                 let text = std::fs::read_to_string(f).map_err(|e| bad(e.to_string()))?;
                 let doc = match crate::plan::yaml::parse(&text) {
-                    Ok(Some(node)) => super::lock::node_value(&node),
+                    Ok(Some(node)) => crate::plan::lockfile::node_value(&node),
                     Ok(None) => Value::Object(Map::new()),
                     Err(e) => return Err(bad(format!("{}:{}: {}", e.pos.line, e.pos.column, e.message))),
                 };
@@ -140,7 +140,7 @@ pub struct ReleaseDrift {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
+pub struct DriftReport {
     pub cluster: String,
     /// What the cluster was compared with (a file name).
     pub against: String,
@@ -149,7 +149,7 @@ pub struct Report {
     pub drifted: Vec<ReleaseDrift>,
 }
 
-impl Report {
+impl DriftReport {
     pub fn has_drift(&self) -> bool {
         !self.drifted.is_empty()
     }
@@ -208,8 +208,8 @@ fn value_changes(pin: &Pin, live_config: &Value, rule: &SecretRule) -> Vec<Value
 }
 
 /// Compares the releases found on `cluster` with `pins`.
-pub fn compare(cluster: &str, against: &str, pins: &[Pin], found: &[Found], rule: &SecretRule) -> Report {
-    let mut report = Report { cluster: cluster.into(), against: against.into(), in_sync: Vec::new(), drifted: Vec::new() };
+pub fn compare(cluster: &str, against: &str, pins: &[Pin], found: &[Found], rule: &SecretRule) -> DriftReport {
+    let mut report = DriftReport { cluster: cluster.into(), against: against.into(), in_sync: Vec::new(), drifted: Vec::new() };
     let live: BTreeMap<(&str, &str), &Found> =
         found.iter().map(|f| ((f.namespace.as_str(), f.name.as_str()), f)).collect();
     let pinned: BTreeSet<(&str, &str)> = pins.iter().map(|p| (p.namespace.as_str(), p.name.as_str())).collect();
@@ -283,7 +283,7 @@ fn shown(v: &Option<Value>) -> String {
 }
 
 /// The report as text for people.
-pub fn render(report: &Report) -> String {
+pub fn render(report: &DriftReport) -> String {
     let mut out = String::new();
     if !report.has_drift() {
         out.push_str(&format!(

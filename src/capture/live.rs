@@ -6,16 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams};
-
 use super::record::{self, Record, RecordError};
-use crate::providers::ProviderError;
-use crate::providers::kube::KubeClients;
+use crate::providers::{ProviderError, ReleaseRecords};
 
 const SECRET_TYPE: &str = "helm.sh/release.v1";
-/// Secrets per list page: large enough for few round trips, small enough for a bounded response.
-const PAGE: u32 = 200;
 
 /// One release on the cluster.
 #[derive(Debug)]
@@ -44,43 +38,30 @@ fn parse_secret_name(secret: &str) -> Option<(String, u32)> {
 }
 
 /// Every release stored on `cluster`, sorted by namespace and name.
-pub async fn scan(clients: &KubeClients, cluster: &str) -> Result<Vec<Found>, ProviderError> {
-    let api: Api<Secret> = Api::all(clients.client(cluster).await?);
+pub async fn scan(records: &dyn ReleaseRecords, cluster: &str) -> Result<Vec<Found>, ProviderError> {
     let mut by_release: BTreeMap<(String, String), Vec<Revision>> = BTreeMap::new();
-    let mut params = ListParams::default().labels("owner=helm").limit(PAGE);
-    loop {
-        let page = api
-            .list(&params)
-            .await
-            .map_err(|e| clients.error(cluster, "list the Helm release Secrets", e))?;
-        for s in page.items {
-            if s.type_.as_deref() != Some(SECRET_TYPE) {
-                continue;
-            }
-            let secret = s.metadata.name.clone().unwrap_or_default();
-            let namespace = s.metadata.namespace.clone().unwrap_or_default();
-            let labels = s.metadata.labels.clone().unwrap_or_default();
-            let from_name = parse_secret_name(&secret);
-            let name = labels.get("name").cloned().or_else(|| from_name.as_ref().map(|(n, _)| n.clone()));
-            let revision = labels
-                .get("version")
-                .and_then(|v| v.parse().ok())
-                .or_else(|| from_name.as_ref().map(|(_, r)| *r));
-            let (Some(name), Some(revision)) = (name, revision) else {
-                tracing::warn!(secret = %secret, namespace = %namespace, "a helm-owned Secret names no release or revision; skipped");
-                continue;
-            };
-            let release = s.data.as_ref().and_then(|d| d.get("release")).map(|b| b.0.clone());
-            let status = labels.get("status").cloned().unwrap_or_default();
-            by_release
-                .entry((namespace, name))
-                .or_default()
-                .push(Revision { secret, revision, status, release });
+    for s in records.release_secrets(cluster).await? {
+        if s.secret_type.as_deref() != Some(SECRET_TYPE) {
+            continue;
         }
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => break,
-        }
+        let from_name = parse_secret_name(&s.name);
+        let name = s.labels.get("name").cloned().or_else(|| from_name.as_ref().map(|(n, _)| n.clone()));
+        let revision = s
+            .labels
+            .get("version")
+            .and_then(|v| v.parse().ok())
+            .or_else(|| from_name.as_ref().map(|(_, r)| *r));
+        let (Some(name), Some(revision)) = (name, revision) else {
+            tracing::warn!(secret = %s.name, namespace = %s.namespace, "a helm-owned Secret names no release or revision; skipped");
+            continue;
+        };
+        let status = s.labels.get("status").cloned().unwrap_or_default();
+        by_release.entry((s.namespace, name)).or_default().push(Revision {
+            secret: s.name,
+            revision,
+            status,
+            release: s.release,
+        });
     }
     let mut found = Vec::new();
     for ((namespace, name), mut revisions) in by_release {

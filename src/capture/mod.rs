@@ -15,16 +15,16 @@
 
 pub mod drift;
 pub mod live;
-pub mod lock;
+
 pub mod package;
 pub mod record;
-pub mod replay;
+
 pub mod secrets;
 
 use std::path::{Path, PathBuf};
 
 use self::live::Found;
-use self::lock::{Lock, LockedChart, LockedRelease, LockedSecret, Problem};
+use crate::plan::lockfile::{ReleasesLock, LockedChart, LockedRelease, LockedSecret, Problem};
 use self::package::Package;
 use self::secrets::SecretRule;
 
@@ -40,7 +40,7 @@ pub enum CaptureError {
 /// A lock file and the packages of its charts, before anything is written.
 #[derive(Debug)]
 pub struct Captured {
-    pub lock: Lock,
+    pub lock: ReleasesLock,
     /// One per pinned release, in the lock's order.
     pub packages: Vec<Package>,
 }
@@ -51,9 +51,9 @@ fn problem(f: &Found, secret: &str, message: String) -> Problem {
 
 /// Pins the latest deployed revision of every release found; reports the rest.
 pub fn build_lock(cluster: &str, found: Vec<Found>, rule: &SecretRule, captured_at: jiff::Timestamp) -> Captured {
-    let mut lock = Lock {
-        api_version: lock::API_VERSION.into(),
-        kind: lock::KIND.into(),
+    let mut lock = ReleasesLock {
+        api_version: crate::plan::lockfile::API_VERSION.into(),
+        kind: crate::plan::lockfile::KIND.into(),
         cluster: cluster.to_string(),
         captured_at: captured_at.to_string(),
         releases: Vec::new(),

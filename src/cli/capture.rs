@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use crate::capture::secrets::SecretRule;
-use crate::cli::exit::{Exit, Reported};
-use crate::providers::kube::KubeClients;
+use crate::cli::common::{context, ops_error};
+use crate::cli::exit::Exit;
+use crate::ops::releases::CaptureOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,14 +33,14 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let config = crate::providers::aws::sdk_config(&args.region).await;
-    let clients = KubeClients::for_aws(&config, &args.region).map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
-    let found = crate::capture::live::scan(&clients, &args.cluster)
-        .await
-        .map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
-    let rule = SecretRule { extra: args.secret_key, plain: args.plain_key };
-    let mut captured = crate::capture::build_lock(&args.cluster, found, &rule, jiff::Timestamp::now());
-    crate::capture::write(&mut captured, &args.output, args.export_charts.as_deref())?;
+    let opts = CaptureOptions {
+        cluster: args.cluster.clone(),
+        region: args.region.clone(),
+        output: args.output.clone(),
+        export_charts: args.export_charts.clone(),
+        secrets: SecretRule { extra: args.secret_key, plain: args.plain_key },
+    };
+    let captured = crate::ops::releases::capture(&context()?, &opts).await.map_err(ops_error)?;
     let lock = &captured.lock;
     for w in &lock.warnings {
         eprintln!("warning: {}: {}", w.release, w.message);

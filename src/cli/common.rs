@@ -4,7 +4,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::exit::{Exit, Reported};
-use crate::plan::{self, Plan};
+use crate::compose::Context;
+use crate::ops::{ErrorClass, OpsError};
+use crate::plan::Plan;
 
 /// `-o text|json`: text for people, JSON (one document on stdout) for machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -16,18 +18,29 @@ pub enum Output {
 
 /// Loads a plan or prints its diagnostics (compiler style, on stderr) and fails with `InvalidPlan`.
 pub fn load_plan(path: &Path) -> anyhow::Result<Plan> {
-    match plan::load(path) {
-        Ok(plan) => Ok(plan),
-        Err(errors) => {
-            eprintln!("{errors}");
-            let n = errors.diagnostics.len();
-            Err(Reported::new(
-                Exit::InvalidPlan,
-                format!("{}: {n} problem{} found; fix them and run again", path.display(), if n == 1 { "" } else { "s" }),
-            )
-            .into())
-        }
+    crate::ops::load_plan(path).map_err(ops_error)
+}
+
+/// The process's composition root; a malformed setting in the environment is a usage error.
+pub fn context() -> anyhow::Result<Context> {
+    Context::from_env().map_err(|e| Reported::new(Exit::Usage, e.to_string()).into())
+}
+
+/// Maps a flow's error to its exit code, keeping its message (it says what to do). A plan's
+/// diagnostics are printed first, one per line, compiler style.
+pub fn ops_error(err: OpsError) -> anyhow::Error {
+    if let OpsError::InvalidPlan { errors, .. } = &err {
+        eprintln!("{errors}");
     }
+    let exit = match err.class() {
+        ErrorClass::InvalidPlan => Exit::InvalidPlan,
+        ErrorClass::Usage => Exit::Usage,
+        ErrorClass::LockHeld => Exit::LockHeld,
+        ErrorClass::NeedsAttention => Exit::NeedsAttention,
+        ErrorClass::Refused => Exit::Refused,
+        ErrorClass::Failed => Exit::Error,
+    };
+    Reported::new(exit, err.to_string()).into()
 }
 
 /// Asks the operator to confirm a change. On a TTY they type `expected` (a name, so a reflexive
@@ -61,29 +74,4 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     Ok(())
-}
-
-/// The state backend a plan names: a local directory, or an S3 bucket and prefix.
-pub async fn state_backend(plan: &Plan) -> anyhow::Result<std::sync::Arc<dyn crate::providers::StateBackend>> {
-    match &plan.state {
-        crate::plan::StateBackend::Local { path } => {
-            Ok(std::sync::Arc::new(crate::providers::state_local::LocalState::new(path.clone())))
-        }
-        crate::plan::StateBackend::S3 { bucket, prefix, region } => {
-            let region = region.as_deref().unwrap_or(&plan.aws.region);
-            let config = crate::providers::aws::sdk_config(region).await;
-            Ok(std::sync::Arc::new(crate::providers::aws::s3_state::S3State::new(&config, bucket.clone(), prefix)))
-        }
-    }
-}
-
-/// Maps an engine error to its exit code, keeping the engine's message (it says what to do).
-pub fn engine_error(err: crate::engine::EngineError) -> anyhow::Error {
-    use crate::engine::EngineError;
-    let exit = match &err {
-        EngineError::LockHeld { .. } => Exit::LockHeld,
-        EngineError::UnfinishedRun { .. } | EngineError::Journal(_) => Exit::NeedsAttention,
-        _ => Exit::Error,
-    };
-    Reported::new(exit, err.to_string()).into()
 }

@@ -3,22 +3,15 @@
 //! region's clusters by their tags (see [`crate::dev`]).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::cli::access::{KubeconfigArgs, TokenArgs};
-use crate::cli::common::{Output, confirm, engine_error, load_plan, print_json};
+use crate::cli::common::{Output, confirm, context, load_plan, ops_error, print_json};
 use crate::cli::exit::{Exit, Reported};
-use crate::cli::run::{self as wiring, ApplyArgs};
-use crate::dev::fleet::Fleet;
-use crate::dev::{self, DevError, TAG_EXPIRES};
-use crate::plan::Timeouts;
-use crate::plan::parse_duration;
-use crate::providers::aws::eks::EksClusters;
-use crate::providers::aws::poll::PollConfig;
-use crate::providers::kube::{KubeClients, KubeWorkloads};
+use crate::cli::run::{finish, outcome_exit, run_options};
+use crate::dev;
+use crate::plan::{format_duration, parse_duration};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -120,112 +113,40 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
 }
 
-fn dev_error(e: DevError) -> anyhow::Error {
-    let exit = match e {
-        DevError::Refused(_) => Exit::Drift,
-        _ => Exit::Error,
-    };
-    Reported::new(exit, e.to_string()).into()
-}
-
-/// The login name, for the owner tag.
-pub(super) fn login() -> String {
-    crate::engine::EngineOptions::default().who
-}
-
 async fn up(args: UpArgs) -> anyhow::Result<Exit> {
     let plan = load_plan(&args.plan)?;
-    let ttl = args.ttl.or(plan.ttl).ok_or_else(|| {
-        Reported::new(
-            Exit::Usage,
-            format!("{} has no `ttl`; pass --ttl (e.g. --ttl 8h)", args.plan.display()),
-        )
-    })?;
-    let owner = args.owner.clone().unwrap_or_else(login);
-    // Provisional expiry; moved to ready time + TTL once the cluster is ready, so a slow build
-    // does not eat into the developer's time, and a build that dies still gets reaped.
-    let plan = dev::prepare(
-        plan,
-        args.name.as_deref(),
-        &owner,
-        dev::expiry(Timestamp::now(), ttl).map_err(dev_error)?,
-    )
-    .map_err(dev_error)?;
-    let name = plan.green.name.clone();
-    let region = plan.aws.region.clone();
+    let cx = context()?;
+    let up = crate::ops::dev::prepare_up(plan, args.name.as_deref(), args.ttl, args.owner.clone(), &cx.settings().login)
+        .map_err(ops_error)?;
+    let (name, region, owner) = (up.name.clone(), up.region.clone(), up.owner.clone());
     confirm(
-        &format!(
-            "cutover will build dev cluster {name} in {region} (owner {owner}, TTL {}).",
-            crate::plan::format_duration(ttl)
-        ),
+        &format!("cutover will build dev cluster {name} in {region} (owner {owner}, TTL {}).", format_duration(up.ttl)),
         &name,
         args.yes,
     )?;
-    let eks = eks(&plan.aws.region, &plan.timeouts).await?;
-    let apply = ApplyArgs {
-        plan: args.plan.clone(),
-        yes: true,
-        concurrency: 4,
-        plain: args.plain,
+    let ttl = up.ttl;
+    let path = args.kubeconfig.unwrap_or_else(|| PathBuf::from(format!("{name}.kubeconfig")));
+    let done = crate::ops::dev::up(&cx, up, path, &run_options(4, args.plain)).await.map_err(ops_error)?;
+    finish(&done.run)?;
+    let (Some(expires_at), Some(path)) = (done.expires_at, done.kubeconfig) else {
+        return Ok(outcome_exit(&done.run.outcome));
     };
-    let wired = wiring::engine(plan, &apply).await?;
-    let outcome = wired.engine.apply().await.map_err(engine_error)?;
-    wiring::finish(&wiring::plan_env(&wired.engine), outcome, &wired).await?;
-
-    let expires_at = dev::expiry(Timestamp::now(), ttl).map_err(dev_error)?;
-    let tag = std::collections::BTreeMap::from([(TAG_EXPIRES.to_string(), dev::expiry_tag(expires_at))]);
-    eks.tag_cluster(&name, &tag)
-        .await
-        .map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
-    let path = args
-        .kubeconfig
-        .unwrap_or_else(|| PathBuf::from(format!("{name}.kubeconfig")));
-    crate::cli::access::kubeconfig_cmd(KubeconfigArgs {
-        target: TokenArgs {
-            cluster: name.clone(),
-            region: region.clone(),
-        },
-        file: Some(path.clone()),
-    })
-    .await?;
+    eprintln!("wrote {}; use it with KUBECONFIG={} kubectl get nodes", path.display(), path.display());
     outln!(
         "dev cluster {name} is ready in {region}; owner {owner}; expires at {} (in {})",
         dev::expiry_tag(expires_at),
-        crate::plan::format_duration(ttl)
+        format_duration(ttl)
     );
-    outln!(
-        "  kubeconfig: {}   (KUBECONFIG={} kubectl get nodes)",
-        path.display(),
-        path.display()
-    );
+    outln!("  kubeconfig: {}   (KUBECONFIG={} kubectl get nodes)", path.display(), path.display());
     outln!("  token:      cutover token --cluster {name} --region {region}");
     outln!("  more time:  cutover dev extend {name} --ttl 4h --region {region}");
     outln!("  done:       cutover dev down {name} --region {region}");
     Ok(Exit::Success)
 }
 
-/// EKS for a region, polling at the pace `CUTOVER_TIME_SCALE` says.
-async fn eks(region: &str, timeouts: &Timeouts) -> anyhow::Result<Arc<EksClusters>> {
-    let poll = PollConfig::from_env().map_err(|e| Reported::new(Exit::Usage, e.to_string()))?;
-    let config = crate::providers::aws::sdk_config(region).await;
-    Ok(Arc::new(EksClusters::new(&config, timeouts).with_poll(poll)))
-}
-
-pub(super) async fn fleet(region: &str) -> anyhow::Result<Fleet> {
-    let timeouts = Timeouts::default();
-    let eks = eks(region, &timeouts).await?;
-    let config = crate::providers::aws::sdk_config(region).await;
-    let clients = KubeClients::for_aws(&config, region).map_err(|e| Reported::new(Exit::Error, e.to_string()))?;
-    Ok(Fleet::new(
-        eks,
-        Arc::new(KubeWorkloads::new(Arc::new(clients))),
-        timeouts,
-    ))
-}
-
 async fn list(args: ListArgs) -> anyhow::Result<Exit> {
     let now = Timestamp::now();
-    let clusters = fleet(&args.region.region).await?.list(now).await.map_err(dev_error)?;
+    let clusters = crate::ops::dev::list(&context()?, &args.region.region).await.map_err(ops_error)?;
     if args.output == Output::Json {
         print_json(&clusters)?;
         return Ok(Exit::Success);
@@ -263,11 +184,8 @@ async fn list(args: ListArgs) -> anyhow::Result<Exit> {
 }
 
 async fn extend(args: ExtendArgs) -> anyhow::Result<Exit> {
-    let done = fleet(&args.region.region)
-        .await?
-        .extend(&args.name, args.ttl, Timestamp::now())
-        .await
-        .map_err(dev_error)?;
+    let done =
+        crate::ops::dev::extend(&context()?, &args.region.region, &args.name, args.ttl).await.map_err(ops_error)?;
     if done.changed {
         outln!(
             "{} now expires at {} (was {})",
@@ -294,11 +212,7 @@ async fn down(args: DownArgs) -> anyhow::Result<Exit> {
         &args.name,
         args.yes,
     )?;
-    fleet(&args.region.region)
-        .await?
-        .down(&args.name)
-        .await
-        .map_err(dev_error)?;
+    crate::ops::dev::down(&context()?, &args.region.region, &args.name).await.map_err(ops_error)?;
     outln!("deleted dev cluster {}", args.name);
     Ok(Exit::Success)
 }
@@ -314,11 +228,7 @@ async fn reap(args: ReapArgs) -> anyhow::Result<Exit> {
             args.yes,
         )?;
     }
-    let report = fleet(&args.region.region)
-        .await?
-        .reap(Timestamp::now(), args.dry_run)
-        .await
-        .map_err(dev_error)?;
+    let report = crate::ops::dev::reap(&context()?, &args.region.region, args.dry_run).await.map_err(ops_error)?;
     if args.output == Output::Json {
         print_json(&report)?;
     } else {

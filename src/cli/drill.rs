@@ -3,19 +3,13 @@
 //! to the exit code (0 pass, 9 missed RTO, 4 rebuild failed and torn down, 5 something is left).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
-
-use crate::cli::common::{Output, confirm, engine_error, load_plan, print_json, state_backend};
+use crate::cli::common::{Output, confirm, context, load_plan, ops_error, print_json};
 use crate::cli::exit::{Exit, Reported};
-use crate::cli::run as wiring;
-use crate::drill::{Drill, Verdict};
-use crate::engine::EngineOptions;
-use crate::plan::{PlanKind, parse_duration};
-use crate::providers::helm::binary::{Helm, locate};
-use crate::telemetry::Progress;
+use crate::cli::run::run_options;
+use crate::ops::drill::{DEFAULT_KEEP, DrillOptions, DrillResult};
+use crate::plan::parse_duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,35 +33,15 @@ pub struct Args {
     pub plain: bool,
 }
 
-const DEFAULT_KEEP: Duration = Duration::from_secs(8 * 3600);
-
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let mut plan = load_plan(&args.plan)?;
-    if plan.kind != PlanKind::Drill {
-        return Err(Reported::new(
-            Exit::Usage,
-            format!(
-                "plan {} is a {:?} plan; `cutover drill` runs Drill plans (`kind: Drill`)",
-                plan.metadata.name, plan.kind
-            ),
-        )
-        .into());
-    }
-    if !args.report_dir.is_dir() {
-        return Err(Reported::new(
-            Exit::Usage,
-            format!(
-                "report directory {} does not exist; create it first",
-                args.report_dir.display()
-            ),
-        )
-        .into());
-    }
-    let afterwards = if args.keep {
-        "keeps it for inspection"
-    } else {
-        "then deletes it"
+    let plan = load_plan(&args.plan)?;
+    let opts = DrillOptions {
+        keep: args.keep.then(|| args.ttl.unwrap_or(DEFAULT_KEEP)),
+        report_dir: args.report_dir.clone(),
+        run: run_options(4, args.plain),
     };
+    crate::ops::drill::check(&plan, &opts).map_err(ops_error)?;
+    let afterwards = if args.keep { "keeps it for inspection" } else { "then deletes it" };
     confirm(
         &format!(
             "cutover will rebuild {} as cluster {} in {} from nothing, and {afterwards}.",
@@ -76,76 +50,17 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         &plan.metadata.name,
         args.yes,
     )?;
-    let keep_until = if args.keep {
-        let until = crate::dev::expiry(Timestamp::now(), args.ttl.unwrap_or(DEFAULT_KEEP))
-            .map_err(|e| Reported::new(Exit::Usage, e.to_string()))?;
-        plan = crate::dev::prepare(plan, None, &super::dev::login(), until)
-            .map_err(|e| Reported::new(Exit::Usage, e.to_string()))?;
-        Some(until)
-    } else {
-        None
-    };
-
-    let work = tempfile::Builder::new().prefix("cutover-drill-").tempdir()?;
-    let providers = wiring::cloud_providers(&plan, work.path()).await?;
-    let state = state_backend(&plan).await?;
-    let opts = EngineOptions {
-        progress: Arc::new(Progress::new(args.plain)),
-        who: wiring::caller(&plan).await,
-        ..EngineOptions::default()
-    };
-    let helm_version = match locate() {
-        Ok(path) => Helm { path, env: Vec::new() }.version().await.ok(),
-        Err(_) => None,
-    };
-    let mut drill = Drill::new(plan, providers, state, opts, keep_until);
-    drill.helm_version = helm_version;
-    drill.time_scale = std::env::var(crate::providers::aws::poll::TIME_SCALE_VAR)
-        .ok()
-        .and_then(|v| v.trim().parse().ok());
-    let report = drill.run().await.map_err(engine_error)?;
-
-    let stem = args
-        .report_dir
-        .join(format!("drill-{}-{}", report.environment, report.run_id));
-    let (md, json) = (stem.with_extension("md"), stem.with_extension("json"));
-    std::fs::write(&md, report.to_markdown())?;
-    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)?;
+    let done = crate::ops::drill::drill(&context()?, plan, &opts).await.map_err(ops_error)?;
     match args.output {
-        Output::Json => print_json(&report)?,
-        Output::Text => out!("{}", report.to_markdown()),
+        Output::Json => print_json(&done.report)?,
+        Output::Text => out!("{}", done.report.to_markdown()),
     }
-    eprintln!("drill report: {} and {}", md.display(), json.display());
-
-    let left_behind = !report.aftermath.torn_down && report.aftermath.kept_until.is_none();
-    let (exit, why) = match report.verdict {
-        _ if left_behind => (
-            Exit::NeedsAttention,
-            format!(
-                "the drill left cluster {} behind: {}",
-                report.cluster, report.aftermath.detail
-            ),
-        ),
-        Verdict::Pass => return Ok(Exit::Success),
-        Verdict::MissedRto => (
-            Exit::RtoMissed,
-            format!(
-                "drill FAILED: recovery took {:.1}s, more than the {:.0}s target",
-                report.recovery_secs.unwrap_or_default(),
-                report.rto_target_secs
-            ),
-        ),
-        Verdict::Failed => (
-            if report.aftermath.kept_until.is_some() {
-                Exit::NeedsAttention
-            } else {
-                Exit::RolledBack
-            },
-            format!(
-                "drill FAILED: {}",
-                report.failure.as_deref().unwrap_or("the rebuild did not finish")
-            ),
-        ),
+    eprintln!("drill report: {} and {}", done.markdown.display(), done.json.display());
+    let exit = match done.result {
+        DrillResult::Passed => return Ok(Exit::Success),
+        DrillResult::LeftBehind | DrillResult::FailedKept => Exit::NeedsAttention,
+        DrillResult::MissedRto => Exit::RtoMissed,
+        DrillResult::Failed => Exit::RolledBack,
     };
-    Err(Reported::new(exit, why).into())
+    Err(Reported::new(exit, done.why()).into())
 }

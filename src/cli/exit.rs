@@ -22,11 +22,18 @@ pub enum Exit {
     LockHeld = 6,
     /// The run stopped on purpose to wait (e.g. blue's retention period); `cutover resume` later.
     Waiting = 7,
-    /// The live state differs from what it should be (drift, or a refused interlock).
+    /// The live state differs from what it should be: drift between a cluster and its pins, or a
+    /// safety rule's refusal (a cluster cutover does not own). Either way a person must look.
     Drift = 8,
     /// A disaster-recovery drill rebuilt and verified the environment, but slower than the plan's
     /// `rtoTarget`; the drill report says by how much.
     RtoMissed = 9,
+}
+
+impl Exit {
+    /// A safety rule refused to act: the same code as drift (see [`Exit::Drift`]).
+    #[allow(non_upper_case_globals)]
+    pub const Refused: Exit = Exit::Drift;
 }
 
 impl From<Exit> for ExitCode {

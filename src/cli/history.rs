@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::common::{Output, engine_error, load_plan, print_json, state_backend};
+use crate::cli::common::{Output, context, load_plan, ops_error, print_json};
 use crate::cli::exit::Exit;
 use crate::telemetry::report::{Report, event_type};
 
@@ -21,10 +21,10 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let plan = load_plan(&args.plan)?;
-    let state = state_backend(&plan).await?;
+    let cx = context()?;
     let env = &plan.metadata.name;
     if args.list {
-        let runs = crate::engine::runs(state.as_ref(), env).await.map_err(engine_error)?;
+        let runs = crate::ops::inspect::runs(&cx, &plan).await.map_err(ops_error)?;
         match args.output {
             Output::Json => print_json(&runs)?,
             Output::Text => {
@@ -35,11 +35,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Success);
     }
-    if args.run.is_none() && state.current_run(env).await?.is_none() {
+    let Some(records) = crate::ops::inspect::history(&cx, &plan, args.run.as_deref()).await.map_err(ops_error)? else {
         outln!("{env}: no run yet");
         return Ok(Exit::Success);
-    }
-    let records = crate::engine::history(state.as_ref(), env, args.run.as_deref()).await.map_err(engine_error)?;
+    };
     if args.output == Output::Json {
         print_json(&records)?;
         return Ok(Exit::Success);

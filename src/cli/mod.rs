@@ -117,8 +117,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan_cmd::run(args),
-        Command::Apply(args) => run::run(run::Action::Apply, args).await,
-        Command::Resume(args) => run::run(run::Action::Resume, args).await,
+        Command::Apply(args) => run::apply(args, false).await,
+        Command::Resume(args) => run::apply(args, true).await,
         Command::Rollback(args) => run::rollback(args).await,
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::common::{Output, engine_error, load_plan, print_json, state_backend};
+use crate::cli::common::{Output, context, load_plan, ops_error, print_json};
 use crate::cli::exit::Exit;
 
 #[derive(Debug, clap::Args)]
@@ -15,9 +15,8 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let plan = load_plan(&args.plan)?;
-    let state = state_backend(&plan).await?;
     let env = &plan.metadata.name;
-    let status = crate::engine::status(state.as_ref(), env).await.map_err(engine_error)?;
+    let status = crate::ops::inspect::status(&context()?, &plan).await.map_err(ops_error)?;
     if args.output == Output::Json {
         print_json(&status)?;
         return Ok(Exit::Success);

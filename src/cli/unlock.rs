@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::common::{confirm, engine_error, load_plan, state_backend};
+use crate::cli::common::{confirm, context, load_plan, ops_error};
 use crate::cli::exit::Exit;
 
 #[derive(Debug, clap::Args)]
@@ -17,13 +17,13 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let plan = load_plan(&args.plan)?;
-    let state = state_backend(&plan).await?;
+    let cx = context()?;
     let env = &plan.metadata.name;
-    let Some(holder) = crate::engine::lock_holder(state.as_ref(), env).await.map_err(engine_error)? else {
+    let Some(holder) = crate::ops::inspect::lock_holder(&cx, &plan).await.map_err(ops_error)? else {
         outln!("{env}: not locked");
         return Ok(Exit::Success);
     };
-    let alive = holder.host == crate::engine::this_host() && process_alive(holder.pid);
+    let alive = crate::ops::inspect::holder_alive(&holder);
     confirm(
         &format!(
             "{env} is locked by {holder}.{}\nBreak it only if that run is dead: two runs at once can damage the environment.",
@@ -32,12 +32,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         &holder.run_id,
         args.yes,
     )?;
-    crate::engine::break_lock(state.as_ref(), env, &holder).await.map_err(engine_error)?;
+    crate::ops::inspect::unlock(&cx, &plan, &holder).await.map_err(ops_error)?;
     outln!("{env}: lock of run {} broken; `cutover resume` continues that run", holder.run_id);
     Ok(Exit::Success)
 }
 
-/// Whether a process with this pid exists here (Linux: /proc). Only a hint for the operator.
-fn process_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}

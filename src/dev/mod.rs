@@ -1,13 +1,13 @@
 //! Dev clusters with a TTL: what makes a cluster a cutover dev cluster (its tags), how a
 //! `DevCluster` plan becomes one named dev cluster ([`prepare`]), and when one is expired.
-//! [`fleet`] acts on EKS: list, extend, down, reap.
+//! [`clusters`] acts on a region's clusters: list, extend, down, reap.
 //!
 //! A dev cluster carries the engine's ownership tags (`cutover.dev/plan`, `cutover.dev/run-id`)
 //! plus `cutover.dev/kind=dev`, `cutover.dev/owner` and `cutover.dev/expires-at` (RFC 3339).
 //! Only a cluster carrying all of them is ever deleted by `down` or `reap`: a cluster without
 //! the dev tag, or without cutover's ownership tags, is refused however it is named.
 
-pub mod fleet;
+pub mod clusters;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -120,18 +120,6 @@ pub fn expiry(now: Timestamp, ttl: Duration) -> Result<Timestamp, DevError> {
         .ok_or_else(|| DevError::Invalid(format!("a TTL of {ttl:?} is out of range; use hours or days (e.g. 8h)")))
 }
 
-/// EKS cluster names: 1–100 characters, a letter or digit first, then letters, digits, `-`, `_`.
-pub fn check_name(name: &str) -> Result<(), DevError> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !first_ok || name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(DevError::Invalid(format!(
-            "{name:?} cannot name a dev cluster: use 1-100 letters, digits, '-' or '_', starting with a letter or digit"
-        )));
-    }
-    Ok(())
-}
-
 /// Turns a loaded plan into the plan of one dev cluster: `name` (when given) becomes both the
 /// environment (its own lock and journal, so dev clusters never share them) and the cluster name;
 /// the dev tags are added to the cluster's tags. `Drill` plans are accepted for `drill --keep`.
@@ -143,7 +131,8 @@ pub fn prepare(mut plan: Plan, name: Option<&str>, owner: &str, expires_at: Time
         )));
     }
     if let Some(name) = name {
-        check_name(name)?;
+        crate::plan::rules::cluster_name(name)
+            .map_err(|why| DevError::Invalid(format!("{why}; it names the dev cluster")))?;
         plan.metadata.name = name.to_string();
         plan.green.name = name.to_string();
     }
@@ -213,10 +202,10 @@ mod tests {
     fn tag_values_and_names_are_what_eks_accepts() {
         assert_eq!(tag_value("ana!b#c"), "ana_b_c");
         assert_eq!(tag_value("arn:aws:iam::1:user/ana@x"), "arn:aws:iam::1:user/ana@x");
-        assert!(check_name("ana-dev_2").is_ok());
-        assert!(check_name("-ana").is_err());
-        assert!(check_name("ana.dev").is_err());
-        assert!(check_name("").is_err());
+        assert!(crate::plan::rules::cluster_name("ana-dev_2").is_ok());
+        assert!(crate::plan::rules::cluster_name("-ana").is_err());
+        assert!(crate::plan::rules::cluster_name("ana.dev").is_err());
+        assert!(crate::plan::rules::cluster_name("").is_err());
         assert_eq!(
             expiry_tag("2026-01-01T10:00:00.7Z".parse().unwrap()),
             "2026-01-01T10:00:01Z"

@@ -11,16 +11,14 @@
 pub mod report;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 
 use crate::engine::{Engine, EngineError, EngineOptions, RunOutcome, START};
 use crate::plan::Plan;
 use crate::providers::{
-    ClusterProvider, ClusterStatus, Ownership, ProviderError, Providers, StateBackend, WorkloadProvider,
+    ClusterProvider, Ownership, ProviderError, Providers, StateBackend, WorkloadProvider,
 };
-use crate::telemetry::progress::describe;
 
 pub use report::{Aftermath, DrillReport, Phase, Verdict};
 
@@ -114,7 +112,7 @@ impl Drill {
                 Ok(RunOutcome::RolledBack { .. }) => {
                     notes.push("The failed rebuild was rolled back to the start.".to_string())
                 }
-                Ok(other) => notes.push(format!("The rollback did not finish: {}.", describe(&other))),
+                Ok(other) => notes.push(format!("The rollback did not finish: {}.", other.describe())),
                 Err(e) => notes.push(format!("The rollback was refused: {e}.")),
             }
         }
@@ -196,11 +194,14 @@ impl Drill {
                 ),
             ));
         }
-        let t = &self.plan.timeouts;
-        if info.status == ClusterStatus::Active {
-            bounded(t.load_balancer_release, self.workloads.release_load_balancers(name)).await?;
-        }
-        bounded(t.cluster_active, self.clusters.delete_cluster(name)).await
+        crate::engine::teardown::tear_down(
+            self.clusters.as_ref(),
+            self.workloads.as_ref(),
+            name,
+            info.status,
+            &self.plan.timeouts,
+        )
+        .await
     }
 }
 
@@ -214,15 +215,6 @@ fn failure(outcome: &RunOutcome) -> Option<String> {
             Some(s) => format!("{s}: {cause}"),
             None => cause.clone(),
         }),
-        other => Some(describe(other)),
+        other => Some(other.describe()),
     }
-}
-
-async fn bounded(limit: Duration, fut: impl Future<Output = Result<(), ProviderError>>) -> Result<(), ProviderError> {
-    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
-        Err(ProviderError::new(
-            crate::providers::ErrorKind::WaitTimedOut,
-            format!("gave up after {}", crate::engine::error::humanize(limit)),
-        ))
-    })
 }

@@ -306,7 +306,7 @@ fn compile_traffic(plan: &Plan, b: &mut Builder) {
             format!(
                 "Shift {}% of traffic to green, bake {}",
                 ts.weight,
-                super::error::humanize(ts.bake)
+                crate::plan::format_duration(ts.bake)
             ),
             "changes the weights of blue's and green's records in one batch",
             Some("restores the weights from before the shift (consecutive shifts in one batch)"),
@@ -342,7 +342,7 @@ fn compile_retire(plan: &Plan, b: &mut Builder) {
             "retire.wait-retention".into(),
             format!(
                 "Keep blue for {} after green reached 100%",
-                super::error::humanize(plan.teardown.retain_blue_for)
+                crate::plan::format_duration(plan.teardown.retain_blue_for)
             ),
             "nothing",
             None,

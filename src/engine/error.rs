@@ -2,6 +2,7 @@
 //! failed ([`StepError`]). A run that starts and fails is not an `EngineError`: it ends in a
 //! `RunOutcome` (rolled back, paused, needs attention).
 
+use crate::plan::format_duration;
 use std::time::Duration;
 
 use crate::providers::{LockInfo, ProviderError, StateError};
@@ -92,7 +93,7 @@ pub enum StepError {
     },
 
     /// A bounded wait ran out.
-    #[error("{what} did not finish within {}", humanize(*after))]
+    #[error("{what} did not finish within {}", format_duration(*after))]
     Timeout { what: String, after: Duration },
 
     /// A health check or gate did not pass.
@@ -124,38 +125,5 @@ impl StepError {
             what: what.into(),
             source,
         }
-    }
-}
-
-/// `90s` → "1m30s": durations in messages read like the plan's.
-pub(crate) fn humanize(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_plan_durations() {
-        assert_eq!(humanize(Duration::from_secs(90)), "1m30s");
-        assert_eq!(humanize(Duration::from_secs(3600)), "1h");
-        assert_eq!(humanize(Duration::from_millis(250)), "250ms");
-        assert_eq!(humanize(Duration::from_secs(0)), "0ms");
     }
 }

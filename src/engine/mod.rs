@@ -27,8 +27,8 @@ mod retry;
 mod rollback;
 pub mod status;
 pub mod step;
+pub mod teardown;
 mod steps;
-pub mod weights;
 
 use std::sync::Arc;
 
@@ -80,6 +80,40 @@ pub enum RunOutcome {
         step: Option<String>,
         cause: String,
     },
+}
+
+impl RunOutcome {
+    /// Where the run stands, in a few words (`paused at releases.install.api`).
+    pub fn summary(&self) -> String {
+        match self {
+            RunOutcome::Completed => "completed".into(),
+            RunOutcome::RolledBack { to, .. } => format!("rolled back to {}", target_name(to)),
+            RunOutcome::Paused { step, .. } => format!("paused at {step}"),
+            RunOutcome::Waiting { until, .. } => format!("waiting until {until}"),
+            RunOutcome::NeedsAttention { step: Some(s), .. } => format!("needs attention at {s}"),
+            RunOutcome::NeedsAttention { step: None, .. } => "needs attention".into(),
+        }
+    }
+
+    /// One line saying how a run ended and what to do next.
+    pub fn describe(&self) -> String {
+        match self {
+            RunOutcome::Completed => "run completed".into(),
+            RunOutcome::RolledBack { to, cause } => {
+                format!("run failed and was rolled back to {}: {cause}", target_name(to))
+            }
+            RunOutcome::Paused { step, cause } => {
+                format!("run paused at {step}: {cause}; fix the cause, then `cutover resume` (or `cutover rollback`)")
+            }
+            RunOutcome::Waiting { step, until } => {
+                format!("run waiting at {step} until {until}; `cutover resume` after that time continues it")
+            }
+            RunOutcome::NeedsAttention { step, cause } => format!(
+                "run needs attention{}: {cause}",
+                step.as_deref().map(|s| format!(" at {s}")).unwrap_or_default()
+            ),
+        }
+    }
 }
 
 /// Runs one plan against one environment (`plan.metadata.name`).

@@ -12,7 +12,8 @@ use backon::{ExponentialBuilder, Retryable};
 
 use crate::providers::{ErrorKind, ProviderError};
 
-use super::error::{StepError, humanize};
+use super::error::StepError;
+use crate::plan::format_duration;
 use super::options::RetryPolicy;
 use super::progress::{EngineEvent, ProgressSink};
 
@@ -45,7 +46,7 @@ impl Retrier<'_> {
                 what,
                 ProviderError::new(
                     ErrorKind::Timeout,
-                    format!("no answer within {}", humanize(self.call_timeout)),
+                    format!("no answer within {}", format_duration(self.call_timeout)),
                 ),
             )),
         }
@@ -85,7 +86,7 @@ impl Retrier<'_> {
                             what,
                             ProviderError::new(
                                 ErrorKind::Timeout,
-                                format!("no answer within {}", humanize(limit)),
+                                format!("no answer within {}", format_duration(limit)),
                             ),
                         ),
                         Bound::Wait(after) => StepError::Timeout {

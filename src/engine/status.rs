@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::providers::LockInfo;
 
+use super::RunOutcome;
 use super::journal::{JournalEvent, JournalRecord};
 
 /// Where a step stands according to the journal.
@@ -83,16 +84,24 @@ impl RunPhase {
         )
     }
 
+    /// How the run ended, once it has stopped (`None` while running or rolling back).
+    pub fn outcome(&self) -> Option<RunOutcome> {
+        Some(match self.clone() {
+            RunPhase::Running | RunPhase::RollingBack { .. } => return None,
+            RunPhase::Paused { step, cause } => RunOutcome::Paused { step, cause },
+            RunPhase::Waiting { step, until } => RunOutcome::Waiting { step, until },
+            RunPhase::NeedsAttention { step, cause } => RunOutcome::NeedsAttention { step, cause },
+            RunPhase::RolledBack { to, cause } => RunOutcome::RolledBack { to, cause },
+            RunPhase::Completed => RunOutcome::Completed,
+        })
+    }
+
+    /// Where the run stands, in a few words.
     pub fn describe(&self) -> String {
-        match self {
-            RunPhase::Running => "running, or stopped by a crash".into(),
-            RunPhase::RollingBack { to } => format!("rolling back to {}", target_name(to)),
-            RunPhase::Paused { step, .. } => format!("paused at {step}"),
-            RunPhase::Waiting { until, .. } => format!("waiting until {until}"),
-            RunPhase::NeedsAttention { step: Some(s), .. } => format!("needs attention at {s}"),
-            RunPhase::NeedsAttention { step: None, .. } => "needs attention".into(),
-            RunPhase::RolledBack { to, .. } => format!("rolled back to {}", target_name(to)),
-            RunPhase::Completed => "completed".into(),
+        match (self, self.outcome()) {
+            (_, Some(outcome)) => outcome.summary(),
+            (RunPhase::RollingBack { to }, None) => format!("rolling back to {}", target_name(to)),
+            _ => "running, or stopped by a crash".into(),
         }
     }
 }

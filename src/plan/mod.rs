@@ -12,11 +12,12 @@
 mod duration;
 pub(crate) mod path;
 pub mod raw;
-pub(crate) mod rules;
+pub mod rules;
 mod shape;
 mod validate;
 pub(crate) mod yaml;
 
+pub mod lockfile;
 pub mod model;
 
 use std::fmt;

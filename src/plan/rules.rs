@@ -65,7 +65,7 @@ pub fn release_name(s: &str) -> Result<(), String> {
 }
 
 /// Names of checks, which gates refer to.
-pub fn check_name(s: &str) -> Result<(), String> {
+pub fn health_check_name(s: &str) -> Result<(), String> {
     let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     if s.is_empty()
         || s.len() > 63

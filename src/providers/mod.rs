@@ -21,6 +21,7 @@ pub mod kube;
 pub mod probe;
 pub mod state;
 pub mod state_local;
+pub mod weights;
 mod types;
 
 pub use state::{LockInfo, StateBackend, StateError};
@@ -95,6 +96,19 @@ pub trait ClusterProvider: Send + Sync {
     ) -> Result<(), ProviderError>;
 }
 
+/// Every cluster of a region, as dev clusters and drills see them: names, a summary with tags and
+/// node groups, and retagging (to move a dev cluster's expiry). Deleting goes through
+/// [`ClusterProvider::delete_cluster`] after the one teardown rule ([`crate::engine::teardown`]).
+#[async_trait]
+pub trait ClusterInventory: Send + Sync {
+    /// Names of every cluster in the region.
+    async fn cluster_names(&self) -> Result<Vec<String>, ProviderError>;
+    /// The cluster with its tags and node groups; `None` when it does not exist.
+    async fn summary(&self, name: &str) -> Result<Option<ClusterSummary>, ProviderError>;
+    /// Adds or replaces tags on the cluster.
+    async fn tag_cluster(&self, name: &str, tags: &std::collections::BTreeMap<String, String>) -> Result<(), ProviderError>;
+}
+
 /// The Kubernetes API of one cluster: what the engine needs beyond Helm.
 #[async_trait]
 pub trait WorkloadProvider: Send + Sync {
@@ -109,6 +123,13 @@ pub trait WorkloadProvider: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Result<Option<String>, ProviderError>;
+}
+
+/// Helm's release records as stored on a cluster (capture, drift and pre-flight read them).
+#[async_trait]
+pub trait ReleaseRecords: Send + Sync {
+    /// Every Secret labelled `owner=helm` on `cluster`, in every namespace.
+    async fn release_secrets(&self, cluster: &str) -> Result<Vec<ReleaseSecret>, ProviderError>;
 }
 
 /// Helm releases on a cluster. Implementations resolve `Release::secret_values` themselves at

@@ -52,7 +52,7 @@ impl LocalState {
     }
 
     fn env_dir(&self, env: &str) -> Result<PathBuf, StateError> {
-        check_name(env)?;
+        state_key(env)?;
         Ok(self.root.join(env))
     }
 
@@ -61,7 +61,7 @@ impl LocalState {
     }
 
     fn journal_path(&self, env: &str, run_id: &str) -> Result<PathBuf, StateError> {
-        check_name(run_id)?;
+        state_key(run_id)?;
         Ok(self
             .env_dir(env)?
             .join("runs")
@@ -70,7 +70,7 @@ impl LocalState {
 }
 
 /// Names become path components: refuse anything that could escape the directory.
-pub(crate) fn check_name(name: &str) -> Result<(), StateError> {
+pub(crate) fn state_key(name: &str) -> Result<(), StateError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
@@ -306,7 +306,7 @@ impl StateBackend for LocalState {
     }
 
     async fn set_current_run(&self, env: &str, run_id: &str) -> Result<(), StateError> {
-        check_name(run_id)?;
+        state_key(run_id)?;
         let dir = self.env_dir(env)?;
         ensure_dir(&dir)?;
         let path = dir.join("current");
@@ -323,10 +323,10 @@ mod tests {
     #[test]
     fn names_that_could_escape_the_directory_are_refused() {
         for bad in ["", ".", "..", "a/b", "../x", "a b"] {
-            assert!(check_name(bad).is_err(), "{bad:?} accepted");
+            assert!(state_key(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["payments-prod", "run_1.2", "20260101T000000Z-ab12"] {
-            assert!(check_name(good).is_ok(), "{good:?} refused");
+            assert!(state_key(good).is_ok(), "{good:?} refused");
         }
     }
 }

@@ -187,3 +187,37 @@ impl fmt::Display for ChangeId {
         f.write_str(&self.0)
     }
 }
+
+/// One Secret of Helm's release storage, as read from the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseSecret {
+    pub namespace: String,
+    /// `sh.helm.release.v1.NAME.vREVISION`
+    pub name: String,
+    /// `helm.sh/release.v1` for a release record.
+    pub secret_type: Option<String>,
+    /// Helm's labels: `name`, `owner`, `status`, `version`.
+    pub labels: BTreeMap<String, String>,
+    /// The `release` data value (base64 of gzip of JSON, as helm wrote it).
+    pub release: Option<Vec<u8>>,
+}
+
+/// One cluster as `cutover dev list` and the reaper see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterSummary {
+    pub name: String,
+    pub arn: String,
+    pub status: ClusterStatus,
+    pub created_at: Option<jiff::Timestamp>,
+    pub tags: BTreeMap<String, String>,
+    pub nodegroups: Vec<NodegroupSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodegroupSummary {
+    pub name: String,
+    /// Desired size: the node count EKS is asked to keep.
+    pub desired: u32,
+    pub instance_types: Vec<String>,
+}
+

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::{EngineEvent, ProgressSink, RunOutcome};
+use crate::engine::{EngineEvent, ProgressSink};
 use crate::plan::format_duration;
 
 /// The active multi-bar, if any, so log lines can be printed above the bars instead of through them.
@@ -147,30 +147,9 @@ impl ProgressSink for Progress {
             EngineEvent::Compensated { step } => self.step_ended(step, "↶", "undone"),
             EngineEvent::RunFinished { outcome } => {
                 let took = short(self.started.elapsed());
-                self.line(&format!("{} after {took}", describe(outcome)))
+                self.line(&format!("{} after {took}", outcome.describe()))
             }
         }
-    }
-}
-
-/// One line saying how a run ended and what to do next.
-pub fn describe(outcome: &RunOutcome) -> String {
-    match outcome {
-        RunOutcome::Completed => "run completed".into(),
-        RunOutcome::RolledBack { to, cause } => format!(
-            "run failed and was rolled back to {}: {cause}",
-            to.as_deref().unwrap_or("the start")
-        ),
-        RunOutcome::Paused { step, cause } => {
-            format!("run paused at {step}: {cause}; fix the cause, then `cutover resume` (or `cutover rollback`)")
-        }
-        RunOutcome::Waiting { step, until } => {
-            format!("run waiting at {step} until {until}; `cutover resume` after that time continues it")
-        }
-        RunOutcome::NeedsAttention { step, cause } => format!(
-            "run needs attention{}: {cause}",
-            step.as_deref().map(|s| format!(" at {s}")).unwrap_or_default()
-        ),
     }
 }
 

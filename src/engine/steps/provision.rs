@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::plan::NodeGroup;
-use crate::providers::{ClusterInfo, ClusterStatus, TAG_PLAN, TAG_RUN_ID};
+use crate::providers::{ClusterInfo, TAG_PLAN, TAG_RUN_ID};
 
 use super::Cx;
 use crate::engine::error::StepError;
@@ -76,28 +76,14 @@ pub(super) async fn undo_cluster(cx: &Cx<'_>) -> Result<(), StepError> {
     }
 }
 
-/// Releases the cluster's load balancers (so none leak), then deletes it. Callers have already
-/// passed the ownership / traffic interlock.
+/// Tears the cluster down by the one teardown rule ([`crate::engine::teardown`]). Callers have
+/// already passed the ownership / traffic interlock.
 pub(super) async fn release_and_delete(cx: &Cx<'_>, info: &ClusterInfo) -> Result<(), StepError> {
-    let t = &cx.plan().timeouts;
-    let name = &info.name;
-    // A cluster that never became ACTIVE has no workloads and may have no reachable API.
-    if info.status == ClusterStatus::Active {
-        let workloads = &cx.p().workloads;
-        cx.call(
-            &format!("release load balancers of {name}"),
-            Bound::Wait(t.load_balancer_release),
-            || workloads.release_load_balancers(name),
-        )
-        .await?;
+    let (clusters, workloads) = (&cx.p().clusters, &cx.p().workloads);
+    for action in crate::engine::teardown::actions(&info.name, info.status, &cx.plan().timeouts) {
+        cx.call(&action.what, Bound::Wait(action.limit), || action.run(clusters.as_ref(), workloads.as_ref())).await?;
     }
-    let clusters = &cx.p().clusters;
-    cx.call(
-        &format!("delete cluster {name}"),
-        Bound::Wait(t.cluster_active),
-        || clusters.delete_cluster(name),
-    )
-    .await
+    Ok(())
 }
 
 pub(super) async fn addon(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {

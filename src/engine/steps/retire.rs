@@ -58,7 +58,7 @@ pub(super) async fn blue_records(cx: &Cx<'_>) -> Result<Value, StepError> {
     let mut changes = Vec::new();
     let mut deleted = Vec::new();
     for (i, rec) in t.records.iter().enumerate() {
-        let gone = crate::engine::weights::RecordWeights {
+        let gone = crate::providers::weights::RecordWeights {
             blue: None,
             ..expected[i].clone()
         };

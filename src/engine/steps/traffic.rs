@@ -16,7 +16,7 @@ use super::verify::bake;
 use crate::engine::error::StepError;
 use crate::engine::progress::EngineEvent;
 use crate::engine::retry::Bound;
-use crate::engine::weights::{RecordWeights, check_change_keeps_traffic, type_name};
+use crate::providers::weights::{RecordWeights, check_change_keeps_traffic, type_name};
 
 /// Every live record of each plan record's name, in plan order.
 pub(super) struct Live {

@@ -11,7 +11,8 @@ use crate::providers::CheckTarget;
 
 use super::Cx;
 use super::provision::missing;
-use crate::engine::error::{StepError, humanize};
+use crate::engine::error::StepError;
+use crate::plan::format_duration;
 use crate::engine::progress::EngineEvent;
 use crate::engine::retry::Bound;
 
@@ -78,7 +79,7 @@ pub(super) async fn check(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
                 check: name.to_string(),
                 detail: format!(
                     "{detail} (still failing after {attempts} attempts over {})",
-                    humanize(check.timeout)
+                    format_duration(check.timeout)
                 ),
             });
         }

@@ -23,7 +23,7 @@ pub(super) fn checks(
         .enumerate()
         .filter_map(|(i, c)| {
             let p = format!("spec.checks[{i}]");
-            cx.check(format!("{p}.name"), rules::check_name(&c.name));
+            cx.check(format!("{p}.name"), rules::health_check_name(&c.name));
             cx.unique(&mut seen, &c.name, i, "spec.checks", "name", "check name");
             let timeout = cx.duration(
                 &format!("{p}.timeout"),

@@ -203,7 +203,7 @@ pub(super) fn from_lock(cx: &mut Ctx, file: &str) -> Vec<Release> {
         );
         return Vec::new();
     }
-    match crate::capture::replay::releases(&path) {
+    match crate::plan::lockfile::replay::releases(&path) {
         Ok((releases, digest)) => {
             cx.inputs.push(digest);
             releases

@@ -1,40 +1,22 @@
 //! EKS inventory for dev clusters and drills: every cluster of the region with its tags, age and
 //! node groups ([`ClusterSummary`]), and retagging a cluster (TagResource) to move its expiry.
-//! Read-only apart from [`EksClusters::tag_cluster`]; deleting goes through the
+//! Read-only apart from `tag_cluster`; deleting goes through the
 //! [`crate::providers::ClusterProvider`] path (node groups → add-ons → cluster).
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_eks::types::ClusterStatus as SdkStatus;
 use jiff::Timestamp;
-use serde::Serialize;
+use async_trait::async_trait;
 
 use super::eks::{EksClusters, tags};
 use super::errors::{sdk_error, sdk_kind};
-use crate::providers::{ClusterStatus, ErrorKind, ProviderError};
+use crate::providers::{ClusterInventory, ClusterStatus, ClusterSummary, ErrorKind, NodegroupSummary, ProviderError};
 
-/// One cluster as `cutover dev list` and the reaper see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ClusterSummary {
-    pub name: String,
-    pub arn: String,
-    pub status: ClusterStatus,
-    pub created_at: Option<Timestamp>,
-    pub tags: BTreeMap<String, String>,
-    pub nodegroups: Vec<NodegroupSummary>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NodegroupSummary {
-    pub name: String,
-    /// Desired size: the node count EKS is asked to keep.
-    pub desired: u32,
-    pub instance_types: Vec<String>,
-}
-
-impl EksClusters {
+#[async_trait]
+impl ClusterInventory for EksClusters {
     /// Names of every cluster in the region (all pages).
-    pub async fn list_cluster_names(&self) -> Result<Vec<String>, ProviderError> {
+    async fn cluster_names(&self) -> Result<Vec<String>, ProviderError> {
         let mut pages = self.client.list_clusters().into_paginator().send();
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
@@ -45,7 +27,7 @@ impl EksClusters {
     }
 
     /// The cluster with its node groups, `None` when it does not exist (or vanished meanwhile).
-    pub async fn summary(&self, name: &str) -> Result<Option<ClusterSummary>, ProviderError> {
+    async fn summary(&self, name: &str) -> Result<Option<ClusterSummary>, ProviderError> {
         let Some(c) = self.describe(name).await? else {
             return Ok(None);
         };
@@ -87,7 +69,7 @@ impl EksClusters {
     }
 
     /// Adds or replaces tags on a cluster (TagResource on its ARN).
-    pub async fn tag_cluster(&self, name: &str, new: &BTreeMap<String, String>) -> Result<(), ProviderError> {
+    async fn tag_cluster(&self, name: &str, new: &BTreeMap<String, String>) -> Result<(), ProviderError> {
         let arn = self.describe(name).await?.and_then(|c| c.arn).ok_or_else(|| {
             ProviderError::new(
                 ErrorKind::NotFound,

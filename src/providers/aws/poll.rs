@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::engine::error::humanize;
+use crate::plan::format_duration;
 use crate::providers::{ErrorKind, ProviderError};
 
 /// Typical time for CreateCluster to reach ACTIVE (AWS says "several minutes"; 8–15 min reported).
@@ -197,7 +197,7 @@ where
                 format!(
                     "{} did not happen within {} ({last}); {}",
                     wait.what,
-                    humanize(wait.timeout),
+                    format_duration(wait.timeout),
                     wait.on_timeout
                 ),
             ));

@@ -37,7 +37,7 @@ use aws_sdk_route53::types::{
 use super::errors::sdk_error;
 use super::poll::{self, Poll, PollConfig, Wait};
 use super::route53_names::{elb_zone, normalize, same_name, zone_id};
-use crate::engine::weights::{check_change_keeps_traffic, type_name};
+use crate::providers::weights::{check_change_keeps_traffic, type_name};
 use crate::plan::{RecordType, Timeouts};
 use crate::providers::{
     ChangeAction, ChangeId, ErrorKind, ProviderError, RecordChange, TrafficProvider, WeightedRecord,

@@ -38,7 +38,7 @@ use tokio::task::JoinSet;
 
 use super::errors::sdk_error;
 use crate::providers::state::{LockInfo, StateBackend, StateError};
-use crate::providers::state_local::check_name;
+use crate::providers::state_local::state_key;
 
 /// How many journal records are fetched at once when a journal is read.
 const READ_CONCURRENCY: usize = 16;
@@ -92,7 +92,7 @@ impl S3State {
     }
 
     fn env_key(&self, env: &str, rest: &str) -> Result<String, StateError> {
-        check_name(env)?;
+        state_key(env)?;
         Ok(format!("{}{env}/{rest}", self.prefix))
     }
 
@@ -101,7 +101,7 @@ impl S3State {
     }
 
     fn run_prefix(&self, env: &str, run_id: &str) -> Result<String, StateError> {
-        check_name(run_id)?;
+        state_key(run_id)?;
         self.env_key(env, &format!("runs/{run_id}/"))
     }
 
@@ -481,7 +481,7 @@ impl StateBackend for S3State {
                     .prefix()
                     .and_then(|p| p.strip_prefix(prefix.as_str()))
                     .and_then(|r| r.strip_suffix('/'));
-                if let Some(run) = run.filter(|r| check_name(r).is_ok()) {
+                if let Some(run) = run.filter(|r| state_key(r).is_ok()) {
                     runs.push(run.to_string());
                 }
             }
@@ -500,7 +500,7 @@ impl StateBackend for S3State {
     }
 
     async fn set_current_run(&self, env: &str, run_id: &str) -> Result<(), StateError> {
-        check_name(run_id)?;
+        state_key(run_id)?;
         let key = self.env_key(env, "current")?;
         let sent = self
             .client

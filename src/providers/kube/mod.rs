@@ -10,6 +10,7 @@
 pub mod access;
 pub mod client;
 pub mod health;
+pub mod release_secrets;
 pub mod workloads;
 
 pub use access::{ClusterDirectory, ClusterEndpoint, EksDirectory, TokenSource};

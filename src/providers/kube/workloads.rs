@@ -36,6 +36,11 @@ impl KubeWorkloads {
     pub fn new(clients: Arc<KubeClients>) -> Self {
         KubeWorkloads { clients }
     }
+
+    /// The per-cluster client cache this provider speaks through.
+    pub(super) fn clients(&self) -> &KubeClients {
+        &self.clients
+    }
 }
 
 /// A Service that holds (or is releasing) a cloud load balancer.

@@ -1,0 +1,143 @@
+//! `drill`: a disaster-recovery drill of a Drill plan ([`crate::drill`]), wired through the
+//! composition root, its report written as Markdown and JSON, and its result decided here — not
+//! in the CLI — so every caller (CLI, fleet, dashboard) reads the same verdict.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::compose::Context;
+use crate::drill::{Drill, DrillReport, Verdict};
+use crate::engine::EngineOptions;
+use crate::plan::{Plan, PlanKind};
+use crate::providers::helm::binary::{Helm, locate};
+
+use super::OpsError;
+use super::run::RunOptions;
+
+/// How long `--keep` keeps the rebuilt environment when no TTL is given.
+pub const DEFAULT_KEEP: Duration = Duration::from_secs(8 * 3600);
+
+/// How a drill is carried out.
+pub struct DrillOptions {
+    /// Keep the rebuilt environment as a dev cluster for this long (`None`: tear it down).
+    pub keep: Option<Duration>,
+    /// Where the report files go (must exist).
+    pub report_dir: PathBuf,
+    pub run: RunOptions,
+}
+
+/// How the drill ended, for exit codes and notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrillResult {
+    Passed,
+    /// Recovered and verified, slower than `rtoTarget`.
+    MissedRto,
+    /// The rebuild failed and was torn down.
+    Failed,
+    /// The rebuild failed and was kept for inspection (`--keep`).
+    FailedKept,
+    /// Something of the drill is still there and needs a person.
+    LeftBehind,
+}
+
+/// A finished drill: its report, where the report files are, and the result.
+pub struct DrillDone {
+    pub report: DrillReport,
+    pub markdown: PathBuf,
+    pub json: PathBuf,
+    pub result: DrillResult,
+}
+
+impl DrillDone {
+    /// One sentence for a result other than a pass.
+    pub fn why(&self) -> String {
+        let r = &self.report;
+        match self.result {
+            DrillResult::Passed => "drill passed".into(),
+            DrillResult::LeftBehind => format!("the drill left cluster {} behind: {}", r.cluster, r.aftermath.detail),
+            DrillResult::MissedRto => format!(
+                "drill FAILED: recovery took {}, more than the {} target",
+                crate::plan::format_duration(Duration::from_secs_f64(r.recovery_secs.unwrap_or_default().max(0.0))),
+                crate::plan::format_duration(Duration::from_secs_f64(r.rto_target_secs.max(0.0)))
+            ),
+            DrillResult::Failed | DrillResult::FailedKept => {
+                format!("drill FAILED: {}", r.failure.as_deref().unwrap_or("the rebuild did not finish"))
+            }
+        }
+    }
+}
+
+/// Checks what can be checked before anything is built.
+pub fn check(plan: &Plan, opts: &DrillOptions) -> Result<(), OpsError> {
+    if plan.kind != PlanKind::Drill {
+        return Err(OpsError::Usage(format!(
+            "plan {} is a {:?} plan; `cutover drill` runs Drill plans (`kind: Drill`)",
+            plan.metadata.name, plan.kind
+        )));
+    }
+    if !opts.report_dir.is_dir() {
+        return Err(OpsError::Usage(format!(
+            "report directory {} does not exist; create it first",
+            opts.report_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the drill to its report, writes `drill-ENV-RUN.md` and `.json`, and decides the result.
+pub async fn drill(cx: &Context, plan: Plan, opts: &DrillOptions) -> Result<DrillDone, OpsError> {
+    check(&plan, opts)?;
+    let (plan, keep_until) = match opts.keep {
+        Some(ttl) => {
+            let until = crate::dev::expiry(Timestamp::now(), ttl)?;
+            (crate::dev::prepare(plan, None, &cx.settings().login, until)?, Some(until))
+        }
+        None => (plan, None),
+    };
+    let work = tempfile::Builder::new()
+        .prefix("cutover-drill-")
+        .tempdir()
+        .map_err(OpsError::io("create the drill's private work directory"))?;
+    let providers = cx.providers(&plan, work.path()).await?;
+    let state = cx.state(&plan).await;
+    let engine_opts = EngineOptions {
+        release_concurrency: opts.run.concurrency.max(1),
+        progress: opts.run.progress.clone(),
+        who: cx.caller(&plan.aws.region).await,
+        ..EngineOptions::default()
+    };
+    let helm_version = match locate() {
+        Ok(path) => Helm { path, env: Vec::new() }.version().await.ok(),
+        Err(_) => None,
+    };
+    let mut drill = Drill::new(plan, providers, state, engine_opts, keep_until);
+    drill.helm_version = helm_version;
+    drill.time_scale = cx.settings().time_scale;
+    let report = drill.run().await?;
+    let (markdown, json) = write_report(&report, &opts.report_dir)?;
+    let result = result(&report);
+    Ok(DrillDone { report, markdown, json, result })
+}
+
+fn write_report(report: &DrillReport, dir: &Path) -> Result<(PathBuf, PathBuf), OpsError> {
+    let stem = dir.join(format!("drill-{}-{}", report.environment, report.run_id));
+    let (md, json) = (stem.with_extension("md"), stem.with_extension("json"));
+    std::fs::write(&md, report.to_markdown()).map_err(OpsError::io(format!("write {}", md.display())))?;
+    let bytes = serde_json::to_vec_pretty(report).expect("a drill report serializes");
+    std::fs::write(&json, bytes).map_err(OpsError::io(format!("write {}", json.display())))?;
+    Ok((md, json))
+}
+
+/// The drill's result: a verdict, unless something was left behind without being asked to.
+pub fn result(report: &DrillReport) -> DrillResult {
+    let left_behind = !report.aftermath.torn_down && report.aftermath.kept_until.is_none();
+    match report.verdict {
+        _ if left_behind => DrillResult::LeftBehind,
+        Verdict::Pass => DrillResult::Passed,
+        Verdict::MissedRto => DrillResult::MissedRto,
+        Verdict::Failed if report.aftermath.kept_until.is_some() => DrillResult::FailedKept,
+        Verdict::Failed => DrillResult::Failed,
+    }
+}

@@ -1,0 +1,101 @@
+//! `apply`, `resume` and `rollback`: the flows that change the world. Each wires the engine for a
+//! plan through the composition root ([`wire`], shared with dev clusters and drills), runs it,
+//! and returns how the run ended with its journal, so the caller can report it.
+
+use std::sync::Arc;
+
+use crate::compose::Context;
+use crate::engine::{Engine, EngineOptions, JournalRecord, ProgressSink, RunOutcome};
+use crate::plan::Plan;
+use crate::providers::StateBackend;
+
+use super::OpsError;
+
+/// How a run is carried out (not what it does: that is the plan).
+#[derive(Clone)]
+pub struct RunOptions {
+    /// How many independent steps of a stage run at once (node groups, add-ons, releases).
+    pub concurrency: usize,
+    /// Where progress goes (a terminal display, plain lines, a fleet's table, nothing).
+    pub progress: Arc<dyn ProgressSink>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { concurrency: 4, progress: Arc::new(crate::engine::NoopSink) }
+    }
+}
+
+/// What the flow asks of the engine.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Apply,
+    Resume,
+    Rollback { to: String },
+}
+
+/// How a run ended, with what is needed to report it.
+#[derive(Debug)]
+pub struct RunResult {
+    pub env: String,
+    pub outcome: RunOutcome,
+    /// The run's journal as it stands now (empty if it could not be read back; see `journal_error`).
+    pub records: Vec<JournalRecord>,
+    /// Where the journal is (a path or an `s3://` URL).
+    pub journal: Option<String>,
+    /// Why the journal could not be read back for the report, if it could not.
+    pub journal_error: Option<String>,
+}
+
+/// The engine for a plan, the state it journals in, and the run's private work directory (removed
+/// with helm's files when this value drops).
+pub struct Wired {
+    pub engine: Engine,
+    pub state: Arc<dyn StateBackend>,
+    _work: tempfile::TempDir,
+}
+
+/// Builds the engine for `plan`: providers, state backend and the caller, from the context.
+pub async fn wire(cx: &Context, plan: Plan, opts: &RunOptions) -> Result<Wired, OpsError> {
+    let work = tempfile::Builder::new()
+        .prefix("cutover-run-")
+        .tempdir()
+        .map_err(OpsError::io("create the run's private work directory"))?;
+    let providers = cx.providers(&plan, work.path()).await?;
+    let state = cx.state(&plan).await;
+    let engine_opts = EngineOptions {
+        release_concurrency: opts.concurrency.max(1),
+        progress: opts.progress.clone(),
+        who: cx.caller(&plan.aws.region).await,
+        ..EngineOptions::default()
+    };
+    Ok(Wired { engine: Engine::new(Arc::new(plan), providers, state.clone(), engine_opts), state, _work: work })
+}
+
+/// Runs `action` on the plan's environment and returns how it ended.
+pub async fn run(cx: &Context, plan: Plan, action: Action, opts: &RunOptions) -> Result<RunResult, OpsError> {
+    let wired = wire(cx, plan, opts).await?;
+    let outcome = match &action {
+        Action::Apply => wired.engine.apply().await?,
+        Action::Resume => wired.engine.resume().await?,
+        Action::Rollback { to } => wired.engine.rollback(to).await?,
+    };
+    Ok(finish(&wired, outcome).await)
+}
+
+/// The result of a run that has stopped: its outcome and its journal read back.
+pub async fn finish(wired: &Wired, outcome: RunOutcome) -> RunResult {
+    let env = wired.engine.compiled().plan.clone();
+    let mut result = RunResult { env: env.clone(), outcome, records: Vec::new(), journal: None, journal_error: None };
+    match crate::engine::history(wired.state.as_ref(), &env, None).await {
+        Ok(records) => {
+            result.journal = records.first().map(|r| wired.state.journal_location(&env, &r.run));
+            result.records = records;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the run's journal could not be read back for its report");
+            result.journal_error = Some(e.to_string());
+        }
+    }
+    result
+}

@@ -22,7 +22,7 @@ use crate::providers::aws::route53::Route53Traffic;
 use crate::providers::aws::s3_state::S3State;
 use crate::providers::health::ClusterHealth;
 use crate::providers::helm::{HelmConfig, HelmReleases};
-use crate::providers::kube::{EksDirectory, KubeClients, KubeWorkloads};
+use crate::providers::kube::{KubeClients, KubeWorkloads};
 use crate::providers::state_local::LocalState;
 use crate::providers::{ProviderError, Providers, StateBackend};
 
@@ -124,8 +124,8 @@ impl AwsRegion {
     }
 
     /// Where clusters of this region are (DescribeCluster), for access commands.
-    pub fn directory(&self) -> EksDirectory {
-        EksDirectory::new(&self.config)
+    pub fn directory(&self) -> EksClusters {
+        EksClusters::new(&self.config, &Timeouts::default())
     }
 }
 

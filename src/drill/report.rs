@@ -125,7 +125,7 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
     let last_shift = cx
         .compiled
         .steps()
-        .filter(|d| d.id.starts_with("traffic.shift."))
+        .filter(|d| crate::engine::ids::shift_weight(&d.id).is_some())
         .last()
         .map(|d| d.id.clone());
     let mut served_at: Option<Timestamp> = None;
@@ -165,7 +165,7 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
                     }
                 }
             }
-            JournalEvent::Checkpoint { name } if name == "verified" => verified_at = Some(r.ts),
+            JournalEvent::Checkpoint { name } if name == crate::engine::ids::VERIFIED => verified_at = Some(r.ts),
             JournalEvent::RollbackStarted { .. } => {
                 rollback = Some(Phase {
                     name: "rollback".into(),
@@ -202,7 +202,7 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
         .checks
         .iter()
         .map(|c| {
-            let id = format!("verify.check.{}", c.name);
+            let id = crate::engine::ids::check(&c.name);
             let mut result = CheckResult {
                 name: c.name.clone(),
                 result: "not-run".into(),

@@ -6,6 +6,7 @@
 
 use crate::plan::{Plan, PlanKind};
 
+use super::ids;
 use super::step::{CheckpointDef, CompiledPlan, Stage, StepDef, StepKind};
 
 /// Add-ons the nodes need before they can become Ready (networking, identity): created before
@@ -15,7 +16,7 @@ const NODE_PREREQUISITE_ADDONS: &[&str] = &["vpc-cni", "kube-proxy", "eks-pod-id
 
 /// Checkpoints a failure rolls back to automatically. `traffic-100` counts: green carries all
 /// traffic after a full bake, so a failure while retiring blue keeps it there.
-const SAFE_CHECKPOINTS: &[&str] = &["green-ready", "releases-ready", "verified", "traffic-100"];
+const SAFE_CHECKPOINTS: &[&str] = &[ids::GREEN_READY, ids::RELEASES_READY, ids::VERIFIED, "traffic-100"];
 
 struct Builder {
     stages: Vec<Stage>,
@@ -128,7 +129,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
     // add-ons nodes need are created together; then every node group at once; then the add-ons
     // that need nodes. Creating them one by one would add minutes of waiting of our own.
     let cluster = step(
-        "provision.cluster".into(),
+        ids::PROVISION_CLUSTER.into(),
         format!(
             "Create cluster {green} at Kubernetes {}",
             plan.green.version
@@ -146,7 +147,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
     for (i, entry) in plan.green.access.iter().enumerate() {
         provision.push(after(
             step(
-                format!("provision.access.{i}"),
+                ids::access(i),
                 format!("Grant access to {}", entry.principal_arn),
                 "creates an access entry and its policy associations",
                 Some("deletes the access entry"),
@@ -157,7 +158,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
     }
     let addon = |a: &crate::plan::Addon| {
         step(
-            format!("provision.addon.{}", a.name),
+            ids::addon(&a.name),
             format!("Install add-on {}", a.name),
             "creates an EKS add-on",
             Some("deletes the add-on"),
@@ -177,7 +178,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
         .map(|ng| {
             after(
                 step(
-                    format!("provision.nodegroup.{}", ng.name),
+                    ids::nodegroup(&ng.name),
                     format!("Create node group {}", ng.name),
                     "creates a managed node group",
                     Some("deletes the node group"),
@@ -197,14 +198,14 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
         true,
         provision,
     );
-    b.checkpoint("green-ready");
+    b.checkpoint(ids::GREEN_READY);
 
     let releases = plan
         .releases
         .iter()
         .map(|r| {
             let mut s = step(
-                format!("releases.install.{}", r.name),
+                ids::release(&r.name),
                 format!(
                     "Install release {}/{} ({} {})",
                     r.namespace,
@@ -219,20 +220,20 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             s.needs = r
                 .needs
                 .iter()
-                .map(|n| format!("releases.install.{n}"))
+                .map(|n| ids::release(n))
                 .collect();
             s
         })
         .collect();
     b.stage("releases", "Replay releases onto green", true, releases);
-    b.checkpoint("releases-ready");
+    b.checkpoint(ids::RELEASES_READY);
 
     let checks = plan
         .checks
         .iter()
         .map(|c| {
             step(
-                format!("verify.check.{}", c.name),
+                ids::check(&c.name),
                 format!("Check {}", c.name),
                 "nothing",
                 None,
@@ -241,7 +242,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
         })
         .collect();
     b.stage("verify", "Verify green", false, chain(checks));
-    b.checkpoint("verified");
+    b.checkpoint(ids::VERIFIED);
 
     match plan.kind {
         PlanKind::Upgrade => compile_cutover(plan, &mut b),
@@ -294,7 +295,7 @@ fn compile_cutover(plan: &Plan, b: &mut Builder) {
 fn compile_traffic(plan: &Plan, b: &mut Builder) {
     let Some(traffic) = &plan.traffic else { return };
     let mut steps = vec![step(
-        "traffic.prepare".into(),
+        ids::TRAFFIC_PREPARE.into(),
         "Create green's weighted records at weight 0".into(),
         "creates green's weighted records (weight 0)",
         Some("deletes green's weighted records once blue carries all traffic"),
@@ -302,7 +303,7 @@ fn compile_traffic(plan: &Plan, b: &mut Builder) {
     )];
     for (index, ts) in traffic.steps.iter().enumerate() {
         steps.push(step(
-            format!("traffic.shift.{}", ts.weight),
+            ids::shift(ts.weight),
             format!(
                 "Shift {}% of traffic to green, bake {}",
                 ts.weight,
@@ -326,7 +327,7 @@ fn compile_traffic(plan: &Plan, b: &mut Builder) {
         };
         b.stages.last_mut().expect("traffic stage").steps.push(s);
         if let Some(w) = weight {
-            b.checkpoint(&format!("traffic-{w}"));
+            b.checkpoint(&ids::traffic_checkpoint(w));
         }
     }
 }
@@ -339,7 +340,7 @@ fn compile_retire(plan: &Plan, b: &mut Builder) {
         .unwrap_or("blue");
     let mut retire = chain(vec![
         step(
-            "retire.wait-retention".into(),
+            ids::RETIRE_WAIT.into(),
             format!(
                 "Keep blue for {} after green reached 100%",
                 crate::plan::format_duration(plan.teardown.retain_blue_for)
@@ -349,14 +350,14 @@ fn compile_retire(plan: &Plan, b: &mut Builder) {
             StepKind::WaitRetention,
         ),
         step(
-            "retire.blue-records".into(),
+            ids::RETIRE_BLUE_RECORDS.into(),
             "Delete blue's weighted records (weight 0)".into(),
             "deletes blue's weighted records",
             Some("re-creates blue's weighted records at weight 0"),
             StepKind::BlueRecords,
         ),
         step(
-            "retire.blue-cluster".into(),
+            ids::RETIRE_BLUE_CLUSTER.into(),
             format!("Delete blue cluster {blue} (point of no return)"),
             "deletes the blue cluster",
             None,
@@ -365,7 +366,7 @@ fn compile_retire(plan: &Plan, b: &mut Builder) {
     ]);
     retire[2].point_of_no_return = true;
     b.stage("retire", "Retire blue", false, retire);
-    b.checkpoint("blue-retired");
+    b.checkpoint(ids::BLUE_RETIRED);
 }
 
 fn chart_name(r: &crate::plan::Release) -> String {

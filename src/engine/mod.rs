@@ -19,6 +19,7 @@
 mod compile;
 pub mod error;
 mod executor;
+pub mod ids;
 pub mod journal;
 mod lock;
 pub mod options;

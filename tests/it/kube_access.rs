@@ -8,7 +8,8 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use cutover::providers::ErrorKind;
-use cutover::providers::kube::{ClusterDirectory, EksDirectory, KubeClients, TokenSource};
+use cutover::providers::aws::eks::EksClusters;
+use cutover::providers::kube::{ClusterDirectory, KubeClients, TokenSource};
 use testkit::moto::Moto;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +45,7 @@ async fn the_eks_directory_describes_clusters_and_names_missing_ones() {
         .send()
         .await
         .expect("moto creates the cluster");
-    let directory: Arc<dyn ClusterDirectory> = Arc::new(EksDirectory::new(&config));
+    let directory: Arc<dyn ClusterDirectory> = Arc::new(EksClusters::new(&config, &cutover::plan::Timeouts::default()));
 
     let missing = directory.access("nope").await.unwrap_err();
     assert_eq!(missing.kind, ErrorKind::NotFound);

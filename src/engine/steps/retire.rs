@@ -28,7 +28,7 @@ struct DeletedRecord {
 
 pub(super) async fn wait_retention(cx: &Cx<'_>) -> Result<StepOutcome, StepError> {
     let last = traffic(cx)?.steps.last().map(|s| s.weight).unwrap_or(100);
-    let shift = format!("traffic.shift.{last}");
+    let shift = crate::engine::ids::shift(last);
     let reached: jiff::Timestamp = cx
         .output(&shift)
         .and_then(|o| serde_json::from_value(o["insync_at"].clone()).ok())

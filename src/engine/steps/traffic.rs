@@ -14,6 +14,7 @@ use crate::providers::{ChangeAction, ClusterStatus, RecordChange, WeightedRecord
 use super::Cx;
 use super::verify::bake;
 use crate::engine::error::StepError;
+use crate::engine::ids;
 use crate::engine::progress::EngineEvent;
 use crate::engine::retry::Bound;
 use crate::providers::weights::{RecordWeights, check_change_keeps_traffic, type_name};
@@ -125,10 +126,10 @@ fn weights_from(cx: &Cx<'_>, step: &str, field: &str) -> Result<Vec<RecordWeight
 /// The weights a shift expects before it changes them: those after the previous traffic step.
 pub(super) fn weights_before(cx: &Cx<'_>, index: usize) -> Result<Vec<RecordWeights>, StepError> {
     match index {
-        0 => weights_from(cx, "traffic.prepare", "after"),
+        0 => weights_from(cx, ids::TRAFFIC_PREPARE, "after"),
         i => weights_from(
             cx,
-            &format!("traffic.shift.{}", traffic(cx)?.steps[i - 1].weight),
+            &ids::shift(traffic(cx)?.steps[i - 1].weight),
             "after",
         ),
     }
@@ -137,7 +138,7 @@ pub(super) fn weights_before(cx: &Cx<'_>, index: usize) -> Result<Vec<RecordWeig
 /// The weights after the last shift (green 100).
 pub(super) fn weights_after_last_shift(cx: &Cx<'_>) -> Result<Vec<RecordWeights>, StepError> {
     let last = traffic(cx)?.steps.last().map(|s| s.weight).unwrap_or(100);
-    weights_from(cx, &format!("traffic.shift.{last}"), "after")
+    weights_from(cx, &ids::shift(last), "after")
 }
 
 fn shifted(base: &[RecordWeights], weight: u8) -> Vec<RecordWeights> {
@@ -399,7 +400,7 @@ pub(super) async fn undo_shifts(cx: &Cx<'_>, indexes: &[usize]) -> Result<(), St
 /// Removes green's records, but only once blue carries all its traffic again.
 pub(super) async fn undo_prepare(cx: &Cx<'_>) -> Result<(), StepError> {
     let t = traffic(cx)?;
-    let initial = weights_from(cx, "traffic.prepare", "before")
+    let initial = weights_from(cx, ids::TRAFFIC_PREPARE, "before")
         .or_else(|_| weights_from(cx, "preflight.blue", "records"))?;
     let live = read_live(cx).await?;
     let found = live.weights(t);

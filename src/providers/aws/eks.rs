@@ -22,6 +22,9 @@ use aws_sdk_eks::types::{
     CreateAccessConfigRequest, VpcConfigRequest,
 };
 
+use super::eks_addons::Addons;
+use super::eks_lifecycle::read_issues;
+use super::eks_nodegroups::Nodegroups;
 use super::errors::{sdk_error, sdk_kind};
 use super::kubeconfig::ClusterAccess;
 use super::poll::{self, Poll, PollConfig, Wait};
@@ -259,18 +262,7 @@ pub(super) fn owner_of(tags: &BTreeMap<String, String>) -> String {
 }
 
 fn cluster_issues(c: &Cluster) -> Vec<String> {
-    let issues = c.health.as_ref().and_then(|h| h.issues.as_ref());
-    issues
-        .into_iter()
-        .flatten()
-        .map(|i| {
-            issue(
-                i.code.as_ref().map(|c| c.as_str()),
-                i.message.as_deref(),
-                i.resource_ids.as_deref(),
-            )
-        })
-        .collect()
+    read_issues(c.health.as_ref().and_then(|h| h.issues.as_deref()))
 }
 
 /// One EKS health issue as people read it.
@@ -360,20 +352,8 @@ impl ClusterProvider for EksClusters {
         if cluster.status != Some(SdkStatus::Deleting) {
             // EKS refuses to delete a cluster that still has node groups or add-ons.
             // All deletions are started before any is awaited: EKS runs them side by side.
-            let nodegroups = self.nodegroup_names(name).await?;
-            for ng in &nodegroups {
-                self.start_nodegroup_delete(name, ng).await?;
-            }
-            for ng in &nodegroups {
-                self.wait_nodegroup_gone(name, ng).await?;
-            }
-            let addons = self.addon_names(name).await?;
-            for addon in &addons {
-                self.start_addon_delete(name, addon).await?;
-            }
-            for addon in &addons {
-                self.wait_addon_gone(name, addon).await?;
-            }
+            self.delete_all_sub::<Nodegroups>(name).await?;
+            self.delete_all_sub::<Addons>(name).await?;
             match self.client.delete_cluster().name(name).send().await {
                 Ok(_) => {}
                 Err(e) if sdk_kind(&e) == ErrorKind::NotFound => return Ok(()),
@@ -390,14 +370,11 @@ impl ClusterProvider for EksClusters {
         own: &Ownership,
         token: &str,
     ) -> Result<(), ProviderError> {
-        self.ensure_addon_impl(cluster, addon, own, token).await
+        self.ensure_sub::<Addons>(cluster, addon, own, token).await
     }
 
     async fn delete_addon(&self, cluster: &str, name: &str) -> Result<(), ProviderError> {
-        if self.start_addon_delete(cluster, name).await? {
-            self.wait_addon_gone(cluster, name).await?;
-        }
-        Ok(())
+        self.delete_sub::<Addons>(cluster, name).await
     }
 
     async fn ensure_nodegroup(
@@ -407,15 +384,11 @@ impl ClusterProvider for EksClusters {
         own: &Ownership,
         token: &str,
     ) -> Result<(), ProviderError> {
-        self.ensure_nodegroup_impl(cluster, nodegroup, own, token)
-            .await
+        self.ensure_sub::<Nodegroups>(cluster, nodegroup, own, token).await
     }
 
     async fn delete_nodegroup(&self, cluster: &str, name: &str) -> Result<(), ProviderError> {
-        if self.start_nodegroup_delete(cluster, name).await? {
-            self.wait_nodegroup_gone(cluster, name).await?;
-        }
-        Ok(())
+        self.delete_sub::<Nodegroups>(cluster, name).await
     }
 
     async fn ensure_access_entry(

@@ -10,7 +10,9 @@ use jiff::Timestamp;
 use async_trait::async_trait;
 
 use super::eks::{EksClusters, tags};
-use super::errors::{sdk_error, sdk_kind};
+use super::eks_lifecycle::SubResource as _;
+use super::eks_nodegroups::Nodegroups;
+use super::errors::sdk_error;
 use crate::providers::{ClusterInventory, ClusterStatus, ClusterSummary, ErrorKind, NodegroupSummary, ProviderError};
 
 #[async_trait]
@@ -32,19 +34,8 @@ impl ClusterInventory for EksClusters {
             return Ok(None);
         };
         let mut nodegroups = Vec::new();
-        for ng in self.nodegroup_names(name).await? {
-            let described = match self
-                .client
-                .describe_nodegroup()
-                .cluster_name(name)
-                .nodegroup_name(&ng)
-                .send()
-                .await
-            {
-                Ok(out) => out.nodegroup,
-                Err(e) if sdk_kind(&e) == ErrorKind::NotFound => None,
-                Err(e) => return Err(sdk_error(&format!("describe node group {name}/{ng}"), &e)),
-            };
+        for ng in Nodegroups::list(self, name).await? {
+            let described = self.describe_sub::<Nodegroups>(name, &ng).await?;
             let Some(n) = described else { continue };
             nodegroups.push(NodegroupSummary {
                 name: ng,

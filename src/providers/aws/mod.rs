@@ -1,7 +1,7 @@
 //! AWS: the shared SDK configuration and what is built on it: EKS tokens and kubeconfigs, the EKS
 //! cluster provider (`eks*`), the Route53 traffic provider (`route53*`), the S3 state backend
 //! (`s3_state`), and what they share (`errors`: SDK errors → `ProviderError`; `poll`: adaptive,
-//! bounded waits). [`aws_providers`] builds the providers for a plan.
+//! bounded waits). The composition root ([`crate::compose`]) builds them.
 //!
 //! Credentials, region and endpoints come from the standard AWS sources (environment, profiles,
 //! SSO, instance roles; `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_EKS`,
@@ -12,6 +12,8 @@ pub mod calls;
 pub mod eks;
 mod eks_access;
 mod eks_addons;
+mod eks_directory;
+mod eks_lifecycle;
 pub mod eks_inventory;
 mod eks_nodegroups;
 pub mod errors;
@@ -27,42 +29,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use std::sync::Arc;
-
-use crate::plan::Plan;
 use crate::providers::{ErrorKind, ProviderError};
-
-use eks::EksClusters;
-use poll::PollConfig;
-use route53::Route53Traffic;
-
-/// The AWS side of a plan's providers, sharing one SDK configuration.
-#[derive(Clone)]
-pub struct AwsProviders {
-    pub config: SdkConfig,
-    pub clusters: Arc<EksClusters>,
-    pub traffic: Arc<Route53Traffic>,
-}
-
-/// EKS and Route53 for `plan`: its region, its timeouts, and polling as [`PollConfig::from_env`]
-/// says (AWS's pace unless `CUTOVER_TIME_SCALE` names an emulator's speed-up). Fails only on a
-/// bad `CUTOVER_TIME_SCALE`.
-pub async fn aws_providers(plan: &Plan) -> Result<AwsProviders, ProviderError> {
-    let poll = PollConfig::from_env()?;
-    let config = sdk_config(&plan.aws.region).await;
-    Ok(AwsProviders::new(&config, plan, poll))
-}
-
-impl AwsProviders {
-    /// The providers on a given SDK configuration (tests aim it at moto or cloudsim).
-    pub fn new(config: &SdkConfig, plan: &Plan, poll: PollConfig) -> Self {
-        AwsProviders {
-            config: config.clone(),
-            clusters: Arc::new(EksClusters::new(config, &plan.timeouts).with_poll(poll)),
-            traffic: Arc::new(Route53Traffic::new(config, &plan.timeouts).with_poll(poll)),
-        }
-    }
-}
 
 /// Loads the SDK configuration for `region` from the standard sources.
 pub async fn sdk_config(region: &str) -> SdkConfig {

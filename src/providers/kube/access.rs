@@ -1,5 +1,5 @@
 //! How cutover reaches a cluster's API: where it is ([`ClusterDirectory`]: endpoint + CA, from EKS
-//! DescribeCluster in production, from an emulator in tests) and who it is ([`TokenSource`]: EKS
+//! DescribeCluster in production (implemented by the EKS provider), from an emulator in tests) and who it is ([`TokenSource`]: EKS
 //! bearer tokens presigned from the caller's AWS credentials, cached per cluster and renewed while
 //! at least [`REFRESH_MARGIN`] of their life is left, so a long bake never sends an expired one).
 
@@ -9,8 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use base64::Engine as _;
 
 use crate::providers::aws::token::{EksToken, eks_token};
 use crate::providers::{ErrorKind, ProviderError};
@@ -34,89 +32,6 @@ pub trait ClusterDirectory: Send + Sync {
     async fn access(&self, cluster: &str) -> Result<ClusterEndpoint, ProviderError>;
 }
 
-/// The real directory: EKS DescribeCluster (endpoint + base64 CA data).
-pub struct EksDirectory {
-    eks: aws_sdk_eks::Client,
-}
-
-impl EksDirectory {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        EksDirectory {
-            eks: crate::providers::aws::calls::eks_client(config),
-        }
-    }
-}
-
-#[async_trait]
-impl ClusterDirectory for EksDirectory {
-    async fn access(&self, cluster: &str) -> Result<ClusterEndpoint, ProviderError> {
-        let out = self
-            .eks
-            .describe_cluster()
-            .name(cluster)
-            .send()
-            .await
-            .map_err(|e| describe_error(cluster, e))?;
-        let described = out.cluster().ok_or_else(|| {
-            ProviderError::new(
-                ErrorKind::Other,
-                format!("DescribeCluster {cluster} returned no cluster"),
-            )
-        })?;
-        let (Some(server), Some(ca)) = (
-            described.endpoint(),
-            described.certificate_authority().and_then(|c| c.data()),
-        ) else {
-            return Err(ProviderError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "cluster {cluster} has no API endpoint yet (status {:?}); it must be ACTIVE first",
-                    described.status()
-                ),
-            ));
-        };
-        let ca_pem = base64::engine::general_purpose::STANDARD
-            .decode(ca.trim())
-            .map_err(|e| {
-                ProviderError::new(
-                    ErrorKind::Other,
-                    format!("cluster {cluster}: the certificate authority data is not base64: {e}"),
-                )
-            })?;
-        Ok(ClusterEndpoint {
-            server: server.to_string(),
-            ca_pem,
-        })
-    }
-}
-
-fn describe_error<E, R>(cluster: &str, e: aws_sdk_eks::error::SdkError<E, R>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    use aws_sdk_eks::error::SdkError;
-    let shown = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-    let kind = match &e {
-        SdkError::TimeoutError(_) => ErrorKind::Timeout,
-        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ErrorKind::Unavailable,
-        SdkError::ServiceError(s) => match s.err().code() {
-            Some("ResourceNotFoundException") => ErrorKind::NotFound,
-            Some("ThrottlingException" | "TooManyRequestsException") => ErrorKind::Throttled,
-            Some("AccessDeniedException" | "UnrecognizedClientException") => ErrorKind::Denied,
-            Some("ServerException" | "ServiceUnavailableException") => ErrorKind::Unavailable,
-            Some("InvalidParameterException" | "InvalidRequestException") => ErrorKind::Invalid,
-            _ => ErrorKind::Other,
-        },
-        _ => ErrorKind::Other,
-    };
-    let message = if kind == ErrorKind::NotFound {
-        format!("cluster {cluster} does not exist in EKS")
-    } else {
-        format!("cannot describe cluster {cluster}: {shown}")
-    };
-    ProviderError::new(kind, message)
-}
 
 /// EKS bearer tokens for any cluster, from one set of AWS credentials.
 pub struct TokenSource {

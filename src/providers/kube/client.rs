@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
-use super::access::{ClusterDirectory, ClusterEndpoint, EksDirectory, REFRESH_MARGIN, TokenSource};
+use super::access::{ClusterDirectory, ClusterEndpoint, REFRESH_MARGIN, TokenSource};
 use crate::providers::{ErrorKind, ProviderError};
 
 /// Longest a single API request may wait for an answer (no call here watches).
@@ -41,7 +41,7 @@ impl KubeClients {
     /// Clusters found through EKS DescribeCluster, tokens signed with the SDK's credentials.
     pub fn for_aws(config: &aws_config::SdkConfig, region: &str) -> Result<Self, ProviderError> {
         Ok(KubeClients::new(
-            Arc::new(EksDirectory::new(config)),
+            Arc::new(crate::providers::aws::eks::EksClusters::new(config, &crate::plan::Timeouts::default())),
             Arc::new(TokenSource::from_sdk(config, region)?),
         ))
     }

@@ -13,6 +13,6 @@ pub mod health;
 pub mod release_secrets;
 pub mod workloads;
 
-pub use access::{ClusterDirectory, ClusterEndpoint, EksDirectory, TokenSource};
+pub use access::{ClusterDirectory, ClusterEndpoint, TokenSource};
 pub use client::KubeClients;
 pub use workloads::KubeWorkloads;

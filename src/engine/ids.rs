@@ -1,0 +1,71 @@
+//! Step ids and checkpoint names: written here once, because the journal stores them and a run
+//! journaled by one build must resume under the next. Compile, the steps that read each other's
+//! journaled outputs, and the drill report all build and parse them through this module.
+
+/// The green cluster's control plane.
+pub const PROVISION_CLUSTER: &str = "provision.cluster";
+/// Green's traffic records created at weight 0 (and blue's record found).
+pub const TRAFFIC_PREPARE: &str = "traffic.prepare";
+/// Waiting out `teardown.retainBlueFor`.
+pub const RETIRE_WAIT: &str = "retire.wait-retention";
+/// Blue's weighted records deleted.
+pub const RETIRE_BLUE_RECORDS: &str = "retire.blue-records";
+/// Blue's cluster deleted: the point of no return.
+pub const RETIRE_BLUE_CLUSTER: &str = "retire.blue-cluster";
+
+/// Checkpoint: green is built (cluster, access, add-ons, node groups).
+pub const GREEN_READY: &str = "green-ready";
+/// Checkpoint: every release is deployed on green.
+pub const RELEASES_READY: &str = "releases-ready";
+/// Checkpoint: every check passed on green.
+pub const VERIFIED: &str = "verified";
+/// Checkpoint: blue is gone.
+pub const BLUE_RETIRED: &str = "blue-retired";
+
+/// Access entry `i` (plan order).
+pub fn access(i: usize) -> String {
+    format!("provision.access.{i}")
+}
+
+pub fn addon(name: &str) -> String {
+    format!("provision.addon.{name}")
+}
+
+pub fn nodegroup(name: &str) -> String {
+    format!("provision.nodegroup.{name}")
+}
+
+pub fn release(name: &str) -> String {
+    format!("releases.install.{name}")
+}
+
+pub fn check(name: &str) -> String {
+    format!("verify.check.{name}")
+}
+
+/// The traffic step that moves green to `weight`.
+pub fn shift(weight: u8) -> String {
+    format!("traffic.shift.{weight}")
+}
+
+/// The weight a traffic step moves green to, if `id` is one.
+pub fn shift_weight(id: &str) -> Option<u8> {
+    id.strip_prefix("traffic.shift.")?.parse().ok()
+}
+
+/// Checkpoint after the traffic step to `weight`.
+pub fn traffic_checkpoint(weight: u8) -> String {
+    format!("traffic-{weight}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shift_id_reads_back_its_weight() {
+        assert_eq!(shift_weight(&shift(50)), Some(50));
+        assert_eq!(shift_weight(TRAFFIC_PREPARE), None);
+        assert_eq!(shift_weight("traffic.shift.x"), None);
+    }
+}

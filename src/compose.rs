@@ -205,6 +205,18 @@ impl Context {
         })
     }
 
+    /// The version of the helm binary runs would use (`CUTOVER_HELM` or PATH), for reports;
+    /// `None` when there is none or it does not answer.
+    pub async fn helm_version(&self) -> Option<String> {
+        let path = crate::providers::helm::binary::locate().ok()?;
+        crate::providers::helm::binary::Helm { path, env: Vec::new() }.version().await.ok()
+    }
+
+    /// AWS API requests this process has made, by operation (for run reports).
+    pub fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        crate::providers::aws::calls::api_calls()
+    }
+
     /// The Kubernetes side of a region's clusters, without a plan (capture, drift, dev).
     pub async fn workloads(&self, region: &str) -> Result<Arc<KubeWorkloads>, ProviderError> {
         Ok(Arc::new(KubeWorkloads::new(self.aws(region).await.kube().await?)))

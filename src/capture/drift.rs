@@ -230,8 +230,8 @@ pub fn compare(cluster: &str, against: &str, pins: &[Pin], found: &[Found], rule
                     }
                     Some((_, Ok(record))) => {
                         let version = record.chart.version();
-                        if crate::providers::helm::binary::normalize_version(version)
-                            != crate::providers::helm::binary::normalize_version(&pin.version)
+                        if crate::plan::rules::normalize_version(version)
+                            != crate::plan::rules::normalize_version(&pin.version)
                         {
                             diffs.push(Difference::Version { pinned: pin.version.clone(), live: version.to_string() });
                         } else if let Some(pinned) = &pin.content_digest {

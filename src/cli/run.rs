@@ -78,7 +78,7 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<Exit> {
 pub(super) fn finish(result: &RunResult) -> anyhow::Result<Exit> {
     if !result.records.is_empty() {
         out!("{}", Report::from_journal(&result.records).render_text());
-        out!("{}", render_process_metrics(&crate::providers::aws::calls::api_calls()));
+        out!("{}", render_process_metrics(&result.api_calls));
     }
     if let Some(location) = &result.journal {
         eprintln!("journal: {location}");

@@ -59,7 +59,7 @@ pub async fn up(cx: &Context, up: DevUpPlan, kubeconfig: PathBuf, opts: &RunOpti
     let wired = super::run::wire(cx, up.plan, opts).await?;
     let outcome = wired.engine.apply().await?;
     let completed = outcome == crate::engine::RunOutcome::Completed;
-    let run = super::run::finish(&wired, outcome).await;
+    let run = super::run::finish(cx, &wired, outcome).await;
     if !completed {
         return Ok(DevUp { run, expires_at: None, kubeconfig: None });
     }

@@ -11,7 +11,6 @@ use crate::compose::Context;
 use crate::drill::{Drill, DrillReport, Verdict};
 use crate::engine::EngineOptions;
 use crate::plan::{Plan, PlanKind};
-use crate::providers::helm::binary::{Helm, locate};
 
 use super::OpsError;
 use super::run::RunOptions;
@@ -108,10 +107,7 @@ pub async fn drill(cx: &Context, plan: Plan, opts: &DrillOptions) -> Result<Dril
         who: cx.caller(&plan.aws.region).await,
         ..EngineOptions::default()
     };
-    let helm_version = match locate() {
-        Ok(path) => Helm { path, env: Vec::new() }.version().await.ok(),
-        Err(_) => None,
-    };
+    let helm_version = cx.helm_version().await;
     let mut drill = Drill::new(plan, providers, state, engine_opts, keep_until);
     drill.helm_version = helm_version;
     drill.time_scale = cx.settings().time_scale;

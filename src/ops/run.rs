@@ -45,6 +45,8 @@ pub struct RunResult {
     pub journal: Option<String>,
     /// Why the journal could not be read back for the report, if it could not.
     pub journal_error: Option<String>,
+    /// AWS API requests this process made, by operation.
+    pub api_calls: std::collections::BTreeMap<String, u64>,
 }
 
 /// The engine for a plan, the state it journals in, and the run's private work directory (removed
@@ -80,13 +82,20 @@ pub async fn run(cx: &Context, plan: Plan, action: Action, opts: &RunOptions) ->
         Action::Resume => wired.engine.resume().await?,
         Action::Rollback { to } => wired.engine.rollback(to).await?,
     };
-    Ok(finish(&wired, outcome).await)
+    Ok(finish(cx, &wired, outcome).await)
 }
 
 /// The result of a run that has stopped: its outcome and its journal read back.
-pub async fn finish(wired: &Wired, outcome: RunOutcome) -> RunResult {
+pub async fn finish(cx: &Context, wired: &Wired, outcome: RunOutcome) -> RunResult {
     let env = wired.engine.compiled().plan.clone();
-    let mut result = RunResult { env: env.clone(), outcome, records: Vec::new(), journal: None, journal_error: None };
+    let mut result = RunResult {
+        env: env.clone(),
+        outcome,
+        records: Vec::new(),
+        journal: None,
+        journal_error: None,
+        api_calls: cx.api_calls(),
+    };
     match crate::engine::history(wired.state.as_ref(), &env, None).await {
         Ok(records) => {
             result.journal = records.first().map(|r| wired.state.journal_location(&env, &r.run));

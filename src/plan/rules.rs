@@ -12,6 +12,14 @@ fn alnum_lower(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
 }
 
+/// A version as helm and charts print it, for comparing: `v3.19.0+g3d8990f` → `3.19.0`;
+/// `4.1.4` → `4.1.4`.
+pub fn normalize_version(v: &str) -> &str {
+    let v = v.trim();
+    let v = v.strip_prefix(['v', 'V']).unwrap_or(v);
+    v.split('+').next().unwrap_or(v)
+}
+
 /// EKS cluster names: 1–100 characters, starting with a letter or digit, then `[A-Za-z0-9_-]`.
 pub fn cluster_name(s: &str) -> Result<(), String> {
     let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());

@@ -7,6 +7,7 @@ mod aws_common;
 mod kube_support;
 mod support;
 
+mod architecture;
 mod aws_eks;
 mod aws_route53;
 mod aws_route53_engine;
@@ -24,6 +25,7 @@ mod engine_lock;
 mod engine_rollback;
 mod engine_run;
 mod health_checks;
+mod golden_journals;
 mod helm_recovery;
 mod helm_releases;
 mod kube_access;

@@ -51,12 +51,7 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// `v3.19.0+g3d8990f` → `3.19.0`; `4.1.4` → `4.1.4`.
-pub fn normalize_version(v: &str) -> &str {
-    let v = v.trim();
-    let v = v.strip_prefix(['v', 'V']).unwrap_or(v);
-    v.split('+').next().unwrap_or(v)
-}
+pub use crate::plan::rules::normalize_version;
 
 /// What a finished helm run printed.
 #[derive(Debug)]

@@ -91,7 +91,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
     let mut preflight = Vec::new();
     if !plan.releases.is_empty() {
         preflight.push(step(
-            "preflight.charts".into(),
+            ids::PREFLIGHT_CHARTS.into(),
             "Verify every chart's digest".into(),
             "nothing",
             None,
@@ -102,7 +102,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
     // a hostname) carries the name's traffic before the drill moves it.
     if plan.kind == PlanKind::Drill && plan.traffic.is_some() {
         preflight.push(step(
-            "preflight.blue".into(),
+            ids::PREFLIGHT_BLUE.into(),
             "Check the drill record's standby target carries its traffic".into(),
             "nothing",
             None,
@@ -113,7 +113,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
         && let Some(blue) = &plan.blue
     {
         preflight.push(step(
-            "preflight.blue".into(),
+            ids::PREFLIGHT_BLUE.into(),
             format!(
                 "Check blue cluster {} and its records carry the traffic",
                 blue.cluster
@@ -253,7 +253,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             if plan.traffic.is_some() {
                 compile_traffic(plan, &mut b);
                 teardown.push(step(
-                    "teardown.traffic".into(),
+                    ids::TEARDOWN_TRAFFIC.into(),
                     "Point the drill record back at its standby and remove the rebuilt cluster's record".into(),
                     "restores the drill record's weights and deletes green's weighted record",
                     None,
@@ -261,7 +261,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
                 ));
             }
             let mut s = step(
-                "teardown.cluster".into(),
+                ids::TEARDOWN_CLUSTER.into(),
                 format!("Tear down the rebuilt cluster {green}"),
                 "deletes the rebuilt cluster",
                 None,
@@ -270,7 +270,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             s.point_of_no_return = true;
             teardown.push(s);
             b.stage("teardown", "Tear down the drill cluster", false, chain(teardown));
-            b.checkpoint("torn-down");
+            b.checkpoint(ids::TORN_DOWN);
         }
         PlanKind::DevCluster => {}
     }

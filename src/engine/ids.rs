@@ -2,6 +2,10 @@
 //! journaled by one build must resume under the next. Compile, the steps that read each other's
 //! journaled outputs, and the drill report all build and parse them through this module.
 
+/// Every chart fetched and its digest checked, before anything is created.
+pub const PREFLIGHT_CHARTS: &str = "preflight.charts";
+/// Blue exists and its weighted records are found (their weights journaled).
+pub const PREFLIGHT_BLUE: &str = "preflight.blue";
 /// The green cluster's control plane.
 pub const PROVISION_CLUSTER: &str = "provision.cluster";
 /// Green's traffic records created at weight 0 (and blue's record found).
@@ -13,6 +17,11 @@ pub const RETIRE_BLUE_RECORDS: &str = "retire.blue-records";
 /// Blue's cluster deleted: the point of no return.
 pub const RETIRE_BLUE_CLUSTER: &str = "retire.blue-cluster";
 
+/// Drill: the drill record back on its standby, the rebuilt cluster's record removed.
+pub const TEARDOWN_TRAFFIC: &str = "teardown.traffic";
+/// Drill: the rebuilt cluster deleted.
+pub const TEARDOWN_CLUSTER: &str = "teardown.cluster";
+
 /// Checkpoint: green is built (cluster, access, add-ons, node groups).
 pub const GREEN_READY: &str = "green-ready";
 /// Checkpoint: every release is deployed on green.
@@ -21,6 +30,8 @@ pub const RELEASES_READY: &str = "releases-ready";
 pub const VERIFIED: &str = "verified";
 /// Checkpoint: blue is gone.
 pub const BLUE_RETIRED: &str = "blue-retired";
+/// Checkpoint (drill): the rebuilt environment is gone.
+pub const TORN_DOWN: &str = "torn-down";
 
 /// Access entry `i` (plan order).
 pub fn access(i: usize) -> String {

@@ -104,6 +104,7 @@ fn helm_config(stack: &Stack) -> HelmConfig {
         work_dir: stack.dir.path().join("replay-run"),
         env,
         plain_http_registries: Vec::new(),
+        secret_env: Default::default(),
     }
 }
 
@@ -187,9 +188,9 @@ async fn captured_releases_replay_identically_without_their_repositories_and_dri
 
     // Replay onto a fresh cluster through the helm release provider, as the engine's step does.
     create_cluster(&stack, "green").await;
-    // SAFETY: set before any thread of this test reads the environment for secrets.
-    unsafe { std::env::set_var("CUTOVER_SECRET_API_DB_PASSWORD", SECRET) };
-    let helm = HelmReleases::new(helm_config(&stack), clients.clone()).expect("helm provider");
+    let mut config = helm_config(&stack);
+    config.secret_env.insert("CUTOVER_SECRET_API_DB_PASSWORD".into(), SECRET.into());
+    let helm = HelmReleases::new(config, clients.clone()).expect("helm provider");
     let own = Ownership { run_id: "r1".into(), plan: "rebuild".into() };
     for r in &plan.releases {
         helm.verify_chart(r).await.unwrap_or_else(|e| panic!("verify {}: {e}", r.name));

@@ -293,7 +293,7 @@ pub(super) async fn resolve(
 
 pub(super) async fn prepare(cx: &Cx<'_>) -> Result<Value, StepError> {
     let t = traffic(cx)?;
-    let initial = weights_from(cx, "preflight.blue", "records")?;
+    let initial = weights_from(cx, ids::PREFLIGHT_BLUE, "records")?;
     let mut targets = Vec::new();
     for rec in &t.records {
         targets.push(green_target(cx, &rec.green).await?);
@@ -401,7 +401,7 @@ pub(super) async fn undo_shifts(cx: &Cx<'_>, indexes: &[usize]) -> Result<(), St
 pub(super) async fn undo_prepare(cx: &Cx<'_>) -> Result<(), StepError> {
     let t = traffic(cx)?;
     let initial = weights_from(cx, ids::TRAFFIC_PREPARE, "before")
-        .or_else(|_| weights_from(cx, "preflight.blue", "records"))?;
+        .or_else(|_| weights_from(cx, ids::PREFLIGHT_BLUE, "records"))?;
     let live = read_live(cx).await?;
     let found = live.weights(t);
     let mut changes = Vec::new();

@@ -66,6 +66,9 @@ pub struct HelmConfig {
     pub env: Vec<(OsString, OsString)>,
     /// OCI registries (`host:port`) reached over plain HTTP; for local test registries only.
     pub plain_http_registries: Vec<String>,
+    /// Values for `secretValues: {fromEnv: VAR}` supplied explicitly, looked up before the
+    /// process environment (callers that run many environments in one process, and tests).
+    pub secret_env: std::collections::BTreeMap<String, String>,
 }
 
 impl HelmConfig {
@@ -83,6 +86,7 @@ impl HelmConfig {
             work_dir,
             env: Vec::new(),
             plain_http_registries: Vec::new(),
+            secret_env: Default::default(),
         })
     }
 }
@@ -331,7 +335,7 @@ impl ReleaseProvider for HelmReleases {
         self.check_version().await?;
         let chart = self.charts.verified(&self.helm, release).await?;
         let (dir, kc) = self.session(cluster).await?;
-        let values = values::prepare(release, &chart.sha256, dir.path())?;
+        let values = values::prepare(release, &chart.sha256, dir.path(), &self.cfg.secret_env)?;
         let name = &release.name;
         let ns = &release.namespace;
         if let Some(current) = self.current(cluster, name, ns).await? {

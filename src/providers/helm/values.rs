@@ -7,6 +7,7 @@
 //! can tell "already deployed exactly like this" from "needs an upgrade", and the [`Redactor`] that
 //! scrubs resolved secret values out of helm's output before it reaches a log or an error.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -64,14 +65,18 @@ fn invalid(message: String) -> ProviderError {
     ProviderError::new(ErrorKind::Invalid, message)
 }
 
-/// Reads every secret of `release` (from the environment or files of this process).
-pub fn resolve_secrets(release: &Release) -> Result<Vec<(String, String)>, ProviderError> {
+/// Reads every secret of `release`: `fromEnv` from `given` (values the caller supplied
+/// explicitly), else from this process's environment; `fromFile` from the file.
+pub fn resolve_secrets(
+    release: &Release,
+    given: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, ProviderError> {
     release
         .secret_values
         .iter()
         .map(|s| {
             let value = match &s.from {
-                SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                SecretSource::Env(var) => given.get(var).cloned().map_or_else(|| std::env::var(var), Ok).map_err(|_| {
                     invalid(format!(
                         "secret value {} of release {}: environment variable {var} is not set (or not UTF-8); export it before running cutover",
                         s.key, release.name
@@ -147,8 +152,13 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProviderError> {
 }
 
 /// Prepares the values of `release` in `dir` (a private directory the caller deletes afterwards).
-pub fn prepare(release: &Release, chart_sha256: &str, dir: &Path) -> Result<Values, ProviderError> {
-    let secrets = resolve_secrets(release)?;
+pub fn prepare(
+    release: &Release,
+    chart_sha256: &str,
+    dir: &Path,
+    given_secrets: &BTreeMap<String, String>,
+) -> Result<Values, ProviderError> {
+    let secrets = resolve_secrets(release, given_secrets)?;
     let mut h = Sha256::new();
     h.update(b"chart\0");
     h.update(chart_sha256.as_bytes());

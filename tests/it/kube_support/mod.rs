@@ -167,6 +167,7 @@ pub fn helm_config(helm: Helm, work: &Path) -> HelmConfig {
         work_dir: work.join("run"),
         env,
         plain_http_registries: Vec::new(),
+        secret_env: Default::default(),
     }
 }
 

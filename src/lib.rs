@@ -13,7 +13,12 @@
 //! - [`telemetry`] owns logging, the progress display and reports.
 //! - [`capture`] reads the Helm releases running on a cluster into a lock file (with their exact
 //!   charts), replays a lock through a plan, and reports drift between a cluster and its pins.
-//! - [`cli`] wires subcommands to the library; `main.rs` maps errors to exit codes.
+//! - [`ops`] holds the flows (apply, resume, rollback, status, capture, dev, drill, ...) as library
+//!   functions with typed outcomes; [`compose`] is the one composition root that builds every
+//!   provider from the environment and a plan.
+//! - [`cli`] is arguments → one `ops` call → printing; `main.rs` maps errors to exit codes.
+//!
+//! ARCHITECTURE.md has the layers and the rule for each; `tests/it/architecture.rs` enforces them.
 
 pub mod capture;
 pub mod cli;

@@ -27,6 +27,7 @@ pub mod exit;
 mod dev;
 mod drill;
 mod history;
+mod next;
 mod plan_cmd;
 mod run;
 mod schema;
@@ -72,6 +73,8 @@ pub enum Command {
     Resume(run::ApplyArgs),
     /// Walk the environment's run back to a checkpoint (`--to start` undoes everything).
     Rollback(run::RollbackArgs),
+    /// Write next quarter's plan from this quarter's completed run (blue := the green that serves).
+    Next(next::Args),
     /// Where the environment's latest run stands, and who holds its lock.
     Status(status::Args),
     /// A run's journal as a timeline, with per-step durations.
@@ -120,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Apply(args) => run::apply(args, false).await,
         Command::Resume(args) => run::apply(args, true).await,
         Command::Rollback(args) => run::rollback(args).await,
+        Command::Next(args) => next::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Unlock(args) => unlock::run(args).await,

@@ -10,6 +10,7 @@
 //! - [`model`]: the validated plan the engine compiles.
 
 mod duration;
+pub mod edit;
 pub(crate) mod path;
 pub mod raw;
 pub mod rules;

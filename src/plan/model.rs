@@ -317,9 +317,30 @@ pub struct TrafficRecord {
     pub ttl: u32,
     pub blue: RecordTarget,
     pub green: RecordTarget,
-    /// SetIdentifiers of the two weighted records.
+    /// SetIdentifiers of the two weighted records: as written, else blue's and green's cluster
+    /// names (a Drill's standby: `<plan>-blue`). When blue's is not written and no record has it,
+    /// the run looks for the record that carries the traffic (see `preflight.blue`).
     pub blue_set_id: String,
     pub green_set_id: String,
+    /// Which of the two the plan wrote.
+    pub explicit: SetIdsGiven,
+    /// What builds before the cluster-name defaults used (`<plan>-blue`, `<plan>-green`): a run
+    /// they journaled keeps them when resumed.
+    pub legacy: SetIds,
+}
+
+/// A record's pair of SetIdentifiers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SetIds {
+    pub blue: String,
+    pub green: String,
+}
+
+/// Which SetIdentifiers a plan wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SetIdsGiven {
+    pub blue: bool,
+    pub green: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

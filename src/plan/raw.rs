@@ -447,7 +447,9 @@ pub struct RawRecord {
     pub ttl: Option<u32>,
     pub blue: RawTarget,
     pub green: RawTarget,
-    /// SetIdentifiers of the weighted records (default `<plan>-blue` and `<plan>-green`).
+    /// SetIdentifiers of the weighted records. Default: blue's and green's cluster names, so the
+    /// record green makes is found as blue's next quarter; when no record has blue's default, the
+    /// one record of the name carrying traffic is blue's. Write them only to pick a record by hand.
     pub set_identifiers: Option<RawSetIdentifiers>,
 }
 
@@ -482,7 +484,9 @@ pub struct RawServiceRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "SetIdentifiers")]
 pub struct RawSetIdentifiers {
+    /// The set id of the record that carries blue's traffic now.
     pub blue: Option<String>,
+    /// The set id green's record gets.
     pub green: Option<String>,
 }
 

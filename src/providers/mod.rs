@@ -96,6 +96,13 @@ pub trait ClusterProvider: Send + Sync {
     ) -> Result<(), ProviderError>;
 }
 
+/// Which versions of an EKS add-on fit a Kubernetes version.
+#[async_trait]
+pub trait AddonCatalog: Send + Sync {
+    /// The add-on's versions compatible with `kubernetes_version`, and EKS's default among them.
+    async fn addon_versions(&self, addon: &str, kubernetes_version: &str) -> Result<AddonVersions, ProviderError>;
+}
+
 /// Every cluster of a region, as dev clusters and drills see them: names, a summary with tags and
 /// node groups, and retagging (to move a dev cluster's expiry). Deleting goes through
 /// [`ClusterProvider::delete_cluster`] after the one teardown rule ([`crate::engine::teardown`]).

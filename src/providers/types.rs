@@ -221,3 +221,12 @@ pub struct NodegroupSummary {
     pub instance_types: Vec<String>,
 }
 
+
+/// An add-on's versions for one Kubernetes version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AddonVersions {
+    /// What EKS installs when no version is pinned.
+    pub default: Option<String>,
+    /// Every compatible version, as the catalog lists them (newest first on AWS).
+    pub compatible: Vec<String>,
+}

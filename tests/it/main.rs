@@ -17,6 +17,7 @@ mod cli;
 mod dev_clusters;
 mod drill_rto;
 mod e2e_access;
+mod e2e_chain;
 mod e2e_recovery;
 mod e2e_upgrade;
 mod engine_crash;

@@ -62,7 +62,9 @@ fn quarterly_upgrade_is_valid_and_fully_read() {
             name: "ingress-nginx-controller".into()
         }
     );
-    assert_eq!(traffic.records[0].blue_set_id, "payments-prod-blue");
+    // SetIdentifiers default to the clusters' names, so next quarter finds green's record as blue's.
+    assert_eq!(traffic.records[0].blue_set_id, "payments-1-31");
+    assert_eq!(traffic.records[0].green_set_id, "payments-1-32");
     assert_eq!(traffic.zone, HostedZone::Name("example.com.".into()));
     assert_eq!(p.teardown.retain_blue_for, Duration::ZERO, "the demo retires blue at once");
     let smoke = p.checks.iter().find(|c| c.name == "smoke").unwrap();

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::providers::{ChangeAction, RecordChange, WeightedRecord};
 
 use super::provision::{describe_owner, release_and_delete};
-use super::traffic::{hand_changed, read_live, resolve, submit, traffic, weights_after_last_shift};
+use super::traffic::{hand_changed, read_live, resolve, set_ids, submit, traffic, weights_after_last_shift};
 use super::{Cx, StepOutcome};
 use crate::engine::error::StepError;
 use crate::engine::retry::Bound;
@@ -53,8 +53,9 @@ pub(super) async fn wait_retention(cx: &Cx<'_>) -> Result<StepOutcome, StepError
 pub(super) async fn blue_records(cx: &Cx<'_>) -> Result<Value, StepError> {
     let t = traffic(cx)?;
     let expected = weights_after_last_shift(cx)?;
+    let ids = set_ids(cx)?;
     let live = read_live(cx).await?;
-    let found = live.weights(t);
+    let found = live.weights(t, &ids);
     let mut changes = Vec::new();
     let mut deleted = Vec::new();
     for (i, rec) in t.records.iter().enumerate() {
@@ -63,9 +64,9 @@ pub(super) async fn blue_records(cx: &Cx<'_>) -> Result<Value, StepError> {
             ..expected[i].clone()
         };
         if found[i] != expected[i] && found[i] != gone {
-            return Err(hand_changed(rec, &[&expected[i], &gone], &found[i]));
+            return Err(hand_changed(rec, &ids[i], &[&expected[i], &gone], &found[i]));
         }
-        if let Some(blue) = live.find(i, &rec.blue_set_id) {
+        if let Some(blue) = live.find(i, &ids[i].blue) {
             deleted.push(DeletedRecord {
                 record: rec.name.clone(),
                 set_id: blue.set_id.clone(),
@@ -89,6 +90,7 @@ pub(super) async fn undo_blue_records(cx: &Cx<'_>) -> Result<(), StepError> {
     let journaled: Option<Vec<DeletedRecord>> = cx
         .output(cx.step)
         .and_then(|o| serde_json::from_value(o["deleted"].clone()).ok());
+    let ids = set_ids(cx)?;
     let live = read_live(cx).await?;
     let blue_cluster = cx
         .plan()
@@ -98,14 +100,14 @@ pub(super) async fn undo_blue_records(cx: &Cx<'_>) -> Result<(), StepError> {
         .unwrap_or_default();
     let mut changes = Vec::new();
     for (i, rec) in t.records.iter().enumerate() {
-        if live.find(i, &rec.blue_set_id).is_some() {
+        if live.find(i, &ids[i].blue).is_some() {
             continue;
         }
         // Without the journaled record (the step died mid-way), rebuild it from the plan.
         let known = journaled
             .iter()
             .flatten()
-            .find(|d| d.record == rec.name && d.set_id == rec.blue_set_id);
+            .find(|d| d.record == rec.name && d.set_id == ids[i].blue);
         let target = match known {
             Some(d) => d.target.clone(),
             None => resolve(cx, &blue_cluster, &rec.blue).await?,
@@ -113,7 +115,7 @@ pub(super) async fn undo_blue_records(cx: &Cx<'_>) -> Result<(), StepError> {
         let record = WeightedRecord {
             name: rec.name.clone(),
             record_type: rec.record_type,
-            set_id: rec.blue_set_id.clone(),
+            set_id: ids[i].blue.clone(),
             target,
             ttl: known.map_or(rec.ttl, |d| d.ttl),
             weight: 0,
@@ -175,13 +177,14 @@ async fn ensure_blue_carries_nothing(cx: &Cx<'_>, name: &str) -> Result<(), Step
              cannot prove that blue carries no traffic"
         )));
     };
+    let ids = set_ids(cx)?;
     let live = read_live(cx).await?;
     for (i, rec) in t.records.iter().enumerate() {
-        if let Some(blue) = live.find(i, &rec.blue_set_id).filter(|b| b.weight > 0) {
+        if let Some(blue) = live.find(i, &ids[i].blue).filter(|b| b.weight > 0) {
             return Err(StepError::Interlock(format!(
                 "refusing to delete blue cluster {name}: record {} still sends weight {} to blue \
                  (set id {}); blue carries traffic. Move it to green, then `cutover resume`",
-                rec.name, blue.weight, rec.blue_set_id
+                rec.name, blue.weight, ids[i].blue
             )));
         }
     }

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use crate::plan::{RecordTarget, Traffic, TrafficRecord};
+use crate::plan::{RecordTarget, SetIds, Traffic, TrafficRecord};
 use crate::providers::{ChangeAction, ClusterStatus, RecordChange, WeightedRecord};
 
 use super::Cx;
@@ -29,15 +29,17 @@ impl Live {
         self.groups[i].iter().find(|r| r.set_id == set_id)
     }
 
-    pub fn weights(&self, traffic: &Traffic) -> Vec<RecordWeights> {
+    /// Blue's and green's weights per plan record, under the run's set identifiers.
+    pub fn weights(&self, traffic: &Traffic, ids: &[SetIds]) -> Vec<RecordWeights> {
         traffic
             .records
             .iter()
+            .zip(ids)
             .enumerate()
-            .map(|(i, r)| RecordWeights {
+            .map(|(i, (r, id))| RecordWeights {
                 record: r.name.clone(),
-                blue: self.find(i, &r.blue_set_id).map(|w| w.weight),
-                green: self.find(i, &r.green_set_id).map(|w| w.weight),
+                blue: self.find(i, &id.blue).map(|w| w.weight),
+                green: self.find(i, &id.green).map(|w| w.weight),
             })
             .collect()
     }
@@ -52,6 +54,24 @@ pub(super) fn traffic<'a>(cx: &Cx<'a>) -> Result<&'a Traffic, StepError> {
         .traffic
         .as_ref()
         .ok_or_else(|| StepError::Internal("the plan has no traffic section".into()))
+}
+
+/// The set identifiers this run uses, per plan record: those `preflight.blue` resolved and
+/// journaled. A run journaled by a build from before that resolution used the plan's written ids
+/// and otherwise `<plan>-blue` / `<plan>-green`, and keeps them.
+pub(super) fn set_ids(cx: &Cx<'_>) -> Result<Vec<SetIds>, StepError> {
+    let t = traffic(cx)?;
+    if let Some(ids) = cx.output(ids::PREFLIGHT_BLUE).and_then(|o| o.get("setIds").cloned()) {
+        return serde_json::from_value(ids)
+            .map_err(|e| StepError::Internal(format!("output of {} has no valid setIds: {e}", ids::PREFLIGHT_BLUE)));
+    }
+    Ok(t.records
+        .iter()
+        .map(|r| SetIds {
+            blue: if r.explicit.blue { r.blue_set_id.clone() } else { r.legacy.blue.clone() },
+            green: if r.explicit.green { r.green_set_id.clone() } else { r.legacy.green.clone() },
+        })
+        .collect())
 }
 
 pub(super) async fn read_live(cx: &Cx<'_>) -> Result<Live, StepError> {
@@ -98,6 +118,7 @@ pub(super) async fn submit(
 /// The stop message when live weights are not what the journal expects.
 pub(super) fn hand_changed(
     rec: &TrafficRecord,
+    id: &SetIds,
     expected: &[&RecordWeights],
     found: &RecordWeights,
 ) -> StepError {
@@ -108,8 +129,8 @@ pub(super) fn hand_changed(
          and run `cutover resume`, or take over by hand",
         rec.name,
         type_name(rec.record_type),
-        rec.blue_set_id,
-        rec.green_set_id,
+        id.blue,
+        id.green,
         expected.join(" or "),
         found
     ))
@@ -152,13 +173,10 @@ fn shifted(base: &[RecordWeights], weight: u8) -> Vec<RecordWeights> {
 }
 
 /// Upserts moving the live records to `target` weights (records absent live are skipped).
-fn reweigh(t: &Traffic, live: &Live, target: &[RecordWeights]) -> Vec<RecordChange> {
+fn reweigh(ids: &[SetIds], live: &Live, target: &[RecordWeights]) -> Vec<RecordChange> {
     let mut changes = Vec::new();
-    for (i, (rec, want)) in t.records.iter().zip(target).enumerate() {
-        for (set, weight) in [
-            (&rec.blue_set_id, want.blue),
-            (&rec.green_set_id, want.green),
-        ] {
+    for (i, (id, want)) in ids.iter().zip(target).enumerate() {
+        for (set, weight) in [(&id.blue, want.blue), (&id.green, want.green)] {
             if let (Some(current), Some(weight)) = (live.find(i, set), weight)
                 && current.weight != weight
             {
@@ -181,7 +199,8 @@ pub(super) async fn check_blue(cx: &Cx<'_>) -> Result<Value, StepError> {
     // A drill has no blue cluster: only its record's standby target is checked.
     let Some(blue) = plan.blue.as_ref() else {
         let t = traffic(cx)?;
-        return Ok(json!({ "cluster": null, "records": check_blue_records(cx, t).await? }));
+        let (records, set_ids) = check_blue_records(cx, t).await?;
+        return Ok(json!({ "cluster": null, "records": records, "setIds": set_ids }));
     };
     let clusters = &cx.p().clusters;
     let info = cx
@@ -206,42 +225,82 @@ pub(super) async fn check_blue(cx: &Cx<'_>) -> Result<Value, StepError> {
     let Some(t) = &plan.traffic else {
         return Ok(json!({ "cluster": blue.cluster }));
     };
-    Ok(json!({ "cluster": blue.cluster, "records": check_blue_records(cx, t).await? }))
+    let (records, set_ids) = check_blue_records(cx, t).await?;
+    Ok(json!({ "cluster": blue.cluster, "records": records, "setIds": set_ids }))
 }
 
-/// Blue's (or a drill's standby's) record of every name carries traffic, and green's none.
-async fn check_blue_records(cx: &Cx<'_>, t: &Traffic) -> Result<Vec<RecordWeights>, StepError> {
+/// Finds blue's (or a drill's standby's) record of every name and checks it carries traffic and
+/// green's none. Blue's record is the one with the plan's set id; when the plan did not write one
+/// and no record has the default (blue's cluster name), it is the one record of the name that
+/// carries traffic and is not green's — the record last quarter's green made, under whatever id.
+/// The ids found are journaled, and the rest of the run uses them.
+async fn check_blue_records(cx: &Cx<'_>, t: &Traffic) -> Result<(Vec<RecordWeights>, Vec<SetIds>), StepError> {
     let live = read_live(cx).await?;
-    let weights = live.weights(t);
-    for (rec, w) in t.records.iter().zip(&weights) {
-        match w.blue {
+    let mut ids = Vec::new();
+    for (i, rec) in t.records.iter().enumerate() {
+        let blue = match live.find(i, &rec.blue_set_id) {
+            Some(found) => found.set_id.clone(),
+            None if rec.explicit.blue => return Err(no_blue_record(rec, i, &live.groups[i])),
             None => {
-                return Err(StepError::Precondition(format!(
-                    "record {} ({}) has no weighted record with set id {}: cutover shifts traffic \
-                     away from blue's weighted record, so create it (with the traffic's weight) first",
-                    rec.name,
-                    type_name(rec.record_type),
-                    rec.blue_set_id
-                )));
+                let carrying: Vec<&WeightedRecord> =
+                    live.groups[i].iter().filter(|r| r.weight > 0 && r.set_id != rec.green_set_id).collect();
+                match carrying.as_slice() {
+                    [one] => {
+                        tracing::info!(record = %rec.name, set_id = %one.set_id, weight = one.weight, "blue's weighted record found by the traffic it carries");
+                        one.set_id.clone()
+                    }
+                    _ => return Err(no_blue_record(rec, i, &live.groups[i])),
+                }
             }
-            Some(0) => {
-                return Err(StepError::Precondition(format!(
-                    "blue's record {} (set id {}) has weight 0: blue carries none of this name's \
-                     traffic, so there is nothing for cutover to shift",
-                    rec.name, rec.blue_set_id
-                )));
-            }
-            Some(_) => {}
+        };
+        ids.push(SetIds { blue, green: rec.green_set_id.clone() });
+    }
+    let weights = live.weights(t, &ids);
+    for ((rec, w), id) in t.records.iter().zip(&weights).zip(&ids) {
+        if w.blue == Some(0) {
+            return Err(StepError::Precondition(format!(
+                "blue's record {} (set id {}) has weight 0: blue carries none of this name's \
+                 traffic, so there is nothing for cutover to shift",
+                rec.name, id.blue
+            )));
         }
         if let Some(g) = w.green.filter(|g| *g > 0) {
             return Err(StepError::Precondition(format!(
                 "green's set id {} of record {} already has weight {g}: another change is shifting \
                  this name; finish or undo it first",
-                rec.green_set_id, rec.name
+                id.green, rec.name
             )));
         }
     }
-    Ok(weights)
+    Ok((weights, ids))
+}
+
+/// Blue's record cannot be told: say what is there and which plan field picks one.
+fn no_blue_record(rec: &TrafficRecord, i: usize, group: &[WeightedRecord]) -> StepError {
+    let listed = if group.is_empty() {
+        "there is no weighted record of that name and type".to_string()
+    } else {
+        let rows: Vec<String> = group
+            .iter()
+            .map(|r| format!("set id {:?} weight {} → {}", r.set_id, r.weight, r.target))
+            .collect();
+        format!("its weighted records are: {}", rows.join("; "))
+    };
+    let looked = if rec.explicit.blue {
+        format!("the plan's set id {:?}", rec.blue_set_id)
+    } else {
+        format!(
+            "set id {:?} (blue's cluster name) and, failing that, the one record carrying traffic",
+            rec.blue_set_id
+        )
+    };
+    StepError::Precondition(format!(
+        "cannot find blue's weighted record of {} ({}): looked for {looked}; {listed}. Set \
+         spec.traffic.records[{i}].setIdentifiers.blue to the set id of the record that serves \
+         blue's traffic now",
+        rec.name,
+        type_name(rec.record_type),
+    ))
 }
 
 /// Ends a drill's test traffic: the record's weights back to before the first shift in one
@@ -251,7 +310,7 @@ pub(super) async fn restore(cx: &Cx<'_>) -> Result<Value, StepError> {
     let all: Vec<usize> = (0..t.steps.len()).collect();
     undo_shifts(cx, &all).await?;
     undo_prepare(cx).await?;
-    Ok(json!({ "records": read_live(cx).await?.weights(t) }))
+    Ok(json!({ "records": read_live(cx).await?.weights(t, &set_ids(cx)?) }))
 }
 
 /// Green's target for one record: a fixed name, or its Service's load balancer once it has one.
@@ -298,8 +357,9 @@ pub(super) async fn prepare(cx: &Cx<'_>) -> Result<Value, StepError> {
     for rec in &t.records {
         targets.push(green_target(cx, &rec.green).await?);
     }
+    let ids = set_ids(cx)?;
     let live = read_live(cx).await?;
-    let found = live.weights(t);
+    let found = live.weights(t, &ids);
     let mut changes = Vec::new();
     for (i, rec) in t.records.iter().enumerate() {
         let expected = RecordWeights {
@@ -311,17 +371,17 @@ pub(super) async fn prepare(cx: &Cx<'_>) -> Result<Value, StepError> {
             ..initial[i].clone()
         };
         if found[i] != expected && found[i] != adoptable {
-            return Err(hand_changed(rec, &[&expected, &adoptable], &found[i]));
+            return Err(hand_changed(rec, &ids[i], &[&expected, &adoptable], &found[i]));
         }
         let want = WeightedRecord {
             name: rec.name.clone(),
             record_type: rec.record_type,
-            set_id: rec.green_set_id.clone(),
+            set_id: ids[i].green.clone(),
             target: targets[i].clone(),
             ttl: rec.ttl,
             weight: 0,
         };
-        if live.find(i, &rec.green_set_id) != Some(&want) {
+        if live.find(i, &ids[i].green) != Some(&want) {
             changes.push(RecordChange {
                 action: ChangeAction::Upsert,
                 record: want,
@@ -343,14 +403,15 @@ pub(super) async fn shift(cx: &Cx<'_>, index: usize, weight: u8) -> Result<Value
     let t = traffic(cx)?;
     let before = weights_before(cx, index)?;
     let after = shifted(&before, weight);
+    let ids = set_ids(cx)?;
     let live = read_live(cx).await?;
-    let found = live.weights(t);
+    let found = live.weights(t, &ids);
     let adopted = found == after;
     if !adopted {
         if let Some(i) = (0..t.records.len()).find(|&i| found[i] != before[i]) {
-            return Err(hand_changed(&t.records[i], &[&before[i]], &found[i]));
+            return Err(hand_changed(&t.records[i], &ids[i], &[&before[i]], &found[i]));
         }
-        submit(cx, &live, reweigh(t, &live, &after)).await?;
+        submit(cx, &live, reweigh(&ids, &live, &after)).await?;
     }
     let insync_at = cx.now();
     // Resolvers may serve the old answer for up to the TTL after INSYNC; bake only after that.
@@ -378,8 +439,9 @@ pub(super) async fn undo_shifts(cx: &Cx<'_>, indexes: &[usize]) -> Result<(), St
     let t = traffic(cx)?;
     let earliest = *indexes.iter().min().expect("a shift group is not empty");
     let restore = weights_before(cx, earliest)?;
+    let ids = set_ids(cx)?;
     let live = read_live(cx).await?;
-    let found = live.weights(t);
+    let found = live.weights(t, &ids);
     if found == restore {
         return Ok(());
     }
@@ -392,9 +454,9 @@ pub(super) async fn undo_shifts(cx: &Cx<'_>, indexes: &[usize]) -> Result<(), St
             .find(|&i| found[i] != restore[i])
             .unwrap_or(0);
         let expected: Vec<&RecordWeights> = candidates.iter().map(|c| &c[i]).collect();
-        return Err(hand_changed(&t.records[i], &expected, &found[i]));
+        return Err(hand_changed(&t.records[i], &ids[i], &expected, &found[i]));
     }
-    submit(cx, &live, reweigh(t, &live, &restore)).await
+    submit(cx, &live, reweigh(&ids, &live, &restore)).await
 }
 
 /// Removes green's records, but only once blue carries all its traffic again.
@@ -402,11 +464,12 @@ pub(super) async fn undo_prepare(cx: &Cx<'_>) -> Result<(), StepError> {
     let t = traffic(cx)?;
     let initial = weights_from(cx, ids::TRAFFIC_PREPARE, "before")
         .or_else(|_| weights_from(cx, ids::PREFLIGHT_BLUE, "records"))?;
+    let ids = set_ids(cx)?;
     let live = read_live(cx).await?;
-    let found = live.weights(t);
+    let found = live.weights(t, &ids);
     let mut changes = Vec::new();
     for (i, rec) in t.records.iter().enumerate() {
-        let Some(green) = live.find(i, &rec.green_set_id) else {
+        let Some(green) = live.find(i, &ids[i].green) else {
             continue;
         };
         let expected = RecordWeights {
@@ -414,7 +477,7 @@ pub(super) async fn undo_prepare(cx: &Cx<'_>) -> Result<(), StepError> {
             ..initial[i].clone()
         };
         if found[i] != expected {
-            return Err(hand_changed(rec, &[&expected], &found[i]));
+            return Err(hand_changed(rec, &ids[i], &[&expected], &found[i]));
         }
         changes.push(RecordChange {
             action: ChangeAction::Delete,

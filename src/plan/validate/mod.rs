@@ -180,7 +180,14 @@ pub fn validate(
     let checks = checks::checks(&mut cx, spec.checks.unwrap_or_default(), kind, &releases);
     let traffic = spec
         .traffic
-        .map(|t| traffic::traffic(&mut cx, t, kind, &metadata.name, &check_names));
+        .map(|t| {
+            let names = traffic::Names {
+                plan: &metadata.name,
+                blue: blue.as_ref().map(|b| b.cluster.as_str()),
+                green: &green.name,
+            };
+            traffic::traffic(&mut cx, t, kind, &names, &check_names)
+        });
     // An Upgrade without traffic is already reported; its http checks would only repeat it.
     if traffic.is_some() || kind != PlanKind::Upgrade {
         probe_targets(&mut cx, &checks, traffic.as_ref(), blue.is_some());

@@ -14,11 +14,19 @@ use crate::plan::shape::closest;
 const MAX_RECORD_TTL: u32 = 300;
 const DEFAULT_RECORD_TTL: u32 = 60;
 
+/// The names set identifiers default to.
+pub(super) struct Names<'a> {
+    pub plan: &'a str,
+    /// Blue's cluster (`None` in a Drill).
+    pub blue: Option<&'a str>,
+    pub green: &'a str,
+}
+
 pub(super) fn traffic(
     cx: &mut Ctx,
     raw: RawTraffic,
     kind: PlanKind,
-    plan_name: &str,
+    names: &Names,
     check_names: &[String],
 ) -> Traffic {
     let zone = match (raw.zone_id, raw.zone) {
@@ -51,7 +59,7 @@ pub(super) fn traffic(
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            let rec = record(cx, i, r, kind, plan_name);
+            let rec = record(cx, i, r, kind, names);
             let key = format!("{} {:?}", rec.name.trim_end_matches('.').to_lowercase(), rec.record_type);
             if let Some(first) = seen.insert(key, i) {
                 cx.err(
@@ -90,7 +98,7 @@ pub(super) fn traffic(
     }
 }
 
-fn record(cx: &mut Ctx, i: usize, r: RawRecord, kind: PlanKind, plan_name: &str) -> TrafficRecord {
+fn record(cx: &mut Ctx, i: usize, r: RawRecord, kind: PlanKind, names: &Names) -> TrafficRecord {
     let p = format!("spec.traffic.records[{i}]");
     cx.check(format!("{p}.name"), rules::hostname(&r.name, true));
     let record_type = match r.record_type {
@@ -123,8 +131,12 @@ fn record(cx: &mut Ctx, i: usize, r: RawRecord, kind: PlanKind, plan_name: &str)
         blue: None,
         green: None,
     });
-    let blue_set_id = ids.blue.unwrap_or_else(|| format!("{plan_name}-blue"));
-    let green_set_id = ids.green.unwrap_or_else(|| format!("{plan_name}-green"));
+    // Set identifiers follow the clusters, so the record green makes this quarter is the one
+    // next quarter's plan finds as blue's with no renaming. A Drill's standby side has no cluster.
+    let legacy = SetIds { blue: format!("{}-blue", names.plan), green: format!("{}-green", names.plan) };
+    let explicit = SetIdsGiven { blue: ids.blue.is_some(), green: ids.green.is_some() };
+    let blue_set_id = ids.blue.unwrap_or_else(|| names.blue.map_or_else(|| legacy.blue.clone(), str::to_string));
+    let green_set_id = ids.green.unwrap_or_else(|| names.green.to_string());
     for (side, id) in [("blue", &blue_set_id), ("green", &green_set_id)] {
         if id.is_empty() || id.chars().count() > 128 {
             cx.err(
@@ -133,7 +145,9 @@ fn record(cx: &mut Ctx, i: usize, r: RawRecord, kind: PlanKind, plan_name: &str)
             );
         }
     }
-    if blue_set_id == green_set_id {
+    // Defaults that collide mean green and blue are one cluster, which is reported already.
+    let same_cluster = !explicit.blue && !explicit.green && names.blue == Some(names.green);
+    if blue_set_id == green_set_id && !same_cluster {
         cx.err(
             format!("{p}.setIdentifiers"),
             format!("blue and green share the SetIdentifier {blue_set_id:?}; they must differ"),
@@ -147,6 +161,8 @@ fn record(cx: &mut Ctx, i: usize, r: RawRecord, kind: PlanKind, plan_name: &str)
         green,
         blue_set_id,
         green_set_id,
+        explicit,
+        legacy,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod calls;
 pub mod eks;
 mod eks_access;
 mod eks_addons;
+mod eks_catalog;
 mod eks_directory;
 mod eks_lifecycle;
 pub mod eks_inventory;

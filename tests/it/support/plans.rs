@@ -193,6 +193,8 @@ pub fn upgrade() -> PlanBuilder {
                 },
                 blue_set_id: BLUE_SET.into(),
                 green_set_id: GREEN_SET.into(),
+                explicit: SetIdsGiven { blue: true, green: true },
+                legacy: SetIds { blue: BLUE_SET.into(), green: GREEN_SET.into() },
             }],
             steps: vec![
                 TrafficStep {

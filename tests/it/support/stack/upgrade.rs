@@ -14,9 +14,11 @@ pub const BLUE: &str = "shop-1-31";
 pub const GREEN: &str = "shop-1-32";
 pub const ZONE: &str = "example.com";
 pub const RECORD: &str = "shop.example.com";
-/// The plan's default SetIdentifiers (`<plan>-blue`, `<plan>-green`).
+/// The live record blue serves through, made by hand before cutover (found by the traffic it
+/// carries: the plan writes no SetIdentifiers).
 pub const BLUE_SET: &str = "shop-prod-blue";
-pub const GREEN_SET: &str = "shop-prod-green";
+/// Green's record: the default SetIdentifier is green's cluster name.
+pub const GREEN_SET: &str = GREEN;
 /// A secret value passed to the api release; it must never show up in output or the journal.
 pub const SECRET_ENV: &str = "SHOP_DB_PASSWORD";
 pub const SECRET: &str = "e2e-only-s3cr3t-value";

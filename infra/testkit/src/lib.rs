@@ -2,7 +2,8 @@
 //!
 //! It starts the third-party stand-ins that `scripts/install-tools.sh` installs, each as a
 //! [`Process`] guard that kills the child when the test ends and keeps its log when the test fails:
-//! - [`tools`]: where the pinned binaries are (`helm3`, `helm4`, `kubectl`, `moto_server`, `docker-registry`).
+//! - [`tools`]: where the pinned binaries are (`helm3`, `helm4`, `kubectl`, `moto_server`, and from
+//!   Debian `docker-registry`, `prometheus`, `prometheus-alertmanager`, `chromium`, `chromedriver`).
 //! - [`moto`]: a moto server (AWS stand-in for Route53, S3, STS, EKS request shapes).
 //! - [`charts`]: a static Helm chart repository built from chart sources (e.g. `infra/charts`).
 //! - [`registry`]: Debian's OCI registry, for `oci://` charts.

@@ -6,3 +6,4 @@ mod iam;
 mod moto;
 mod process;
 mod registry;
+mod tools;

@@ -22,10 +22,12 @@
 //! Everything here panics with a message saying what to do instead of returning errors: it only
 //! runs inside tests, where a panic is the failure report.
 
+pub mod alertmanager;
 pub mod charts;
 pub mod moto;
 pub mod net;
 pub mod process;
+pub mod prometheus;
 pub mod registry;
 pub mod tools;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use tempfile::TempPath;
+use tempfile::{TempDir, TempPath};
 
 /// How much of the log a failure report shows.
 const TAIL_BYTES: u64 = 4096;
@@ -146,6 +146,35 @@ impl Process {
         }
     }
 
+    /// Waits until `GET url` answers 200 (e.g. a server's `/-/ready`, which Prometheus and
+    /// Alertmanager answer 503 to while starting). Panics, showing the log, if the process exits
+    /// first or `timeout` passes.
+    pub fn wait_for_http_ok(&mut self, url: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exit_status() {
+                panic!(
+                    "{} exited ({status}) before {url} answered 200\n{}",
+                    self.name,
+                    self.log_report()
+                );
+            }
+            let last = match crate::net::http("GET", url, b"") {
+                Ok(response) if response.status == 200 => return,
+                Ok(response) => format!("{} {}", response.status, response.text()),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                panic!(
+                    "{}: {url} did not answer 200 within {timeout:?} (last: {last})\n{}",
+                    self.name,
+                    self.log_report()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends SIGKILL and reaps the child. Safe to call more than once.
     pub fn kill(&mut self) {
         if self.reaped {
@@ -177,6 +206,15 @@ impl Process {
         let _ = file.read_to_end(&mut bytes);
         String::from_utf8_lossy(&bytes).into_owned()
     }
+}
+
+/// A fresh temporary directory `testkit-NAME-*` for a stand-in's configuration and storage,
+/// deleted when the returned guard drops.
+pub(crate) fn scratch_dir(name: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("testkit-{name}-"))
+        .tempdir()
+        .unwrap_or_else(|e| panic!("cannot create a temporary directory for {name}: {e}"))
 }
 
 impl Drop for Process {

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use testkit::moto::Moto;
-use testkit::net::{HttpResponse, http_with_headers};
+use testkit::net::{HttpResponse, http_with_headers, percent_encode};
 
 const PLACEHOLDERS: [(&str, &str); 7] = [
     ("ACCOUNT_ID", "111122223333"),
@@ -30,18 +30,6 @@ fn rendered_policy() -> String {
     policy
 }
 
-fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn the_readme_names_every_placeholder_and_rendering_leaves_none() {
     let readme = std::fs::read_to_string(iam_dir().join("README.md")).unwrap();
@@ -63,7 +51,7 @@ fn the_readme_names_every_placeholder_and_rendering_leaves_none() {
 fn create_policy(moto: &Moto, name: &str, document: &str) -> HttpResponse {
     let body = format!(
         "Action=CreatePolicy&Version=2010-05-08&PolicyName={name}&PolicyDocument={}",
-        form_encode(document)
+        percent_encode(document)
     );
     // moto routes by the credential scope of the (unverified) signature.
     let authorization = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, \

@@ -23,6 +23,7 @@
 //! runs inside tests, where a panic is the failure report.
 
 pub mod alertmanager;
+pub mod browser;
 pub mod charts;
 pub mod moto;
 pub mod net;

@@ -2,6 +2,7 @@
 //! topic, linked once, so adding a topic costs a module rather than another test executable.
 
 mod alertmanager;
+mod browser;
 mod charts;
 mod iam;
 mod moto;

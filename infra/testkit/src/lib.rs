@@ -29,6 +29,7 @@ pub mod moto;
 pub mod net;
 pub mod process;
 pub mod prometheus;
+pub mod receiver;
 pub mod registry;
 pub mod tools;
 

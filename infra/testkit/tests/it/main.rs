@@ -8,6 +8,7 @@ mod iam;
 mod moto;
 mod process;
 mod prometheus;
+mod receiver;
 mod registry;
 mod support;
 mod tools;

@@ -35,6 +35,7 @@ const CHROMIUM_ARGS: [&str; 8] = [
 /// A running chromedriver. Dropping it kills the driver and every browser it started, and
 /// deletes their profiles.
 pub struct ChromeDriver {
+    // Declared (so dropped) before `dir`: the browsers die before their profiles are deleted.
     process: Process,
     url: String,
     dir: TempDir,

@@ -7,11 +7,16 @@
 #   bin/kubectl          kubectl 1.35.2 (same v35 wheel)
 #   venv/bin/moto_server moto[server] 5.2.5 with every dependency hash-locked (scripts/moto-requirements.txt)
 #   /usr/bin/docker-registry  Debian's OCI registry (apt; its service is not started)
+#   /usr/bin/prometheus, /usr/bin/prometheus-alertmanager  Debian's prometheus and
+#                        prometheus-alertmanager, for metric and alert gates (apt; services not started)
+#   /usr/bin/chromium, /usr/bin/chromedriver  Debian's chromium and chromium-driver, for dashboard
+#                        tests in a headless browser (apt; the two must share a major version)
 # CI runs it through scripts/test.sh; a fresh Debian machine needs nothing else.
 #
 # Usage: scripts/install-tools.sh [--print-env] [--force]
 #   --print-env  after installing, print only `export ...` lines on stdout (for eval); progress goes to stderr
-#   --force      reinstall every component even when its stamp is current
+#   --force      reinstall every component even when its stamp is current (apt packages are
+#                re-verified, not reinstalled)
 # Cache directory: ${CUTOVER_TOOLS_DIR:-$HOME/.cache/cutover/tools}
 set -euo pipefail
 
@@ -32,6 +37,14 @@ KUBECTL_BIN_SHA256=924eb50779153f20cb668117d141440b95df2f325a64452d78dff9469145e
 
 MOTO_VERSION=5.2.5   # must match the moto== line of scripts/moto-requirements.txt
 DOCKER_REGISTRY=/usr/bin/docker-registry
+# Debian packages whose binaries tests start directly, as "package binary" (versions: whatever the
+# Debian release ships; the stamp records the one installed).
+APT_TOOLS=(
+  "prometheus /usr/bin/prometheus"
+  "prometheus-alertmanager /usr/bin/prometheus-alertmanager"
+  "chromium /usr/bin/chromium"
+  "chromium-driver /usr/bin/chromedriver"
+)
 LOCK_WAIT_SECONDS=900
 
 # --- arguments --------------------------------------------------------------------------------
@@ -41,7 +54,7 @@ for arg in "$@"; do
   case "$arg" in
     --print-env) PRINT_ENV=1 ;;
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-tools: unknown argument '$arg' (expected --print-env, --force or --help)" >&2; exit 2 ;;
   esac
 done
@@ -100,8 +113,9 @@ apt_install() { # packages...
     command -v sudo >/dev/null || die "need root to install $*: rerun as root, or install sudo"
     SUDO=sudo
   fi
-  # Installing a package that ships a service would start it; the tests start their own registry
-  # on a random port, so keep the package's service stopped (policy-rc.d exit 101 = "not allowed").
+  # Installing a package that ships a service would start it; the tests start their own registry,
+  # Prometheus and Alertmanager on random ports, so keep the packages' services stopped
+  # (policy-rc.d exit 101 = "not allowed").
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
     $SUDO chmod 0755 /usr/sbin/policy-rc.d
@@ -126,6 +140,10 @@ if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/d
   APT_NEEDED+=(python3-venv)
 fi
 [ -x "$DOCKER_REGISTRY" ] || APT_NEEDED+=(docker-registry)
+for tool in "${APT_TOOLS[@]}"; do
+  read -r package binary <<<"$tool"
+  [ -x "$binary" ] || APT_NEEDED+=("$package")
+done
 if [ "${#APT_NEEDED[@]}" -gt 0 ]; then
   apt_install "${APT_NEEDED[@]}"
 fi
@@ -211,6 +229,37 @@ else
   log "installed moto $MOTO_VERSION"
 fi
 
+# --- Debian packages run directly by tests ------------------------------------------------------
+# Asking a binary its version costs up to a few hundred milliseconds (Chromium's most), so it is
+# asked once per installed package version and remembered beside the stamp; the second run reads it.
+declare -A APT_VERSION=()
+declare -A DPKG_VERSION=()
+apt_packages=()
+for tool in "${APT_TOOLS[@]}"; do apt_packages+=("${tool%% *}"); done
+while read -r package version; do
+  DPKG_VERSION[$package]="$version"
+done < <(dpkg-query -W -f='${Package} ${Version}\n' "${apt_packages[@]}" 2>/dev/null || true)
+for tool in "${APT_TOOLS[@]}"; do
+  read -r package binary <<<"$tool"
+  key="$package ${DPKG_VERSION[$package]:-unmanaged}"
+  if is_current "apt-$package" "$key" "$binary" && [ -s "$STAMPS/apt-$package.version" ]; then
+    APT_VERSION[$package]="$(cat "$STAMPS/apt-$package.version")"
+    continue
+  fi
+  [ -x "$binary" ] || die "$binary is missing; run: apt-get install $package"
+  out="$("$binary" --version 2>&1)" || die "$binary --version failed: $out; run: apt-get install --reinstall $package"
+  # The first dotted number: "prometheus, version 2.42.0+ds (...)", "Chromium 148.0.7778.167 ...".
+  version="$(printf '%s\n' "$out" | grep -o -m1 '[0-9][0-9]*\.[0-9][0-9.]*[^ ]*' | head -n1)"
+  [ -n "$version" ] || die "$binary --version printed no version: $out"
+  printf '%s' "$version" > "$STAMPS/apt-$package.version"
+  write_stamp "apt-$package" "$key"
+  APT_VERSION[$package]="$version"
+done
+# ChromeDriver drives only the Chromium of its own major version; Debian upgrades them together,
+# but a half-upgraded machine would fail every browser test with a confusing session error.
+[ "${APT_VERSION[chromium]%%.*}" = "${APT_VERSION[chromium-driver]%%.*}" ] ||
+  die "chromium ${APT_VERSION[chromium]} and chromedriver ${APT_VERSION[chromium-driver]} differ in major version: run apt-get install chromium chromium-driver"
+
 # --- verify ------------------------------------------------------------------------------------
 expect_version() { # name expected command...
   local name="$1" expected="$2" out
@@ -242,4 +291,8 @@ cutover tools in $TOOLS_DIR
   kubectl        $BIN/kubectl  (v$KUBECTL_VERSION)
   moto_server    $VENV/bin/moto_server  (moto $MOTO_VERSION)
   registry       $DOCKER_REGISTRY  (${REGISTRY_VERSION##* })
+  prometheus     /usr/bin/prometheus  (${APT_VERSION[prometheus]})
+  alertmanager   /usr/bin/prometheus-alertmanager  (${APT_VERSION[prometheus-alertmanager]})
+  chromium       /usr/bin/chromium  (${APT_VERSION[chromium]})
+  chromedriver   /usr/bin/chromedriver  (${APT_VERSION[chromium-driver]})
 EOF

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-use crate::process::Process;
+use crate::process::{Process, scratch_dir};
 use crate::tools;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,10 +45,7 @@ impl ChartRepo {
     /// `index.yaml` and serves the lot at [`ChartRepo::url`].
     pub fn start(sources: impl AsRef<Path>) -> ChartRepo {
         let sources = sources.as_ref();
-        let dir = tempfile::Builder::new()
-            .prefix("testkit-charts-")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("cannot create a directory for the chart repository: {e}"));
+        let dir = scratch_dir("charts");
         let served = dir.path().join("repo");
         let home = dir.path().join("helm-home");
         fs::create_dir_all(&served)

@@ -39,10 +39,17 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: u16,
+    /// In the order received, names as sent.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl HttpResponse {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
     /// The body as text (lossy UTF-8).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -97,14 +104,82 @@ pub fn http_with_headers(
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| bad("no end of headers in the response"))?;
-    let status_line = String::from_utf8_lossy(&response[..split]);
-    let status = status_line
+    let head = String::from_utf8_lossy(&response[..split]);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap_or_default()
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| bad("no status code in the response"))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
     Ok(HttpResponse {
         status,
+        headers,
         body: response[split + 4..].to_vec(),
     })
+}
+
+/// Sends a request (with a JSON body if given) and parses the JSON answer (`Null` when the body is
+/// empty). A status outside 2xx,
+/// or a body that is not JSON, is an `Err` carrying the status and the body, for the caller's
+/// panic message (which adds the server's log).
+pub fn http_json(
+    method: &str,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value, String> {
+    let (headers, bytes): (&[(&str, &str)], Vec<u8>) = match body {
+        Some(value) => (
+            &[("Content-Type", "application/json")],
+            value.to_string().into_bytes(),
+        ),
+        None => (&[], Vec::new()),
+    };
+    let response = http_with_headers(method, url, headers, &bytes)
+        .map_err(|e| format!("{method} {url} failed: {e}"))?;
+    if !(200..300).contains(&response.status) {
+        return Err(format!(
+            "{method} {url} answered {}: {}",
+            response.status,
+            response.text()
+        ));
+    }
+    // Some APIs answer a write with an empty body (Alertmanager's POST /api/v2/alerts).
+    if response.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(&response.body).map_err(|e| {
+        format!(
+            "{method} {url} answered {} with a body that is not JSON ({e}): {}",
+            response.status,
+            response.text()
+        )
+    })
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for query strings and form
+/// bodies (a PromQL expression, a policy document).
+pub fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The first header called `name` (case-insensitive) in a list of `(name, value)`.
+pub(crate) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use tempfile::TempPath;
+use tempfile::{TempDir, TempPath};
 
 /// How much of the log a failure report shows.
 const TAIL_BYTES: u64 = 4096;
@@ -146,13 +146,54 @@ impl Process {
         }
     }
 
-    /// Sends SIGKILL and reaps the child. Safe to call more than once.
+    /// Waits until `GET url` answers 200 (e.g. a server's `/-/ready`, which Prometheus and
+    /// Alertmanager answer 503 to while starting). Panics, showing the log, if the process exits
+    /// first or `timeout` passes.
+    pub fn wait_for_http_ok(&mut self, url: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exit_status() {
+                panic!(
+                    "{} exited ({status}) before {url} answered 200\n{}",
+                    self.name,
+                    self.log_report()
+                );
+            }
+            let last = match crate::net::http("GET", url, b"") {
+                Ok(response) if response.status == 200 => return,
+                Ok(response) => format!("{} {}", response.status, response.text()),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                panic!(
+                    "{}: {url} did not answer 200 within {timeout:?} (last: {last})\n{}",
+                    self.name,
+                    self.log_report()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGKILL to the child and every process it started, and reaps the child. Safe to
+    /// call more than once.
+    ///
+    /// Descendants matter for servers that launch others: chromedriver starts Chromium, which
+    /// starts a dozen helpers, and none of them would notice their parent's death.
     pub fn kill(&mut self) {
         if self.reaped {
             return;
         }
+        // Listed before the child dies: once it is gone its children are re-parented and can
+        // no longer be told from anyone else's.
+        let descendants = descendants(self.pid());
         // An error here means it already exited; wait() below reaps it either way.
         let _ = self.child.kill();
+        for pid in descendants {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
         let _ = self.child.wait();
         self.reaped = true;
     }
@@ -177,6 +218,48 @@ impl Process {
         let _ = file.read_to_end(&mut bytes);
         String::from_utf8_lossy(&bytes).into_owned()
     }
+}
+
+/// Every process below `root` in the process tree, parents before children, from `/proc`.
+fn descendants(root: u32) -> Vec<i32> {
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after
+            // the last ')'.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![root as i32];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid) in &parents {
+            if ppid == parent && !found.contains(&pid) {
+                found.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// A fresh temporary directory `testkit-NAME-*` for a stand-in's configuration and storage,
+/// deleted when the returned guard drops.
+pub(crate) fn scratch_dir(name: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("testkit-{name}-"))
+        .tempdir()
+        .unwrap_or_else(|e| panic!("cannot create a temporary directory for {name}: {e}"))
 }
 
 impl Drop for Process {

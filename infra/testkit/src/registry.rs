@@ -8,7 +8,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use crate::charts::run;
-use crate::process::Process;
+use crate::process::{Process, scratch_dir};
 use crate::tools;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,10 +35,7 @@ impl OciRegistry {
     /// Starts an empty registry and waits until it listens.
     pub fn start() -> OciRegistry {
         let registry = tools::docker_registry();
-        let dir = tempfile::Builder::new()
-            .prefix("testkit-registry-")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("cannot create a directory for the registry: {e}"));
+        let dir = scratch_dir("registry");
         let storage = dir.path().join("storage");
         let config = dir.path().join("config.yml");
         fs::create_dir_all(&storage)

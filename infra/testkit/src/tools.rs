@@ -45,7 +45,30 @@ pub fn python() -> PathBuf {
 
 /// Debian's OCI registry (`docker-registry` package).
 pub fn docker_registry() -> PathBuf {
-    require(PathBuf::from("/usr/bin/docker-registry"), "docker-registry")
+    require_debian("/usr/bin/docker-registry", "docker-registry")
+}
+
+/// Prometheus (Debian's `prometheus` package), for metric gates.
+pub fn prometheus() -> PathBuf {
+    require_debian("/usr/bin/prometheus", "prometheus")
+}
+
+/// Alertmanager (Debian's `prometheus-alertmanager` package), for alert gates and silences.
+pub fn alertmanager() -> PathBuf {
+    require_debian(
+        "/usr/bin/prometheus-alertmanager",
+        "prometheus-alertmanager",
+    )
+}
+
+/// Headless-capable Chromium (Debian's `chromium` package), for dashboard tests.
+pub fn chromium() -> PathBuf {
+    require_debian("/usr/bin/chromium", "chromium")
+}
+
+/// ChromeDriver (Debian's `chromium-driver` package), the WebDriver server for [`chromium`].
+pub fn chromedriver() -> PathBuf {
+    require_debian("/usr/bin/chromedriver", "chromium-driver")
 }
 
 /// A helm command whose repositories, cache and registry logins live under `home`, so tests
@@ -69,9 +92,46 @@ fn require(path: PathBuf, what: &str) -> PathBuf {
     }
 }
 
+/// A binary from a Debian package: the script installs it with apt rather than into the tools
+/// directory, so the hint names the package for those who install by hand.
+fn require_debian(path: &str, package: &str) -> PathBuf {
+    let path = PathBuf::from(path);
+    if is_executable(&path) {
+        path
+    } else {
+        panic!(
+            "{} not found: run scripts/install-tools.sh (it installs Debian's `{package}` with apt)",
+            path.display()
+        )
+    }
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata()
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_debian_tool_says_to_run_the_install_script_and_names_its_package() {
+        let panic = std::panic::catch_unwind(|| {
+            require_debian("/nonexistent/chromedriver", "chromium-driver")
+        })
+        .expect_err("a missing binary must panic");
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert!(
+            message.contains("/nonexistent/chromedriver not found"),
+            "{message}"
+        );
+        assert!(
+            message.contains("run scripts/install-tools.sh"),
+            "{message}"
+        );
+        assert!(message.contains("`chromium-driver`"), "{message}");
+    }
 }

@@ -52,6 +52,27 @@ fn template(chart: &str, release: &str, extra: &[&str]) -> String {
     out
 }
 
+/// `helm pull web --repo URL --version 1.1.0 -d DEST`, run from `work` with `work` as helm's home.
+fn pull_web_1_1_0(bin: &Path, work: &Path, repo_url: &str, dest: &Path) -> (bool, String) {
+    std::fs::create_dir_all(dest).unwrap(); // helm 3 does not create it
+    let dest = dest.to_str().unwrap();
+    helm(
+        bin,
+        work,
+        work,
+        &[
+            "pull",
+            "web",
+            "--repo",
+            repo_url,
+            "--version",
+            "1.1.0",
+            "-d",
+            dest,
+        ],
+    )
+}
+
 #[test]
 fn every_fixture_lints_clean_and_packages_with_helm3_and_helm4() {
     let dirs = fixture_dirs();
@@ -193,22 +214,7 @@ fn chart_repo_serves_the_fixtures_to_helm_until_stopped() {
     let web = repo.package("web", "1.1.0").clone();
     for (helm_bin, dest) in [(tools::helm3(), "pulled3"), (tools::helm4(), "pulled4")] {
         let dest = work.path().join(dest);
-        std::fs::create_dir_all(&dest).unwrap(); // helm 3 does not create it
-        let (ok, out) = helm(
-            &helm_bin,
-            work.path(),
-            work.path(),
-            &[
-                "pull",
-                "web",
-                "--repo",
-                repo.url(),
-                "--version",
-                "1.1.0",
-                "-d",
-                dest.to_str().unwrap(),
-            ],
-        );
+        let (ok, out) = pull_web_1_1_0(&helm_bin, work.path(), repo.url(), &dest);
         assert!(ok, "{} pull failed:\n{out}", helm_bin.display());
         assert_eq!(
             sha256_digest(&dest.join("web-1.1.0.tgz")),
@@ -221,21 +227,6 @@ fn chart_repo_serves_the_fixtures_to_helm_until_stopped() {
     assert!(!repo.is_serving());
     assert!(web.path.is_file(), "packages stay on disk after stop");
     let dest = work.path().join("after-stop");
-    std::fs::create_dir_all(&dest).unwrap();
-    let (ok, out) = helm(
-        &tools::helm3(),
-        work.path(),
-        work.path(),
-        &[
-            "pull",
-            "web",
-            "--repo",
-            repo.url(),
-            "--version",
-            "1.1.0",
-            "-d",
-            dest.to_str().unwrap(),
-        ],
-    );
+    let (ok, out) = pull_web_1_1_0(&tools::helm3(), work.path(), repo.url(), &dest);
     assert!(!ok, "a pull from a stopped repository must fail:\n{out}");
 }

@@ -50,6 +50,28 @@ fn output_goes_to_the_log_and_drop_kills_and_reaps_the_child() {
 }
 
 #[test]
+fn drop_also_kills_what_the_child_started() {
+    // A server that launches helpers (chromedriver starts Chromium) must not leave them behind.
+    let process = Process::spawn("parent", shell("sleep 300 & echo helper=$!; wait"));
+    let mut helper = None;
+    wait_until("the helper's pid in the log", || {
+        helper = process
+            .log()
+            .trim()
+            .strip_prefix("helper=")
+            .and_then(|p| p.parse().ok());
+        helper.is_some()
+    });
+    let helper: u32 = helper.unwrap();
+    assert!(pid_alive(helper));
+
+    drop(process);
+
+    // Re-parented to init, which reaps it a moment after the kill.
+    wait_until("the helper to be gone", || !pid_alive(helper));
+}
+
+#[test]
 fn a_failing_test_keeps_the_log() {
     let log_path = std::sync::Mutex::new(None);
     let result = std::panic::catch_unwind(|| {

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use testkit::moto::Moto;
-use testkit::net::http_with_headers;
+use testkit::net::{HttpResponse, http_with_headers, percent_encode};
 
 const PLACEHOLDERS: [(&str, &str); 7] = [
     ("ACCOUNT_ID", "111122223333"),
@@ -30,18 +30,6 @@ fn rendered_policy() -> String {
     policy
 }
 
-fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn the_readme_names_every_placeholder_and_rendering_leaves_none() {
     let readme = std::fs::read_to_string(iam_dir().join("README.md")).unwrap();
@@ -59,17 +47,16 @@ fn the_readme_names_every_placeholder_and_rendering_leaves_none() {
     assert!(leftover.is_empty(), "unreplaced placeholders: {leftover:?}");
 }
 
-#[test]
-fn moto_accepts_the_rendered_operator_policy() {
-    let moto = Moto::start();
+/// IAM `CreatePolicy` against moto, as a signed-looking form POST.
+fn create_policy(moto: &Moto, name: &str, document: &str) -> HttpResponse {
     let body = format!(
-        "Action=CreatePolicy&Version=2010-05-08&PolicyName=cutover-operator&PolicyDocument={}",
-        form_encode(&rendered_policy())
+        "Action=CreatePolicy&Version=2010-05-08&PolicyName={name}&PolicyDocument={}",
+        percent_encode(document)
     );
     // moto routes by the credential scope of the (unverified) signature.
     let authorization = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, \
                          SignedHeaders=host, Signature=0";
-    let response = http_with_headers(
+    http_with_headers(
         "POST",
         &format!("{}/", moto.endpoint()),
         &[
@@ -78,7 +65,13 @@ fn moto_accepts_the_rendered_operator_policy() {
         ],
         body.as_bytes(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn moto_accepts_the_rendered_operator_policy() {
+    let moto = Moto::start();
+    let response = create_policy(&moto, "cutover-operator", &rendered_policy());
     assert_eq!(
         response.status,
         200,
@@ -95,20 +88,7 @@ fn moto_accepts_the_rendered_operator_policy() {
 
     // The validator is real: a malformed action is refused.
     let broken = rendered_policy().replace("\"sts:GetCallerIdentity\"", "\"GetCallerIdentity\"");
-    let body = format!(
-        "Action=CreatePolicy&Version=2010-05-08&PolicyName=broken&PolicyDocument={}",
-        form_encode(&broken)
-    );
-    let response = http_with_headers(
-        "POST",
-        &format!("{}/", moto.endpoint()),
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Authorization", authorization),
-        ],
-        body.as_bytes(),
-    )
-    .unwrap();
+    let response = create_policy(&moto, "broken", &broken);
     assert_eq!(response.status, 400, "{}", response.text());
     assert!(
         response.text().contains("MalformedPolicyDocument"),

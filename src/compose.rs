@@ -196,12 +196,17 @@ impl Context {
         helm.plain_http_registries = self.settings.helm_plain_http.clone();
         let releases = Arc::new(HelmReleases::new(helm, clients.clone())?);
         let health = Arc::new(ClusterHealth::new(Arc::new(plan.clone()), clients.clone(), releases.clone()));
+        let eks = aws.eks(&plan.timeouts, poll);
+        let workloads = Arc::new(KubeWorkloads::new(clients));
         Ok(Providers {
-            clusters: aws.eks(&plan.timeouts, poll),
-            workloads: Arc::new(KubeWorkloads::new(clients)),
+            clusters: eks.clone(),
+            workloads: workloads.clone(),
             releases,
             health,
             traffic: Arc::new(Route53Traffic::new(&aws.config, &plan.timeouts).with_poll(poll)),
+            records: workloads,
+            catalog: eks.clone(),
+            insights: eks,
         })
     }
 

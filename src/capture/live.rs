@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::record::{self, Record, RecordError};
+use crate::providers::release_record::{self as record, Record, RecordError};
 use crate::providers::{ProviderError, ReleaseRecords};
 
 const SECRET_TYPE: &str = "helm.sh/release.v1";

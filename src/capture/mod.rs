@@ -1,7 +1,8 @@
 //! Capture, replay and drift of the Helm releases on a cluster, from the ground truth helm keeps
 //! there: its release records hold the whole chart and the values that were applied.
 //!
-//! - [`record`]: decoding one release Secret (base64 of gzip of JSON).
+//! - decoding one release Secret (base64 of gzip of JSON) is the providers' own
+//!   ([`crate::providers::release_record`]): pre-flight reads blue's manifests with it too.
 //! - [`live`]: listing the release Secrets of a cluster and picking each release's latest
 //!   deployed revision.
 //! - [`package`]: the chart of a record as a byte-stable `.tgz` helm accepts (subcharts frozen
@@ -17,7 +18,7 @@ pub mod drift;
 pub mod live;
 
 pub mod package;
-pub mod record;
+
 
 pub mod secrets;
 
@@ -163,11 +164,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CaptureError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::record::{RecordError, StoredChart};
+    use crate::providers::release_record::{self, RecordError, StoredChart};
     use serde_json::json;
 
-    fn record(name: &str, revision: u32) -> record::Record {
-        record::Record {
+    fn record(name: &str, revision: u32) -> release_record::Record {
+        release_record::Record {
             name: name.into(),
             namespace: "apps".into(),
             revision,
@@ -186,7 +187,7 @@ mod tests {
         }
     }
 
-    fn found(name: &str, latest: (u32, &str), deployed: Option<Result<record::Record, RecordError>>) -> Found {
+    fn found(name: &str, latest: (u32, &str), deployed: Option<Result<release_record::Record, RecordError>>) -> Found {
         Found {
             namespace: "apps".into(),
             name: name.into(),

@@ -18,7 +18,7 @@ use std::io::Write as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::record::{ChartFile, Record};
+use crate::providers::release_record::{ChartFile, Record};
 
 /// A packaged chart.
 #[derive(Debug, Clone)]
@@ -175,7 +175,7 @@ pub fn package(record: &Record) -> Package {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::record::StoredChart;
+    use crate::providers::release_record::StoredChart;
     use serde_json::json;
 
     fn record() -> Record {

@@ -29,6 +29,7 @@ mod drill;
 mod history;
 mod next;
 mod plan_cmd;
+mod preflight;
 mod run;
 mod schema;
 mod status;
@@ -67,6 +68,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Show the steps a run would take, what each changes and how it is undone.
     Plan(plan_cmd::Args),
+    /// Run the plan's pre-flight gates alone (removed APIs, EKS insights, add-ons); changes nothing.
+    Preflight(preflight::Args),
     /// Start a run: build green, replay releases, verify, shift traffic, retire blue.
     Apply(run::ApplyArgs),
     /// Continue the environment's unfinished run (after a crash, a pause or a retention wait).
@@ -120,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan_cmd::run(args),
+        Command::Preflight(args) => preflight::run(args).await,
         Command::Apply(args) => run::apply(args, false).await,
         Command::Resume(args) => run::apply(args, true).await,
         Command::Rollback(args) => run::rollback(args).await,

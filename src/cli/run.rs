@@ -101,5 +101,7 @@ pub(super) fn outcome_exit(outcome: &RunOutcome) -> Exit {
         RunOutcome::RolledBack { .. } => Exit::RolledBack,
         RunOutcome::Paused { .. } | RunOutcome::NeedsAttention { .. } => Exit::NeedsAttention,
         RunOutcome::Waiting { .. } => Exit::Waiting,
+        // Like an invalid plan: nothing was created, and the plan (or the world) must change.
+        RunOutcome::Refused { .. } => Exit::InvalidPlan,
     }
 }

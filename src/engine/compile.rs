@@ -4,7 +4,7 @@
 //! `releases.install.api`, `traffic.shift.50`), never from positions that an unrelated edit could
 //! shift, so a resumed run matches its journal to the same steps.
 
-use crate::plan::{Plan, PlanKind};
+use crate::plan::{Plan, PlanKind, PreflightGate};
 
 use super::ids;
 use super::step::{CheckpointDef, CompiledPlan, Stage, StepDef, StepKind};
@@ -121,6 +121,21 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             "nothing",
             None,
             StepKind::CheckBlue,
+        ));
+    }
+    for gate in PreflightGate::ALL.into_iter().filter(|g| super::preflight::gates::applies(*g, plan)) {
+        let title = match gate {
+            PreflightGate::Apis => format!("Check releases for Kubernetes APIs removed by {}", plan.green.version),
+            PreflightGate::Insights => format!("Check EKS upgrade insights of blue for {}", plan.green.version),
+            PreflightGate::Addons => format!("Check add-on versions against {}", plan.green.version),
+        };
+        let skipped = plan.preflight.skip.contains(&gate);
+        preflight.push(step(
+            ids::preflight(gate),
+            if skipped { format!("{title} (skipped by the plan)") } else { title },
+            "nothing",
+            None,
+            StepKind::Preflight(gate),
         ));
     }
     b.stage("preflight", "Preflight checks", false, chain(preflight));

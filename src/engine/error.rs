@@ -104,6 +104,11 @@ pub enum StepError {
     #[error("{0}")]
     Precondition(String),
 
+    /// A pre-flight gate found the plan cannot work against the world as it is (findings, one
+    /// per line). Nothing was created: the run ends refused, like an invalid plan.
+    #[error("{0}")]
+    Refused(String),
+
     /// A safety interlock stopped the step. Never answered with an automatic rollback: a human
     /// must look first.
     #[error("{0}")]

@@ -293,6 +293,12 @@ async fn on_failure(
         );
         return needs_attention(run, Some(step), cause).await;
     }
+    if let StepError::Refused(findings) = &error
+        && !run.with_status(|s| s.steps.iter().any(|st| st.state.needs_compensation() && run.compiled.step(&st.id).is_some_and(|d| d.changes_world())))
+    {
+        run.record(JournalEvent::RunRefused { step: step.clone(), cause: findings.clone() }).await?;
+        return Ok(RunOutcome::Refused { step, cause: findings.clone() });
+    }
     if matches!(error, StepError::Interlock(_) | StepError::Internal(_)) {
         let cause = format!(
             "{step} stopped: {error}. Nothing was rolled back; once the world is as expected run \

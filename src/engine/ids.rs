@@ -33,6 +33,11 @@ pub const BLUE_RETIRED: &str = "blue-retired";
 /// Checkpoint (drill): the rebuilt environment is gone.
 pub const TORN_DOWN: &str = "torn-down";
 
+/// A pre-flight gate's step (`preflight.apis`).
+pub fn preflight(gate: crate::plan::PreflightGate) -> String {
+    format!("preflight.{}", gate.name())
+}
+
 /// Access entry `i` (plan order).
 pub fn access(i: usize) -> String {
     format!("provision.access.{i}")

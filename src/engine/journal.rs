@@ -103,6 +103,11 @@ pub enum JournalEvent {
         cause: String,
     },
     RunCompleted,
+    /// A pre-flight gate refused the run before anything was created.
+    RunRefused {
+        step: String,
+        cause: String,
+    },
     JournalRepaired {
         discarded_bytes: u64,
     },

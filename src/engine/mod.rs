@@ -81,6 +81,12 @@ pub enum RunOutcome {
         step: Option<String>,
         cause: String,
     },
+    /// A pre-flight gate refused the plan before anything was created; `cause` lists the
+    /// findings. Fix the plan (or the world) and apply again.
+    Refused {
+        step: String,
+        cause: String,
+    },
 }
 
 impl RunOutcome {
@@ -93,6 +99,7 @@ impl RunOutcome {
             RunOutcome::Waiting { until, .. } => format!("waiting until {until}"),
             RunOutcome::NeedsAttention { step: Some(s), .. } => format!("needs attention at {s}"),
             RunOutcome::NeedsAttention { step: None, .. } => "needs attention".into(),
+            RunOutcome::Refused { step, .. } => format!("refused by {step}"),
         }
     }
 
@@ -112,6 +119,10 @@ impl RunOutcome {
             RunOutcome::NeedsAttention { step, cause } => format!(
                 "run needs attention{}: {cause}",
                 step.as_deref().map(|s| format!(" at {s}")).unwrap_or_default()
+            ),
+            RunOutcome::Refused { step, cause } => format!(
+                "run refused by {step} before anything was created:\n{cause}\nfix the plan or the \
+                 world, then apply again (`cutover preflight` checks without starting a run)"
             ),
         }
     }

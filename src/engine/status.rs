@@ -73,6 +73,11 @@ pub enum RunPhase {
         cause: String,
     },
     Completed,
+    /// A pre-flight gate refused the run; nothing was created.
+    Refused {
+        step: String,
+        cause: String,
+    },
 }
 
 impl RunPhase {
@@ -80,7 +85,7 @@ impl RunPhase {
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            RunPhase::Completed | RunPhase::RolledBack { to: None, .. }
+            RunPhase::Completed | RunPhase::RolledBack { to: None, .. } | RunPhase::Refused { .. }
         )
     }
 
@@ -93,6 +98,7 @@ impl RunPhase {
             RunPhase::NeedsAttention { step, cause } => RunOutcome::NeedsAttention { step, cause },
             RunPhase::RolledBack { to, cause } => RunOutcome::RolledBack { to, cause },
             RunPhase::Completed => RunOutcome::Completed,
+            RunPhase::Refused { step, cause } => RunOutcome::Refused { step, cause },
         })
     }
 
@@ -291,6 +297,9 @@ impl RunStatus {
                 };
             }
             JournalEvent::RunCompleted => self.phase = RunPhase::Completed,
+            JournalEvent::RunRefused { step, cause } => {
+                self.phase = RunPhase::Refused { step: step.clone(), cause: cause.clone() };
+            }
         }
     }
 }

@@ -43,6 +43,13 @@ pub struct StepDef {
     pub(crate) kind: StepKind,
 }
 
+impl StepDef {
+    /// Whether applying it changes the world (read-only steps change "nothing").
+    pub fn changes_world(&self) -> bool {
+        self.changes != "nothing"
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckpointDef {
     pub name: String,
@@ -58,6 +65,8 @@ pub struct CheckpointDef {
 pub(crate) enum StepKind {
     VerifyCharts,
     CheckBlue,
+    /// A pre-flight gate (reads only; refuses a doomed run before anything is created).
+    Preflight(crate::plan::PreflightGate),
     Cluster,
     Addon(String),
     Nodegroup(String),

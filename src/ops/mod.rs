@@ -7,6 +7,7 @@
 //! - [`run`]: apply, resume, rollback (the engine, wired by the composition root).
 //! - [`inspect`]: status, history, runs, unlock (read the journal and the lock; unlock breaks it).
 //! - [`next`]: next quarter's plan from this quarter's completed run.
+//! - [`preflight`]: the pre-flight gates alone, changing nothing.
 //! - [`releases`]: capture and drift (Helm release records on a live cluster).
 //! - [`access`]: tokens and kubeconfigs for kubectl and helm.
 //! - [`dev`]: dev clusters (up, list, extend, down, reap).
@@ -19,6 +20,7 @@ pub mod dev;
 pub mod drill;
 pub mod inspect;
 pub mod next;
+pub mod preflight;
 pub mod releases;
 pub mod run;
 

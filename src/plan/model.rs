@@ -44,6 +44,8 @@ pub struct Plan {
     pub rto_target: Option<Duration>,
     /// Upper bounds for the waits the engine and providers make; defaults documented in README.
     pub timeouts: Timeouts,
+    /// Pre-flight gates the plan skips.
+    pub preflight: Preflight,
     /// sha256 of the plan file's bytes: journaled so `resume` can refuse a plan edited mid-run.
     pub digest: String,
     /// The file the plan was loaded from; relative paths in the plan (values files, local charts)
@@ -397,4 +399,35 @@ impl Default for Timeouts {
             load_balancer_release: Duration::from_secs(10 * 60),
         }
     }
+}
+
+/// A pre-flight gate: a check before anything is created that refuses a doomed upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PreflightGate {
+    /// Objects at Kubernetes APIs removed at or before green's version (rendered releases, blue's manifests).
+    Apis,
+    /// EKS upgrade insights of blue for green's version.
+    Insights,
+    /// Pinned add-on versions compatible with green's version.
+    Addons,
+}
+
+impl PreflightGate {
+    pub const ALL: [PreflightGate; 3] = [PreflightGate::Apis, PreflightGate::Insights, PreflightGate::Addons];
+
+    /// The name plans and step ids use (`apis` → `preflight.apis`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PreflightGate::Apis => "apis",
+            PreflightGate::Insights => "insights",
+            PreflightGate::Addons => "addons",
+        }
+    }
+}
+
+/// `spec.preflight`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Preflight {
+    pub skip: Vec<PreflightGate>,
 }

@@ -73,6 +73,18 @@ pub struct RawSpec {
     /// `Drill` only (required there): the recovery-time objective the drill is measured against.
     pub rto_target: Option<RawDuration>,
     pub timeouts: Option<RawTimeouts>,
+    /// Pre-flight gates run before anything is created; `skip` names the ones not to run.
+    pub preflight: Option<RawPreflight>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Preflight")]
+pub struct RawPreflight {
+    /// Gates not to run, by name: `apis`, `insights`, `addons`. Each skip is journaled
+    /// with who ran the plan.
+    #[serde(default)]
+    pub skip: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

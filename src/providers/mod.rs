@@ -19,6 +19,7 @@ pub mod health;
 pub mod helm;
 pub mod kube;
 pub mod probe;
+pub mod release_record;
 pub mod state;
 pub mod state_local;
 pub mod weights;
@@ -96,6 +97,13 @@ pub trait ClusterProvider: Send + Sync {
     ) -> Result<(), ProviderError>;
 }
 
+/// What EKS knows about a cluster's readiness for an upgrade.
+#[async_trait]
+pub trait UpgradeInsights: Send + Sync {
+    /// The UPGRADE_READINESS insights of `cluster` for an upgrade to `kubernetes_version`.
+    async fn upgrade_insights(&self, cluster: &str, kubernetes_version: &str) -> Result<Vec<Insight>, ProviderError>;
+}
+
 /// Which versions of an EKS add-on fit a Kubernetes version.
 #[async_trait]
 pub trait AddonCatalog: Send + Sync {
@@ -163,6 +171,10 @@ pub trait ReleaseProvider: Send + Sync {
         own: &Ownership,
     ) -> Result<ReleaseInfo, ProviderError>;
 
+    /// The release's manifests as they would be installed on a cluster of `kube_version`
+    /// (`helm template --kube-version`, the plan's values; no cluster is contacted).
+    async fn render(&self, release: &Release, kube_version: &str) -> Result<String, ProviderError>;
+
     /// `helm uninstall --wait`; succeeds if the release is absent.
     async fn uninstall(
         &self,
@@ -210,4 +222,8 @@ pub struct Providers {
     pub releases: Arc<dyn ReleaseProvider>,
     pub health: Arc<dyn HealthProvider>,
     pub traffic: Arc<dyn TrafficProvider>,
+    /// Helm's release records on a cluster (pre-flight reads blue's manifests).
+    pub records: Arc<dyn ReleaseRecords>,
+    pub catalog: Arc<dyn AddonCatalog>,
+    pub insights: Arc<dyn UpgradeInsights>,
 }

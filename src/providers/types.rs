@@ -230,3 +230,46 @@ pub struct AddonVersions {
     /// Every compatible version, as the catalog lists them (newest first on AWS).
     pub compatible: Vec<String>,
 }
+
+/// One EKS upgrade insight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Insight {
+    pub id: String,
+    pub name: String,
+    pub status: InsightStatus,
+    pub reason: String,
+    pub recommendation: String,
+    /// Affected resources (Kubernetes resource URIs or ARNs).
+    pub resources: Vec<String>,
+    /// Deprecated APIs still in use, with the clients calling them.
+    pub deprecations: Vec<DeprecatedApi>,
+}
+
+/// An insight's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InsightStatus {
+    Passing,
+    Warning,
+    Error,
+    Unknown,
+}
+
+/// A deprecated API an insight found in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeprecatedApi {
+    /// The API path in use (e.g. `/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas`).
+    pub usage: String,
+    pub replaced_with: Option<String>,
+    pub stop_serving_version: Option<String>,
+    /// Who still calls it (last 30 days).
+    pub clients: Vec<ApiClient>,
+}
+
+/// A client (user agent) calling a deprecated API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiClient {
+    pub user_agent: String,
+    pub requests_last_30_days: u64,
+    pub last_request: Option<String>,
+}

@@ -18,6 +18,9 @@ fn break_step(world: &World, step: &str) -> Option<()> {
     let (op, key, mode) = match step {
         "preflight.charts" => ("verify_chart", "ingress", Mode::Once),
         "preflight.blue" => ("describe_cluster", BLUE, Mode::Once),
+        "preflight.apis" => ("render", "ingress", Mode::Once),
+        "preflight.insights" => ("upgrade_insights", BLUE, Mode::Once),
+        "preflight.addons" => ("addon_versions", "vpc-cni", Mode::Once),
         "provision.cluster" => ("create_cluster", GREEN, Mode::Once),
         "provision.access.0" => ("ensure_access_entry", "", Mode::Once),
         "traffic.prepare" => ("change", "UPSERT api.example.com/api-green=0", Mode::Once),

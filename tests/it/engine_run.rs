@@ -19,6 +19,9 @@ fn compile_gives_stable_ids_and_checkpoints() {
         [
             "preflight.charts",
             "preflight.blue",
+            "preflight.apis",
+            "preflight.insights",
+            "preflight.addons",
             "provision.cluster",
             "provision.access.0",
             "provision.addon.vpc-cni",
@@ -196,8 +199,8 @@ async fn journal_has_one_record_per_transition_in_sequence() {
             .unwrap()
             .contains(r#""type":"run-completed""#)
     );
-    // 18 steps × (started + done) + 7 checkpoints + run-started + run-completed.
-    assert_eq!(records.len(), 18 * 2 + 7 + 2);
+    // 21 steps × (started + done) + 7 checkpoints + run-started + run-completed.
+    assert_eq!(records.len(), 21 * 2 + 7 + 2);
 }
 
 #[tokio::test(start_paused = true)]

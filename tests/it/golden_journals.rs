@@ -20,7 +20,7 @@ use support::fakes::Mode;
 use support::plans;
 use support::state::{CrashPoint, CrashingState};
 
-/// The append at which the crashed journal stops (after it is durable): mid traffic shift.
+/// The append at which `write` stops the crashed journal (after it is durable): mid traffic shift.
 const CRASH_AT: u64 = 30;
 
 fn fixture(name: &str) -> PathBuf {
@@ -42,18 +42,43 @@ async fn live(name: &str) -> Harness {
             assert!(matches!(outcome, RunOutcome::Paused { .. }), "{outcome:?}");
             h
         }
-        "crashed" => {
-            let h = Harness::new(plans::upgrade().build());
-            let state = CrashingState::new(h.local.clone(), CRASH_AT, CrashPoint::AfterWrite);
-            let engine = h.engine_on(state.clone());
-            tokio::select! {
-                outcome = engine.apply() => panic!("the run ended before append {CRASH_AT}: {outcome:?}"),
-                () = state.crashed() => {}
-            }
-            h
+        "crashed" => crashed_at(CRASH_AT).await,
+        // The world as the committed crashed journal left it: the live run stops at the append
+        // that wrote the journal's last record, wherever today's step list puts it.
+        "crashed-like-golden" => {
+            let reference = live("completed").await;
+            let records = engine::history(reference.local.as_ref(), plans::ENV, None).await.unwrap();
+            let last = last_event(&std::fs::read_to_string(fixture("crashed")).unwrap());
+            let at = records
+                .iter()
+                .position(|r| event_key(&serde_json::to_value(r).unwrap()) == last)
+                .expect("today's run writes the golden journal's last record too");
+            crashed_at(at as u64 + 1).await
         }
         other => panic!("no scenario {other}"),
     }
+}
+
+async fn crashed_at(at: u64) -> Harness {
+    let h = Harness::new(plans::upgrade().build());
+    let state = CrashingState::new(h.local.clone(), at, CrashPoint::AfterWrite);
+    let engine = h.engine_on(state.clone());
+    tokio::select! {
+        outcome = engine.apply() => panic!("the run ended before append {at}: {outcome:?}"),
+        () = state.crashed() => {}
+    }
+    h
+}
+
+/// What identifies a record across builds: its type and step (or checkpoint).
+fn event_key(record: &serde_json::Value) -> (String, String) {
+    let what = record.get("step").or_else(|| record.get("name")).and_then(|v| v.as_str()).unwrap_or("");
+    (record["type"].as_str().unwrap_or("").to_string(), what.to_string())
+}
+
+fn last_event(jsonl: &str) -> (String, String) {
+    let last = jsonl.lines().filter(|l| !l.trim().is_empty()).last().expect("a record");
+    event_key(&serde_json::from_str(last).unwrap())
 }
 
 /// Puts the committed journal in place of the live run's, as if an older build had written it.
@@ -119,7 +144,7 @@ async fn a_paused_run_reports_the_same_and_resumes_to_the_end() {
 
 #[tokio::test(start_paused = true)]
 async fn a_crashed_run_reports_the_same_and_resumes_with_every_side_effect_once() {
-    let h = live("crashed").await;
+    let h = live("crashed-like-golden").await;
     install_golden(&h, "crashed").await;
     insta::assert_snapshot!("golden_crashed", reported(&h).await);
     assert_eq!(h.engine().resume().await.unwrap(), RunOutcome::Completed);

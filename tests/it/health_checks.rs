@@ -125,6 +125,9 @@ impl ReleaseProvider for FakeReleases {
     ) -> Result<ReleaseInfo, ProviderError> {
         unreachable!("checks never install")
     }
+    async fn render(&self, _: &Release, _: &str) -> Result<String, ProviderError> {
+        unreachable!("checks never render")
+    }
     async fn uninstall(&self, _: &str, _: &str, _: &str) -> Result<(), ProviderError> {
         unreachable!("checks never uninstall")
     }

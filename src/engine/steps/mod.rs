@@ -81,12 +81,31 @@ impl<'a> Cx<'a> {
     }
 }
 
+/// How long one pre-flight gate may take (it renders every release with helm).
+const PREFLIGHT_BOUND: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Runs a gate; its findings are the step's output, and an error finding refuses the run.
+async fn preflight(cx: &Cx<'_>, gate: crate::plan::PreflightGate) -> Result<Value, StepError> {
+    let (plan, p, who) = (cx.plan(), cx.p(), cx.run.opts.who.as_str());
+    let report = cx
+        .call(&format!("pre-flight gate {}", gate.name()), Bound::Wait(PREFLIGHT_BOUND), || {
+            super::preflight::gates::run(gate, plan, p, who)
+        })
+        .await?;
+    if report.refuses() {
+        let lines: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+        return Err(StepError::Refused(lines.join("\n")));
+    }
+    Ok(serde_json::to_value(&report).expect("a gate report serializes"))
+}
+
 pub(crate) async fn apply(run: &Arc<Run>, def: &StepDef) -> Result<StepOutcome, StepError> {
     let cx = Cx { run, step: &def.id };
     let done = |v: Value| Ok(StepOutcome::Done(v));
     match &def.kind {
         StepKind::VerifyCharts => done(releases::verify_charts(&cx).await?),
         StepKind::CheckBlue => done(traffic::check_blue(&cx).await?),
+        StepKind::Preflight(gate) => done(preflight(&cx, *gate).await?),
         StepKind::Cluster => done(provision::cluster(&cx).await?),
         StepKind::Addon(name) => done(provision::addon(&cx, name).await?),
         StepKind::Nodegroup(name) => done(provision::nodegroup(&cx, name).await?),
@@ -136,6 +155,7 @@ pub(crate) async fn compensate(run: &Arc<Run>, unit: &Unit<'_>) -> Result<(), St
         // Read-only or irreversible: nothing to undo (compile gives them no compensation).
         StepKind::VerifyCharts
         | StepKind::CheckBlue
+        | StepKind::Preflight(_)
         | StepKind::Check(_)
         | StepKind::TrafficShift { .. }
         | StepKind::WaitRetention

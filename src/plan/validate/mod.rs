@@ -193,6 +193,7 @@ pub fn validate(
         probe_targets(&mut cx, &checks, traffic.as_ref(), blue.is_some());
     }
 
+    let preflight = preflight(&mut cx, spec.preflight);
     let teardown = Teardown {
         retain_blue_for: cx.duration(
             "spec.teardown.retainBlueFor",
@@ -247,10 +248,29 @@ pub fn validate(
         ttl,
         rto_target,
         timeouts,
+        preflight,
         digest,
         source: source.to_path_buf(),
     };
     (Some(plan), Vec::new())
+}
+
+fn preflight(cx: &mut Ctx, raw: Option<RawPreflight>) -> Preflight {
+    let mut skip = Vec::new();
+    for (i, name) in raw.map(|r| r.skip).unwrap_or_default().iter().enumerate() {
+        match PreflightGate::ALL.iter().find(|g| g.name() == name) {
+            Some(g) if skip.contains(g) => cx.err(format!("spec.preflight.skip[{i}]"), format!("{name} is listed twice")),
+            Some(g) => skip.push(*g),
+            None => {
+                let names: Vec<&str> = PreflightGate::ALL.iter().map(|g| g.name()).collect();
+                cx.err(
+                    format!("spec.preflight.skip[{i}]"),
+                    format!("no pre-flight gate is called {name:?}; the gates are {}", names.join(", ")),
+                )
+            }
+        }
+    }
+    Preflight { skip }
 }
 
 fn metadata(cx: &mut Ctx, raw: RawMetadata) -> Metadata {

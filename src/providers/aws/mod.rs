@@ -14,6 +14,7 @@ mod eks_access;
 mod eks_addons;
 mod eks_catalog;
 mod eks_directory;
+mod eks_insights;
 mod eks_lifecycle;
 pub mod eks_inventory;
 mod eks_nodegroups;

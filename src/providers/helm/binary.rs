@@ -212,7 +212,11 @@ impl Helm {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let line = redact.apply(&line);
-                tracing::debug!(target: "cutover::helm", what, stream = "stdout", "{line}");
+                // Rendered manifests hold Secrets whose values are base64, which the redactor
+                // cannot recognise: `helm template` output is never logged.
+                if what != "template" {
+                    tracing::debug!(target: "cutover::helm", what, stream = "stdout", "{line}");
+                }
                 text.push_str(&line);
                 text.push('\n');
             }

@@ -403,6 +403,38 @@ impl ReleaseProvider for HelmReleases {
             .ok_or_else(|| other(format!("helm reported release {ns}/{name} installed, but cluster {cluster} has no record of it")))
     }
 
+    async fn render(&self, release: &Release, kube_version: &str) -> Result<String, ProviderError> {
+        self.check_version().await?;
+        let chart = self.charts.verified(&self.helm, release).await?;
+        let dir = tempfile::Builder::new()
+            .prefix("helm-")
+            .tempdir_in(&self.cfg.work_dir)
+            .map_err(|e| other(format!("cannot create a directory in {}: {e}", self.cfg.work_dir.display())))?;
+        let values = values::prepare(release, &chart.sha256, dir.path(), &self.cfg.secret_env)?;
+        let mut a = args([
+            "template".as_ref(),
+            release.name.as_ref(),
+            chart.path.as_os_str(),
+            "-n".as_ref(),
+            release.namespace.as_ref(),
+            "--kube-version".as_ref(),
+            kube_version.as_ref(),
+        ]);
+        for f in &values.files {
+            a.push("-f".into());
+            a.push(f.clone().into());
+        }
+        let done = self.helm.run(&a, dir.path(), &values.redactor, "template").await?;
+        drop(dir);
+        if !done.success {
+            return Err(ProviderError::new(
+                done.kind(),
+                format!("helm template of release {} at Kubernetes {kube_version} failed: {}", release.name, done.quote()),
+            ));
+        }
+        Ok(done.stdout)
+    }
+
     async fn uninstall(
         &self,
         cluster: &str,

@@ -219,6 +219,7 @@ pub fn upgrade() -> PlanBuilder {
         ttl: None,
         rto_target: None,
         timeouts: Timeouts::default(),
+        preflight: Preflight::default(),
         digest: "sha256:plan-v1".into(),
         source: PathBuf::from("plans/payments-prod.yaml"),
     };

@@ -16,6 +16,11 @@ impl ReleaseProvider for World {
         self.enter("verify_chart", &release.name).await
     }
 
+    async fn render(&self, release: &Release, _kube_version: &str) -> Result<String, ProviderError> {
+        self.enter("render", &release.name).await?;
+        Ok(self.rendered(&release.name))
+    }
+
     async fn status(
         &self,
         cluster: &str,

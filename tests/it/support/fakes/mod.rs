@@ -6,6 +6,7 @@
 mod dns;
 mod eks;
 mod helm;
+pub mod preflight;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -77,6 +78,7 @@ struct Inner {
     state: WorldState,
     faults: Vec<Fault>,
     calls: BTreeMap<String, u32>,
+    preflight: preflight::PreflightWorld,
     effects: BTreeMap<String, u32>,
     leaked_load_balancers: u32,
     change_seq: u32,
@@ -119,7 +121,10 @@ impl World {
             workloads: me.clone(),
             releases: me.clone(),
             health: me.clone(),
-            traffic: me,
+            traffic: me.clone(),
+            records: me.clone(),
+            catalog: me.clone(),
+            insights: me,
         }
     }
 

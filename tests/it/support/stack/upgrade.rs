@@ -42,6 +42,8 @@ pub struct PlanSpec {
     pub ingress_digest: Option<String>,
     /// Bake of each traffic step (10, 50, 100).
     pub bakes: [&'static str; 3],
+    /// More releases, as YAML list items (indented like the others), appended to the plan's.
+    pub extra_releases: String,
 }
 
 impl Default for PlanSpec {
@@ -49,6 +51,7 @@ impl Default for PlanSpec {
         PlanSpec {
             ingress_digest: None,
             bakes: ["1s", "2s", "1s"],
+            extra_releases: String::new(),
         }
     }
 }
@@ -144,6 +147,7 @@ spec:
       chart: {{repo: "{repo}", name: worker, version: 0.3.0, digest: "{worker_digest}"}}
       needs: [api]
       timeout: 2m
+{extra}
   checks:
     - {{name: nodes, nodesReady: {{min: 3}}, timeout: 1m}}
     - {{name: workloads, workloadsReady: {{namespaces: [payments, ingress]}}, timeout: 1m}}
@@ -161,6 +165,7 @@ spec:
   onFailure: rollback
 "#,
             region = super::REGION,
+            extra = spec.extra_releases.trim_end(),
         )
     }
 }

@@ -14,7 +14,8 @@
 //!
 //! Map: `compile` (plan → steps), `step` (compiled types), `executor` (forward run), `rollback`
 //! (compensation), `steps/` (what each step does), `journal` (records, torn lines), `status`
-//! (replay), `lock`, `retry`, `weights` (traffic interlock), `progress`, `options`, `error`.
+//! (replay), `lock`, `retry`, `weights` (traffic interlock), `preflight` (checks before provisioning),
+//! `progress`, `options`, `error`.
 
 mod compile;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod journal;
 mod lock;
 pub mod options;
+pub mod preflight;
 pub mod progress;
 mod retry;
 mod rollback;

@@ -107,7 +107,7 @@ async fn a_fault_at_every_step_rolls_back_to_the_last_safe_checkpoint() {
             .unwrap();
         assert!(status.lock.is_none(), "{step}: lock released");
     }
-    assert_eq!(faulted, 17, "every step but the retention wait can fail");
+    assert_eq!(faulted, 20, "every step but the retention wait can fail");
 }
 
 #[tokio::test(start_paused = true)]

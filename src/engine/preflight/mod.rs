@@ -4,6 +4,9 @@
 //! release records, the plan), so it can be tested without a cluster. The engine steps that run the
 //! checks, journal their findings and refuse a run live beside the other steps.
 //!
+//! - [`gates`]: the gates a run (and `cutover preflight`) runs, each turning what it finds into
+//!   findings with stable codes; an error finding refuses the run before anything is created.
 //! - [`removed_apis`]: which objects use an API version the target Kubernetes release no longer serves.
 
+pub mod gates;
 pub mod removed_apis;

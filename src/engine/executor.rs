@@ -293,11 +293,20 @@ async fn on_failure(
         );
         return needs_attention(run, Some(step), cause).await;
     }
-    if let StepError::Refused(findings) = &error
-        && !run.with_status(|s| s.steps.iter().any(|st| st.state.needs_compensation() && run.compiled.step(&st.id).is_some_and(|d| d.changes_world())))
+    // Refused before anything was made (a pre-flight gate's findings, or the world not as the
+    // plan says): nothing to roll back, and the plan or the world must change, like an invalid plan.
+    let nothing_made = || {
+        run.with_status(|s| {
+            !s.steps.iter().any(|st| {
+                st.state.needs_compensation() && run.compiled.step(&st.id).is_some_and(|d| d.changes_world())
+            })
+        })
+    };
+    if let StepError::Refused(why) | StepError::Precondition(why) = &error
+        && nothing_made()
     {
-        run.record(JournalEvent::RunRefused { step: step.clone(), cause: findings.clone() }).await?;
-        return Ok(RunOutcome::Refused { step, cause: findings.clone() });
+        run.record(JournalEvent::RunRefused { step: step.clone(), cause: why.clone() }).await?;
+        return Ok(RunOutcome::Refused { step, cause: why.clone() });
     }
     if matches!(error, StepError::Interlock(_) | StepError::Internal(_)) {
         let cause = format!(

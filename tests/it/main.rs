@@ -39,3 +39,4 @@ mod plan_examples;
 mod plan_props;
 mod plan_schema;
 mod preflight;
+mod set_ids;

@@ -92,6 +92,30 @@ pub struct ClusterSpec {
     pub nodegroups: Vec<NodeGroup>,
     pub access: Vec<AccessEntry>,
     pub tags: BTreeMap<String, String>,
+    /// EKS Pod Identity associations to make on green.
+    pub pod_identities: Vec<PodIdentity>,
+    /// Create green's IAM OIDC provider (IRSA).
+    pub oidc_provider: bool,
+    /// Update IRSA roles' trust policies for green's issuer (and remove blue's after retirement).
+    pub irsa_update_trust: bool,
+}
+
+/// A service account's AWS role through EKS Pod Identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodIdentity {
+    pub namespace: String,
+    pub service_account: String,
+    pub role_arn: String,
+}
+
+impl ClusterSpec {
+    /// The add-on Pod Identity needs on the nodes, added when the plan does not list it.
+    pub const POD_IDENTITY_AGENT: &'static str = "eks-pod-identity-agent";
+
+    /// Whether anything on green gets its AWS role through Pod Identity.
+    pub fn uses_pod_identity(&self) -> bool {
+        !self.pod_identities.is_empty() || self.addons.iter().any(|a| !a.pod_identities.is_empty())
+    }
 }
 
 /// A Kubernetes minor version such as 1.32. Ordered, so `green > blue` can be checked.
@@ -122,11 +146,22 @@ pub enum AuthenticationMode {
     Api,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Addon {
     pub name: String,
     /// Exact add-on version (e.g. `v1.19.0-eksbuild.1`); `None` lets EKS pick its default.
     pub version: Option<String>,
+    /// IRSA role of the add-on's service account.
+    pub service_account_role_arn: Option<String>,
+    /// Pod Identity roles of the add-on's service accounts (namespace: the add-on's own).
+    pub pod_identities: Vec<AddonPodIdentity>,
+}
+
+/// One of an add-on's Pod Identity associations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddonPodIdentity {
+    pub service_account: String,
+    pub role_arn: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -150,6 +150,41 @@ pub struct RawGreen {
     pub access: Option<Vec<RawAccess>>,
     /// AWS tags for the cluster; `aws:` and `cutover.dev/` prefixes are reserved.
     pub tags: Option<BTreeMap<String, String>>,
+    /// EKS Pod Identity associations made on green (the `eks-pod-identity-agent` add-on comes with them).
+    pub pod_identities: Option<Vec<RawPodIdentity>>,
+    /// Create green's IAM OIDC provider (for IRSA: roles trusting the cluster's OIDC issuer).
+    pub oidc_provider: Option<bool>,
+    /// IRSA roles the releases use must trust green's OIDC issuer.
+    pub irsa: Option<RawIrsa>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "PodIdentity")]
+pub struct RawPodIdentity {
+    pub namespace: String,
+    pub service_account: String,
+    /// The IAM role the service account's pods get (its trust policy must allow `pods.eks.amazonaws.com`).
+    pub role_arn: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Irsa")]
+pub struct RawIrsa {
+    /// Add a statement for green's OIDC issuer to each role's trust policy before releases are
+    /// installed, and remove blue's once blue is retired. Without it, a role that trusts only
+    /// blue's issuer refuses the upgrade in pre-flight.
+    #[serde(default)]
+    pub update_trust: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "AddonPodIdentity")]
+pub struct RawAddonPodIdentity {
+    pub service_account: String,
+    pub role_arn: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -181,6 +216,10 @@ pub struct RawAddon {
     pub name: String,
     /// Exact add-on version, e.g. `v1.19.0-eksbuild.1`; omit for EKS's default.
     pub version: Option<String>,
+    /// IRSA: the IAM role the add-on's service account assumes (CreateAddon's `serviceAccountRoleArn`).
+    pub service_account_role_arn: Option<String>,
+    /// Pod Identity: roles for the add-on's service accounts (CreateAddon's `podIdentityAssociations`).
+    pub pod_identity_associations: Option<Vec<RawAddonPodIdentity>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -92,6 +92,9 @@ fn spec(name: &str) -> ClusterSpec {
         nodegroups: vec![],
         access: vec![],
         tags: BTreeMap::from([("team".to_string(), "platform".to_string())]),
+        pod_identities: vec![],
+        oidc_provider: false,
+        irsa_update_trust: false,
     }
 }
 
@@ -121,6 +124,7 @@ fn addon(name: &str, version: Option<&str>) -> Addon {
     Addon {
         name: name.into(),
         version: version.map(str::to_string),
+        ..Addon::default()
     }
 }
 

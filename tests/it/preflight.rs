@@ -92,7 +92,7 @@ async fn a_warning_insight_is_journaled_and_the_upgrade_goes_on() {
 #[tokio::test(start_paused = true)]
 async fn a_pinned_add_on_version_the_new_kubernetes_does_not_support_is_refused() {
     let mut plan = plans::upgrade().build();
-    plan.green.addons = vec![Addon { name: "vpc-cni".into(), version: Some("v1.12.0-eksbuild.1".into()) }];
+    plan.green.addons = vec![Addon { name: "vpc-cni".into(), version: Some("v1.12.0-eksbuild.1".into()), ..Addon::default() }];
     let h = Harness::new(plan);
     h.world.addon_catalog("vpc-cni", "v1.19.0-eksbuild.1", &["v1.19.0-eksbuild.1", "v1.18.3-eksbuild.2"]);
     let cause = refused_by(&h, PreflightGate::Addons).await;
@@ -104,8 +104,8 @@ async fn a_pinned_add_on_version_the_new_kubernetes_does_not_support_is_refused(
 async fn a_compatible_pin_passes_and_an_unpinned_add_on_says_what_it_will_get() {
     let mut plan = plans::upgrade().build();
     plan.green.addons = vec![
-        Addon { name: "vpc-cni".into(), version: Some("v1.18.3-eksbuild.2".into()) },
-        Addon { name: "coredns".into(), version: None },
+        Addon { name: "vpc-cni".into(), version: Some("v1.18.3-eksbuild.2".into()), ..Addon::default() },
+        Addon { name: "coredns".into(), version: None, ..Addon::default() },
     ];
     let h = Harness::new(plan);
     h.world.addon_catalog("vpc-cni", "v1.19.0-eksbuild.1", &["v1.19.0-eksbuild.1", "v1.18.3-eksbuild.2"]);

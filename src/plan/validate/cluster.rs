@@ -70,6 +70,15 @@ pub(super) fn green(cx: &mut Ctx, raw: RawGreen) -> ClusterSpec {
     }
     let tags = raw.tags.unwrap_or_default();
     aws_tags(cx, "spec.green.tags", &tags);
+    let pod_identities = pod_identities(cx, raw.pod_identities.unwrap_or_default());
+    let oidc_provider = raw.oidc_provider.unwrap_or(false);
+    let irsa_update_trust = raw.irsa.is_some_and(|i| i.update_trust);
+    if irsa_update_trust && !oidc_provider {
+        cx.err(
+            "spec.green.irsa.updateTrust",
+            "roles can only trust green's OIDC issuer once IAM knows it: set spec.green.oidcProvider: true",
+        );
+    }
 
     ClusterSpec {
         name: raw.cluster,
@@ -83,7 +92,48 @@ pub(super) fn green(cx: &mut Ctx, raw: RawGreen) -> ClusterSpec {
         nodegroups,
         access,
         tags,
+        pod_identities,
+        oidc_provider,
+        irsa_update_trust,
     }
+}
+
+/// A Kubernetes service account name: a DNS subdomain (lowercase, 1–253 characters).
+fn service_account(cx: &mut Ctx, path: String, name: &str) {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        });
+    if !ok {
+        cx.err(path, format!("{name:?} is not a service account name; use lowercase letters, digits, '-' and '.'"));
+    }
+}
+
+fn pod_identities(cx: &mut Ctx, raw: Vec<RawPodIdentity>) -> Vec<PodIdentity> {
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let at = format!("spec.green.podIdentities[{i}]");
+            cx.check(format!("{at}.namespace"), rules::dns_label(&p.namespace, "namespace"));
+            service_account(cx, format!("{at}.serviceAccount"), &p.service_account);
+            cx.check(format!("{at}.roleArn"), rules::iam_arn(&p.role_arn, false));
+            if let Some(first) = seen.insert((p.namespace.clone(), p.service_account.clone()), i) {
+                cx.err(
+                    format!("{at}.serviceAccount"),
+                    format!(
+                        "{}/{} already has a role at spec.green.podIdentities[{first}]; a service account gets one",
+                        p.namespace, p.service_account
+                    ),
+                );
+            }
+            PodIdentity { namespace: p.namespace, service_account: p.service_account, role_arn: p.role_arn }
+        })
+        .collect()
 }
 
 fn ids(cx: &mut Ctx, path: &str, list: &[String], prefix: &str) {
@@ -165,9 +215,33 @@ fn addons(cx: &mut Ctx, raw: Vec<RawAddon>) -> Vec<Addon> {
                     rules::exact_version(v).map_err(|m| format!("{m} (e.g. v1.19.0-eksbuild.1)")),
                 );
             }
+            if let Some(arn) = &a.service_account_role_arn {
+                cx.check(format!("{p}.serviceAccountRoleArn"), rules::iam_arn(arn, false));
+            }
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            let pod_identities = a
+                .pod_identity_associations
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(j, pi)| {
+                    let at = format!("{p}.podIdentityAssociations[{j}]");
+                    service_account(cx, format!("{at}.serviceAccount"), &pi.service_account);
+                    cx.check(format!("{at}.roleArn"), rules::iam_arn(&pi.role_arn, false));
+                    if let Some(first) = seen.insert(pi.service_account.clone(), j) {
+                        cx.err(
+                            format!("{at}.serviceAccount"),
+                            format!("{} is listed twice (also at index {first})", pi.service_account),
+                        );
+                    }
+                    AddonPodIdentity { service_account: pi.service_account, role_arn: pi.role_arn }
+                })
+                .collect();
             Addon {
                 name: a.name,
                 version: a.version,
+                service_account_role_arn: a.service_account_role_arn,
+                pod_identities,
             }
         })
         .collect()

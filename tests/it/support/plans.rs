@@ -124,10 +124,12 @@ pub fn upgrade() -> PlanBuilder {
                 Addon {
                     name: "vpc-cni".into(),
                     version: None,
+                    ..Addon::default()
                 },
                 Addon {
                     name: "coredns".into(),
                     version: None,
+                    ..Addon::default()
                 },
             ],
             nodegroups: vec![NodeGroup {
@@ -152,6 +154,9 @@ pub fn upgrade() -> PlanBuilder {
                 policies: vec![],
             }],
             tags: BTreeMap::from([("team".to_string(), "platform".to_string())]),
+            pod_identities: vec![],
+            oidc_provider: false,
+            irsa_update_trust: false,
         },
         helm: HelmPin {
             version: "3.19.0".into(),

@@ -1,10 +1,8 @@
 //! Shared helpers for cloudsim's EKS, control, restart and moto tests: an in-process stand-in for
 //! the Kubernetes half that records what the EKS half asked of it, an aws-sdk-eks client pointed at
 //! a server, a tiny HTTP client for the control API, and polling with deadlines.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -150,11 +148,11 @@ pub fn eks_client_with(
 }
 
 /// Polls `check` every 20 ms until it yields `Some`, failing the test after `timeout`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Some(v) = check().await {

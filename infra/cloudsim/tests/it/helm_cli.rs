@@ -3,15 +3,13 @@
 //! --wait, upgrade --wait, rollback, list, uninstall --wait. Helm 3 sends its release Secrets as
 //! protobuf and waits by polling; helm 4 applies server-side and waits with watches.
 
-mod kube_support;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::kube_support::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::ListParams;
-use kube_support::*;
 
 const CHART_YAML: &str = "apiVersion: v2\nname: web\ndescription: cloudsim test chart\ntype: application\nversion: VERSION\nappVersion: \"1.0\"\n";
 const VALUES: &str = "replicas: 2\nimage: nginx:1.27\ngreeting: hello\n";

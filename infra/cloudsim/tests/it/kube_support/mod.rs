@@ -1,7 +1,6 @@
 //! Shared support for the Kubernetes-side tests: an in-process cluster with a fast clock, EKS tokens
 //! presigned with aws-sigv4 (what `cutover token` will use), kubeconfigs whose user runs an exec
 //! credential plugin, the real helm/kubectl binaries, and a static chart repository.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -13,6 +12,9 @@ use cloudsim::clock::Clock;
 use cloudsim::env::{Credentials, Env, SimEnv};
 use cloudsim::kube::{KubeCluster, KubeClusterConfig, NodeGroupNodes};
 use serde_json::json;
+
+/// One polling helper for both halves.
+pub use crate::support::eventually;
 
 pub const ACCESS_KEY: &str = "AKIDCLOUDSIMTEST";
 pub const SECRET_KEY: &str = "cloudsim-test-secret-key";
@@ -257,25 +259,6 @@ impl ChartRepo {
             std::thread::sleep(Duration::from_millis(50));
         }
         ChartRepo { url, child }
-    }
-}
-
-/// Polls `f` until it returns Some, failing after `timeout`.
-pub async fn eventually<T>(
-    what: &str,
-    timeout: Duration,
-    mut f: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

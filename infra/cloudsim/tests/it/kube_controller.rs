@@ -2,14 +2,12 @@
 //! keep pods unready or crash-looping, load balancers answer by readiness and injected faults,
 //! remaining load balancers are reported, and a cluster's state survives a restart.
 
-mod kube_support;
-
 use std::time::Duration;
 
+use crate::kube_support::*;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kube_support::*;
 use serde_json::json;
 
 fn deployment(name: &str, replicas: i32, annotations: serde_json::Value) -> Deployment {
@@ -312,7 +310,7 @@ async fn state_survives_a_restart() {
         .unwrap();
     kc.sync_nodegroup(&nodegroup("general", 1));
     let (endpoint, ca) = (kc.endpoint(), kc.ca_pem());
-    let client = kube_support::client(&kc).await;
+    let client = crate::kube_support::client(&kc).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     let created = cms
@@ -355,7 +353,7 @@ async fn state_survives_a_restart() {
         (endpoint, ca),
         "same address and CA after a restart"
     );
-    let client = kube_support::client(&kc).await;
+    let client = crate::kube_support::client(&kc).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let kept = cms.get("kept").await.unwrap();
     assert_eq!(kept.metadata.uid, created.metadata.uid);

@@ -2,10 +2,9 @@
 //! (merge, strategic, JSON, server-side apply), watches (resume, selectors, streaming list),
 //! CRDs in discovery, garbage collection by propagation policy, and the status subresource.
 
-mod kube_support;
-
 use std::time::Duration;
 
+use crate::kube_support::*;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -14,7 +13,6 @@ use kube::api::{
     WatchParams,
 };
 use kube::core::{ApiResource, GroupVersionKind};
-use kube_support::*;
 use serde_json::json;
 
 fn config_map(name: &str, labels: serde_json::Value) -> ConfigMap {

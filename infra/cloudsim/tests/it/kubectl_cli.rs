@@ -1,11 +1,9 @@
 //! The real kubectl against a cloudsim cluster, authenticating with an EKS token from an exec
 //! credential plugin: get, apply (client- and server-side), wait, scale, patch, delete.
 
-mod kube_support;
-
 use std::process::Command;
 
-use kube_support::*;
+use crate::kube_support::*;
 
 fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> Command {
     let mut c = Command::new(tool("kubectl"));

@@ -1,11 +1,9 @@
 //! The cluster API accepts only valid EKS tokens for this cluster: missing, garbage, expired,
 //! other-cluster and wrongly-signed tokens get 401.
 
-mod kube_support;
-
 use std::time::{Duration, SystemTime};
 
-use kube_support::*;
+use crate::kube_support::*;
 
 async fn status_of(kc: &cloudsim::kube::KubeCluster, token: Option<String>) -> Result<(), u16> {
     let client = client_with_token(kc, token).await;

@@ -102,13 +102,31 @@ impl ClusterBackend for RecordingBackend {
 
 /// Starts an in-memory cloudsim at `time_scale` with a recording backend.
 pub async fn start(time_scale: f64) -> (cloudsim::RunningServer, Arc<RecordingBackend>) {
+    start_with(time_scale, None).await
+}
+
+/// Starts a cloudsim at `time_scale` that persists to (and restores from) `state_dir`.
+pub async fn start_with(
+    time_scale: f64,
+    state_dir: Option<&std::path::Path>,
+) -> (cloudsim::RunningServer, Arc<RecordingBackend>) {
     let backend = Arc::new(RecordingBackend::default());
     let mut cfg = cloudsim::Config::new(backend.clone());
     cfg.time_scale = time_scale;
+    cfg.state_dir = state_dir.map(|d| d.to_path_buf());
     (
         cloudsim::Server::start(cfg).await.expect("cloudsim starts"),
         backend,
     )
+}
+
+/// Creates a cluster and waits until it is ACTIVE.
+pub async fn active_cluster(client: &aws_sdk_eks::Client, name: &str, version: &str) {
+    create_cluster(client, name, version)
+        .send()
+        .await
+        .expect("CreateCluster");
+    wait_cluster(client, name, "ACTIVE").await;
 }
 
 /// An aws-sdk-eks client for `endpoint` with dummy static credentials and the SDK's standard retries.

@@ -51,7 +51,9 @@ pub struct Balancers {
 
 impl std::fmt::Debug for Balancers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Balancers").field("count", &self.infos().len()).finish()
+        f.debug_struct("Balancers")
+            .field("count", &self.infos().len())
+            .finish()
     }
 }
 
@@ -62,7 +64,13 @@ impl Balancers {
     }
 
     pub fn infos(&self) -> Vec<LoadBalancerInfo> {
-        let mut v: Vec<LoadBalancerInfo> = self.by_service.lock().expect("lb lock").values().map(|b| b.info.clone()).collect();
+        let mut v: Vec<LoadBalancerInfo> = self
+            .by_service
+            .lock()
+            .expect("lb lock")
+            .values()
+            .map(|b| b.info.clone())
+            .collect();
         v.sort_by(|a, b| (&a.namespace, &a.service).cmp(&(&b.namespace, &b.service)));
         v
     }
@@ -70,13 +78,20 @@ impl Balancers {
     /// Makes sure the Service's load balancer listens on `info.ports`, at `ip` when given (restore,
     /// port changes) or at a fresh random loopback address. Returns what it listens on, or None
     /// when no address could be bound this time.
-    pub fn ensure(&self, cs: &ClusterState, info: LoadBalancerInfo, ip: Option<&str>) -> Option<LoadBalancerInfo> {
+    pub fn ensure(
+        &self,
+        cs: &ClusterState,
+        info: LoadBalancerInfo,
+        ip: Option<&str>,
+    ) -> Option<LoadBalancerInfo> {
         let key = (info.namespace.clone(), info.service.clone());
         let mut map = self.by_service.lock().expect("lb lock");
         if let Some(b) = map.get(&key)
-            && b.info.ports == info.ports && ip.is_none_or(|ip| ip == b.info.ip) {
-                return Some(b.info.clone());
-            }
+            && b.info.ports == info.ports
+            && ip.is_none_or(|ip| ip == b.info.ip)
+        {
+            return Some(b.info.clone());
+        }
         let previous_ip = map.remove(&key).map(|b| b.info.ip.clone());
         let ip = ip.map(str::to_string).or(previous_ip);
         let (addr, listeners) = match ip.as_deref().and_then(|s| s.parse::<Ipv4Addr>().ok()) {
@@ -90,7 +105,12 @@ impl Balancers {
             None => {
                 let mut found = None;
                 for _ in 0..ADDRESS_ATTEMPTS {
-                    let addr = Ipv4Addr::new(127, fastrand::u8(1..=254), fastrand::u8(0..=255), fastrand::u8(1..=254));
+                    let addr = Ipv4Addr::new(
+                        127,
+                        fastrand::u8(1..=254),
+                        fastrand::u8(0..=255),
+                        fastrand::u8(1..=254),
+                    );
                     match bind_all(addr, &info.ports) {
                         Ok(l) => {
                             found = Some((addr, l));
@@ -106,23 +126,46 @@ impl Balancers {
                 found?
             }
         };
-        let info = LoadBalancerInfo { ip: addr.to_string(), ..info };
+        let info = LoadBalancerInfo {
+            ip: addr.to_string(),
+            ..info
+        };
         let counter = Arc::new(AtomicUsize::new(0));
         let weak = self.cluster.get().cloned().unwrap_or_default();
         let accept_loops = listeners
             .into_iter()
-            .map(|l| tokio::spawn(accept_loop(l, weak.clone(), info.namespace.clone(), info.service.clone(), counter.clone())))
+            .map(|l| {
+                tokio::spawn(accept_loop(
+                    l,
+                    weak.clone(),
+                    info.namespace.clone(),
+                    info.service.clone(),
+                    counter.clone(),
+                ))
+            })
             .collect();
-        map.insert(key, Balancer { info: info.clone(), accept_loops });
+        map.insert(
+            key,
+            Balancer {
+                info: info.clone(),
+                accept_loops,
+            },
+        );
         Some(info)
     }
 
     pub fn release(&self, namespace: &str, service: &str) {
-        self.by_service.lock().expect("lb lock").remove(&(namespace.to_string(), service.to_string()));
+        self.by_service
+            .lock()
+            .expect("lb lock")
+            .remove(&(namespace.to_string(), service.to_string()));
     }
 
     pub fn retain(&self, mut keep: impl FnMut(&str, &str) -> bool) {
-        self.by_service.lock().expect("lb lock").retain(|(ns, name), _| keep(ns, name));
+        self.by_service
+            .lock()
+            .expect("lb lock")
+            .retain(|(ns, name), _| keep(ns, name));
     }
 
     pub fn stop_all(&self) {
@@ -141,7 +184,13 @@ fn bind_all(addr: Ipv4Addr, ports: &[u16]) -> std::io::Result<Vec<tokio::net::Tc
         .collect()
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, cs: Weak<ClusterState>, namespace: String, service: String, counter: Arc<AtomicUsize>) {
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    cs: Weak<ClusterState>,
+    namespace: String,
+    service: String,
+    counter: Arc<AtomicUsize>,
+) {
     let mut conns = JoinSet::new();
     loop {
         let (tcp, _) = tokio::select! {
@@ -154,7 +203,12 @@ async fn accept_loop(listener: tokio::net::TcpListener, cs: Weak<ClusterState>, 
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };
-        let (cs, namespace, service, counter) = (cs.clone(), namespace.clone(), service.clone(), counter.clone());
+        let (cs, namespace, service, counter) = (
+            cs.clone(),
+            namespace.clone(),
+            service.clone(),
+            counter.clone(),
+        );
         conns.spawn(async move {
             let svc = service_fn(move |req| {
                 let (cs, namespace, service, counter) = (cs.clone(), namespace.clone(), service.clone(), counter.clone());
@@ -166,17 +220,36 @@ async fn accept_loop(listener: tokio::net::TcpListener, cs: Weak<ClusterState>, 
 }
 
 fn reply(code: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(&body).expect("serialisable"))));
+    let mut r = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(&body).expect("serialisable"),
+    )));
     *r.status_mut() = code;
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
-async fn answer(cs: Weak<ClusterState>, namespace: &str, service: &str, counter: &AtomicUsize, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn answer(
+    cs: Weak<ClusterState>,
+    namespace: &str,
+    service: &str,
+    counter: &AtomicUsize,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let Some(cs) = cs.upgrade() else {
-        return reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "the cluster is gone"}));
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "the cluster is gone"}),
+        );
     };
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_string();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let base = json!({"cluster": cs.name, "namespace": namespace, "service": service, "host": host, "path": req.uri().path()});
     let faults = cs.env.faults();
     if faults.lb_latency_ms > 0 {
@@ -193,10 +266,15 @@ async fn answer(cs: Weak<ClusterState>, namespace: &str, service: &str, counter:
         body["error"] = json!("the service no longer exists");
         return reply(StatusCode::SERVICE_UNAVAILABLE, body);
     };
-    let selector = svc["spec"]["selector"].as_object().map(LabelSelector::from_map);
+    let selector = svc["spec"]["selector"]
+        .as_object()
+        .map(LabelSelector::from_map);
     let (pods, _) = cs.store.list(&gr("", "pods"), Some(namespace));
     let ready: Vec<_> = match &selector {
-        Some(sel) if !sel.is_empty() => pods.iter().filter(|p| sel.matches(p) && pod_ready(p) && !obj::is_deleting(p)).collect(),
+        Some(sel) if !sel.is_empty() => pods
+            .iter()
+            .filter(|p| sel.matches(p) && pod_ready(p) && !obj::is_deleting(p))
+            .collect(),
         _ => Vec::new(),
     };
     if ready.is_empty() {

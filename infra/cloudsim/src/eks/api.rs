@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::errors::{EksError, EksResult, ErrorKind};
-use super::{Eks, access, addons, clusters, nodegroups, tags, updates};
+use super::{Eks, access, addons, clusters, insights, nodegroups, tags, updates};
 
 /// One EKS operation with its path labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub enum Op {
     AssociateAccessPolicy(String, String),
     ListAssociatedAccessPolicies(String, String),
     DisassociateAccessPolicy(String, String, String),
+    ListInsights(String),
+    DescribeInsight(String, String),
     TagResource(String),
     UntagResource(String),
     ListTagsForResource(String),
@@ -84,6 +86,8 @@ impl Op {
             ("DELETE", ["clusters", c, "access-entries", p, "access-policies", pol]) => {
                 Op::DisassociateAccessPolicy(o(c), o(p), o(pol))
             }
+            ("POST", ["clusters", c, "insights"]) => Op::ListInsights(o(c)),
+            ("GET", ["clusters", c, "insights", i]) => Op::DescribeInsight(o(c), o(i)),
             ("POST", ["tags", arn]) => Op::TagResource(o(arn)),
             ("DELETE", ["tags", arn]) => Op::UntagResource(o(arn)),
             ("GET", ["tags", arn]) => Op::ListTagsForResource(o(arn)),
@@ -123,6 +127,8 @@ impl Op {
             Op::AssociateAccessPolicy(..) => "AssociateAccessPolicy",
             Op::ListAssociatedAccessPolicies(..) => "ListAssociatedAccessPolicies",
             Op::DisassociateAccessPolicy(..) => "DisassociateAccessPolicy",
+            Op::ListInsights(_) => "ListInsights",
+            Op::DescribeInsight(..) => "DescribeInsight",
             Op::TagResource(_) => "TagResource",
             Op::UntagResource(_) => "UntagResource",
             Op::ListTagsForResource(_) => "ListTagsForResource",
@@ -212,6 +218,8 @@ fn dispatch(eks: &Eks, op: &Op, q: &Query, body: &[u8]) -> EksResult<serde_json:
         Op::AssociateAccessPolicy(c, p) => access::associate(eks, c, p, parse(body)?),
         Op::ListAssociatedAccessPolicies(c, p) => access::list_policies(eks, c, p, q),
         Op::DisassociateAccessPolicy(c, p, pol) => access::disassociate(eks, c, p, pol),
+        Op::ListInsights(c) => insights::list(eks, c, parse(body)?),
+        Op::DescribeInsight(c, i) => insights::describe(eks, c, i),
         Op::TagResource(arn) => tags::tag(eks, arn, parse(body)?),
         Op::UntagResource(arn) => tags::untag(eks, arn, q),
         Op::ListTagsForResource(arn) => tags::list(eks, arn),
@@ -239,7 +247,17 @@ pub fn paginate(
     q: &Query,
     max_limit: usize,
 ) -> EksResult<(Vec<String>, Option<String>)> {
-    let max = match q.get("maxResults") {
+    paginate_with(names, q.get("maxResults"), q.get("nextToken"), max_limit)
+}
+
+/// [`paginate`] for operations that carry `maxResults` and `nextToken` in the body (ListInsights).
+pub fn paginate_with(
+    names: Vec<String>,
+    max_results: Option<&str>,
+    next_token: Option<&str>,
+    max_limit: usize,
+) -> EksResult<(Vec<String>, Option<String>)> {
+    let max = match max_results {
         None => max_limit,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=max_limit).contains(&n) => n,
@@ -250,7 +268,7 @@ pub fn paginate(
             }
         },
     };
-    let after = match q.get("nextToken") {
+    let after = match next_token {
         None => None,
         Some(t) => Some(
             hex::decode(t)
@@ -279,6 +297,19 @@ pub fn paginate(
 
 /// A list response: `{key: [...], "nextToken": ...}` (the token only when there is a next page).
 pub fn page_body(key: &str, page: Vec<String>, next: Option<String>) -> serde_json::Value {
+    page_body_with(
+        key,
+        page.into_iter().map(serde_json::Value::String).collect(),
+        next,
+    )
+}
+
+/// [`page_body`] for pages of objects (ListInsights' summaries).
+pub fn page_body_with(
+    key: &str,
+    page: Vec<serde_json::Value>,
+    next: Option<String>,
+) -> serde_json::Value {
     let mut body = serde_json::json!({ key: page });
     if let Some(next) = next {
         body["nextToken"] = serde_json::json!(next);

@@ -149,6 +149,7 @@ pub fn create(eks: &Eks, req: CreateClusterRequest) -> EksResult<Value> {
         addons: BTreeMap::new(),
         access_entries: BTreeMap::new(),
         updates: BTreeMap::new(),
+        insights: BTreeMap::new(),
     };
     if bootstrap_admin && cluster.authentication_mode != "CONFIG_MAP" {
         access::bootstrap_creator(eks, &mut cluster, now);

@@ -2,7 +2,7 @@
 //! asynchronous state changes on the simulated clock.
 //!
 //! - [`api`] routes REST-JSON requests (as aws-sdk-eks sends them) to the per-resource modules
-//!   [`clusters`], [`nodegroups`], [`addons`], [`access`], [`tags`], [`updates`];
+//!   [`clusters`], [`nodegroups`], [`addons`], [`access`], [`tags`], [`updates`], [`insights`];
 //! - [`lifecycle`] completes in-flight transitions at their deadlines and drives each cluster's
 //!   Kubernetes half through [`backend`];
 //! - [`model`] is the state as persisted; [`errors`] the AWS-shaped errors.
@@ -16,6 +16,7 @@ pub mod api;
 pub mod backend;
 pub mod clusters;
 pub mod errors;
+pub mod insights;
 pub mod kube_backend;
 pub mod lifecycle;
 pub mod model;
@@ -162,6 +163,19 @@ impl Eks {
                 format!("cloudsim could not persist the change: {e}"),
             )
         })
+    }
+
+    /// Applies a change that does not come through the EKS API (the control API's), with the same
+    /// guarantees: no request sees it before it is on disk.
+    pub(crate) async fn change<T>(
+        &self,
+        f: impl FnOnce(&mut EksState) -> Result<T, EksError>,
+    ) -> Result<T, EksError> {
+        let _gate = self.gate.write().await;
+        let result = f(&mut self.state())?;
+        self.persist().await?;
+        self.wake();
+        Ok(result)
     }
 
     /// Tells the lifecycle a new or earlier deadline exists.

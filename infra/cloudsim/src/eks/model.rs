@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::backend::LoadBalancerInfo;
+use super::insights::Insight;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -95,6 +96,9 @@ pub struct Cluster {
     pub access_entries: BTreeMap<String, AccessEntry>,
     /// Keyed by update id.
     pub updates: BTreeMap<String, Update>,
+    /// Keyed by insight id; set through the control API (state files from before insights have none).
+    #[serde(default)]
+    pub insights: BTreeMap<String, Insight>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,0 +1,26 @@
+//! cloudsim's integration tests: one binary, a module per topic (as cargo's own `tests/testsuite`),
+//! so the shared helpers compile once and every test links against one copy of cloudsim.
+//!
+//! - EKS half, through aws-sdk-eks against an in-process server with a recording Kubernetes half
+//!   ([`support`]): [`eks_clusters`], [`eks_nodegroups`], [`eks_addons_access_tags`],
+//!   [`eks_insights`], [`eks_throttling`], [`control_api`]; the `cloudsim` binary killed with -9 ([`restart_kill9`]);
+//!   the same calls against moto ([`moto_conformance`]).
+//! - Kubernetes half, through kube-rs and the real helm and kubectl binaries ([`kube_support`]):
+//!   [`kube_api`], [`kube_auth`], [`kube_controller`], [`helm_cli`], [`kubectl_cli`].
+
+mod kube_support;
+mod support;
+
+mod control_api;
+mod eks_addons_access_tags;
+mod eks_clusters;
+mod eks_insights;
+mod eks_nodegroups;
+mod eks_throttling;
+mod helm_cli;
+mod kube_api;
+mod kube_auth;
+mod kube_controller;
+mod kubectl_cli;
+mod moto_conformance;
+mod restart_kill9;

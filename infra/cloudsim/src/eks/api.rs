@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::errors::{EksError, EksResult, ErrorKind};
-use super::{Eks, access, addons, clusters, insights, nodegroups, tags, updates};
+use super::{Eks, access, addons, catalog, clusters, insights, nodegroups, tags, updates};
 
 /// One EKS operation with its path labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,7 @@ pub enum Op {
     DeleteNodegroup(String, String),
     UpdateNodegroupConfig(String, String),
     CreateAddon(String),
+    DescribeAddonVersions,
     ListAddons(String),
     DescribeAddon(String, String),
     DeleteAddon(String, String),
@@ -70,6 +71,7 @@ impl Op {
                 Op::UpdateNodegroupConfig(o(c), o(n))
             }
             ("POST", ["clusters", c, "addons"]) => Op::CreateAddon(o(c)),
+            ("GET", ["addons", "supported-versions"]) => Op::DescribeAddonVersions,
             ("GET", ["clusters", c, "addons"]) => Op::ListAddons(o(c)),
             ("GET", ["clusters", c, "addons", a]) => Op::DescribeAddon(o(c), o(a)),
             ("DELETE", ["clusters", c, "addons", a]) => Op::DeleteAddon(o(c), o(a)),
@@ -117,6 +119,7 @@ impl Op {
             Op::DeleteNodegroup(..) => "DeleteNodegroup",
             Op::UpdateNodegroupConfig(..) => "UpdateNodegroupConfig",
             Op::CreateAddon(_) => "CreateAddon",
+            Op::DescribeAddonVersions => "DescribeAddonVersions",
             Op::ListAddons(_) => "ListAddons",
             Op::DescribeAddon(..) => "DescribeAddon",
             Op::DeleteAddon(..) => "DeleteAddon",
@@ -208,6 +211,7 @@ fn dispatch(eks: &Eks, op: &Op, q: &Query, body: &[u8]) -> EksResult<serde_json:
         Op::DeleteNodegroup(c, n) => nodegroups::delete(eks, c, n),
         Op::UpdateNodegroupConfig(c, n) => nodegroups::update_config(eks, c, n, parse(body)?),
         Op::CreateAddon(c) => addons::create(eks, c, parse(body)?),
+        Op::DescribeAddonVersions => catalog::describe_versions(q),
         Op::ListAddons(c) => addons::list(eks, c, q),
         Op::DescribeAddon(c, a) => addons::describe(eks, c, a),
         Op::DeleteAddon(c, a) => addons::delete(eks, c, a),

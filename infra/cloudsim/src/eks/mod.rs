@@ -2,7 +2,8 @@
 //! asynchronous state changes on the simulated clock.
 //!
 //! - [`api`] routes REST-JSON requests (as aws-sdk-eks sends them) to the per-resource modules
-//!   [`clusters`], [`nodegroups`], [`addons`], [`access`], [`tags`], [`updates`], [`insights`];
+//!   [`clusters`], [`nodegroups`], [`addons`] (versions from the [`catalog`]), [`access`], [`tags`],
+//!   [`updates`], [`insights`];
 //! - [`lifecycle`] completes in-flight transitions at their deadlines and drives each cluster's
 //!   Kubernetes half through [`backend`];
 //! - [`model`] is the state as persisted; [`errors`] the AWS-shaped errors.
@@ -14,6 +15,7 @@ pub mod access;
 pub mod addons;
 pub mod api;
 pub mod backend;
+pub mod catalog;
 pub mod clusters;
 pub mod errors;
 pub mod insights;

@@ -2,9 +2,10 @@
 //! so the shared helpers compile once and every test links against one copy of cloudsim.
 //!
 //! - EKS half, through aws-sdk-eks against an in-process server with a recording Kubernetes half
-//!   ([`support`]): [`eks_clusters`], [`eks_nodegroups`], [`eks_addons_access_tags`],
-//!   [`eks_insights`], [`eks_throttling`], [`control_api`]; the `cloudsim` binary killed with -9 ([`restart_kill9`]);
-//!   the same calls against moto ([`moto_conformance`]).
+//!   ([`support`]): [`eks_clusters`], [`eks_nodegroups`], [`eks_addon_versions`],
+//!   [`eks_addons_access_tags`], [`eks_insights`], [`eks_throttling`], [`control_api`]; the
+//!   `cloudsim` binary killed with -9 ([`restart_kill9`]); the same calls against moto
+//!   ([`moto_conformance`]).
 //! - Kubernetes half, through kube-rs and the real helm and kubectl binaries ([`kube_support`]):
 //!   [`kube_api`], [`kube_auth`], [`kube_controller`], [`helm_cli`], [`kubectl_cli`].
 
@@ -12,6 +13,7 @@ mod kube_support;
 mod support;
 
 mod control_api;
+mod eks_addon_versions;
 mod eks_addons_access_tags;
 mod eks_clusters;
 mod eks_insights;

@@ -1,7 +1,10 @@
-//! EC2 subnets: [`Ec2Network`], the [`SubnetInventory`] on AWS. One `DescribeSubnets` by id
-//! (paged), read-only; EC2's `InvalidSubnetID.NotFound` becomes a `NotFound` error naming the
-//! missing subnets, which EC2's message quotes (a subnet EC2 leaves out of its answer without an
-//! error is named the same way).
+//! EC2 subnets: [`Ec2Network`], the [`SubnetInventory`] on AWS. Read-only: one `DescribeSubnets`
+//! by id (paged).
+//!
+//! EC2 refuses the whole request when one id does not exist (`InvalidSubnetID.NotFound`), and its
+//! message names the id, but not reliably across implementations (moto names any one of the ids
+//! asked). So on that error a second `DescribeSubnets` filters by `subnet-id`, which never refuses:
+//! the ids it leaves out are the missing ones, and the `NotFound` error names exactly those.
 
 use std::collections::BTreeSet;
 
@@ -9,9 +12,9 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsError;
+use aws_sdk_ec2::types::Filter;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::errors::sdk_error;
 use crate::providers::{ErrorKind, ProviderError, SubnetInfo, SubnetInventory};
@@ -22,12 +25,52 @@ pub struct Ec2Network {
     region: String,
 }
 
+/// How `DescribeSubnets` picks the subnets.
+#[derive(Clone, Copy)]
+enum Lookup {
+    /// `SubnetIds`: every id must exist.
+    Ids,
+    /// A `subnet-id` filter: what does not exist is left out.
+    Filter,
+}
+
 impl Ec2Network {
     pub fn new(config: &SdkConfig) -> Self {
         Ec2Network {
             client: super::calls::ec2_client(config),
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
         }
+    }
+
+    /// Every page of `DescribeSubnets` for `ids`.
+    async fn describe(
+        &self,
+        ids: &[String],
+        lookup: Lookup,
+    ) -> Result<Vec<SubnetInfo>, SdkError<DescribeSubnetsError, HttpResponse>> {
+        let request = match lookup {
+            Lookup::Ids => self.client.describe_subnets().set_subnet_ids(Some(ids.to_vec())),
+            Lookup::Filter => self
+                .client
+                .describe_subnets()
+                .filters(Filter::builder().name("subnet-id").set_values(Some(ids.to_vec())).build()),
+        };
+        let mut pages = request.into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            for s in page?.subnets() {
+                let Some(id) = s.subnet_id() else { continue };
+                found.push(SubnetInfo {
+                    id: id.to_string(),
+                    availability_zone: s.availability_zone().unwrap_or_default().to_string(),
+                    availability_zone_id: s.availability_zone_id().map(str::to_string),
+                    cidr: s.cidr_block().unwrap_or_default().to_string(),
+                    available_ips: s.available_ip_address_count().unwrap_or(0).max(0) as u32,
+                    vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        Ok(found)
     }
 
     /// `subject` names what is missing: `subnet subnet-1`, `subnets subnet-1, subnet-2`.
@@ -42,18 +85,17 @@ impl Ec2Network {
         )
     }
 
-    /// An SDK error of `DescribeSubnets` for `ids`; a `NotFound` names the subnets EC2 named.
-    fn describe_error(&self, ids: &[String], err: &SdkError<DescribeSubnetsError, HttpResponse>) -> ProviderError {
-        let general = sdk_error(&format!("describe subnets {}", ids.join(", ")), err);
-        if general.kind != ErrorKind::NotFound {
-            return general;
+    /// `found` in the order of `wanted`, or a `NotFound` naming the ids it lacks.
+    fn in_order(&self, wanted: &[String], mut found: Vec<SubnetInfo>) -> Result<Vec<SubnetInfo>, ProviderError> {
+        let mut out = Vec::with_capacity(wanted.len());
+        let mut missing = Vec::new();
+        for id in wanted {
+            match found.iter().position(|s| &s.id == id) {
+                Some(at) => out.push(found.swap_remove(at)),
+                None => missing.push(id.as_str()),
+            }
         }
-        let named = mentioned(ids, err.message().unwrap_or_default());
-        let who = match named.as_slice() {
-            [] => format!("a subnet among {}", ids.join(", ")),
-            _ => subject(&named),
-        };
-        self.not_found(&who, &format!(" ({})", general.message))
+        if missing.is_empty() { Ok(out) } else { Err(self.not_found(&subject(&missing), "")) }
     }
 }
 
@@ -61,12 +103,6 @@ impl Ec2Network {
 fn subject(ids: &[&str]) -> String {
     let what = if ids.len() == 1 { "subnet" } else { "subnets" };
     format!("{what} {}", ids.join(", "))
-}
-
-/// The ids of `ids` that `message` names as words (so `subnet-1` is not found in `subnet-12`).
-fn mentioned<'a>(ids: &'a [String], message: &str) -> Vec<&'a str> {
-    let words: BTreeSet<&str> = message.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).collect();
-    ids.iter().map(String::as_str).filter(|id| words.contains(id)).collect()
 }
 
 #[async_trait]
@@ -78,46 +114,19 @@ impl SubnetInventory for Ec2Network {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pages = self.client.describe_subnets().set_subnet_ids(Some(wanted.clone())).into_paginator().send();
-        let mut found = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.describe_error(&wanted, &e))?;
-            for s in page.subnets() {
-                let Some(id) = s.subnet_id() else { continue };
-                found.push(SubnetInfo {
-                    id: id.to_string(),
-                    availability_zone: s.availability_zone().unwrap_or_default().to_string(),
-                    availability_zone_id: s.availability_zone_id().map(str::to_string),
-                    cidr: s.cidr_block().unwrap_or_default().to_string(),
-                    available_ips: s.available_ip_address_count().unwrap_or(0).max(0) as u32,
-                    vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-                });
+        let err = match self.describe(&wanted, Lookup::Ids).await {
+            Ok(found) => return self.in_order(&wanted, found),
+            Err(err) => sdk_error(&format!("describe subnets {}", wanted.join(", ")), &err),
+        };
+        if err.kind != ErrorKind::NotFound {
+            return Err(err);
+        }
+        match self.describe(&wanted, Lookup::Filter).await {
+            Ok(found) => self.in_order(&wanted, found),
+            Err(_) => {
+                let among = format!("a subnet among {}", wanted.join(", "));
+                Err(self.not_found(&among, &format!(" ({})", err.message)))
             }
         }
-        let mut out = Vec::with_capacity(wanted.len());
-        let mut missing = Vec::new();
-        for id in &wanted {
-            match found.iter().position(|s| &s.id == id) {
-                Some(at) => out.push(found.swap_remove(at)),
-                None => missing.push(id.as_str()),
-            }
-        }
-        if !missing.is_empty() {
-            return Err(self.not_found(&subject(&missing), ""));
-        }
-        Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_matched_as_whole_words() {
-        let ids = ["subnet-1".to_string(), "subnet-12".to_string(), "subnet-3".to_string()];
-        assert_eq!(mentioned(&ids, "The subnet ID 'subnet-12' does not exist"), ["subnet-12"]);
-        assert_eq!(mentioned(&ids, "The subnet IDs 'subnet-1, subnet-3' do not exist"), ["subnet-1", "subnet-3"]);
-        assert!(mentioned(&ids, "no ids here").is_empty());
     }
 }

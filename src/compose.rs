@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::plan::{Plan, Timeouts};
+use crate::providers::aws::ec2_subnets::Ec2Network;
 use crate::providers::aws::eks::EksClusters;
 use crate::providers::aws::poll::{PollConfig, TIME_SCALE_VAR};
 use crate::providers::aws::route53::Route53Traffic;
@@ -121,6 +122,11 @@ impl AwsRegion {
     /// EKS in this region, with `timeouts` bounding its waits.
     pub fn eks(&self, timeouts: &Timeouts, poll: PollConfig) -> Arc<EksClusters> {
         Arc::new(EksClusters::new(&self.config, timeouts).with_poll(poll))
+    }
+
+    /// This region's VPC subnets (DescribeSubnets), for the pre-flight's subnet capacity rule.
+    pub fn network(&self) -> Arc<Ec2Network> {
+        Arc::new(Ec2Network::new(&self.config))
     }
 
     /// Where clusters of this region are (DescribeCluster), for access commands.

@@ -8,6 +8,7 @@ mod kube_support;
 mod support;
 
 mod architecture;
+mod aws_ec2;
 mod aws_eks;
 mod aws_route53;
 mod aws_route53_engine;

@@ -42,6 +42,8 @@ const UNAVAILABLE: &[&str] = &[
     "InternalServerError",
     "RequestTimeout",
     "RequestTimeoutException",
+    // EC2: "the server is overloaded".
+    "Unavailable",
 ];
 
 const NOT_FOUND: &[&str] = &[
@@ -91,6 +93,18 @@ const DENIED: &[&str] = &[
     "SignatureDoesNotMatch",
     "MissingAuthenticationToken",
     "NotAuthorizedException",
+    // EC2: credentials not valid or not accepted.
+    "AuthFailure",
+];
+
+/// EC2 names its errors `Invalid<Thing>.<Reason>` (`InvalidSubnetID.NotFound`,
+/// `InvalidGroup.Duplicate`, `InvalidVpcID.Malformed`), all with HTTP 400: the reason after the
+/// dot says what it means.
+const EC2_REASONS: &[(&str, ErrorKind)] = &[
+    (".NotFound", ErrorKind::NotFound),
+    (".Duplicate", ErrorKind::Conflict),
+    (".InUse", ErrorKind::Conflict),
+    (".Malformed", ErrorKind::Invalid),
 ];
 
 /// The kind of a service error from its code and HTTP status (either may be missing).
@@ -114,6 +128,10 @@ pub fn classify(code: Option<&str>, status: Option<u16>) -> ErrorKind {
         }
         if is(DENIED) {
             return ErrorKind::Denied;
+        }
+        let lower = code.to_ascii_lowercase();
+        if let Some((_, kind)) = EC2_REASONS.iter().find(|(reason, _)| lower.ends_with(&reason.to_ascii_lowercase())) {
+            return *kind;
         }
     }
     match status {
@@ -331,6 +349,18 @@ mod tests {
         ] {
             assert!(!ProviderError::new(kind, "x").retryable(), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn ec2_dotted_codes_are_read_by_their_reason() {
+        assert_eq!(classify(Some("InvalidSubnetID.NotFound"), Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify(Some("InvalidVpcID.NotFound"), Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify(Some("InvalidGroup.Duplicate"), Some(400)), ErrorKind::Conflict);
+        assert_eq!(classify(Some("InvalidIPAddress.InUse"), Some(400)), ErrorKind::Conflict);
+        assert_eq!(classify(Some("InvalidSubnetID.Malformed"), Some(400)), ErrorKind::Invalid);
+        assert_eq!(classify(Some("AuthFailure"), Some(401)), ErrorKind::Denied);
+        assert_eq!(classify(Some("Unavailable"), Some(503)), ErrorKind::Unavailable);
+        assert_eq!(classify(Some("RequestLimitExceeded"), Some(503)), ErrorKind::Throttled);
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub fn create(eks: &Eks, req: CreateClusterRequest) -> EksResult<Value> {
         access_entries: BTreeMap::new(),
         updates: BTreeMap::new(),
         insights: BTreeMap::new(),
+        pod_identity_associations: BTreeMap::new(),
     };
     if bootstrap_admin && cluster.authentication_mode != "CONFIG_MAP" {
         access::bootstrap_creator(eks, &mut cluster, now);

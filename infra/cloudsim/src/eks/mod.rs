@@ -3,7 +3,7 @@
 //!
 //! - [`api`] routes REST-JSON requests (as aws-sdk-eks sends them) to the per-resource modules
 //!   [`clusters`], [`nodegroups`], [`addons`] (versions from the [`catalog`]), [`access`], [`tags`],
-//!   [`updates`], [`insights`];
+//!   [`updates`], [`insights`], [`pod_identity`];
 //! - [`lifecycle`] completes in-flight transitions at their deadlines and drives each cluster's
 //!   Kubernetes half through [`backend`];
 //! - [`model`] is the state as persisted; [`errors`] the AWS-shaped errors.
@@ -23,6 +23,7 @@ pub mod kube_backend;
 pub mod lifecycle;
 pub mod model;
 pub mod nodegroups;
+pub mod pod_identity;
 pub mod tags;
 pub mod updates;
 

@@ -191,6 +191,17 @@ impl Eks {
         self.state().leaked_load_balancers.clone()
     }
 
+    /// Each running cluster's load balancer request counts, by cluster name (for `/metrics`).
+    pub fn lb_requests(&self) -> Vec<(String, Vec<((String, u16), u64)>)> {
+        let running = self.running.lock().expect("running lock poisoned");
+        let mut all: Vec<_> = running
+            .iter()
+            .map(|(name, api)| (name.clone(), api.lb_requests()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// Names and statuses of all clusters (for the control API's overview).
     pub fn cluster_statuses(&self) -> Vec<(String, String)> {
         self.state()

@@ -323,6 +323,11 @@ impl KubeCluster {
         self.state.lbs.infos()
     }
 
+    /// Requests its load balancers answered, by Service (`ns/name`) and HTTP status.
+    pub fn lb_requests(&self) -> Vec<((String, u16), u64)> {
+        self.state.lbs.requests()
+    }
+
     /// Stops serving (the cluster was deleted): the API listener, watches, controller and load
     /// balancer responders all close.
     pub async fn shutdown(&self) {

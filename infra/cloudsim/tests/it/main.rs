@@ -7,7 +7,8 @@
 //!   [`eks_throttling`], [`control_api`]; the `cloudsim` binary killed with -9
 //!   ([`restart_kill9`]); the same calls against moto ([`moto_conformance`]).
 //! - Kubernetes half, through kube-rs and the real helm and kubectl binaries ([`kube_support`]):
-//!   [`kube_api`], [`kube_auth`], [`kube_controller`], [`helm_cli`], [`kubectl_cli`].
+//!   [`kube_api`], [`kube_auth`], [`kube_controller`], [`helm_cli`], [`kubectl_cli`]; both halves
+//!   together behind the main listener's `/metrics` ([`lb_metrics`]).
 
 mod kube_support;
 mod support;
@@ -26,5 +27,6 @@ mod kube_api;
 mod kube_auth;
 mod kube_controller;
 mod kubectl_cli;
+mod lb_metrics;
 mod moto_conformance;
 mod restart_kill9;

@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 
 use crate::env::Env;
 use crate::persist::{EKS_FILE, StateDir};
+use crate::profile::LatencyKind;
 use backend::{ClusterApi, ClusterBackend};
 use errors::{EksError, ErrorKind};
 use model::{EksState, LeakedLoadBalancer};
@@ -251,8 +252,10 @@ impl Eks {
         )
     }
 
-    /// The wall-clock deadline `secs` simulated seconds from now.
-    pub(crate) fn due_in(&self, secs: f64) -> u64 {
+    /// The wall-clock deadline of a `kind` change to `resource` (its latency drawn from the
+    /// profile, see [`crate::profile`]), persisted with the resource so restarts keep the draw.
+    pub(crate) fn due_in(&self, kind: LatencyKind, resource: &str) -> u64 {
+        let secs = self.env.latencies.draw(kind, resource);
         let real = self.env.clock.scaled(crate::profile::Latencies::get(secs));
         self.time.now_ms() + real.as_millis() as u64
     }

@@ -25,6 +25,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::kube::controller::{gr, pod_ready};
 use crate::kube::selectors::LabelSelector;
 use crate::kube::{ClusterState, LoadBalancerInfo, obj};
+use crate::metrics::RequestCounts;
 
 /// Attempts at finding a free loopback address before giving up for this pass.
 const ADDRESS_ATTEMPTS: usize = 32;
@@ -47,6 +48,8 @@ impl Drop for Balancer {
 pub struct Balancers {
     cluster: OnceLock<Weak<ClusterState>>,
     by_service: Mutex<HashMap<(String, String), Balancer>>,
+    /// Every answer given, for `/metrics`; kept when a Service's load balancer is released.
+    requests: Arc<RequestCounts>,
 }
 
 impl std::fmt::Debug for Balancers {
@@ -61,6 +64,11 @@ impl Balancers {
     /// Lets responders find the cluster (set once, right after the cluster state is created).
     pub fn attach(&self, cs: &Arc<ClusterState>) {
         let _ = self.cluster.set(Arc::downgrade(cs));
+    }
+
+    /// Answers given so far, by Service (`ns/name`) and HTTP status.
+    pub fn requests(&self) -> Vec<((String, u16), u64)> {
+        self.requests.snapshot()
     }
 
     pub fn infos(&self) -> Vec<LoadBalancerInfo> {
@@ -130,19 +138,16 @@ impl Balancers {
             ip: addr.to_string(),
             ..info
         };
-        let counter = Arc::new(AtomicUsize::new(0));
-        let weak = self.cluster.get().cloned().unwrap_or_default();
+        let target = Arc::new(Target {
+            cluster: self.cluster.get().cloned().unwrap_or_default(),
+            namespace: info.namespace.clone(),
+            service: info.service.clone(),
+            round_robin: AtomicUsize::new(0),
+            requests: self.requests.clone(),
+        });
         let accept_loops = listeners
             .into_iter()
-            .map(|l| {
-                tokio::spawn(accept_loop(
-                    l,
-                    weak.clone(),
-                    info.namespace.clone(),
-                    info.service.clone(),
-                    counter.clone(),
-                ))
-            })
+            .map(|l| tokio::spawn(accept_loop(l, target.clone())))
             .collect();
         map.insert(
             key,
@@ -184,13 +189,17 @@ fn bind_all(addr: Ipv4Addr, ports: &[u16]) -> std::io::Result<Vec<tokio::net::Tc
         .collect()
 }
 
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    cs: Weak<ClusterState>,
+/// What one load balancer forwards to, shared by its listeners (one per Service port).
+struct Target {
+    cluster: Weak<ClusterState>,
     namespace: String,
     service: String,
-    counter: Arc<AtomicUsize>,
-) {
+    /// Picks the next Ready pod.
+    round_robin: AtomicUsize,
+    requests: Arc<RequestCounts>,
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, target: Arc<Target>) {
     let mut conns = JoinSet::new();
     loop {
         let (tcp, _) = tokio::select! {
@@ -203,18 +212,20 @@ async fn accept_loop(
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };
-        let (cs, namespace, service, counter) = (
-            cs.clone(),
-            namespace.clone(),
-            service.clone(),
-            counter.clone(),
-        );
+        let target = target.clone();
         conns.spawn(async move {
             let svc = service_fn(move |req| {
-                let (cs, namespace, service, counter) = (cs.clone(), namespace.clone(), service.clone(), counter.clone());
-                async move { Ok::<_, Infallible>(answer(cs, &namespace, &service, &counter, req).await) }
+                let target = target.clone();
+                async move {
+                    let response = answer(&target, req).await;
+                    let service = format!("{}/{}", target.namespace, target.service);
+                    target.requests.count(&service, response.status().as_u16());
+                    Ok::<_, Infallible>(response)
+                }
             });
-            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tcp), svc).await;
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), svc)
+                .await;
         });
     }
 }
@@ -231,14 +242,9 @@ fn reply(code: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
     r
 }
 
-async fn answer(
-    cs: Weak<ClusterState>,
-    namespace: &str,
-    service: &str,
-    counter: &AtomicUsize,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
-    let Some(cs) = cs.upgrade() else {
+async fn answer(target: &Target, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (namespace, service) = (target.namespace.as_str(), target.service.as_str());
+    let Some(cs) = target.cluster.upgrade() else {
         return reply(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"error": "the cluster is gone"}),
@@ -282,7 +288,7 @@ async fn answer(
         body["error"] = json!("no ready endpoints");
         return reply(StatusCode::SERVICE_UNAVAILABLE, body);
     }
-    let pod = ready[counter.fetch_add(1, Ordering::Relaxed) % ready.len()];
+    let pod = ready[target.round_robin.fetch_add(1, Ordering::Relaxed) % ready.len()];
     let mut body = base;
     body["pod"] = json!(obj::name(pod));
     body["node"] = pod["spec"]["nodeName"].clone();

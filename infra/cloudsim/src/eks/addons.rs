@@ -12,6 +12,7 @@ use super::clusters::{check_iam_arn, not_found};
 use super::errors::{EksError, EksResult, ErrorKind};
 use super::model::{Addon, Change, Pending};
 use super::{Eks, catalog, epoch_secs, new_id, tags};
+use crate::profile::LatencyKind;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -90,7 +91,7 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Va
         client_request_token: req.client_request_token,
         tags: req.tags,
         pending: Some(Pending {
-            due_ms: eks.due_in(eks.env.latencies.addon_create_secs),
+            due_ms: eks.due_in(LatencyKind::AddonCreate, &format!("{cluster}/{name}")),
             change: Change::Create,
         }),
     };
@@ -151,7 +152,7 @@ pub fn delete(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
     a.status = "DELETING".into();
     a.modified_at_ms = eks.time.now_ms();
     a.pending = Some(Pending {
-        due_ms: eks.due_in(eks.env.latencies.addon_delete_secs),
+        due_ms: eks.due_in(LatencyKind::AddonDelete, &format!("{cluster}/{name}")),
         change: Change::Delete,
     });
     let body = json!({ "addon": to_json(cluster, a) });

@@ -9,7 +9,9 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::errors::{EksError, EksResult, ErrorKind};
-use super::{Eks, access, addons, catalog, clusters, insights, nodegroups, tags, updates};
+use super::{
+    Eks, access, addons, catalog, clusters, insights, nodegroups, pod_identity, tags, updates,
+};
 
 /// One EKS operation with its path labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,11 @@ pub enum Op {
     DisassociateAccessPolicy(String, String, String),
     ListInsights(String),
     DescribeInsight(String, String),
+    CreatePodIdentityAssociation(String),
+    ListPodIdentityAssociations(String),
+    DescribePodIdentityAssociation(String, String),
+    UpdatePodIdentityAssociation(String, String),
+    DeletePodIdentityAssociation(String, String),
     TagResource(String),
     UntagResource(String),
     ListTagsForResource(String),
@@ -90,6 +97,21 @@ impl Op {
             }
             ("POST", ["clusters", c, "insights"]) => Op::ListInsights(o(c)),
             ("GET", ["clusters", c, "insights", i]) => Op::DescribeInsight(o(c), o(i)),
+            ("POST", ["clusters", c, "pod-identity-associations"]) => {
+                Op::CreatePodIdentityAssociation(o(c))
+            }
+            ("GET", ["clusters", c, "pod-identity-associations"]) => {
+                Op::ListPodIdentityAssociations(o(c))
+            }
+            ("GET", ["clusters", c, "pod-identity-associations", a]) => {
+                Op::DescribePodIdentityAssociation(o(c), o(a))
+            }
+            ("POST", ["clusters", c, "pod-identity-associations", a]) => {
+                Op::UpdatePodIdentityAssociation(o(c), o(a))
+            }
+            ("DELETE", ["clusters", c, "pod-identity-associations", a]) => {
+                Op::DeletePodIdentityAssociation(o(c), o(a))
+            }
             ("POST", ["tags", arn]) => Op::TagResource(o(arn)),
             ("DELETE", ["tags", arn]) => Op::UntagResource(o(arn)),
             ("GET", ["tags", arn]) => Op::ListTagsForResource(o(arn)),
@@ -132,6 +154,11 @@ impl Op {
             Op::DisassociateAccessPolicy(..) => "DisassociateAccessPolicy",
             Op::ListInsights(_) => "ListInsights",
             Op::DescribeInsight(..) => "DescribeInsight",
+            Op::CreatePodIdentityAssociation(_) => "CreatePodIdentityAssociation",
+            Op::ListPodIdentityAssociations(_) => "ListPodIdentityAssociations",
+            Op::DescribePodIdentityAssociation(..) => "DescribePodIdentityAssociation",
+            Op::UpdatePodIdentityAssociation(..) => "UpdatePodIdentityAssociation",
+            Op::DeletePodIdentityAssociation(..) => "DeletePodIdentityAssociation",
             Op::TagResource(_) => "TagResource",
             Op::UntagResource(_) => "UntagResource",
             Op::ListTagsForResource(_) => "ListTagsForResource",
@@ -224,6 +251,11 @@ fn dispatch(eks: &Eks, op: &Op, q: &Query, body: &[u8]) -> EksResult<serde_json:
         Op::DisassociateAccessPolicy(c, p, pol) => access::disassociate(eks, c, p, pol),
         Op::ListInsights(c) => insights::list(eks, c, parse(body)?),
         Op::DescribeInsight(c, i) => insights::describe(eks, c, i),
+        Op::CreatePodIdentityAssociation(c) => pod_identity::create(eks, c, parse(body)?),
+        Op::ListPodIdentityAssociations(c) => pod_identity::list(eks, c, q),
+        Op::DescribePodIdentityAssociation(c, a) => pod_identity::describe(eks, c, a),
+        Op::UpdatePodIdentityAssociation(c, a) => pod_identity::update(eks, c, a, parse(body)?),
+        Op::DeletePodIdentityAssociation(c, a) => pod_identity::delete(eks, c, a),
         Op::TagResource(arn) => tags::tag(eks, arn, parse(body)?),
         Op::UntagResource(arn) => tags::untag(eks, arn, q),
         Op::ListTagsForResource(arn) => tags::list(eks, arn),

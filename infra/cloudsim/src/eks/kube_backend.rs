@@ -49,6 +49,10 @@ impl ClusterApi for KubeCluster {
         KubeCluster::load_balancers(self)
     }
 
+    fn lb_requests(&self) -> Vec<((String, u16), u64)> {
+        KubeCluster::lb_requests(self)
+    }
+
     async fn shutdown(&self) {
         KubeCluster::shutdown(self).await
     }

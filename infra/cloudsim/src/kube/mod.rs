@@ -174,7 +174,17 @@ impl ClusterState {
         }
     }
 
-    /// Durations from the latency profile, divided by the time scale.
+    /// How long a `kind` change to `resource` (named within this cluster) takes in real time: its
+    /// latency drawn from the profile, divided by the time scale.
+    pub fn scaled_draw(&self, kind: crate::profile::LatencyKind, resource: &str) -> Duration {
+        self.scaled_secs(
+            self.env
+                .latencies
+                .draw(kind, &format!("{}/{resource}", self.name)),
+        )
+    }
+
+    /// A simulated duration divided by the time scale.
     pub fn scaled_secs(&self, secs: f64) -> Duration {
         self.env.clock.scaled(crate::profile::Latencies::get(secs))
     }
@@ -321,6 +331,11 @@ impl KubeCluster {
     /// LoadBalancer Services whose load balancer still exists (provisioned or being released).
     pub fn load_balancers(&self) -> Vec<LoadBalancerInfo> {
         self.state.lbs.infos()
+    }
+
+    /// Requests its load balancers answered, by Service (`ns/name`) and HTTP status.
+    pub fn lb_requests(&self) -> Vec<((String, u16), u64)> {
+        self.state.lbs.requests()
     }
 
     /// Stops serving (the cluster was deleted): the API listener, watches, controller and load

@@ -127,15 +127,7 @@ async fn helm_lifecycle(helm_name: &str, cluster_name: &str) {
     // The Service's load balancer answers from the release's pods (helm 4's kstatus does not wait
     // for load balancer ingress; helm 3 does).
     let services: kube::Api<Service> = kube::Api::namespaced(client.clone(), "apps");
-    let ip = eventually(
-        "load balancer ingress",
-        std::time::Duration::from_secs(30),
-        async || {
-            let svc = services.get("web").await.ok()?;
-            svc.status?.load_balancer?.ingress?.first()?.ip.clone()
-        },
-    )
-    .await;
+    let ip = lb_ip(&services, "web", std::time::Duration::from_secs(30)).await;
     let (code, body) = http_get(&ip, 8080, "shop.example.com").await.unwrap();
     assert_eq!(code, 200, "{body}");
     assert!(

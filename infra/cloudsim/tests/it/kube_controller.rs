@@ -10,16 +10,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 
-fn deployment(name: &str, replicas: i32, annotations: serde_json::Value) -> Deployment {
-    serde_json::from_value(json!({"metadata": {"name": name, "annotations": annotations},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).unwrap()
-}
-
-fn lb_service(name: &str, port: u16) -> Service {
-    serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"type": "LoadBalancer", "selector": {"app": name}, "ports": [{"port": port}]}})).unwrap()
-}
-
 async fn ready_replicas(api: &Api<Deployment>, name: &str) -> i32 {
     api.get(name)
         .await
@@ -183,23 +173,7 @@ async fn load_balancers_answer_by_readiness_and_faults_and_are_reported() {
         .create(&PostParams::default(), &lb_service("web", 8081))
         .await
         .unwrap();
-    let ip = eventually(
-        "load balancer ingress",
-        Duration::from_secs(5),
-        async || {
-            services
-                .get("web")
-                .await
-                .unwrap()
-                .status?
-                .load_balancer?
-                .ingress?
-                .first()?
-                .ip
-                .clone()
-        },
-    )
-    .await;
+    let ip = lb_ip(&services, "web", Duration::from_secs(5)).await;
     let lbs = kc.load_balancers();
     assert_eq!(lbs.len(), 1);
     assert_eq!(
@@ -325,23 +299,7 @@ async fn state_survives_a_restart() {
         .create(&PostParams::default(), &lb_service("web", 8083))
         .await
         .unwrap();
-    let ip = eventually(
-        "load balancer ingress",
-        Duration::from_secs(5),
-        async || {
-            services
-                .get("web")
-                .await
-                .unwrap()
-                .status?
-                .load_balancer?
-                .ingress?
-                .first()?
-                .ip
-                .clone()
-        },
-    )
-    .await;
+    let ip = lb_ip(&services, "web", Duration::from_secs(5)).await;
     kc.shutdown().await;
     drop(kc);
 

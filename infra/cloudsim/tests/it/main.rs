@@ -3,11 +3,12 @@
 //!
 //! - EKS half, through aws-sdk-eks against an in-process server with a recording Kubernetes half
 //!   ([`support`]): [`eks_clusters`], [`eks_nodegroups`], [`eks_addon_versions`],
-//!   [`eks_addons_access_tags`], [`eks_insights`], [`eks_throttling`], [`control_api`]; the
-//!   `cloudsim` binary killed with -9 ([`restart_kill9`]); the same calls against moto
-//!   ([`moto_conformance`]).
+//!   [`eks_addons_access_tags`], [`eks_pod_identity`], [`eks_oidc`], [`eks_insights`],
+//!   [`eks_throttling`], [`control_api`], [`profile_latencies`]; the `cloudsim` binary killed
+//!   with -9 ([`restart_kill9`]); the same calls against moto ([`moto_conformance`]).
 //! - Kubernetes half, through kube-rs and the real helm and kubectl binaries ([`kube_support`]):
-//!   [`kube_api`], [`kube_auth`], [`kube_controller`], [`helm_cli`], [`kubectl_cli`].
+//!   [`kube_api`], [`kube_auth`], [`kube_controller`], [`helm_cli`], [`kubectl_cli`]; both halves
+//!   together behind the main listener's `/metrics` ([`lb_metrics`]).
 
 mod kube_support;
 mod support;
@@ -18,11 +19,15 @@ mod eks_addons_access_tags;
 mod eks_clusters;
 mod eks_insights;
 mod eks_nodegroups;
+mod eks_oidc;
+mod eks_pod_identity;
 mod eks_throttling;
 mod helm_cli;
 mod kube_api;
 mod kube_auth;
 mod kube_controller;
 mod kubectl_cli;
+mod lb_metrics;
 mod moto_conformance;
+mod profile_latencies;
 mod restart_kill9;

@@ -1,6 +1,7 @@
 //! Nodes of managed node groups: created and removed when the EKS half syncs a node group, labelled
 //! as EKS labels them, sized by instance type, NotReady until `node_ready_secs` after they appear.
 
+use crate::profile::LatencyKind;
 use serde_json::{Value, json};
 
 use super::{Next, READY_AT, deadline, gr, put_if_changed};
@@ -107,8 +108,9 @@ fn new_node(cs: &ClusterState, ng: &NodeGroupNodes, name: &str, ip: &str, ready_
 /// Creates or deletes the node group's Nodes so there are `ng.count`, and updates their labels and taints.
 pub fn sync(cs: &ClusterState, ng: &NodeGroupNodes) -> Result<(), StoreError> {
     let nodes_gr = gr("", "nodes");
-    let ready_at =
-        obj::now_millis() + cs.scaled_secs(cs.env.latencies.node_ready_secs).as_millis() as i64;
+    // One draw per node group sync: its new Nodes turn Ready together.
+    let ready_in = cs.scaled_draw(LatencyKind::NodeReady, &ng.nodegroup);
+    let ready_at = obj::now_millis() + ready_in.as_millis() as i64;
     cs.store.write(Commit::Durable, |tx| {
         let all = tx.list(&nodes_gr, None);
         let mut mine: Vec<_> = all

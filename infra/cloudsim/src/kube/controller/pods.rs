@@ -4,6 +4,7 @@
 //! Job pods (restartPolicy Never/OnFailure) complete instead. Pods on vanished nodes are deleted
 //! (their controllers replace them).
 
+use crate::profile::LatencyKind;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -109,7 +110,6 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
             *load.entry(n.to_string()).or_default() += 1;
         }
     }
-    let ready_delay = cs.scaled_secs(cs.env.latencies.pod_ready_secs).as_millis() as i64;
     for p in pods {
         let ns = obj::namespace(&p).to_string();
         let name = obj::name(&p).to_string();
@@ -142,7 +142,9 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
                         new["spec"]["nodeName"] = json!(node_name);
                         new["status"] = json!({"phase": "Pending", "qosClass": "BestEffort", "hostIP": node["status"]["addresses"][0]["address"],
                                                "conditions": conditions(&p, true, false)});
-                        let at = now + ready_delay;
+                        let ready_in =
+                            cs.scaled_draw(LatencyKind::PodReady, &format!("{ns}/{name}"));
+                        let at = now + ready_in.as_millis() as i64;
                         obj::set_annotation(&mut new, READY_AT, &at.to_string());
                         next.at(at);
                     }

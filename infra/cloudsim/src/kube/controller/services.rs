@@ -4,6 +4,7 @@
 //! `lb_release_secs` and the finalizer removed. Listeners are re-opened on the recorded address
 //! after a restart.
 
+use crate::profile::LatencyKind;
 use serde_json::{Value, json};
 
 use super::{Next, deadline, gr, put_if_changed};
@@ -70,7 +71,7 @@ pub fn load_balancers(
                 _ => match deadline(svc, PROVISION_AT) {
                     None => {
                         let at = now
-                            + cs.scaled_secs(cs.env.latencies.lb_provision_secs)
+                            + cs.scaled_draw(LatencyKind::LbProvision, &format!("{ns}/{name}"))
                                 .as_millis() as i64;
                         obj::set_annotation(&mut new, PROVISION_AT, &at.to_string());
                         next.at(at);
@@ -99,8 +100,9 @@ pub fn load_balancers(
         } else if has_finalizer {
             match deadline(svc, RELEASE_AT) {
                 None => {
-                    let at =
-                        now + cs.scaled_secs(cs.env.latencies.lb_release_secs).as_millis() as i64;
+                    let at = now
+                        + cs.scaled_draw(LatencyKind::LbRelease, &format!("{ns}/{name}"))
+                            .as_millis() as i64;
                     obj::set_annotation(&mut new, RELEASE_AT, &at.to_string());
                     next.at(at);
                 }

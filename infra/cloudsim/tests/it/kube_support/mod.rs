@@ -138,7 +138,11 @@ pub fn kubeconfig(dir: &Path, kc: &KubeCluster) -> PathBuf {
 
 /// A kube crate client for `kc` using a static bearer token.
 pub async fn client_with_token(kc: &KubeCluster, token: Option<String>) -> kube::Client {
-    let ca = kc.ca_pem();
+    client_at(&kc.endpoint(), &kc.ca_pem(), token)
+}
+
+/// A kube crate client for the API at `endpoint` whose CA is `ca` (PEM), with a bearer token.
+pub fn client_at(endpoint: &str, ca: &str, token: Option<String>) -> kube::Client {
     let der = base64::engine::general_purpose::STANDARD
         .decode(
             ca.lines()
@@ -146,7 +150,7 @@ pub async fn client_with_token(kc: &KubeCluster, token: Option<String>) -> kube:
                 .collect::<String>(),
         )
         .unwrap();
-    let mut config = kube::Config::new(kc.endpoint().parse().unwrap());
+    let mut config = kube::Config::new(endpoint.parse().unwrap());
     config.root_cert = Some(vec![der]);
     config.auth_info.token = token.map(Into::into);
     config.default_namespace = "default".into();
@@ -155,6 +159,35 @@ pub async fn client_with_token(kc: &KubeCluster, token: Option<String>) -> kube:
 
 pub async fn client(kc: &KubeCluster) -> kube::Client {
     client_with_token(kc, Some(token(kc.name()))).await
+}
+
+/// A Deployment of `replicas` pods labelled `app: NAME`.
+pub fn deployment(
+    name: &str,
+    replicas: i32,
+    annotations: serde_json::Value,
+) -> k8s_openapi::api::apps::v1::Deployment {
+    serde_json::from_value(json!({"metadata": {"name": name, "annotations": annotations},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).unwrap()
+}
+
+/// A LoadBalancer Service selecting `app: NAME` on `port`.
+pub fn lb_service(name: &str, port: u16) -> k8s_openapi::api::core::v1::Service {
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"type": "LoadBalancer", "selector": {"app": name}, "ports": [{"port": port}]}})).unwrap()
+}
+
+/// Waits until the LoadBalancer Service `name` has an ingress IP, and returns it.
+pub async fn lb_ip(
+    services: &kube::Api<k8s_openapi::api::core::v1::Service>,
+    name: &str,
+    timeout: Duration,
+) -> String {
+    eventually("load balancer ingress", timeout, async || {
+        let svc = services.get_opt(name).await.ok()??;
+        svc.status?.load_balancer?.ingress?.first()?.ip.clone()
+    })
+    .await
 }
 
 /// Where the real binaries live (scripts/install-tools.sh puts them there).

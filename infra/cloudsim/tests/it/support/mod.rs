@@ -55,6 +55,9 @@ impl ClusterApi for RecordingCluster {
     fn load_balancers(&self) -> Vec<LoadBalancerInfo> {
         self.lbs.lock().unwrap().clone()
     }
+    fn lb_requests(&self) -> Vec<((String, u16), u64)> {
+        Vec::new()
+    }
     async fn shutdown(&self) {
         *self.shut_down.lock().unwrap() = true;
     }
@@ -191,6 +194,20 @@ pub async fn http(
     path: &str,
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
+    let (status, body) = http_text(addr, method, path, body).await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// [`http`] with the body as text (e.g. `/metrics`).
+pub async fn http_text(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connect to cloudsim");
@@ -212,10 +229,7 @@ pub async fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status code");
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
+    (status, body.to_string())
 }
 
 /// Kinds of the events recorded so far (optionally only those about `cluster`).

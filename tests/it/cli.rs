@@ -184,6 +184,12 @@ async fn unlock_needs_confirmation_then_breaks_only_the_lock() {
         started_at: "2026-01-01T00:00:00Z".parse().unwrap(),
     };
     state.acquire_lock("cli-dev", &holder).await.unwrap();
+    // The dead run's journal: what `resume` continues after the lock is broken.
+    let journal = dir.path().join("state/cli-dev/runs/20260101T000000Z-dead.jsonl");
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    let record = r#"{"seq":1,"ts":"2026-01-01T00:00:00Z","run":"20260101T000000Z-dead","type":"run-started","plan":"cli-dev","digest":"d","kind":"DevCluster","who":"someone","host":"elsewhere","pid":4000000,"version":"0.1.0"}"#;
+    std::fs::write(&journal, format!("{record}\n")).unwrap();
+    state.set_current_run("cli-dev", "20260101T000000Z-dead").await.unwrap();
 
     let out = cutover(&["status", plan_path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
@@ -196,4 +202,10 @@ async fn unlock_needs_confirmation_then_breaks_only_the_lock() {
     let out = cutover(&["unlock", "--yes", plan_path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(state.read_lock("cli-dev").await.unwrap().is_none());
+    // Only the lock: the journal is byte for byte what it was, and the run is still the current one.
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), format!("{record}\n"));
+    let out = cutover(&["status", "-o", "json", plan_path.to_str().unwrap()]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["run_id"], "20260101T000000Z-dead", "{status}");
+    assert_eq!(status["lock"], serde_json::Value::Null, "{status}");
 }

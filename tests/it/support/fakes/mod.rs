@@ -6,6 +6,7 @@
 mod dns;
 mod eks;
 mod helm;
+mod inventory;
 pub mod preflight;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -505,6 +505,7 @@ mod tests {
         let rolled = JournalEvent::RunRolledBack {
             to: None,
             cause: "check".into(),
+            requested_by: None,
         };
         let failed = build_for(&plan, &journal(&plan, None, rolled), Some("check nodes failed"));
         assert_eq!(failed.verdict, Verdict::Failed);

@@ -44,7 +44,7 @@ pub struct Settings {
     pub helm_plain_http: Vec<String>,
     /// This binary: helm's kubeconfigs run `cutover token` through it.
     pub exe: PathBuf,
-    /// The operator's login name ([`login_name`]).
+    /// The operator's login name ([`crate::engine::login_name`]).
     pub login: String,
 }
 
@@ -63,28 +63,8 @@ impl Settings {
         let exe = std::env::current_exe().map_err(|e| {
             ProviderError::new(crate::providers::ErrorKind::Other, format!("cannot find this binary's path: {e}"))
         })?;
-        Ok(Settings { poll, time_scale, helm_plain_http, exe, login: login_name() })
+        Ok(Settings { poll, time_scale, helm_plain_http, exe, login: crate::engine::login_name() })
     }
-}
-
-/// The operator's login name: `USER` (or `USERNAME`), else the user database's name for this
-/// process's uid, else `uid N` — never "unknown", which names nobody in a lock or a journal.
-pub fn login_name() -> String {
-    if let Some(user) = ["USER", "USERNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty())) {
-        return user;
-    }
-    use std::os::unix::fs::MetadataExt as _;
-    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
-        return "unknown user".into();
-    };
-    let from_passwd = std::fs::read_to_string("/etc/passwd").ok().and_then(|text| {
-        text.lines().find_map(|line| {
-            let mut f = line.split(':');
-            let (name, _, id) = (f.next()?, f.next()?, f.next()?);
-            (id.parse() == Ok(uid)).then(|| name.to_string())
-        })
-    });
-    from_passwd.unwrap_or_else(|| format!("uid {uid}"))
 }
 
 /// One region's AWS side, built once and shared by every flow of the process.

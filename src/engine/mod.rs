@@ -44,7 +44,7 @@ use crate::providers::{Providers, StateBackend, StateError};
 pub use compile::compile;
 pub use error::{EngineError, JournalError, StepError};
 pub use journal::{JournalEvent, JournalRecord};
-pub use lock::{break_lock, lock_holder, this_host};
+pub use lock::{break_lock, lock_holder, login_name, this_host};
 pub use options::{Clock, EngineOptions, RetryPolicy, SystemClock};
 pub use progress::{CollectingSink, EngineEvent, NoopSink, ProgressSink};
 pub use status::{RunPhase, RunStatus, StepState, StepStatus};

@@ -209,3 +209,41 @@ async fn unlock_needs_confirmation_then_breaks_only_the_lock() {
     assert_eq!(status["run_id"], "20260101T000000Z-dead", "{status}");
     assert_eq!(status["lock"], serde_json::Value::Null, "{status}");
 }
+
+#[test]
+fn without_credentials_an_aws_command_says_so_in_one_line_without_the_sdks_own_logs() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["token", "--cluster", "x", "--region", "us-east-1"])
+        .stdin(Stdio::null())
+        .env_remove("RUST_LOG")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("WARN"), "the SDK's own logs need -v: {stderr}");
+    assert!(!stderr.contains("{ "), "no debug dump: {stderr}");
+    assert!(stderr.contains("credentials"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no half-written credential on stdout");
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_one_sentence_naming_what_to_check() {
+    use cutover::providers::TrafficProvider as _;
+    let port = testkit::free_port();
+    let config = crate::aws_common::sdk_config_quick_retry(&format!("http://127.0.0.1:{port}")).await;
+    let dns = cutover::providers::aws::route53::Route53Traffic::new(&config, &cutover::plan::Timeouts::default());
+    let err = dns.records("Z1", "api.example.com", cutover::plan::RecordType::Cname).await.unwrap_err();
+    assert!(err.message.contains("could not connect"), "{}", err.message);
+    assert!(err.message.contains("AWS_ENDPOINT_URL"), "{}", err.message);
+    assert!(!err.message.contains("DispatchFailure") && !err.message.contains('{'), "{}", err.message);
+    assert!(err.retryable(), "a refused connection is worth retrying");
+}

@@ -58,7 +58,7 @@ impl DrillDone {
             DrillResult::LeftBehind => format!("the drill left cluster {} behind: {}", r.cluster, r.aftermath.detail),
             DrillResult::MissedRto => format!(
                 "drill FAILED: recovery took {}, more than the {} target",
-                crate::plan::format_duration(Duration::from_secs_f64(r.recovery_secs.unwrap_or_default().max(0.0))),
+                crate::plan::format_elapsed(r.recovery_secs.unwrap_or_default()),
                 crate::plan::format_duration(Duration::from_secs_f64(r.rto_target_secs.max(0.0)))
             ),
             DrillResult::Failed | DrillResult::FailedKept => {

@@ -54,7 +54,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             Some(m) if m.is_empty() => String::new(),
             _ => detail.to_string(),
         };
-        outln!("{:>4}  {}  {:<22} {detail}", r.seq, r.ts, event_type(&r.event));
+        outln!("{:>4}  {}  {:<22} {detail}", r.seq, crate::telemetry::format_time(r.ts), event_type(&r.event));
     }
     outln!();
     out!("{}", Report::from_journal(&records).render_text());

@@ -193,6 +193,7 @@ impl Context {
             records: workloads,
             catalog: eks.clone(),
             insights: eks,
+            network: aws.network(),
         })
     }
 

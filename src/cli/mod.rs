@@ -68,7 +68,7 @@ pub enum Command {
     Validate(validate::Args),
     /// Show the steps a run would take, what each changes and how it is undone.
     Plan(plan_cmd::Args),
-    /// Run the plan's pre-flight gates alone (removed APIs, EKS insights, add-ons); changes nothing.
+    /// Run the plan's pre-flight gates alone (removed APIs, EKS insights, add-ons, subnets); changes nothing.
     Preflight(preflight::Args),
     /// Start a run: build green, replay releases, verify, shift traffic, retire blue.
     Apply(run::ApplyArgs),

@@ -228,4 +228,5 @@ pub struct Providers {
     pub records: Arc<dyn ReleaseRecords>,
     pub catalog: Arc<dyn AddonCatalog>,
     pub insights: Arc<dyn UpgradeInsights>,
+    pub network: Arc<dyn SubnetInventory>,
 }

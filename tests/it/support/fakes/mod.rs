@@ -125,7 +125,8 @@ impl World {
             traffic: me.clone(),
             records: me.clone(),
             catalog: me.clone(),
-            insights: me,
+            insights: me.clone(),
+            network: me,
         }
     }
 

@@ -69,7 +69,9 @@ impl Settings {
 
 /// One region's AWS side, built once and shared by every flow of the process.
 pub struct AwsRegion {
+    /// The region this is for.
     pub region: String,
+    /// The SDK configuration every client of the region is built from.
     pub config: aws_config::SdkConfig,
     caller: OnceCell<Option<String>>,
     kube: OnceCell<Arc<KubeClients>>,
@@ -122,6 +124,7 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context over `settings`; nothing is loaded until a region is asked for.
     pub fn new(settings: Settings) -> Context {
         Context { settings, regions: Mutex::new(HashMap::new()) }
     }
@@ -131,6 +134,7 @@ impl Context {
         Ok(Context::new(Settings::from_env()?))
     }
 
+    /// What the process environment said.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

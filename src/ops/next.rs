@@ -32,10 +32,13 @@ pub struct NextOptions {
 /// Next quarter's plan, not yet written anywhere.
 #[derive(Debug, Clone)]
 pub struct NextPlan {
+    /// The new plan's text.
     pub text: String,
     /// One line per changed line: `-12: old` / `+12: new`.
     pub diff: Vec<String>,
+    /// Blue of the new plan: the green that serves now.
     pub blue: String,
+    /// Green of the new plan: the cluster next quarter builds.
     pub green: String,
 }
 

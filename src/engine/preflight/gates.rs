@@ -28,7 +28,9 @@ use crate::providers::{ErrorKind, InsightStatus, ProviderError, Providers};
 pub enum Severity {
     /// Refuses the run.
     Error,
+    /// Shown and journaled; the run goes on.
     Warning,
+    /// Worth knowing (what EKS will pick); nothing to fix.
     Note,
 }
 
@@ -37,6 +39,7 @@ pub enum Severity {
 pub struct Finding {
     /// Stable, documented in the README (`PRE-API-001`).
     pub code: String,
+    /// Whether it refuses the run.
     pub severity: Severity,
     /// What was found, in one sentence.
     pub what: String,
@@ -67,9 +70,11 @@ impl std::fmt::Display for Finding {
 /// What one gate did.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct GateReport {
+    /// Which gate.
     pub gate: PreflightGate,
     /// Who skipped it (`spec.preflight.skip`), when it was skipped.
     pub skipped_by: Option<String>,
+    /// What it found (empty: nothing to say).
     pub findings: Vec<Finding>,
 }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::plan::{Plan, Timeouts};
+use crate::providers::aws::ec2_subnets::Ec2Network;
 use crate::providers::aws::eks::EksClusters;
 use crate::providers::aws::poll::{PollConfig, TIME_SCALE_VAR};
 use crate::providers::aws::route53::Route53Traffic;
@@ -43,7 +44,7 @@ pub struct Settings {
     pub helm_plain_http: Vec<String>,
     /// This binary: helm's kubeconfigs run `cutover token` through it.
     pub exe: PathBuf,
-    /// The operator's login name ([`login_name`]).
+    /// The operator's login name ([`crate::engine::login_name`]).
     pub login: String,
 }
 
@@ -62,33 +63,15 @@ impl Settings {
         let exe = std::env::current_exe().map_err(|e| {
             ProviderError::new(crate::providers::ErrorKind::Other, format!("cannot find this binary's path: {e}"))
         })?;
-        Ok(Settings { poll, time_scale, helm_plain_http, exe, login: login_name() })
+        Ok(Settings { poll, time_scale, helm_plain_http, exe, login: crate::engine::login_name() })
     }
-}
-
-/// The operator's login name: `USER` (or `USERNAME`), else the user database's name for this
-/// process's uid, else `uid N` — never "unknown", which names nobody in a lock or a journal.
-pub fn login_name() -> String {
-    if let Some(user) = ["USER", "USERNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty())) {
-        return user;
-    }
-    use std::os::unix::fs::MetadataExt as _;
-    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
-        return "unknown user".into();
-    };
-    let from_passwd = std::fs::read_to_string("/etc/passwd").ok().and_then(|text| {
-        text.lines().find_map(|line| {
-            let mut f = line.split(':');
-            let (name, _, id) = (f.next()?, f.next()?, f.next()?);
-            (id.parse() == Ok(uid)).then(|| name.to_string())
-        })
-    });
-    from_passwd.unwrap_or_else(|| format!("uid {uid}"))
 }
 
 /// One region's AWS side, built once and shared by every flow of the process.
 pub struct AwsRegion {
+    /// The region this is for.
     pub region: String,
+    /// The SDK configuration every client of the region is built from.
     pub config: aws_config::SdkConfig,
     caller: OnceCell<Option<String>>,
     kube: OnceCell<Arc<KubeClients>>,
@@ -123,6 +106,11 @@ impl AwsRegion {
         Arc::new(EksClusters::new(&self.config, timeouts).with_poll(poll))
     }
 
+    /// This region's VPC subnets (DescribeSubnets), for the pre-flight's subnet capacity rule.
+    pub fn network(&self) -> Arc<Ec2Network> {
+        Arc::new(Ec2Network::new(&self.config))
+    }
+
     /// Where clusters of this region are (DescribeCluster), for access commands.
     pub fn directory(&self) -> EksClusters {
         EksClusters::new(&self.config, &Timeouts::default())
@@ -136,6 +124,7 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context over `settings`; nothing is loaded until a region is asked for.
     pub fn new(settings: Settings) -> Context {
         Context { settings, regions: Mutex::new(HashMap::new()) }
     }
@@ -145,6 +134,7 @@ impl Context {
         Ok(Context::new(Settings::from_env()?))
     }
 
+    /// What the process environment said.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -207,6 +197,7 @@ impl Context {
             records: workloads,
             catalog: eks.clone(),
             insights: eks,
+            network: aws.network(),
         })
     }
 

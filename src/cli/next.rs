@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let opts = NextOptions { version: args.version.clone(), cluster: args.cluster.clone() };
+    let opts = NextOptions { version: args.version.clone(), cluster: args.cluster.clone(), output: args.output.clone() };
     let next = crate::ops::next::next(&context()?, &args.plan, &opts).await.map_err(ops_error)?;
     for line in &next.diff {
         eprintln!("{line}");

@@ -43,18 +43,22 @@ pub fn access(i: usize) -> String {
     format!("provision.access.{i}")
 }
 
+/// An add-on of green (`provision.addon.vpc-cni`).
 pub fn addon(name: &str) -> String {
     format!("provision.addon.{name}")
 }
 
+/// A node group of green.
 pub fn nodegroup(name: &str) -> String {
     format!("provision.nodegroup.{name}")
 }
 
+/// A release's install on green.
 pub fn release(name: &str) -> String {
     format!("releases.install.{name}")
 }
 
+/// A check run on green during verification.
 pub fn check(name: &str) -> String {
     format!("verify.check.{name}")
 }

@@ -84,6 +84,9 @@ pub enum JournalEvent {
     RollbackStarted {
         to: Option<String>,
         cause: String,
+        /// Who asked for it (`cutover rollback`); absent for the automatic rollback after a failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_by: Option<String>,
     },
     RunPaused {
         step: String,
@@ -101,6 +104,9 @@ pub enum JournalEvent {
     RunRolledBack {
         to: Option<String>,
         cause: String,
+        /// Who asked for it (`cutover rollback`); absent for the automatic rollback after a failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_by: Option<String>,
     },
     RunCompleted,
     /// A pre-flight gate refused the run before anything was created.

@@ -16,14 +16,18 @@ use crate::providers::{ClusterProvider, ClusterStatus, ErrorKind, ProviderError,
 /// What one teardown action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionKind {
+    /// Delete the cluster's LoadBalancer Services and Ingresses and wait until their load balancers are gone.
     ReleaseLoadBalancers,
+    /// Delete node groups, add-ons and the cluster, and wait until it is gone.
     DeleteCluster,
 }
 
 /// One action of a cluster's teardown, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
+    /// What the action does.
     pub kind: ActionKind,
+    /// The cluster it acts on.
     pub cluster: String,
     /// What it does, for logs and errors ("delete cluster X").
     pub what: String,

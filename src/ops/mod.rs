@@ -36,11 +36,19 @@ use crate::providers::{ProviderError, StateError};
 pub enum OpsError {
     /// The plan (or a file it names) has problems; every one is in `errors`, located.
     #[error("{}: {} problem{} found; fix them and run again", path.display(), errors.diagnostics.len(), if errors.diagnostics.len() == 1 { "" } else { "s" })]
-    InvalidPlan { path: PathBuf, errors: PlanErrors },
+    InvalidPlan {
+        /// The plan (or lock) file.
+        path: PathBuf,
+        /// Every problem, located.
+        errors: PlanErrors,
+    },
+    /// The engine could not run or read the environment (lock held, unfinished run, journal).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A cloud, Kubernetes or Helm call failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The state backend failed.
     #[error(transparent)]
     State(#[from] StateError),
     /// The request cannot be carried out as asked (wrong plan kind, a missing directory, ...).
@@ -49,24 +57,35 @@ pub enum OpsError {
     /// A safety rule refused to touch something (a cluster cutover does not own, ...).
     #[error("{0}")]
     Refused(String),
+    /// A local file could not be read or written.
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        /// What was being done ("write drill-x.md").
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
 }
 
 /// What kind of failure an [`OpsError`] is, for exit codes and for callers that branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
+    /// The plan has problems.
     InvalidPlan,
+    /// The request cannot be carried out as asked.
     Usage,
+    /// Another run holds the environment's lock.
     LockHeld,
     /// Something unfinished or refused that a person must look at.
     NeedsAttention,
     /// A safety rule said no.
     Refused,
+    /// Anything else that went wrong.
     Failed,
 }
 
 impl OpsError {
+    /// What kind of failure this is.
     pub fn class(&self) -> ErrorClass {
         match self {
             OpsError::InvalidPlan { .. } => ErrorClass::InvalidPlan,

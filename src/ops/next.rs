@@ -24,15 +24,21 @@ pub struct NextOptions {
     pub version: String,
     /// Next green's cluster name (default: this green's name with its version moved).
     pub cluster: Option<String>,
+    /// Where the plan will be written: it is validated there, so relative paths (values files,
+    /// local charts) that would not resolve from that directory are caught now.
+    pub output: Option<PathBuf>,
 }
 
 /// Next quarter's plan, not yet written anywhere.
 #[derive(Debug, Clone)]
 pub struct NextPlan {
+    /// The new plan's text.
     pub text: String,
     /// One line per changed line: `-12: old` / `+12: new`.
     pub diff: Vec<String>,
+    /// Blue of the new plan: the green that serves now.
     pub blue: String,
+    /// Green of the new plan: the cluster next quarter builds.
     pub green: String,
 }
 
@@ -81,7 +87,7 @@ pub async fn next(cx: &Context, plan_path: &Path, opts: &NextOptions) -> Result<
     edits.extend(set_identifier_edits(&plan, &cluster));
     let original = std::fs::read_to_string(plan_path).map_err(OpsError::io(format!("read {}", plan_path.display())))?;
     let text = edit::apply(&original, &edits).map_err(|e| OpsError::Usage(format!("{}: {e}", plan_path.display())))?;
-    validate_beside(plan_path, &text)?;
+    validate_beside(opts.output.as_deref().unwrap_or(plan_path), &text)?;
     let diff = original
         .lines()
         .zip(text.lines())
@@ -158,10 +164,10 @@ fn newer(a: &str, b: &str) -> Option<bool> {
     Some(parse(a)? > parse(b)?)
 }
 
-/// Validates the new text as a plan in the same directory (its relative paths resolve as the
-/// original's do), leaving nothing behind.
+/// Validates the new text as a plan in the directory of `path` (where it will be written, so its
+/// relative paths resolve as they will), leaving nothing behind.
 fn validate_beside(plan_path: &Path, text: &str) -> Result<(), OpsError> {
-    let dir = plan_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = plan_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     let tmp = tempfile::Builder::new()
         .prefix(".cutover-next-")
         .suffix(".yaml")

@@ -8,7 +8,9 @@ use super::yaml::{self, Node, NodeKind};
 /// Replace the scalar at `path` with `value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {
+    /// Where the scalar is (`spec.green.addons[0].version`).
     pub path: String,
+    /// What it becomes (written in the quoting style it had).
     pub value: String,
 }
 

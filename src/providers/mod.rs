@@ -18,6 +18,7 @@ pub mod aws;
 pub mod health;
 pub mod helm;
 pub mod kube;
+pub mod network;
 pub mod probe;
 pub mod release_record;
 pub mod state;
@@ -25,6 +26,7 @@ pub mod state_local;
 pub mod weights;
 mod types;
 
+pub use network::{SubnetFinding, SubnetInfo, SubnetInventory, subnet_capacity, subnet_ids};
 pub use state::{LockInfo, StateBackend, StateError};
 pub use types::*;
 
@@ -226,4 +228,5 @@ pub struct Providers {
     pub records: Arc<dyn ReleaseRecords>,
     pub catalog: Arc<dyn AddonCatalog>,
     pub insights: Arc<dyn UpgradeInsights>,
+    pub network: Arc<dyn SubnetInventory>,
 }

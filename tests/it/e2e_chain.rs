@@ -2,7 +2,9 @@
 //! the blue of the next. The first plan is written by hand (blue serves through a record someone
 //! made, under a set id of their choosing); each later plan is made by `cutover next` from the
 //! previous one's completed run, with nothing renamed by hand. Every quarter must end with only
-//! the new green's record at 100, one live cluster, and no leaked load balancer.
+//! the new green's record at 100, one live cluster, and no leaked load balancer. The pinned vpc-cni
+//! moves to EKS's default for each new version (the first pin stops at 1.33, so without the move the
+//! third quarter would be refused).
 
 use crate::support;
 
@@ -14,17 +16,26 @@ use support::stack::upgrade::{BLUE, ENV, GREEN, PlanSpec, RECORD};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_quarters_of_one_environment_each_plan_made_by_cutover_next() {
     let stack = Stack::start(600.0).await;
-    let up = stack.prepare_upgrade(PlanSpec::default()).await;
+    let spec = PlanSpec {
+        addons: "[{name: vpc-cni, version: v1.19.0-eksbuild.1}, {name: kube-proxy}, {name: coredns}]",
+        ..PlanSpec::default()
+    };
+    let up = stack.prepare_upgrade(spec).await;
 
     // Before anything ran, there is no "next" to make.
     let early = stack.run_cutover(&["next", up.plan_arg(), "--version", "1.33"]);
     assert_eq!(early.status.code(), Some(2), "{}", String::from_utf8_lossy(&early.stderr));
     assert!(String::from_utf8_lossy(&early.stderr).contains("has no run yet"));
 
-    let quarters = [(GREEN, "1.32"), ("shop-1-33", "1.33"), ("shop-1-34", "1.34")];
+    // (green, its version, the vpc-cni version cloudsim's catalog defaults to for it)
+    let quarters = [
+        (GREEN, "1.32", "v1.19.0-eksbuild.1"),
+        ("shop-1-33", "1.33", "v1.19.2-eksbuild.1"),
+        ("shop-1-34", "1.34", "v1.20.4-eksbuild.2"),
+    ];
     let mut plan = up.plan.clone();
     let mut retired = vec![BLUE.to_string()];
-    for (q, (green, version)) in quarters.iter().enumerate() {
+    for (q, (green, version, _)) in quarters.iter().enumerate() {
         let run = stack
             .spawn_cutover(&format!("apply q{}", q + 1), &["apply", plan.to_str().unwrap(), "--yes"])
             .finish(&stack)
@@ -42,7 +53,7 @@ async fn three_quarters_of_one_environment_each_plan_made_by_cutover_next() {
         assert_eq!(stack.leaked_load_balancers(), Vec::<String>::new(), "quarter {}", q + 1);
         retired.push(green.to_string());
 
-        let Some((next_green, next_version)) = quarters.get(q + 1) else { break };
+        let Some((next_green, next_version, next_cni)) = quarters.get(q + 1) else { break };
         let next_plan = up.plan.with_file_name(format!("quarter-{}.yaml", q + 2));
         let out = stack.run_cutover(&[
             "next",
@@ -59,6 +70,7 @@ async fn three_quarters_of_one_environment_each_plan_made_by_cutover_next() {
         assert!(written.contains(&format!("blue: {{cluster: {green}}}")), "{written}");
         assert!(written.contains(&format!("cluster: {next_green}")), "{written}");
         assert!(written.contains(&format!("version: \"{next_version}\"")), "{written}");
+        assert!(written.contains(&format!("{{name: vpc-cni, version: {next_cni}}}")), "the pin moves: {written}");
         assert!(written.contains(&format!("metadata: {{name: {ENV},")), "the environment stays: {written}");
         plan = next_plan;
     }

@@ -8,6 +8,7 @@ mod kube_support;
 mod support;
 
 mod architecture;
+mod aws_ec2;
 mod aws_eks;
 mod aws_route53;
 mod aws_route53_engine;
@@ -15,6 +16,7 @@ mod aws_s3_state;
 mod capture_replay;
 mod cli;
 mod dev_clusters;
+mod dev_rules;
 mod drill_rto;
 mod e2e_access;
 mod e2e_chain;

@@ -27,9 +27,13 @@ pub const MAX_FUTURE_SKEW_SECS: i64 = 5 * 60;
 /// Why a token was refused. Messages never contain the token or the secret.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
-    #[error("no bearer token: send `Authorization: Bearer k8s-aws-v1.…` (e.g. from `aws eks get-token`)")]
+    #[error(
+        "no bearer token: send `Authorization: Bearer k8s-aws-v1.…` (e.g. from `aws eks get-token`)"
+    )]
     Missing,
-    #[error("not an EKS token: it must start with `k8s-aws-v1.` followed by a base64url presigned STS URL")]
+    #[error(
+        "not an EKS token: it must start with `k8s-aws-v1.` followed by a base64url presigned STS URL"
+    )]
     Malformed,
     #[error("the presigned URL is not an STS GetCallerIdentity request: {0}")]
     NotGetCallerIdentity(String),
@@ -37,13 +41,17 @@ pub enum AuthError {
     MissingParam(&'static str),
     #[error("the token is not bound to a cluster: `x-k8s-aws-id` is not among its signed headers")]
     NotBoundToCluster,
-    #[error("the token has expired (issued at {issued}; EKS tokens are valid for 15 minutes): get a new one")]
+    #[error(
+        "the token has expired (issued at {issued}; EKS tokens are valid for 15 minutes): get a new one"
+    )]
     Expired { issued: String },
     #[error("the token is dated in the future ({issued}): check the clock")]
     FromTheFuture { issued: String },
     #[error("the token was signed with an unknown access key id")]
     UnknownAccessKey,
-    #[error("the token's signature does not match (wrong secret key, or a token for another cluster)")]
+    #[error(
+        "the token's signature does not match (wrong secret key, or a token for another cluster)"
+    )]
     BadSignature,
 }
 
@@ -61,7 +69,9 @@ pub fn verify_token(
     now: jiff::Timestamp,
 ) -> Result<Identity, AuthError> {
     use base64::Engine as _;
-    let encoded = token.strip_prefix(TOKEN_PREFIX).ok_or(AuthError::Malformed)?;
+    let encoded = token
+        .strip_prefix(TOKEN_PREFIX)
+        .ok_or(AuthError::Malformed)?;
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(encoded.trim_end_matches('='))
         .map_err(|_| AuthError::Malformed)?;
@@ -69,31 +79,47 @@ pub fn verify_token(
     let presigned = PresignedUrl::parse(&url)?;
     presigned.check_shape()?;
 
-    let amz_date = presigned.param("X-Amz-Date").ok_or(AuthError::MissingParam("X-Amz-Date"))?;
+    let amz_date = presigned
+        .param("X-Amz-Date")
+        .ok_or(AuthError::MissingParam("X-Amz-Date"))?;
     let issued = parse_amz_date(amz_date).ok_or(AuthError::MissingParam("X-Amz-Date"))?;
     let age = now.as_second() - issued.as_second();
     if age > TOKEN_LIFETIME_SECS {
-        return Err(AuthError::Expired { issued: issued.to_string() });
+        return Err(AuthError::Expired {
+            issued: issued.to_string(),
+        });
     }
     if age < -MAX_FUTURE_SKEW_SECS {
-        return Err(AuthError::FromTheFuture { issued: issued.to_string() });
+        return Err(AuthError::FromTheFuture {
+            issued: issued.to_string(),
+        });
     }
-    presigned.param("X-Amz-Expires").ok_or(AuthError::MissingParam("X-Amz-Expires"))?;
+    presigned
+        .param("X-Amz-Expires")
+        .ok_or(AuthError::MissingParam("X-Amz-Expires"))?;
 
-    let credential = presigned.param("X-Amz-Credential").ok_or(AuthError::MissingParam("X-Amz-Credential"))?;
+    let credential = presigned
+        .param("X-Amz-Credential")
+        .ok_or(AuthError::MissingParam("X-Amz-Credential"))?;
     // <access key>/<yyyymmdd>/<region>/sts/aws4_request
     let mut parts = credential.splitn(2, '/');
     let access_key = parts.next().unwrap_or_default();
-    let scope = parts.next().ok_or(AuthError::MissingParam("X-Amz-Credential"))?;
+    let scope = parts
+        .next()
+        .ok_or(AuthError::MissingParam("X-Amz-Credential"))?;
     let scope_parts: Vec<&str> = scope.split('/').collect();
     if scope_parts.len() != 4 || scope_parts[2] != "sts" || scope_parts[3] != "aws4_request" {
-        return Err(AuthError::NotGetCallerIdentity("its credential scope is not for STS".into()));
+        return Err(AuthError::NotGetCallerIdentity(
+            "its credential scope is not for STS".into(),
+        ));
     }
     if !constant_time_eq(access_key.as_bytes(), creds.access_key_id.as_bytes()) {
         return Err(AuthError::UnknownAccessKey);
     }
 
-    let signed_headers = presigned.param("X-Amz-SignedHeaders").ok_or(AuthError::MissingParam("X-Amz-SignedHeaders"))?;
+    let signed_headers = presigned
+        .param("X-Amz-SignedHeaders")
+        .ok_or(AuthError::MissingParam("X-Amz-SignedHeaders"))?;
     let header_names: Vec<&str> = signed_headers.split(';').collect();
     if !header_names.contains(&"x-k8s-aws-id") {
         return Err(AuthError::NotBoundToCluster);
@@ -111,8 +137,15 @@ pub fn verify_token(
         canonical_headers.push_str(value.trim());
         canonical_headers.push('\n');
     }
-    let signature = presigned.param("X-Amz-Signature").ok_or(AuthError::MissingParam("X-Amz-Signature"))?;
-    let key = signing_key(&creds.secret_access_key, scope_parts[0], scope_parts[1], scope_parts[2]);
+    let signature = presigned
+        .param("X-Amz-Signature")
+        .ok_or(AuthError::MissingParam("X-Amz-Signature"))?;
+    let key = signing_key(
+        &creds.secret_access_key,
+        scope_parts[0],
+        scope_parts[1],
+        scope_parts[2],
+    );
 
     // Presigners hash an empty body; a few use the literal UNSIGNED-PAYLOAD. Either is a complete
     // canonical request, so accepting both weakens nothing.
@@ -131,8 +164,13 @@ pub fn verify_token(
             hex::encode(Sha256::digest(canonical_request.as_bytes()))
         );
         let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-        if constant_time_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes()) {
-            return Ok(Identity { access_key_id: access_key.to_string() });
+        if constant_time_eq(
+            expected.as_bytes(),
+            signature.to_ascii_lowercase().as_bytes(),
+        ) {
+            return Ok(Identity {
+                access_key_id: access_key.to_string(),
+            });
         }
     }
     Err(AuthError::BadSignature)
@@ -154,37 +192,60 @@ impl PresignedUrl {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
         let mut params = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            params.push((percent_decode(k).ok_or(AuthError::Malformed)?, percent_decode(v).ok_or(AuthError::Malformed)?));
+            params.push((
+                percent_decode(k).ok_or(AuthError::Malformed)?,
+                percent_decode(v).ok_or(AuthError::Malformed)?,
+            ));
         }
-        Ok(PresignedUrl { host: authority.to_ascii_lowercase(), path: path.to_string(), params })
+        Ok(PresignedUrl {
+            host: authority.to_ascii_lowercase(),
+            path: path.to_string(),
+            params,
+        })
     }
 
     fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn check_shape(&self) -> Result<(), AuthError> {
         let host = self.host.split(':').next().unwrap_or_default();
         let is_sts = host == "sts.amazonaws.com"
-            || (host.starts_with("sts.") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")));
+            || (host.starts_with("sts.")
+                && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")));
         if !is_sts {
-            return Err(AuthError::NotGetCallerIdentity(format!("host `{host}` is not an STS endpoint")));
+            return Err(AuthError::NotGetCallerIdentity(format!(
+                "host `{host}` is not an STS endpoint"
+            )));
         }
         if self.path != "/" {
-            return Err(AuthError::NotGetCallerIdentity("the path must be `/`".into()));
+            return Err(AuthError::NotGetCallerIdentity(
+                "the path must be `/`".into(),
+            ));
         }
         if self.param("Action") != Some("GetCallerIdentity") {
-            return Err(AuthError::NotGetCallerIdentity("Action is not GetCallerIdentity".into()));
+            return Err(AuthError::NotGetCallerIdentity(
+                "Action is not GetCallerIdentity".into(),
+            ));
         }
         if self.param("Version") != Some("2011-06-15") {
-            return Err(AuthError::NotGetCallerIdentity("Version is not 2011-06-15".into()));
+            return Err(AuthError::NotGetCallerIdentity(
+                "Version is not 2011-06-15".into(),
+            ));
         }
         if self.param("X-Amz-Algorithm") != Some("AWS4-HMAC-SHA256") {
-            return Err(AuthError::NotGetCallerIdentity("X-Amz-Algorithm is not AWS4-HMAC-SHA256".into()));
+            return Err(AuthError::NotGetCallerIdentity(
+                "X-Amz-Algorithm is not AWS4-HMAC-SHA256".into(),
+            ));
         }
         Ok(())
     }
@@ -198,7 +259,11 @@ impl PresignedUrl {
             .map(|(k, v)| (uri_encode(k), uri_encode(v)))
             .collect();
         pairs.sort();
-        pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
     }
 }
 
@@ -207,7 +272,15 @@ fn parse_amz_date(s: &str) -> Option<jiff::Timestamp> {
     if s.len() != 16 || !s.ends_with('Z') {
         return None;
     }
-    let iso = format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15]);
+    let iso = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &s[0..4],
+        &s[4..6],
+        &s[6..8],
+        &s[9..11],
+        &s[11..13],
+        &s[13..15]
+    );
     iso.parse().ok()
 }
 
@@ -266,21 +339,36 @@ mod tests {
 
     #[test]
     fn amz_dates_parse_and_reject_garbage() {
-        assert_eq!(parse_amz_date("20250102T030405Z").unwrap().to_string(), "2025-01-02T03:04:05Z");
+        assert_eq!(
+            parse_amz_date("20250102T030405Z").unwrap().to_string(),
+            "2025-01-02T03:04:05Z"
+        );
         assert!(parse_amz_date("2025-01-02").is_none());
     }
 
     #[test]
     fn uri_encoding_keeps_only_unreserved_characters() {
-        assert_eq!(uri_encode("AKID/20250101/us-east-1/sts/aws4_request"), "AKID%2F20250101%2Fus-east-1%2Fsts%2Faws4_request");
+        assert_eq!(
+            uri_encode("AKID/20250101/us-east-1/sts/aws4_request"),
+            "AKID%2F20250101%2Fus-east-1%2Fsts%2Faws4_request"
+        );
         assert_eq!(uri_encode("a b+c~"), "a%20b%2Bc~");
     }
 
     #[test]
     fn garbage_is_malformed() {
-        let creds = Credentials { access_key_id: "AKID".into(), secret_access_key: "s".into() };
+        let creds = Credentials {
+            access_key_id: "AKID".into(),
+            secret_access_key: "s".into(),
+        };
         let now = jiff::Timestamp::now();
-        assert_eq!(verify_token("hello", "c", &creds, now), Err(AuthError::Malformed));
-        assert_eq!(verify_token("k8s-aws-v1.!!!", "c", &creds, now), Err(AuthError::Malformed));
+        assert_eq!(
+            verify_token("hello", "c", &creds, now),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(
+            verify_token("k8s-aws-v1.!!!", "c", &creds, now),
+            Err(AuthError::Malformed)
+        );
     }
 }

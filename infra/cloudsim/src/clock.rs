@@ -11,7 +11,10 @@ pub struct Clock {
 
 impl Clock {
     pub fn new(scale: f64) -> Self {
-        assert!(scale.is_finite() && scale > 0.0, "time scale must be a positive number");
+        assert!(
+            scale.is_finite() && scale > 0.0,
+            "time scale must be a positive number"
+        );
         Clock { scale }
     }
 

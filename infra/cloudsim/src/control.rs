@@ -6,12 +6,15 @@
 //! - `GET  /_cloudsim/leaked-load-balancers`: load balancers that outlived their cluster
 //! - `POST /_cloudsim/reset`: forget all EKS resources and leaks, faults back to the profile's
 //!   (events are kept, so sequence numbers stay monotonic; a `reset` event marks the point)
+//! - `GET|PUT /_cloudsim/clusters/{name}/insights`: a cluster's upgrade insights (what
+//!   ListInsights and DescribeInsight answer), replaced whole by PUT
 //!
 //! Errors are `{"message": ...}` with status 400 (bad input) or 404 (unknown path).
 
 use serde_json::{Value, json};
 
 use crate::eks::api::Query;
+use crate::eks::insights;
 use crate::faults::Faults;
 use crate::persist::FAULTS_FILE;
 use crate::server::Shared;
@@ -42,10 +45,10 @@ pub(crate) async fn handle(
             Ok(serde_json::to_value(shared.eks.leaked_load_balancers()).expect("serializes"))
         }
         ("POST", "reset") => reset(shared).await,
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_cloudsim/{path}; see the cloudsim README"),
-        )),
+        (method, path) if path.starts_with("clusters/") => {
+            cluster_resource(shared, method, path, body).await
+        }
+        _ => Err(no_endpoint(method, path)),
     };
     match result {
         Ok(v) => (200, v),
@@ -154,6 +157,37 @@ async fn reset(shared: &Shared) -> ControlResult {
             .map_err(|e| (500, e.to_string()))?;
     }
     Ok(json!({"status": "reset"}))
+}
+
+fn no_endpoint(method: &str, path: &str) -> (u16, String) {
+    (
+        404,
+        format!("no control endpoint {method} /_cloudsim/{path}; see the cloudsim README"),
+    )
+}
+
+/// `clusters/{name}/...`: per-cluster settings that have no EKS API of their own.
+async fn cluster_resource(shared: &Shared, method: &str, path: &str, body: &[u8]) -> ControlResult {
+    let eks_err = |e: crate::eks::errors::EksError| (e.kind.status(), e.message);
+    match (method, path.split('/').collect::<Vec<_>>().as_slice()) {
+        ("GET", ["clusters", name, "insights"]) => {
+            let insights = insights::get(&shared.eks, name).map_err(eks_err)?;
+            Ok(serde_json::to_value(insights).expect("insights serialize"))
+        }
+        ("PUT", ["clusters", name, "insights"]) => {
+            let list: Vec<insights::Insight> = serde_json::from_slice(body).map_err(|e| {
+                (
+                    400,
+                    format!("invalid insights (a JSON list of DescribeInsight's insight): {e}"),
+                )
+            })?;
+            let stored = insights::set(&shared.eks, name, list)
+                .await
+                .map_err(eks_err)?;
+            Ok(serde_json::to_value(stored).expect("insights serialize"))
+        }
+        _ => Err(no_endpoint(method, path)),
+    }
 }
 
 /// RFC 7386: objects merge recursively, `null` deletes, anything else replaces.

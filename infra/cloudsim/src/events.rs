@@ -48,6 +48,8 @@ impl EventLog {
     }
 
     pub fn restore(events: Vec<Event>) -> Self {
-        EventLog { events: Mutex::new(events) }
+        EventLog {
+            events: Mutex::new(events),
+        }
     }
 }

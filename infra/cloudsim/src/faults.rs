@@ -41,15 +41,19 @@ impl Faults {
 
     pub fn nodegroup_create_fails(&self, cluster: &str, nodegroup: &str) -> bool {
         self.fail_nodegroup_create.contains("*")
-            || self.fail_nodegroup_create.contains(&format!("{cluster}/{nodegroup}"))
+            || self
+                .fail_nodegroup_create
+                .contains(&format!("{cluster}/{nodegroup}"))
     }
 
     pub fn is_never_ready(&self, cluster: &str, namespace: &str, name: &str) -> bool {
-        self.never_ready.contains(&format!("{cluster}/{namespace}/{name}"))
+        self.never_ready
+            .contains(&format!("{cluster}/{namespace}/{name}"))
     }
 
     pub fn is_crash_loop(&self, cluster: &str, namespace: &str, name: &str) -> bool {
-        self.crash_loop.contains(&format!("{cluster}/{namespace}/{name}"))
+        self.crash_loop
+            .contains(&format!("{cluster}/{namespace}/{name}"))
     }
 
     /// The 5xx rate for a Service's load balancer: the most specific entry wins.

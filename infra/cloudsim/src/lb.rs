@@ -25,6 +25,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::kube::controller::{gr, pod_ready};
 use crate::kube::selectors::LabelSelector;
 use crate::kube::{ClusterState, LoadBalancerInfo, obj};
+use crate::metrics::RequestCounts;
 
 /// Attempts at finding a free loopback address before giving up for this pass.
 const ADDRESS_ATTEMPTS: usize = 32;
@@ -47,11 +48,15 @@ impl Drop for Balancer {
 pub struct Balancers {
     cluster: OnceLock<Weak<ClusterState>>,
     by_service: Mutex<HashMap<(String, String), Balancer>>,
+    /// Every answer given, for `/metrics`; kept when a Service's load balancer is released.
+    requests: Arc<RequestCounts>,
 }
 
 impl std::fmt::Debug for Balancers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Balancers").field("count", &self.infos().len()).finish()
+        f.debug_struct("Balancers")
+            .field("count", &self.infos().len())
+            .finish()
     }
 }
 
@@ -61,8 +66,19 @@ impl Balancers {
         let _ = self.cluster.set(Arc::downgrade(cs));
     }
 
+    /// Answers given so far, by Service (`ns/name`) and HTTP status.
+    pub fn requests(&self) -> Vec<((String, u16), u64)> {
+        self.requests.snapshot()
+    }
+
     pub fn infos(&self) -> Vec<LoadBalancerInfo> {
-        let mut v: Vec<LoadBalancerInfo> = self.by_service.lock().expect("lb lock").values().map(|b| b.info.clone()).collect();
+        let mut v: Vec<LoadBalancerInfo> = self
+            .by_service
+            .lock()
+            .expect("lb lock")
+            .values()
+            .map(|b| b.info.clone())
+            .collect();
         v.sort_by(|a, b| (&a.namespace, &a.service).cmp(&(&b.namespace, &b.service)));
         v
     }
@@ -70,13 +86,20 @@ impl Balancers {
     /// Makes sure the Service's load balancer listens on `info.ports`, at `ip` when given (restore,
     /// port changes) or at a fresh random loopback address. Returns what it listens on, or None
     /// when no address could be bound this time.
-    pub fn ensure(&self, cs: &ClusterState, info: LoadBalancerInfo, ip: Option<&str>) -> Option<LoadBalancerInfo> {
+    pub fn ensure(
+        &self,
+        cs: &ClusterState,
+        info: LoadBalancerInfo,
+        ip: Option<&str>,
+    ) -> Option<LoadBalancerInfo> {
         let key = (info.namespace.clone(), info.service.clone());
         let mut map = self.by_service.lock().expect("lb lock");
         if let Some(b) = map.get(&key)
-            && b.info.ports == info.ports && ip.is_none_or(|ip| ip == b.info.ip) {
-                return Some(b.info.clone());
-            }
+            && b.info.ports == info.ports
+            && ip.is_none_or(|ip| ip == b.info.ip)
+        {
+            return Some(b.info.clone());
+        }
         let previous_ip = map.remove(&key).map(|b| b.info.ip.clone());
         let ip = ip.map(str::to_string).or(previous_ip);
         let (addr, listeners) = match ip.as_deref().and_then(|s| s.parse::<Ipv4Addr>().ok()) {
@@ -90,7 +113,12 @@ impl Balancers {
             None => {
                 let mut found = None;
                 for _ in 0..ADDRESS_ATTEMPTS {
-                    let addr = Ipv4Addr::new(127, fastrand::u8(1..=254), fastrand::u8(0..=255), fastrand::u8(1..=254));
+                    let addr = Ipv4Addr::new(
+                        127,
+                        fastrand::u8(1..=254),
+                        fastrand::u8(0..=255),
+                        fastrand::u8(1..=254),
+                    );
                     match bind_all(addr, &info.ports) {
                         Ok(l) => {
                             found = Some((addr, l));
@@ -106,23 +134,43 @@ impl Balancers {
                 found?
             }
         };
-        let info = LoadBalancerInfo { ip: addr.to_string(), ..info };
-        let counter = Arc::new(AtomicUsize::new(0));
-        let weak = self.cluster.get().cloned().unwrap_or_default();
+        let info = LoadBalancerInfo {
+            ip: addr.to_string(),
+            ..info
+        };
+        let target = Arc::new(Target {
+            cluster: self.cluster.get().cloned().unwrap_or_default(),
+            namespace: info.namespace.clone(),
+            service: info.service.clone(),
+            round_robin: AtomicUsize::new(0),
+            requests: self.requests.clone(),
+        });
         let accept_loops = listeners
             .into_iter()
-            .map(|l| tokio::spawn(accept_loop(l, weak.clone(), info.namespace.clone(), info.service.clone(), counter.clone())))
+            .map(|l| tokio::spawn(accept_loop(l, target.clone())))
             .collect();
-        map.insert(key, Balancer { info: info.clone(), accept_loops });
+        map.insert(
+            key,
+            Balancer {
+                info: info.clone(),
+                accept_loops,
+            },
+        );
         Some(info)
     }
 
     pub fn release(&self, namespace: &str, service: &str) {
-        self.by_service.lock().expect("lb lock").remove(&(namespace.to_string(), service.to_string()));
+        self.by_service
+            .lock()
+            .expect("lb lock")
+            .remove(&(namespace.to_string(), service.to_string()));
     }
 
     pub fn retain(&self, mut keep: impl FnMut(&str, &str) -> bool) {
-        self.by_service.lock().expect("lb lock").retain(|(ns, name), _| keep(ns, name));
+        self.by_service
+            .lock()
+            .expect("lb lock")
+            .retain(|(ns, name), _| keep(ns, name));
     }
 
     pub fn stop_all(&self) {
@@ -141,7 +189,17 @@ fn bind_all(addr: Ipv4Addr, ports: &[u16]) -> std::io::Result<Vec<tokio::net::Tc
         .collect()
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, cs: Weak<ClusterState>, namespace: String, service: String, counter: Arc<AtomicUsize>) {
+/// What one load balancer forwards to, shared by its listeners (one per Service port).
+struct Target {
+    cluster: Weak<ClusterState>,
+    namespace: String,
+    service: String,
+    /// Picks the next Ready pod.
+    round_robin: AtomicUsize,
+    requests: Arc<RequestCounts>,
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, target: Arc<Target>) {
     let mut conns = JoinSet::new();
     loop {
         let (tcp, _) = tokio::select! {
@@ -154,29 +212,50 @@ async fn accept_loop(listener: tokio::net::TcpListener, cs: Weak<ClusterState>, 
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };
-        let (cs, namespace, service, counter) = (cs.clone(), namespace.clone(), service.clone(), counter.clone());
+        let target = target.clone();
         conns.spawn(async move {
             let svc = service_fn(move |req| {
-                let (cs, namespace, service, counter) = (cs.clone(), namespace.clone(), service.clone(), counter.clone());
-                async move { Ok::<_, Infallible>(answer(cs, &namespace, &service, &counter, req).await) }
+                let target = target.clone();
+                async move {
+                    let response = answer(&target, req).await;
+                    let service = format!("{}/{}", target.namespace, target.service);
+                    target.requests.count(&service, response.status().as_u16());
+                    Ok::<_, Infallible>(response)
+                }
             });
-            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tcp), svc).await;
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), svc)
+                .await;
         });
     }
 }
 
 fn reply(code: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(&body).expect("serialisable"))));
+    let mut r = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(&body).expect("serialisable"),
+    )));
     *r.status_mut() = code;
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
-async fn answer(cs: Weak<ClusterState>, namespace: &str, service: &str, counter: &AtomicUsize, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let Some(cs) = cs.upgrade() else {
-        return reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "the cluster is gone"}));
+async fn answer(target: &Target, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (namespace, service) = (target.namespace.as_str(), target.service.as_str());
+    let Some(cs) = target.cluster.upgrade() else {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "the cluster is gone"}),
+        );
     };
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_string();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let base = json!({"cluster": cs.name, "namespace": namespace, "service": service, "host": host, "path": req.uri().path()});
     let faults = cs.env.faults();
     if faults.lb_latency_ms > 0 {
@@ -193,10 +272,15 @@ async fn answer(cs: Weak<ClusterState>, namespace: &str, service: &str, counter:
         body["error"] = json!("the service no longer exists");
         return reply(StatusCode::SERVICE_UNAVAILABLE, body);
     };
-    let selector = svc["spec"]["selector"].as_object().map(LabelSelector::from_map);
+    let selector = svc["spec"]["selector"]
+        .as_object()
+        .map(LabelSelector::from_map);
     let (pods, _) = cs.store.list(&gr("", "pods"), Some(namespace));
     let ready: Vec<_> = match &selector {
-        Some(sel) if !sel.is_empty() => pods.iter().filter(|p| sel.matches(p) && pod_ready(p) && !obj::is_deleting(p)).collect(),
+        Some(sel) if !sel.is_empty() => pods
+            .iter()
+            .filter(|p| sel.matches(p) && pod_ready(p) && !obj::is_deleting(p))
+            .collect(),
         _ => Vec::new(),
     };
     if ready.is_empty() {
@@ -204,7 +288,7 @@ async fn answer(cs: Weak<ClusterState>, namespace: &str, service: &str, counter:
         body["error"] = json!("no ready endpoints");
         return reply(StatusCode::SERVICE_UNAVAILABLE, body);
     }
-    let pod = ready[counter.fetch_add(1, Ordering::Relaxed) % ready.len()];
+    let pod = ready[target.round_robin.fetch_add(1, Ordering::Relaxed) % ready.len()];
     let mut body = base;
     body["pod"] = json!(obj::name(pod));
     body["node"] = pod["spec"]["nodeName"].clone();

@@ -9,6 +9,7 @@
 //! - [`kube`]: the Kubernetes API of each cluster (server, storage, controller).
 //! - [`auth`]: EKS bearer tokens, verified with SigV4.
 //! - [`lb`]: reachable load balancers for LoadBalancer Services.
+//! - [`metrics`]: what the load balancers answered, for Prometheus at `GET /metrics`.
 //! - [`eks`]: the EKS control plane (REST API, resource lifecycle) and its seam to the Kubernetes half.
 //! - [`server`]: the HTTP server (EKS + control API), start-up restore and shutdown: [`Server::start`].
 //! - [`control`]: the `/_cloudsim/` API (faults, events, leaked load balancers, reset).
@@ -24,6 +25,7 @@ pub mod events;
 pub mod faults;
 pub mod kube;
 pub mod lb;
+pub mod metrics;
 pub mod persist;
 pub mod profile;
 pub mod server;

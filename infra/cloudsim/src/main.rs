@@ -47,6 +47,9 @@ struct ServeArgs {
     /// Region in ARNs and token verification.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     region: String,
+    /// Seeds the latencies the profile gives as spreads ({"min", "max"}): the same seed, the same durations.
+    #[arg(long, default_value_t = cloudsim::profile::DEFAULT_SEED)]
+    seed: u64,
     /// Account id in ARNs.
     #[arg(long, env = "CLOUDSIM_ACCOUNT_ID", default_value = cloudsim::eks::DEFAULT_ACCOUNT_ID)]
     account_id: String,
@@ -79,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.listen = args.listen;
     cfg.time_scale = args.time_scale;
     cfg.profile = profile;
+    cfg.profile.latencies.seed = args.seed;
     cfg.state_dir = args.state_dir;
     cfg.region = args.region;
     cfg.account_id = args.account_id;

@@ -1,5 +1,6 @@
 //! The cloudsim server: one HTTP/1 listener serving the EKS REST API (what `AWS_ENDPOINT_URL_EKS`
-//! points at) and the `/_cloudsim/` control API, plus start-up (state restore) and shutdown.
+//! points at), the `/_cloudsim/` control API and Prometheus metrics (`GET /metrics`), plus start-up
+//! (state restore) and shutdown.
 //!
 //! Library entry point for tests: `Server::start(Config) -> RunningServer`. The binary is a thin
 //! clap wrapper around it.
@@ -84,6 +85,8 @@ pub(crate) struct Shared {
     /// The profile's faults: what `POST /_cloudsim/reset` goes back to.
     pub profile_faults: Faults,
     throttle: Throttle,
+    /// Unix seconds at start-up (`cloudsim_start_time_seconds`).
+    started_secs: f64,
 }
 
 pub struct Server;
@@ -149,6 +152,9 @@ impl Server {
             store: store.clone(),
             profile_faults: cfg.profile.faults,
             throttle: Throttle::new(),
+            started_secs: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = vec![lifecycle::spawn(eks.clone())];
@@ -274,6 +280,13 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             )));
         }
     };
+    if method == "GET" && path == "/metrics" {
+        let text = crate::metrics::render(&shared.eks.lb_requests(), shared.started_secs);
+        return Response::builder()
+            .header("content-type", crate::metrics::CONTENT_TYPE)
+            .body(Full::new(Bytes::from(text)))
+            .expect("valid response");
+    }
     if let Some(rest) = path.strip_prefix("/_cloudsim/") {
         let (status, value) =
             control::handle(shared, &method, rest, raw_query.as_deref(), &body).await;

@@ -49,6 +49,11 @@ pub fn eks_client(config: &aws_config::SdkConfig) -> aws_sdk_eks::Client {
     aws_sdk_eks::Client::from_conf(aws_sdk_eks::config::Builder::from(config).interceptor(CallCounter).build())
 }
 
+/// An EC2 client that counts its requests.
+pub fn ec2_client(config: &aws_config::SdkConfig) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(config).interceptor(CallCounter).build())
+}
+
 /// A Route53 client that counts its requests.
 pub fn route53_client(config: &aws_config::SdkConfig) -> aws_sdk_route53::Client {
     aws_sdk_route53::Client::from_conf(aws_sdk_route53::config::Builder::from(config).interceptor(CallCounter).build())

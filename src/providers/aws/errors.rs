@@ -42,6 +42,8 @@ const UNAVAILABLE: &[&str] = &[
     "InternalServerError",
     "RequestTimeout",
     "RequestTimeoutException",
+    // EC2: "the server is overloaded".
+    "Unavailable",
 ];
 
 const NOT_FOUND: &[&str] = &[
@@ -91,6 +93,18 @@ const DENIED: &[&str] = &[
     "SignatureDoesNotMatch",
     "MissingAuthenticationToken",
     "NotAuthorizedException",
+    // EC2: credentials not valid or not accepted.
+    "AuthFailure",
+];
+
+/// EC2 names its errors `Invalid<Thing>.<Reason>` (`InvalidSubnetID.NotFound`,
+/// `InvalidGroup.Duplicate`, `InvalidVpcID.Malformed`), all with HTTP 400: the reason after the
+/// dot says what it means.
+const EC2_REASONS: &[(&str, ErrorKind)] = &[
+    (".NotFound", ErrorKind::NotFound),
+    (".Duplicate", ErrorKind::Conflict),
+    (".InUse", ErrorKind::Conflict),
+    (".Malformed", ErrorKind::Invalid),
 ];
 
 /// The kind of a service error from its code and HTTP status (either may be missing).
@@ -114,6 +128,10 @@ pub fn classify(code: Option<&str>, status: Option<u16>) -> ErrorKind {
         }
         if is(DENIED) {
             return ErrorKind::Denied;
+        }
+        let lower = code.to_ascii_lowercase();
+        if let Some((_, kind)) = EC2_REASONS.iter().find(|(reason, _)| lower.ends_with(&reason.to_ascii_lowercase())) {
+            return *kind;
         }
     }
     match status {
@@ -145,6 +163,27 @@ fn detail<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
+    if let SdkError::DispatchFailure(d) = err {
+        // One sentence, not the connector's whole debug chain: its innermost cause says what
+        // happened ("Connection refused"), and where to look is always the same.
+        let mut cause: &dyn StdError = err;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let how = if d.is_timeout() {
+            "timed out"
+        } else if d.is_io() {
+            "could not connect"
+        } else if d.is_user() {
+            "could not send the request"
+        } else {
+            "failed"
+        };
+        return format!(
+            "the request to AWS {how}: {cause}; check the network and the region (and \
+             AWS_ENDPOINT_URL_* when aiming at local stand-ins)"
+        );
+    }
     let SdkError::ServiceError(_) = err else {
         return DisplayErrorContext(err).to_string();
     };
@@ -331,6 +370,18 @@ mod tests {
         ] {
             assert!(!ProviderError::new(kind, "x").retryable(), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn ec2_dotted_codes_are_read_by_their_reason() {
+        assert_eq!(classify(Some("InvalidSubnetID.NotFound"), Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify(Some("InvalidVpcID.NotFound"), Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify(Some("InvalidGroup.Duplicate"), Some(400)), ErrorKind::Conflict);
+        assert_eq!(classify(Some("InvalidIPAddress.InUse"), Some(400)), ErrorKind::Conflict);
+        assert_eq!(classify(Some("InvalidSubnetID.Malformed"), Some(400)), ErrorKind::Invalid);
+        assert_eq!(classify(Some("AuthFailure"), Some(401)), ErrorKind::Denied);
+        assert_eq!(classify(Some("Unavailable"), Some(503)), ErrorKind::Unavailable);
+        assert_eq!(classify(Some("RequestLimitExceeded"), Some(503)), ErrorKind::Throttled);
     }
 
     #[test]

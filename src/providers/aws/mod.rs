@@ -1,14 +1,17 @@
 //! AWS: the shared SDK configuration and what is built on it: EKS tokens and kubeconfigs, the EKS
 //! cluster provider (`eks*`), the Route53 traffic provider (`route53*`), the S3 state backend
-//! (`s3_state`), and what they share (`errors`: SDK errors → `ProviderError`; `poll`: adaptive,
-//! bounded waits). The composition root ([`crate::compose`]) builds them.
+//! (`s3_state`), the EC2 subnet inventory (`ec2_subnets`), and what they share (`errors`: SDK
+//! errors → `ProviderError`; `poll`: adaptive, bounded waits). The composition root
+//! ([`crate::compose`]) builds them.
 //!
 //! Credentials, region and endpoints come from the standard AWS sources (environment, profiles,
 //! SSO, instance roles; `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_EKS`,
-//! `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_S3`), so the same binary talks to AWS or to the
-//! local stand-ins without a flag. TLS is rustls with ring, the workspace's one crypto provider.
+//! `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_EC2`), so the same binary
+//! talks to AWS or to the local stand-ins without a flag. TLS is rustls with ring, the workspace's
+//! one crypto provider.
 
 pub mod calls;
+pub mod ec2_subnets;
 pub mod eks;
 mod eks_access;
 mod eks_addons;

@@ -1,5 +1,6 @@
-//! EKS add-ons: CreateAddon, DescribeAddon, ListAddons, DeleteAddon, and the catalog of add-ons
-//! cloudsim knows (an unknown name is refused, as EKS refuses it).
+//! EKS add-ons: CreateAddon, DescribeAddon, ListAddons, DeleteAddon. Names and versions come from
+//! the [`catalog`](super::catalog): an unknown name, or a version that does not run on the
+//! cluster's Kubernetes version, is refused as EKS refuses it.
 
 use std::collections::BTreeMap;
 
@@ -10,24 +11,8 @@ use super::api::{Query, page_body, paginate};
 use super::clusters::{check_iam_arn, not_found};
 use super::errors::{EksError, EksResult, ErrorKind};
 use super::model::{Addon, Change, Pending};
-use super::{Eks, epoch_secs, new_id, tags};
-
-/// Known add-ons and the version each gets when none is asked for (`None`: follows the cluster's
-/// Kubernetes version, like kube-proxy).
-const CATALOG: &[(&str, Option<&str>)] = &[
-    ("vpc-cni", Some("v1.19.2-eksbuild.1")),
-    ("coredns", Some("v1.11.4-eksbuild.2")),
-    ("kube-proxy", None),
-    ("aws-ebs-csi-driver", Some("v1.38.1-eksbuild.1")),
-    ("aws-efs-csi-driver", Some("v2.1.4-eksbuild.1")),
-    ("aws-mountpoint-s3-csi-driver", Some("v1.11.0-eksbuild.1")),
-    ("eks-pod-identity-agent", Some("v1.3.4-eksbuild.1")),
-    ("snapshot-controller", Some("v8.1.0-eksbuild.1")),
-    ("amazon-cloudwatch-observability", Some("v2.6.0-eksbuild.1")),
-    ("aws-guardduty-agent", Some("v1.8.1-eksbuild.1")),
-    ("metrics-server", Some("v0.7.2-eksbuild.1")),
-    ("adot", Some("v0.109.0-eksbuild.1")),
-];
+use super::{Eks, catalog, epoch_secs, new_id, tags};
+use crate::profile::LatencyKind;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -75,14 +60,7 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Va
             c.status
         )));
     }
-    let Some((_, default_version)) = CATALOG.iter().find(|(n, _)| *n == name) else {
-        let known: Vec<&str> = CATALOG.iter().map(|(n, _)| *n).collect();
-        return Err(EksError::invalid(format!(
-            "Addon {name} specified is not supported in {} kubernetes version (cloudsim knows: {})",
-            c.version,
-            known.join(", ")
-        )));
-    };
+    let spec = catalog::find(&name, &c.version)?;
     if let Some(existing) = c.addons.get(&name) {
         if req.client_request_token.is_some()
             && existing.client_request_token == req.client_request_token
@@ -94,15 +72,11 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Va
         )));
     }
     let version = match req.addon_version {
-        Some(v) if v.starts_with('v') && v.contains("-eksbuild.") => v,
         Some(v) => {
-            return Err(EksError::invalid(format!(
-                "addonVersion {v:?} is not an add-on version (like v1.19.2-eksbuild.1)"
-            )));
+            spec.check_version(&v, &c.version)?;
+            v
         }
-        None => {
-            default_version.map_or_else(|| format!("v{}.0-eksbuild.1", c.version), str::to_string)
-        }
+        None => spec.default_version(&c.version)?.to_string(),
     };
     let now = eks.time.now_ms();
     let addon = Addon {
@@ -117,7 +91,7 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Va
         client_request_token: req.client_request_token,
         tags: req.tags,
         pending: Some(Pending {
-            due_ms: eks.due_in(eks.env.latencies.addon_create_secs),
+            due_ms: eks.due_in(LatencyKind::AddonCreate, &format!("{cluster}/{name}")),
             change: Change::Create,
         }),
     };
@@ -178,7 +152,7 @@ pub fn delete(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
     a.status = "DELETING".into();
     a.modified_at_ms = eks.time.now_ms();
     a.pending = Some(Pending {
-        due_ms: eks.due_in(eks.env.latencies.addon_delete_secs),
+        due_ms: eks.due_in(LatencyKind::AddonDelete, &format!("{cluster}/{name}")),
         change: Change::Delete,
     });
     let body = json!({ "addon": to_json(cluster, a) });

@@ -9,7 +9,9 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::errors::{EksError, EksResult, ErrorKind};
-use super::{Eks, access, addons, clusters, nodegroups, tags, updates};
+use super::{
+    Eks, access, addons, catalog, clusters, insights, nodegroups, pod_identity, tags, updates,
+};
 
 /// One EKS operation with its path labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,7 @@ pub enum Op {
     DeleteNodegroup(String, String),
     UpdateNodegroupConfig(String, String),
     CreateAddon(String),
+    DescribeAddonVersions,
     ListAddons(String),
     DescribeAddon(String, String),
     DeleteAddon(String, String),
@@ -37,6 +40,13 @@ pub enum Op {
     AssociateAccessPolicy(String, String),
     ListAssociatedAccessPolicies(String, String),
     DisassociateAccessPolicy(String, String, String),
+    ListInsights(String),
+    DescribeInsight(String, String),
+    CreatePodIdentityAssociation(String),
+    ListPodIdentityAssociations(String),
+    DescribePodIdentityAssociation(String, String),
+    UpdatePodIdentityAssociation(String, String),
+    DeletePodIdentityAssociation(String, String),
     TagResource(String),
     UntagResource(String),
     ListTagsForResource(String),
@@ -68,6 +78,7 @@ impl Op {
                 Op::UpdateNodegroupConfig(o(c), o(n))
             }
             ("POST", ["clusters", c, "addons"]) => Op::CreateAddon(o(c)),
+            ("GET", ["addons", "supported-versions"]) => Op::DescribeAddonVersions,
             ("GET", ["clusters", c, "addons"]) => Op::ListAddons(o(c)),
             ("GET", ["clusters", c, "addons", a]) => Op::DescribeAddon(o(c), o(a)),
             ("DELETE", ["clusters", c, "addons", a]) => Op::DeleteAddon(o(c), o(a)),
@@ -83,6 +94,23 @@ impl Op {
             }
             ("DELETE", ["clusters", c, "access-entries", p, "access-policies", pol]) => {
                 Op::DisassociateAccessPolicy(o(c), o(p), o(pol))
+            }
+            ("POST", ["clusters", c, "insights"]) => Op::ListInsights(o(c)),
+            ("GET", ["clusters", c, "insights", i]) => Op::DescribeInsight(o(c), o(i)),
+            ("POST", ["clusters", c, "pod-identity-associations"]) => {
+                Op::CreatePodIdentityAssociation(o(c))
+            }
+            ("GET", ["clusters", c, "pod-identity-associations"]) => {
+                Op::ListPodIdentityAssociations(o(c))
+            }
+            ("GET", ["clusters", c, "pod-identity-associations", a]) => {
+                Op::DescribePodIdentityAssociation(o(c), o(a))
+            }
+            ("POST", ["clusters", c, "pod-identity-associations", a]) => {
+                Op::UpdatePodIdentityAssociation(o(c), o(a))
+            }
+            ("DELETE", ["clusters", c, "pod-identity-associations", a]) => {
+                Op::DeletePodIdentityAssociation(o(c), o(a))
             }
             ("POST", ["tags", arn]) => Op::TagResource(o(arn)),
             ("DELETE", ["tags", arn]) => Op::UntagResource(o(arn)),
@@ -113,6 +141,7 @@ impl Op {
             Op::DeleteNodegroup(..) => "DeleteNodegroup",
             Op::UpdateNodegroupConfig(..) => "UpdateNodegroupConfig",
             Op::CreateAddon(_) => "CreateAddon",
+            Op::DescribeAddonVersions => "DescribeAddonVersions",
             Op::ListAddons(_) => "ListAddons",
             Op::DescribeAddon(..) => "DescribeAddon",
             Op::DeleteAddon(..) => "DeleteAddon",
@@ -123,6 +152,13 @@ impl Op {
             Op::AssociateAccessPolicy(..) => "AssociateAccessPolicy",
             Op::ListAssociatedAccessPolicies(..) => "ListAssociatedAccessPolicies",
             Op::DisassociateAccessPolicy(..) => "DisassociateAccessPolicy",
+            Op::ListInsights(_) => "ListInsights",
+            Op::DescribeInsight(..) => "DescribeInsight",
+            Op::CreatePodIdentityAssociation(_) => "CreatePodIdentityAssociation",
+            Op::ListPodIdentityAssociations(_) => "ListPodIdentityAssociations",
+            Op::DescribePodIdentityAssociation(..) => "DescribePodIdentityAssociation",
+            Op::UpdatePodIdentityAssociation(..) => "UpdatePodIdentityAssociation",
+            Op::DeletePodIdentityAssociation(..) => "DeletePodIdentityAssociation",
             Op::TagResource(_) => "TagResource",
             Op::UntagResource(_) => "UntagResource",
             Op::ListTagsForResource(_) => "ListTagsForResource",
@@ -202,6 +238,7 @@ fn dispatch(eks: &Eks, op: &Op, q: &Query, body: &[u8]) -> EksResult<serde_json:
         Op::DeleteNodegroup(c, n) => nodegroups::delete(eks, c, n),
         Op::UpdateNodegroupConfig(c, n) => nodegroups::update_config(eks, c, n, parse(body)?),
         Op::CreateAddon(c) => addons::create(eks, c, parse(body)?),
+        Op::DescribeAddonVersions => catalog::describe_versions(q),
         Op::ListAddons(c) => addons::list(eks, c, q),
         Op::DescribeAddon(c, a) => addons::describe(eks, c, a),
         Op::DeleteAddon(c, a) => addons::delete(eks, c, a),
@@ -212,6 +249,13 @@ fn dispatch(eks: &Eks, op: &Op, q: &Query, body: &[u8]) -> EksResult<serde_json:
         Op::AssociateAccessPolicy(c, p) => access::associate(eks, c, p, parse(body)?),
         Op::ListAssociatedAccessPolicies(c, p) => access::list_policies(eks, c, p, q),
         Op::DisassociateAccessPolicy(c, p, pol) => access::disassociate(eks, c, p, pol),
+        Op::ListInsights(c) => insights::list(eks, c, parse(body)?),
+        Op::DescribeInsight(c, i) => insights::describe(eks, c, i),
+        Op::CreatePodIdentityAssociation(c) => pod_identity::create(eks, c, parse(body)?),
+        Op::ListPodIdentityAssociations(c) => pod_identity::list(eks, c, q),
+        Op::DescribePodIdentityAssociation(c, a) => pod_identity::describe(eks, c, a),
+        Op::UpdatePodIdentityAssociation(c, a) => pod_identity::update(eks, c, a, parse(body)?),
+        Op::DeletePodIdentityAssociation(c, a) => pod_identity::delete(eks, c, a),
         Op::TagResource(arn) => tags::tag(eks, arn, parse(body)?),
         Op::UntagResource(arn) => tags::untag(eks, arn, q),
         Op::ListTagsForResource(arn) => tags::list(eks, arn),
@@ -239,7 +283,17 @@ pub fn paginate(
     q: &Query,
     max_limit: usize,
 ) -> EksResult<(Vec<String>, Option<String>)> {
-    let max = match q.get("maxResults") {
+    paginate_with(names, q.get("maxResults"), q.get("nextToken"), max_limit)
+}
+
+/// [`paginate`] for operations that carry `maxResults` and `nextToken` in the body (ListInsights).
+pub fn paginate_with(
+    names: Vec<String>,
+    max_results: Option<&str>,
+    next_token: Option<&str>,
+    max_limit: usize,
+) -> EksResult<(Vec<String>, Option<String>)> {
+    let max = match max_results {
         None => max_limit,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=max_limit).contains(&n) => n,
@@ -250,7 +304,7 @@ pub fn paginate(
             }
         },
     };
-    let after = match q.get("nextToken") {
+    let after = match next_token {
         None => None,
         Some(t) => Some(
             hex::decode(t)
@@ -279,6 +333,19 @@ pub fn paginate(
 
 /// A list response: `{key: [...], "nextToken": ...}` (the token only when there is a next page).
 pub fn page_body(key: &str, page: Vec<String>, next: Option<String>) -> serde_json::Value {
+    page_body_with(
+        key,
+        page.into_iter().map(serde_json::Value::String).collect(),
+        next,
+    )
+}
+
+/// [`page_body`] for pages of objects (ListInsights' summaries).
+pub fn page_body_with(
+    key: &str,
+    page: Vec<serde_json::Value>,
+    next: Option<String>,
+) -> serde_json::Value {
     let mut body = serde_json::json!({ key: page });
     if let Some(next) = next {
         body["nextToken"] = serde_json::json!(next);

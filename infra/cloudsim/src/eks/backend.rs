@@ -45,6 +45,8 @@ pub trait ClusterApi: Send + Sync + 'static {
     fn set_version(&self, version: &str);
     /// LoadBalancer Services whose load balancer still exists.
     fn load_balancers(&self) -> Vec<LoadBalancerInfo>;
+    /// Requests its load balancers answered, `((ns/name, HTTP status), count)` (for `/metrics`).
+    fn lb_requests(&self) -> Vec<((String, u16), u64)>;
     /// Stop serving: the cluster was deleted (or cloudsim is shutting down).
     async fn shutdown(&self);
 }

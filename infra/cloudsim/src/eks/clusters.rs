@@ -10,6 +10,7 @@ use super::api::{Query, page_body, paginate};
 use super::errors::{EksError, EksResult, ErrorKind};
 use super::model::{Change, Cluster, Pending, Update};
 use super::{Eks, access, check_name, epoch_secs, new_id, tags, updates};
+use crate::profile::LatencyKind;
 
 /// Kubernetes versions cloudsim offers, oldest first (standard plus extended support).
 pub const SUPPORTED_VERSIONS: &[&str] = &[
@@ -144,11 +145,13 @@ pub fn create(eks: &Eks, req: CreateClusterRequest) -> EksResult<Value> {
         endpoint: None,
         ca_pem: None,
         health_issues: Vec::new(),
-        pending: Some(Pending { due_ms: eks.due_in(eks.env.latencies.cluster_create_secs), change: Change::Create }),
+        pending: Some(Pending { due_ms: eks.due_in(LatencyKind::ClusterCreate, &name), change: Change::Create }),
         nodegroups: BTreeMap::new(),
         addons: BTreeMap::new(),
         access_entries: BTreeMap::new(),
         updates: BTreeMap::new(),
+        insights: BTreeMap::new(),
+        pod_identity_associations: BTreeMap::new(),
     };
     if bootstrap_admin && cluster.authentication_mode != "CONFIG_MAP" {
         access::bootstrap_creator(eks, &mut cluster, now);
@@ -203,7 +206,7 @@ pub fn delete(eks: &Eks, name: &str) -> EksResult<Value> {
     }
     c.status = "DELETING".into();
     c.pending = Some(Pending {
-        due_ms: eks.due_in(eks.env.latencies.cluster_delete_secs),
+        due_ms: eks.due_in(LatencyKind::ClusterDelete, name),
         change: Change::Delete,
     });
     let body = json!({ "cluster": to_json(eks, c) });
@@ -265,7 +268,7 @@ pub fn update_version(eks: &Eks, name: &str, req: UpdateVersionRequest) -> EksRe
     let body = json!({ "update": updates::to_json(&update) });
     c.status = "UPDATING".into();
     c.pending = Some(Pending {
-        due_ms: eks.due_in(eks.env.latencies.cluster_update_secs),
+        due_ms: eks.due_in(LatencyKind::ClusterUpdate, &format!("{name}/{version}")),
         change: Change::Version {
             update_id: update.id.clone(),
             version: version.clone(),

@@ -14,7 +14,11 @@ pub struct KubeBackend;
 #[async_trait]
 impl ClusterBackend for KubeBackend {
     async fn start(&self, spec: ClusterSpec, env: Env) -> anyhow::Result<Arc<dyn ClusterApi>> {
-        let cfg = KubeClusterConfig { name: spec.name, version: spec.version, state_dir: spec.state_dir };
+        let cfg = KubeClusterConfig {
+            name: spec.name,
+            version: spec.version,
+            state_dir: spec.state_dir,
+        };
         Ok(KubeCluster::start(cfg, env).await?)
     }
 }
@@ -43,6 +47,10 @@ impl ClusterApi for KubeCluster {
 
     fn load_balancers(&self) -> Vec<LoadBalancerInfo> {
         KubeCluster::load_balancers(self)
+    }
+
+    fn lb_requests(&self) -> Vec<((String, u16), u64)> {
+        KubeCluster::lb_requests(self)
     }
 
     async fn shutdown(&self) {

@@ -2,7 +2,8 @@
 //! asynchronous state changes on the simulated clock.
 //!
 //! - [`api`] routes REST-JSON requests (as aws-sdk-eks sends them) to the per-resource modules
-//!   [`clusters`], [`nodegroups`], [`addons`], [`access`], [`tags`], [`updates`];
+//!   [`clusters`], [`nodegroups`], [`addons`] (versions from the [`catalog`]), [`access`], [`tags`],
+//!   [`updates`], [`insights`], [`pod_identity`];
 //! - [`lifecycle`] completes in-flight transitions at their deadlines and drives each cluster's
 //!   Kubernetes half through [`backend`];
 //! - [`model`] is the state as persisted; [`errors`] the AWS-shaped errors.
@@ -14,12 +15,15 @@ pub mod access;
 pub mod addons;
 pub mod api;
 pub mod backend;
+pub mod catalog;
 pub mod clusters;
 pub mod errors;
+pub mod insights;
 pub mod kube_backend;
 pub mod lifecycle;
 pub mod model;
 pub mod nodegroups;
+pub mod pod_identity;
 pub mod tags;
 pub mod updates;
 
@@ -31,6 +35,7 @@ use tokio::sync::Notify;
 
 use crate::env::Env;
 use crate::persist::{EKS_FILE, StateDir};
+use crate::profile::LatencyKind;
 use backend::{ClusterApi, ClusterBackend};
 use errors::{EksError, ErrorKind};
 use model::{EksState, LeakedLoadBalancer};
@@ -164,6 +169,19 @@ impl Eks {
         })
     }
 
+    /// Applies a change that does not come through the EKS API (the control API's), with the same
+    /// guarantees: no request sees it before it is on disk.
+    pub(crate) async fn change<T>(
+        &self,
+        f: impl FnOnce(&mut EksState) -> Result<T, EksError>,
+    ) -> Result<T, EksError> {
+        let _gate = self.gate.write().await;
+        let result = f(&mut self.state())?;
+        self.persist().await?;
+        self.wake();
+        Ok(result)
+    }
+
     /// Tells the lifecycle a new or earlier deadline exists.
     pub(crate) fn wake(&self) {
         self.wake.notify_one();
@@ -172,6 +190,17 @@ impl Eks {
     /// Load balancers that outlived their cluster.
     pub fn leaked_load_balancers(&self) -> Vec<LeakedLoadBalancer> {
         self.state().leaked_load_balancers.clone()
+    }
+
+    /// Each running cluster's load balancer request counts, by cluster name (for `/metrics`).
+    pub fn lb_requests(&self) -> Vec<(String, Vec<((String, u16), u64)>)> {
+        let running = self.running.lock().expect("running lock poisoned");
+        let mut all: Vec<_> = running
+            .iter()
+            .map(|(name, api)| (name.clone(), api.lb_requests()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// Names and statuses of all clusters (for the control API's overview).
@@ -223,8 +252,10 @@ impl Eks {
         )
     }
 
-    /// The wall-clock deadline `secs` simulated seconds from now.
-    pub(crate) fn due_in(&self, secs: f64) -> u64 {
+    /// The wall-clock deadline of a `kind` change to `resource` (its latency drawn from the
+    /// profile, see [`crate::profile`]), persisted with the resource so restarts keep the draw.
+    pub(crate) fn due_in(&self, kind: LatencyKind, resource: &str) -> u64 {
+        let secs = self.env.latencies.draw(kind, resource);
         let real = self.env.clock.scaled(crate::profile::Latencies::get(secs));
         self.time.now_ms() + real.as_millis() as u64
     }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::backend::LoadBalancerInfo;
+use super::insights::Insight;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -95,6 +96,32 @@ pub struct Cluster {
     pub access_entries: BTreeMap<String, AccessEntry>,
     /// Keyed by update id.
     pub updates: BTreeMap<String, Update>,
+    /// Keyed by insight id; set through the control API (state files from before insights have none).
+    #[serde(default)]
+    pub insights: BTreeMap<String, Insight>,
+    /// Keyed by association id (`a-...`).
+    #[serde(default)]
+    pub pod_identity_associations: BTreeMap<String, PodIdentityAssociation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodIdentityAssociation {
+    pub id: String,
+    pub arn: String,
+    pub namespace: String,
+    pub service_account: String,
+    pub role_arn: String,
+    pub target_role_arn: Option<String>,
+    /// Made when a target role is set (for the target role's trust policy).
+    pub external_id: Option<String>,
+    /// An IAM session policy (JSON text).
+    pub policy: Option<String>,
+    pub disable_session_tags: bool,
+    pub created_at_ms: u64,
+    pub modified_at_ms: u64,
+    pub tags: BTreeMap<String, String>,
+    pub client_request_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

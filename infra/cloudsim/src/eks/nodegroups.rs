@@ -12,6 +12,7 @@ use super::clusters::{check_iam_arn, not_found};
 use super::errors::{EksError, EksResult, ErrorKind};
 use super::model::{Change, Cluster, Nodegroup, NodegroupChange, Pending, Scaling, Taint, Update};
 use super::{Eks, check_name, epoch_secs, new_id, tags, updates};
+use crate::profile::LatencyKind;
 
 const CAPACITY_TYPES: &[&str] = &["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"];
 const TAINT_EFFECTS: &[&str] = &["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"];
@@ -202,7 +203,7 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateNodegroupRequest) -> EksResul
         tags: req.tags,
         health_issues: Vec::new(),
         pending: Some(Pending {
-            due_ms: eks.due_in(eks.env.latencies.nodegroup_create_secs),
+            due_ms: eks.due_in(LatencyKind::NodegroupCreate, &format!("{cluster}/{name}")),
             change: Change::Create,
         }),
     };
@@ -262,7 +263,7 @@ pub fn delete(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
     ng.status = "DELETING".into();
     ng.modified_at_ms = eks.time.now_ms();
     ng.pending = Some(Pending {
-        due_ms: eks.due_in(eks.env.latencies.nodegroup_delete_secs),
+        due_ms: eks.due_in(LatencyKind::NodegroupDelete, &format!("{cluster}/{name}")),
         change: Change::Delete,
     });
     let body = json!({ "nodegroup": to_json(cluster, ng) });
@@ -346,7 +347,10 @@ pub fn update_config(
     ng.status = "UPDATING".into();
     ng.modified_at_ms = update.created_at_ms;
     ng.pending = Some(Pending {
-        due_ms: eks.due_in(eks.env.latencies.nodegroup_update_secs),
+        due_ms: eks.due_in(
+            LatencyKind::NodegroupUpdate,
+            &format!("{cluster}/{name}/{}", update.id),
+        ),
         change: Change::NodegroupConfig {
             update_id: update.id.clone(),
             change,

@@ -1,4 +1,4 @@
-//! Tags on clusters, node groups, add-ons and access entries, addressed by ARN:
+//! Tags on clusters, node groups, add-ons, access entries and Pod Identity associations, addressed by ARN:
 //! TagResource, UntagResource, ListTagsForResource, plus the tag rules creation calls share.
 
 use std::collections::BTreeMap;
@@ -84,6 +84,14 @@ fn with_tags<T>(
                 .tags
         }
         "access-entry" => &mut access::find_by_arn(c, arn).ok_or_else(missing)?.tags,
+        "podidentityassociation" => {
+            &mut c
+                .pod_identity_associations
+                .values_mut()
+                .find(|a| a.arn == arn)
+                .ok_or_else(missing)?
+                .tags
+        }
         _ => return Err(missing()),
     };
     f(tags)

@@ -22,7 +22,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -31,19 +36,31 @@ impl ApiError {
 
     pub fn invalid(rt: &ResourceType, name: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", format!("{} \"{name}\" is invalid: {message}", qualified(rt)));
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {message}", qualified(rt)),
+        );
         e.details = Some(json!({"name": name, "group": rt.group, "kind": rt.kind}));
         e
     }
 
     pub fn not_found(rt: &ResourceType, name: &str) -> Self {
-        let mut e = Self::new(StatusCode::NOT_FOUND, "NotFound", format!("{} \"{name}\" not found", qualified(rt)));
+        let mut e = Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(rt)),
+        );
         e.details = Some(json!({"name": name, "group": rt.group, "kind": rt.resource}));
         e
     }
 
     pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
-        let mut e = Self::new(StatusCode::CONFLICT, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(rt)));
+        let mut e = Self::new(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(rt)),
+        );
         e.details = Some(json!({"name": name, "group": rt.group, "kind": rt.resource}));
         e
     }
@@ -52,7 +69,10 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::CONFLICT,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified(rt)),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                qualified(rt)
+            ),
         );
         e.details = Some(json!({"name": name, "group": rt.group, "kind": rt.resource}));
         e
@@ -63,7 +83,11 @@ impl ApiError {
     }
 
     pub fn unsupported_media(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", message)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            message,
+        )
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -71,7 +95,11 @@ impl ApiError {
     }
 
     pub fn path_not_found(path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NotFound", format!("the server could not find the requested resource ({path})"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
     }
 
     pub fn status(&self) -> Value {
@@ -88,14 +116,22 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Gone { .. } => ApiError::new(StatusCode::GONE, "Expired", e.to_string()),
-            StoreError::Persist(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()),
+            StoreError::Persist(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                e.to_string(),
+            ),
         }
     }
 }
 
 /// `deployments.apps`, or `pods` for the core group: how Kubernetes names a resource in messages.
 pub fn qualified(rt: &ResourceType) -> String {
-    if rt.group.is_empty() { rt.resource.clone() } else { format!("{}.{}", rt.resource, rt.group) }
+    if rt.group.is_empty() {
+        rt.resource.clone()
+    } else {
+        format!("{}.{}", rt.resource, rt.group)
+    }
 }
 
 /// A request after HTTP: what the handlers need, nothing more.
@@ -111,7 +147,10 @@ pub struct ApiRequest {
 
 impl ApiRequest {
     pub fn q(&self, key: &str) -> Option<&str> {
-        self.query.get(key).map(String::as_str).filter(|s| !s.is_empty())
+        self.query
+            .get(key)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -152,7 +191,11 @@ fn url_decode(s: &str) -> String {
                 out.push(b' ');
                 i += 1;
             }
-            b'%' if s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()).is_some() => {
+            b'%' if s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .is_some() =>
+            {
                 out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("checked above"));
                 i += 3;
             }

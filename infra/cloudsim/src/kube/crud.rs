@@ -31,13 +31,18 @@ pub struct Target {
 impl Target {
     /// The namespace key objects are stored under ("" when cluster-scoped).
     pub fn ns(&self) -> &str {
-        if self.rt.namespaced { self.namespace.as_deref().unwrap_or_default() } else { "" }
+        if self.rt.namespaced {
+            self.namespace.as_deref().unwrap_or_default()
+        } else {
+            ""
+        }
     }
 }
 
 pub fn handle(cs: &ClusterState, t: &Target, req: &ApiRequest) -> ApiResult {
     if let Some(sub) = t.sub.as_deref() {
-        let ok = (sub == "status" && t.rt.status_subresource) || (sub == "scale" && t.rt.scale_subresource);
+        let ok = (sub == "status" && t.rt.status_subresource)
+            || (sub == "scale" && t.rt.scale_subresource);
         if !ok || t.name.is_none() {
             return Err(ApiError::path_not_found(&req.path));
         }
@@ -58,7 +63,10 @@ pub fn handle(cs: &ClusterState, t: &Target, req: &ApiRequest) -> ApiResult {
         (&Method::PUT, Some(name), sub) => update(cs, t, name, sub, req),
         (&Method::PATCH, Some(name), sub) => patch(cs, t, name, sub, req),
         (&Method::DELETE, Some(name), None) => super::delete::delete(cs, t, name, req),
-        (m, _, _) => Err(ApiError::method_not_allowed(format!("{m} is not supported on {}", req.path))),
+        (m, _, _) => Err(ApiError::method_not_allowed(format!(
+            "{m} is not supported on {}",
+            req.path
+        ))),
     };
     if result.is_ok() && req.method != Method::GET {
         cs.after_write(&t.rt);
@@ -67,13 +75,18 @@ pub fn handle(cs: &ClusterState, t: &Target, req: &ApiRequest) -> ApiResult {
 }
 
 fn get(cs: &ClusterState, t: &Target, name: &str, req: &ApiRequest) -> ApiResult {
-    let o = cs.store.get(&t.rt.group_resource(), t.ns(), name).ok_or_else(|| ApiError::not_found(&t.rt, name))?;
+    let o = cs
+        .store
+        .get(&t.rt.group_resource(), t.ns(), name)
+        .ok_or_else(|| ApiError::not_found(&t.rt, name))?;
     Ok(render::one(&t.rt, &o, &req.accept, StatusCode::OK))
 }
 
 pub fn selectors(req: &ApiRequest) -> Result<(LabelSelector, FieldSelector), ApiError> {
-    let labels = LabelSelector::parse(req.q("labelSelector").unwrap_or_default()).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = FieldSelector::parse(req.q("fieldSelector").unwrap_or_default()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let labels = LabelSelector::parse(req.q("labelSelector").unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(req.q("fieldSelector").unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((labels, fields))
 }
 
@@ -85,24 +98,38 @@ fn list(cs: &ClusterState, t: &Target, req: &ApiRequest) -> ApiResult {
             let rv = cs.store.current_rv();
             (cs.store.get(&gr, t.ns(), name).into_iter().collect(), rv)
         }
-        _ => cs.store.list(&gr, t.namespace.as_deref().filter(|_| t.rt.namespaced)),
+        _ => cs
+            .store
+            .list(&gr, t.namespace.as_deref().filter(|_| t.rt.namespaced)),
     };
-    let items: Vec<Arc<Value>> = items.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect();
+    let items: Vec<Arc<Value>> = items
+        .into_iter()
+        .filter(|o| labels.matches(o) && fields.matches(o))
+        .collect();
     Ok(render::list(&t.rt, &items, rv, &req.accept))
 }
 
 /// Parses a request body (JSON, or protobuf for the kinds helm sends that way).
 pub fn decode_body(req: &ApiRequest) -> Result<Value, ApiError> {
-    let ct = req.content_type.split(';').next().unwrap_or_default().trim();
+    let ct = req
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
     if ct == "application/vnd.kubernetes.protobuf" {
         return protobuf::decode(&req.body).map_err(|e| ApiError::unsupported_media(e.to_string()));
     }
     if req.body.is_empty() {
-        return Err(ApiError::bad_request("the request has no body: send the object as JSON"));
+        return Err(ApiError::bad_request(
+            "the request has no body: send the object as JSON",
+        ));
     }
     serde_json::from_slice(&req.body).map_err(|e| {
         if ct.contains("yaml") {
-            ApiError::unsupported_media(format!("only JSON bodies are supported (YAML is not): {e}"))
+            ApiError::unsupported_media(format!(
+                "only JSON bodies are supported (YAML is not): {e}"
+            ))
         } else {
             ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
         }
@@ -111,15 +138,23 @@ pub fn decode_body(req: &ApiRequest) -> Result<Value, ApiError> {
 
 fn check_type(t: &Target, o: &Value) -> Result<(), ApiError> {
     if let Some(kind) = o["kind"].as_str()
-        && kind != t.rt.kind {
-            return Err(ApiError::bad_request(format!("the object is a {kind}, but this is the {} endpoint (kind {})", t.rt.resource, t.rt.kind)));
-        }
-    if let Some(ns) = o["metadata"]["namespace"].as_str().filter(|ns| !ns.is_empty())
-        && t.rt.namespaced && Some(ns) != t.namespace.as_deref() {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
+        && kind != t.rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the object is a {kind}, but this is the {} endpoint (kind {})",
+            t.rt.resource, t.rt.kind
+        )));
+    }
+    if let Some(ns) = o["metadata"]["namespace"]
+        .as_str()
+        .filter(|ns| !ns.is_empty())
+        && t.rt.namespaced
+        && Some(ns) != t.namespace.as_deref()
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
     Ok(())
 }
 
@@ -127,52 +162,85 @@ fn check_type(t: &Target, o: &Value) -> Result<(), ApiError> {
 pub fn prepare_new(tx: &Tx, t: &Target, o: &mut Value) -> Result<(), ApiError> {
     check_type(t, o)?;
     if !o.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     o["kind"] = json!(t.rt.kind);
     if o["apiVersion"].is_null() {
         o["apiVersion"] = json!(t.rt.api_version());
     }
     let meta = obj::meta_mut(o);
-    if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if meta
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         match meta.get("generateName").and_then(Value::as_str) {
             Some(prefix) if !prefix.is_empty() => {
                 let name = format!("{prefix}{}", obj::random_suffix(5));
                 meta.insert("name".into(), json!(name));
             }
-            _ => return Err(ApiError::invalid(&t.rt, "", "metadata.name: Required value: name or generateName is required")),
+            _ => {
+                return Err(ApiError::invalid(
+                    &t.rt,
+                    "",
+                    "metadata.name: Required value: name or generateName is required",
+                ));
+            }
         }
     }
     let name = meta["name"].as_str().unwrap_or_default().to_string();
     if name.contains('/') || name.len() > 253 || name.contains('%') {
-        return Err(ApiError::invalid(&t.rt, &name, "metadata.name: Invalid value: a name may not contain '/' or '%' or exceed 253 characters"));
+        return Err(ApiError::invalid(
+            &t.rt,
+            &name,
+            "metadata.name: Invalid value: a name may not contain '/' or '%' or exceed 253 characters",
+        ));
     }
     if t.rt.namespaced {
         meta.insert("namespace".into(), json!(t.ns()));
     } else {
         meta.remove("namespace");
     }
-    for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+    for k in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
         meta.remove(k);
     }
     meta.insert("uid".into(), json!(obj::new_uid()));
     meta.insert("creationTimestamp".into(), json!(obj::now_time()));
     meta.insert("generation".into(), json!(1));
     if t.rt.status_subresource
-        && let Some(m) = o.as_object_mut() {
-            m.remove("status");
-        }
+        && let Some(m) = o.as_object_mut()
+    {
+        m.remove("status");
+    }
     if t.rt.namespaced {
         let ns = t.ns();
-        match tx.get(&super::discovery::GroupResource::new("", "namespaces"), "", ns) {
+        match tx.get(
+            &super::discovery::GroupResource::new("", "namespaces"),
+            "",
+            ns,
+        ) {
             None => {
-                return Err(ApiError::new(StatusCode::NOT_FOUND, "NotFound", format!("namespaces \"{ns}\" not found")));
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("namespaces \"{ns}\" not found"),
+                ));
             }
             Some(n) if obj::is_deleting(&n) => {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "Forbidden",
-                    format!("{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated", t.rt.resource),
+                    format!(
+                        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                        t.rt.resource
+                    ),
                 ));
             }
             Some(_) => {}
@@ -182,7 +250,11 @@ pub fn prepare_new(tx: &Tx, t: &Target, o: &mut Value) -> Result<(), ApiError> {
 }
 
 fn commit_mode(req: &ApiRequest) -> Commit {
-    if req.dry_run() { Commit::DryRun } else { Commit::Durable }
+    if req.dry_run() {
+        Commit::DryRun
+    } else {
+        Commit::Durable
+    }
 }
 
 fn create(cs: &ClusterState, t: &Target, req: &ApiRequest) -> ApiResult {
@@ -195,28 +267,59 @@ fn create(cs: &ClusterState, t: &Target, req: &ApiRequest) -> ApiResult {
         }
         Ok(tx.put(&t.rt.group_resource(), o))
     })?;
-    Ok(render::one(&t.rt, &stored, &req.accept, StatusCode::CREATED))
+    Ok(render::one(
+        &t.rt,
+        &stored,
+        &req.accept,
+        StatusCode::CREATED,
+    ))
 }
 
 /// Replaces `old` by `new` following the API's rules; returns the stored object (or `old` itself
 /// when nothing changed, which keeps its resourceVersion as the real server does).
-pub fn commit_update(tx: &mut Tx, rt: &ResourceType, old: &Arc<Value>, mut new: Value, sub: Option<&str>) -> Result<Arc<Value>, ApiError> {
+pub fn commit_update(
+    tx: &mut Tx,
+    rt: &ResourceType,
+    old: &Arc<Value>,
+    mut new: Value,
+    sub: Option<&str>,
+) -> Result<Arc<Value>, ApiError> {
     let name = obj::name(old).to_string();
     if !new.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     if let Some(kind) = new["kind"].as_str()
-        && kind != rt.kind && sub != Some("scale") {
-            return Err(ApiError::bad_request(format!("the object is a {kind}, not a {}", rt.kind)));
-        }
+        && kind != rt.kind
+        && sub != Some("scale")
+    {
+        return Err(ApiError::bad_request(format!(
+            "the object is a {kind}, not a {}",
+            rt.kind
+        )));
+    }
     if let Some(n) = new["metadata"]["name"].as_str()
-        && n != name {
-            return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
-        }
-    if let Some(rv) = new["metadata"]["resourceVersion"].as_str().filter(|s| !s.is_empty())
-        && rv != old["metadata"]["resourceVersion"].as_str().unwrap_or_default() {
-            return Err(ApiError::conflict(rt, &name, "the object has been modified; please apply your changes to the latest version and try again"));
-        }
+        && n != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
+    }
+    if let Some(rv) = new["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        && rv
+            != old["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default()
+    {
+        return Err(ApiError::conflict(
+            rt,
+            &name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        ));
+    }
     if rt.status_subresource {
         if sub == Some("status") {
             let status = new["status"].take();
@@ -233,16 +336,25 @@ pub fn commit_update(tx: &mut Tx, rt: &ResourceType, old: &Arc<Value>, mut new: 
     new["apiVersion"] = old["apiVersion"].clone();
     {
         let meta = obj::meta_mut(&mut new);
-        for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "name", "generation"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+            "name",
+            "generation",
+        ] {
             match old["metadata"].get(k) {
                 Some(v) => drop(meta.insert(k.into(), v.clone())),
                 None => drop(meta.remove(k)),
             }
         }
         if !meta.contains_key("managedFields")
-            && let Some(mf) = old["metadata"].get("managedFields") {
-                meta.insert("managedFields".into(), mf.clone());
-            }
+            && let Some(mf) = old["metadata"].get("managedFields")
+        {
+            meta.insert("managedFields".into(), mf.clone());
+        }
     }
     if obj::spec_changed(old, &new) {
         obj::meta_mut(&mut new).insert("generation".into(), json!(obj::generation(old) + 1));
@@ -260,12 +372,24 @@ pub fn commit_update(tx: &mut Tx, rt: &ResourceType, old: &Arc<Value>, mut new: 
     Ok(tx.put(&gr, new))
 }
 
-fn update(cs: &ClusterState, t: &Target, name: &str, sub: Option<&str>, req: &ApiRequest) -> ApiResult {
+fn update(
+    cs: &ClusterState,
+    t: &Target,
+    name: &str,
+    sub: Option<&str>,
+    req: &ApiRequest,
+) -> ApiResult {
     let body = decode_body(req)?;
     check_type(t, &body).or_else(|e| if sub == Some("scale") { Ok(()) } else { Err(e) })?;
     let stored = cs.store.write(commit_mode(req), |tx| {
-        let old = tx.get(&t.rt.group_resource(), t.ns(), name).ok_or_else(|| ApiError::not_found(&t.rt, name))?;
-        let new = if sub == Some("scale") { scaled(&old, &body)? } else { body.clone() };
+        let old = tx
+            .get(&t.rt.group_resource(), t.ns(), name)
+            .ok_or_else(|| ApiError::not_found(&t.rt, name))?;
+        let new = if sub == Some("scale") {
+            scaled(&old, &body)?
+        } else {
+            body.clone()
+        };
         commit_update(tx, &t.rt, &old, new, sub.filter(|s| *s == "status"))
     })?;
     if sub == Some("scale") {
@@ -274,11 +398,25 @@ fn update(cs: &ClusterState, t: &Target, name: &str, sub: Option<&str>, req: &Ap
     Ok(render::one(&t.rt, &stored, &req.accept, StatusCode::OK))
 }
 
-fn patch(cs: &ClusterState, t: &Target, name: &str, sub: Option<&str>, req: &ApiRequest) -> ApiResult {
-    let ct = req.content_type.split(';').next().unwrap_or_default().trim().to_string();
+fn patch(
+    cs: &ClusterState,
+    t: &Target,
+    name: &str,
+    sub: Option<&str>,
+    req: &ApiRequest,
+) -> ApiResult {
+    let ct = req
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let body: Value = serde_json::from_slice(&req.body).map_err(|e| {
         if ct.contains("yaml") {
-            ApiError::unsupported_media(format!("send the apply configuration as JSON (YAML bodies are not supported): {e}"))
+            ApiError::unsupported_media(format!(
+                "send the apply configuration as JSON (YAML bodies are not supported): {e}"
+            ))
         } else {
             ApiError::bad_request(format!("the patch is not valid JSON: {e}"))
         }
@@ -342,7 +480,11 @@ fn patch(cs: &ClusterState, t: &Target, name: &str, sub: Option<&str>, req: &Api
     if sub == Some("scale") {
         return Ok(Reply::Json(StatusCode::OK, scale_of(&stored)));
     }
-    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(render::one(&t.rt, &stored, &req.accept, code))
 }
 
@@ -350,7 +492,12 @@ fn scale_of(o: &Value) -> Value {
     let selector = &o["spec"]["selector"];
     let sel = selector["matchLabels"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
     json!({
         "kind": "Scale", "apiVersion": "autoscaling/v1",
@@ -363,7 +510,10 @@ fn scale_of(o: &Value) -> Value {
 
 /// The object with `spec.replicas` taken from a Scale.
 fn scaled(old: &Value, scale: &Value) -> Result<Value, ApiError> {
-    let replicas = scale["spec"]["replicas"].as_i64().filter(|r| *r >= 0).ok_or_else(|| ApiError::bad_request("spec.replicas must be a non-negative integer"))?;
+    let replicas = scale["spec"]["replicas"]
+        .as_i64()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| ApiError::bad_request("spec.replicas must be a non-negative integer"))?;
     let mut new = old.clone();
     new["spec"]["replicas"] = json!(replicas);
     if let Some(rv) = scale["metadata"]["resourceVersion"].as_str() {
@@ -373,6 +523,9 @@ fn scaled(old: &Value, scale: &Value) -> Result<Value, ApiError> {
 }
 
 fn get_scale(cs: &ClusterState, t: &Target, name: &str) -> ApiResult {
-    let o = cs.store.get(&t.rt.group_resource(), t.ns(), name).ok_or_else(|| ApiError::not_found(&t.rt, name))?;
+    let o = cs
+        .store
+        .get(&t.rt.group_resource(), t.ns(), name)
+        .ok_or_else(|| ApiError::not_found(&t.rt, name))?;
     Ok(Reply::Json(StatusCode::OK, scale_of(&o)))
 }

@@ -32,7 +32,10 @@ pub fn on_create(tx: &Tx, rt: &ResourceType, o: &mut Value) -> Result<(), ApiErr
             o["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
             pod_spec_defaults(&mut o["spec"]);
         }
-        ("apps", "deployments") | ("apps", "replicasets") | ("apps", "statefulsets") | ("apps", "daemonsets") => {
+        ("apps", "deployments")
+        | ("apps", "replicasets")
+        | ("apps", "statefulsets")
+        | ("apps", "daemonsets") => {
             validate_workload(rt, &name, o)?;
             if rt.resource != "daemonsets" && o["spec"]["replicas"].is_null() {
                 o["spec"]["replicas"] = json!(1);
@@ -43,7 +46,10 @@ pub fn on_create(tx: &Tx, rt: &ResourceType, o: &mut Value) -> Result<(), ApiErr
             if rt.resource == "statefulsets" && o["spec"]["podManagementPolicy"].is_null() {
                 o["spec"]["podManagementPolicy"] = json!("OrderedReady");
             }
-            for (k, v) in [("revisionHistoryLimit", json!(10)), ("progressDeadlineSeconds", json!(600))] {
+            for (k, v) in [
+                ("revisionHistoryLimit", json!(10)),
+                ("progressDeadlineSeconds", json!(600)),
+            ] {
                 if rt.resource == "deployments" && o["spec"][k].is_null() {
                     o["spec"][k] = v;
                 }
@@ -61,16 +67,24 @@ pub fn on_create(tx: &Tx, rt: &ResourceType, o: &mut Value) -> Result<(), ApiErr
 pub fn on_update(tx: &Tx, rt: &ResourceType, old: &Value, new: &mut Value) -> Result<(), ApiError> {
     let name = obj::name(new).to_string();
     match kind_of(rt) {
-        ("", "namespaces")
-            if new["spec"].is_null() => {
-                new["spec"] = old["spec"].clone();
-            }
+        ("", "namespaces") if new["spec"].is_null() => {
+            new["spec"] = old["spec"].clone();
+        }
         ("", "secrets") => fold_string_data(new),
         ("", "services") => service_defaults(tx, new, Some(old))?,
-        ("apps", "deployments") | ("apps", "replicasets") | ("apps", "statefulsets") | ("apps", "daemonsets") => {
+        ("apps", "deployments")
+        | ("apps", "replicasets")
+        | ("apps", "statefulsets")
+        | ("apps", "daemonsets") => {
             validate_workload(rt, &name, new)?;
-            if old["spec"]["selector"] != new["spec"]["selector"] && !new["spec"]["selector"].is_null() {
-                return Err(ApiError::invalid(rt, &name, "spec.selector: Invalid value: field is immutable"));
+            if old["spec"]["selector"] != new["spec"]["selector"]
+                && !new["spec"]["selector"].is_null()
+            {
+                return Err(ApiError::invalid(
+                    rt,
+                    &name,
+                    "spec.selector: Invalid value: field is immutable",
+                ));
             }
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
@@ -87,9 +101,15 @@ pub fn on_update(tx: &Tx, rt: &ResourceType, old: &Value, new: &mut Value) -> Re
 
 fn fold_string_data(o: &mut Value) {
     if let Some(sd) = o.get("stringData").and_then(Value::as_object).cloned() {
-        let data = o.as_object_mut().expect("object").entry("data").or_insert_with(|| json!({}));
+        let data = o
+            .as_object_mut()
+            .expect("object")
+            .entry("data")
+            .or_insert_with(|| json!({}));
         for (k, v) in sd {
-            data[k] = json!(base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap_or_default()));
+            data[k] = json!(
+                base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap_or_default())
+            );
         }
         o.as_object_mut().expect("object").remove("stringData");
     }
@@ -102,7 +122,11 @@ fn pod_spec_defaults(spec: &mut Value) {
     if !spec.is_object() {
         return;
     }
-    for (k, v) in [("restartPolicy", "Always"), ("dnsPolicy", "ClusterFirst"), ("schedulerName", "default-scheduler")] {
+    for (k, v) in [
+        ("restartPolicy", "Always"),
+        ("dnsPolicy", "ClusterFirst"),
+        ("schedulerName", "default-scheduler"),
+    ] {
         if spec[k].is_null() {
             spec[k] = json!(v);
         }
@@ -119,10 +143,21 @@ fn validate_workload(rt: &ResourceType, name: &str, o: &Value) -> Result<(), Api
     }
     let template_labels = &o["spec"]["template"]["metadata"]["labels"];
     if !LabelSelector::from_label_selector(selector).matches_labels(template_labels) {
-        return Err(ApiError::invalid(rt, name, "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"));
+        return Err(ApiError::invalid(
+            rt,
+            name,
+            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`",
+        ));
     }
-    if o["spec"]["template"]["spec"]["containers"].as_array().is_none_or(Vec::is_empty) {
-        return Err(ApiError::invalid(rt, name, "spec.template.spec.containers: Required value"));
+    if o["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        return Err(ApiError::invalid(
+            rt,
+            name,
+            "spec.template.spec.containers: Required value",
+        ));
     }
     Ok(())
 }
@@ -143,7 +178,12 @@ fn job_defaults(o: &mut Value) {
     if !labels.is_object() {
         *labels = json!({});
     }
-    for (k, v) in [("batch.kubernetes.io/controller-uid", &uid), ("controller-uid", &uid), ("batch.kubernetes.io/job-name", &name), ("job-name", &name)] {
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("job-name", &name),
+    ] {
         labels[k] = json!(v);
     }
     if spec["template"]["spec"]["restartPolicy"].is_null() {
@@ -193,7 +233,10 @@ fn service_defaults(tx: &Tx, o: &mut Value, old: Option<&Value>) -> Result<(), A
     }
     let services = tx.list(&GroupResource::new("", "services"), None);
     if ty != "ExternalName" && spec["clusterIP"].is_null() {
-        let used: Vec<&str> = services.iter().filter_map(|s| s["spec"]["clusterIP"].as_str()).collect();
+        let used: Vec<&str> = services
+            .iter()
+            .filter_map(|s| s["spec"]["clusterIP"].as_str())
+            .collect();
         let ip = loop {
             let ip = format!("10.100.{}.{}", fastrand::u8(0..=255), fastrand::u8(1..=254));
             if !used.contains(&ip.as_str()) {
@@ -211,7 +254,9 @@ fn service_defaults(tx: &Tx, o: &mut Value, old: Option<&Value>) -> Result<(), A
         .flat_map(|s| s["spec"]["ports"].as_array().cloned().unwrap_or_default())
         .filter_map(|p| p["nodePort"].as_i64())
         .collect();
-    let old_ports = old.and_then(|o| o["spec"]["ports"].as_array().cloned()).unwrap_or_default();
+    let old_ports = old
+        .and_then(|o| o["spec"]["ports"].as_array().cloned())
+        .unwrap_or_default();
     if let Some(ports) = spec["ports"].as_array_mut() {
         for p in ports.iter_mut() {
             if p["protocol"].is_null() {
@@ -221,19 +266,23 @@ fn service_defaults(tx: &Tx, o: &mut Value, old: Option<&Value>) -> Result<(), A
                 p["targetPort"] = p["port"].clone();
             }
             if needs_node_ports && p["nodePort"].is_null() {
-                let kept = old_ports.iter().find(|op| op["port"] == p["port"]).and_then(|op| op["nodePort"].as_i64());
-                let port = kept.unwrap_or_else(|| loop {
-                    let n = fastrand::i64(30000..=32767);
-                    if !used_ports.contains(&n) {
-                        break n;
+                let kept = old_ports
+                    .iter()
+                    .find(|op| op["port"] == p["port"])
+                    .and_then(|op| op["nodePort"].as_i64());
+                let port = kept.unwrap_or_else(|| {
+                    loop {
+                        let n = fastrand::i64(30000..=32767);
+                        if !used_ports.contains(&n) {
+                            break n;
+                        }
                     }
                 });
                 p["nodePort"] = json!(port);
             }
-            if !needs_node_ports
-                && let Some(m) = p.as_object_mut() {
-                    m.remove("nodePort");
-                }
+            if !needs_node_ports && let Some(m) = p.as_object_mut() {
+                m.remove("nodePort");
+            }
         }
     }
     if ty == "LoadBalancer" {

@@ -37,41 +37,76 @@ pub struct DeleteOptions {
 fn options(req: &ApiRequest) -> Result<DeleteOptions, ApiError> {
     let body: Value = if req.body.is_empty() {
         json!({})
-    } else if req.content_type.starts_with("application/vnd.kubernetes.protobuf") {
+    } else if req
+        .content_type
+        .starts_with("application/vnd.kubernetes.protobuf")
+    {
         protobuf::decode(&req.body).map_err(|e| ApiError::unsupported_media(e.to_string()))?
     } else {
-        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("DeleteOptions is not valid JSON: {e}")))?
+        serde_json::from_slice(&req.body)
+            .map_err(|e| ApiError::bad_request(format!("DeleteOptions is not valid JSON: {e}")))?
     };
-    let policy = body["propagationPolicy"].as_str().or(req.q("propagationPolicy"));
-    let orphan = body["orphanDependents"].as_bool().or(req.q("orphanDependents").map(|v| v == "true"));
+    let policy = body["propagationPolicy"]
+        .as_str()
+        .or(req.q("propagationPolicy"));
+    let orphan = body["orphanDependents"]
+        .as_bool()
+        .or(req.q("orphanDependents").map(|v| v == "true"));
     let propagation = match (policy, orphan) {
         (Some("Foreground"), _) => Propagation::Foreground,
         (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
         (Some("Background") | None, _) => Propagation::Background,
         (Some(other), _) => {
-            return Err(ApiError::bad_request(format!("propagationPolicy must be Foreground, Background or Orphan, not `{other}`")));
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy must be Foreground, Background or Orphan, not `{other}`"
+            )));
         }
     };
     Ok(DeleteOptions {
         propagation,
         precondition_uid: body["preconditions"]["uid"].as_str().map(str::to_string),
-        precondition_rv: body["preconditions"]["resourceVersion"].as_str().map(str::to_string),
+        precondition_rv: body["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string),
         dry_run: req.dry_run() || body["dryRun"].as_array().is_some_and(|a| !a.is_empty()),
     })
 }
 
 /// Deletes one object inside a write. Returns the object as it now is (gone, or waiting on finalizers).
-pub fn delete_in(tx: &mut Tx, t: &Target, name: &str, opts: &DeleteOptions) -> Result<Arc<Value>, ApiError> {
+pub fn delete_in(
+    tx: &mut Tx,
+    t: &Target,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<Arc<Value>, ApiError> {
     let gr = t.rt.group_resource();
-    let old = tx.get(&gr, t.ns(), name).ok_or_else(|| ApiError::not_found(&t.rt, name))?;
+    let old = tx
+        .get(&gr, t.ns(), name)
+        .ok_or_else(|| ApiError::not_found(&t.rt, name))?;
     if let Some(uid) = &opts.precondition_uid
-        && uid != obj::uid(&old) {
-            return Err(ApiError::conflict(&t.rt, name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", obj::uid(&old))));
-        }
+        && uid != obj::uid(&old)
+    {
+        return Err(ApiError::conflict(
+            &t.rt,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                obj::uid(&old)
+            ),
+        ));
+    }
     if let Some(rv) = &opts.precondition_rv
-        && rv != old["metadata"]["resourceVersion"].as_str().unwrap_or_default() {
-            return Err(ApiError::conflict(&t.rt, name, "Precondition failed: the resourceVersion does not match"));
-        }
+        && rv
+            != old["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default()
+    {
+        return Err(ApiError::conflict(
+            &t.rt,
+            name,
+            "Precondition failed: the resourceVersion does not match",
+        ));
+    }
     let mut new = (*old).clone();
     if gr.group.is_empty() && gr.resource == "namespaces" {
         if !obj::is_deleting(&old) {
@@ -87,7 +122,9 @@ pub fn delete_in(tx: &mut Tx, t: &Target, name: &str, opts: &DeleteOptions) -> R
         Propagation::Background => {}
     }
     if obj::finalizers(&new).is_empty() {
-        return Ok(tx.remove(&gr, t.ns(), name).expect("present: read in this write"));
+        return Ok(tx
+            .remove(&gr, t.ns(), name)
+            .expect("present: read in this write"));
     }
     if !obj::is_deleting(&new) {
         let meta = obj::meta_mut(&mut new);
@@ -102,7 +139,11 @@ pub fn delete_in(tx: &mut Tx, t: &Target, name: &str, opts: &DeleteOptions) -> R
 
 pub fn delete(cs: &ClusterState, t: &Target, name: &str, req: &ApiRequest) -> ApiResult {
     let opts = options(req)?;
-    let commit = if opts.dry_run { Commit::DryRun } else { Commit::Durable };
+    let commit = if opts.dry_run {
+        Commit::DryRun
+    } else {
+        Commit::Durable
+    };
     let o = cs.store.write(commit, |tx| delete_in(tx, t, name, &opts))?;
     Ok(render::one(&t.rt, &o, &req.accept, StatusCode::OK))
 }
@@ -110,15 +151,25 @@ pub fn delete(cs: &ClusterState, t: &Target, name: &str, req: &ApiRequest) -> Ap
 pub fn delete_collection(cs: &ClusterState, t: &Target, req: &ApiRequest) -> ApiResult {
     let opts = options(req)?;
     let (labels, fields) = selectors(req)?;
-    let commit = if opts.dry_run { Commit::DryRun } else { Commit::Durable };
+    let commit = if opts.dry_run {
+        Commit::DryRun
+    } else {
+        Commit::Durable
+    };
     let deleted = cs.store.write(commit, |tx| {
         let names: Vec<String> = tx
-            .list(&t.rt.group_resource(), t.namespace.as_deref().filter(|_| t.rt.namespaced))
+            .list(
+                &t.rt.group_resource(),
+                t.namespace.as_deref().filter(|_| t.rt.namespaced),
+            )
             .iter()
             .filter(|o| labels.matches(o) && fields.matches(o))
             .map(|o| obj::name(o).to_string())
             .collect();
-        names.iter().map(|n| delete_in(tx, t, n, &opts)).collect::<Result<Vec<_>, _>>()
+        names
+            .iter()
+            .map(|n| delete_in(tx, t, n, &opts))
+            .collect::<Result<Vec<_>, _>>()
     })?;
     let rv = cs.store.current_rv();
     Ok(render::list(&t.rt, &deleted, rv, &req.accept))

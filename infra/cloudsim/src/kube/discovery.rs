@@ -30,12 +30,19 @@ pub struct ResourceType {
 impl ResourceType {
     /// `apps/v1`, or `v1` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// Objects are stored once per group + resource, whatever version they were written at.
     pub fn group_resource(&self) -> GroupResource {
-        GroupResource { group: self.group.clone(), resource: self.resource.clone() }
+        GroupResource {
+            group: self.group.clone(),
+            resource: self.resource.clone(),
+        }
     }
 
     pub fn list_kind(&self) -> String {
@@ -51,18 +58,33 @@ pub struct GroupResource {
 
 impl GroupResource {
     pub fn new(group: &str, resource: &str) -> Self {
-        GroupResource { group: group.to_string(), resource: resource.to_string() }
+        GroupResource {
+            group: group.to_string(),
+            resource: resource.to_string(),
+        }
     }
 }
 
 impl std::fmt::Display for GroupResource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.group.is_empty() { write!(f, "{}", self.resource) } else { write!(f, "{}.{}", self.resource, self.group) }
+        if self.group.is_empty() {
+            write!(f, "{}", self.resource)
+        } else {
+            write!(f, "{}.{}", self.resource, self.group)
+        }
     }
 }
 
 /// (group/version, resource, kind, namespaced, short names, status, scale)
-type Builtin = (&'static str, &'static str, &'static str, bool, &'static [&'static str], bool, bool);
+type Builtin = (
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    bool,
+    bool,
+);
 
 const BUILTINS: &[Builtin] = &[
     ("v1", "namespaces", "Namespace", false, &["ns"], true, false),
@@ -71,43 +93,307 @@ const BUILTINS: &[Builtin] = &[
     ("v1", "services", "Service", true, &["svc"], true, false),
     ("v1", "secrets", "Secret", true, &[], false, false),
     ("v1", "configmaps", "ConfigMap", true, &["cm"], false, false),
-    ("v1", "serviceaccounts", "ServiceAccount", true, &["sa"], false, false),
+    (
+        "v1",
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        false,
+        false,
+    ),
     ("v1", "events", "Event", true, &["ev"], false, false),
     ("v1", "endpoints", "Endpoints", true, &["ep"], false, false),
-    ("v1", "persistentvolumeclaims", "PersistentVolumeClaim", true, &["pvc"], true, false),
-    ("v1", "persistentvolumes", "PersistentVolume", false, &["pv"], true, false),
-    ("v1", "limitranges", "LimitRange", true, &["limits"], false, false),
-    ("v1", "resourcequotas", "ResourceQuota", true, &["quota"], true, false),
-    ("v1", "replicationcontrollers", "ReplicationController", true, &["rc"], true, true),
+    (
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true,
+        &["pvc"],
+        true,
+        false,
+    ),
+    (
+        "v1",
+        "persistentvolumes",
+        "PersistentVolume",
+        false,
+        &["pv"],
+        true,
+        false,
+    ),
+    (
+        "v1",
+        "limitranges",
+        "LimitRange",
+        true,
+        &["limits"],
+        false,
+        false,
+    ),
+    (
+        "v1",
+        "resourcequotas",
+        "ResourceQuota",
+        true,
+        &["quota"],
+        true,
+        false,
+    ),
+    (
+        "v1",
+        "replicationcontrollers",
+        "ReplicationController",
+        true,
+        &["rc"],
+        true,
+        true,
+    ),
     ("v1", "podtemplates", "PodTemplate", true, &[], false, false),
-    ("apps/v1", "deployments", "Deployment", true, &["deploy"], true, true),
-    ("apps/v1", "replicasets", "ReplicaSet", true, &["rs"], true, true),
-    ("apps/v1", "statefulsets", "StatefulSet", true, &["sts"], true, true),
-    ("apps/v1", "daemonsets", "DaemonSet", true, &["ds"], true, false),
-    ("apps/v1", "controllerrevisions", "ControllerRevision", true, &[], false, false),
+    (
+        "apps/v1",
+        "deployments",
+        "Deployment",
+        true,
+        &["deploy"],
+        true,
+        true,
+    ),
+    (
+        "apps/v1",
+        "replicasets",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        true,
+        true,
+    ),
+    (
+        "apps/v1",
+        "statefulsets",
+        "StatefulSet",
+        true,
+        &["sts"],
+        true,
+        true,
+    ),
+    (
+        "apps/v1",
+        "daemonsets",
+        "DaemonSet",
+        true,
+        &["ds"],
+        true,
+        false,
+    ),
+    (
+        "apps/v1",
+        "controllerrevisions",
+        "ControllerRevision",
+        true,
+        &[],
+        false,
+        false,
+    ),
     ("batch/v1", "jobs", "Job", true, &[], true, false),
-    ("batch/v1", "cronjobs", "CronJob", true, &["cj"], true, false),
-    ("networking.k8s.io/v1", "ingresses", "Ingress", true, &["ing"], true, false),
-    ("networking.k8s.io/v1", "ingressclasses", "IngressClass", false, &[], false, false),
-    ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy", true, &["netpol"], false, false),
-    ("rbac.authorization.k8s.io/v1", "roles", "Role", true, &[], false, false),
-    ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding", true, &[], false, false),
-    ("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", false, &[], false, false),
-    ("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", false, &[], false, false),
-    ("apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition", false, &["crd", "crds"], true, false),
-    ("apiregistration.k8s.io/v1", "apiservices", "APIService", false, &[], true, false),
-    ("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", true, &["pdb"], true, false),
-    ("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, &["hpa"], true, false),
-    ("autoscaling/v1", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, &["hpa"], true, false),
-    ("coordination.k8s.io/v1", "leases", "Lease", true, &[], false, false),
-    ("storage.k8s.io/v1", "storageclasses", "StorageClass", false, &["sc"], false, false),
-    ("storage.k8s.io/v1", "csidrivers", "CSIDriver", false, &[], false, false),
-    ("scheduling.k8s.io/v1", "priorityclasses", "PriorityClass", false, &["pc"], false, false),
-    ("node.k8s.io/v1", "runtimeclasses", "RuntimeClass", false, &[], false, false),
-    ("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", true, &[], false, false),
-    ("events.k8s.io/v1", "events", "Event", true, &["ev"], false, false),
-    ("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false, &[], false, false),
-    ("admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", false, &[], false, false),
+    (
+        "batch/v1",
+        "cronjobs",
+        "CronJob",
+        true,
+        &["cj"],
+        true,
+        false,
+    ),
+    (
+        "networking.k8s.io/v1",
+        "ingresses",
+        "Ingress",
+        true,
+        &["ing"],
+        true,
+        false,
+    ),
+    (
+        "networking.k8s.io/v1",
+        "ingressclasses",
+        "IngressClass",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    (
+        "networking.k8s.io/v1",
+        "networkpolicies",
+        "NetworkPolicy",
+        true,
+        &["netpol"],
+        false,
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "roles",
+        "Role",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    (
+        "apiextensions.k8s.io/v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false,
+        &["crd", "crds"],
+        true,
+        false,
+    ),
+    (
+        "apiregistration.k8s.io/v1",
+        "apiservices",
+        "APIService",
+        false,
+        &[],
+        true,
+        false,
+    ),
+    (
+        "policy/v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+        true,
+        false,
+    ),
+    (
+        "autoscaling/v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        true,
+        &["hpa"],
+        true,
+        false,
+    ),
+    (
+        "autoscaling/v1",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        true,
+        &["hpa"],
+        true,
+        false,
+    ),
+    (
+        "coordination.k8s.io/v1",
+        "leases",
+        "Lease",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    (
+        "storage.k8s.io/v1",
+        "storageclasses",
+        "StorageClass",
+        false,
+        &["sc"],
+        false,
+        false,
+    ),
+    (
+        "storage.k8s.io/v1",
+        "csidrivers",
+        "CSIDriver",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    (
+        "scheduling.k8s.io/v1",
+        "priorityclasses",
+        "PriorityClass",
+        false,
+        &["pc"],
+        false,
+        false,
+    ),
+    (
+        "node.k8s.io/v1",
+        "runtimeclasses",
+        "RuntimeClass",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    (
+        "discovery.k8s.io/v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    (
+        "events.k8s.io/v1",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+        false,
+        &[],
+        false,
+        false,
+    ),
 ];
 
 /// Every resource the cluster serves; CRDs add and remove entries while it runs.
@@ -136,7 +422,18 @@ impl Registry {
                     singular: kind.to_ascii_lowercase(),
                     namespaced,
                     short_names: short.iter().map(|s| s.to_string()).collect(),
-                    categories: if matches!(resource, "pods" | "services" | "deployments" | "replicasets" | "statefulsets" | "daemonsets" | "jobs" | "cronjobs" | "replicationcontrollers") {
+                    categories: if matches!(
+                        resource,
+                        "pods"
+                            | "services"
+                            | "deployments"
+                            | "replicasets"
+                            | "statefulsets"
+                            | "daemonsets"
+                            | "jobs"
+                            | "cronjobs"
+                            | "replicationcontrollers"
+                    ) {
                         vec!["all".to_string()]
                     } else {
                         vec![]
@@ -147,7 +444,9 @@ impl Registry {
                 })
             })
             .collect();
-        Registry { types: RwLock::new(types) }
+        Registry {
+            types: RwLock::new(types),
+        }
     }
 
     pub fn lookup(&self, group: &str, version: &str, resource: &str) -> Option<Arc<ResourceType>> {
@@ -161,7 +460,12 @@ impl Registry {
 
     /// The preferred (first registered) version of a group + resource.
     pub fn preferred(&self, gr: &GroupResource) -> Option<Arc<ResourceType>> {
-        self.types.read().expect("registry lock").iter().find(|t| t.group == gr.group && t.resource == gr.resource).cloned()
+        self.types
+            .read()
+            .expect("registry lock")
+            .iter()
+            .find(|t| t.group == gr.group && t.resource == gr.resource)
+            .cloned()
     }
 
     /// The resource type for an `apiVersion` + `kind` (e.g. to follow an ownerReference).
@@ -189,7 +493,13 @@ impl Registry {
     /// Groups in registration order, each with its versions in registration order (first = preferred).
     fn groups(&self) -> Vec<(String, Vec<String>)> {
         let mut out: Vec<(String, Vec<String>)> = Vec::new();
-        for t in self.types.read().expect("registry lock").iter().filter(|t| !t.group.is_empty()) {
+        for t in self
+            .types
+            .read()
+            .expect("registry lock")
+            .iter()
+            .filter(|t| !t.group.is_empty())
+        {
             match out.iter_mut().find(|(g, _)| *g == t.group) {
                 Some((_, versions)) => {
                     if !versions.contains(&t.version) {
@@ -208,24 +518,34 @@ impl Registry {
     }
 
     pub fn api_group_list(&self) -> Value {
-        let groups: Vec<Value> = self.groups().iter().map(|(g, vs)| group_doc(g, vs)).collect();
+        let groups: Vec<Value> = self
+            .groups()
+            .iter()
+            .map(|(g, vs)| group_doc(g, vs))
+            .collect();
         json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
     }
 
     pub fn api_group(&self, group: &str) -> Option<Value> {
-        self.groups().iter().find(|(g, _)| g == group).map(|(g, vs)| {
-            let mut doc = group_doc(g, vs);
-            doc["kind"] = json!("APIGroup");
-            doc["apiVersion"] = json!("v1");
-            doc
-        })
+        self.groups()
+            .iter()
+            .find(|(g, _)| g == group)
+            .map(|(g, vs)| {
+                let mut doc = group_doc(g, vs);
+                doc["kind"] = json!("APIGroup");
+                doc["apiVersion"] = json!("v1");
+                doc
+            })
     }
 
     /// The APIResourceList of one group version, or None when nothing is served there.
     pub fn resource_list(&self, group: &str, version: &str) -> Option<Value> {
         let types = self.types.read().expect("registry lock");
         let mut resources = Vec::new();
-        for t in types.iter().filter(|t| t.group == group && t.version == version) {
+        for t in types
+            .iter()
+            .filter(|t| t.group == group && t.version == version)
+        {
             resources.push(resource_doc(t));
             if t.status_subresource {
                 resources.push(json!({"name": format!("{}/status", t.resource), "singularName": "", "namespaced": t.namespaced,
@@ -239,13 +559,22 @@ impl Registry {
         if resources.is_empty() {
             return None;
         }
-        let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-        Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+        let gv = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        Some(
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+        )
     }
 }
 
 fn group_doc(group: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     json!({"name": group, "versions": vs, "preferredVersion": vs[0]})
 }
 
@@ -268,36 +597,63 @@ pub fn crd_resource_types(crd: &Value) -> Result<Vec<ResourceType>, String> {
     let spec = &crd["spec"];
     let group = spec["group"].as_str().ok_or("spec.group is required")?;
     let names = &spec["names"];
-    let plural = names["plural"].as_str().ok_or("spec.names.plural is required")?;
-    let kind = names["kind"].as_str().ok_or("spec.names.kind is required")?;
+    let plural = names["plural"]
+        .as_str()
+        .ok_or("spec.names.plural is required")?;
+    let kind = names["kind"]
+        .as_str()
+        .ok_or("spec.names.kind is required")?;
     let expected_name = format!("{plural}.{group}");
     if crd["metadata"]["name"].as_str() != Some(expected_name.as_str()) {
-        return Err(format!("metadata.name must be spec.names.plural + \".\" + spec.group: {expected_name}"));
+        return Err(format!(
+            "metadata.name must be spec.names.plural + \".\" + spec.group: {expected_name}"
+        ));
     }
     let namespaced = match spec["scope"].as_str() {
         Some("Namespaced") => true,
         Some("Cluster") => false,
         _ => return Err("spec.scope must be Namespaced or Cluster".into()),
     };
-    let versions = spec["versions"].as_array().filter(|v| !v.is_empty()).ok_or("spec.versions must list at least one version")?;
+    let versions = spec["versions"]
+        .as_array()
+        .filter(|v| !v.is_empty())
+        .ok_or("spec.versions must list at least one version")?;
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let mut out = Vec::new();
     // The storage version first, so it is the preferred one in discovery.
-    let mut ordered: Vec<&Value> = versions.iter().filter(|v| v["storage"].as_bool() == Some(true)).collect();
-    ordered.extend(versions.iter().filter(|v| v["storage"].as_bool() != Some(true)));
+    let mut ordered: Vec<&Value> = versions
+        .iter()
+        .filter(|v| v["storage"].as_bool() == Some(true))
+        .collect();
+    ordered.extend(
+        versions
+            .iter()
+            .filter(|v| v["storage"].as_bool() != Some(true)),
+    );
     for v in ordered {
         if v["served"].as_bool() == Some(false) {
             continue;
         }
-        let version = v["name"].as_str().ok_or("every spec.versions[] needs a name")?;
+        let version = v["name"]
+            .as_str()
+            .ok_or("every spec.versions[] needs a name")?;
         out.push(ResourceType {
             group: group.to_string(),
             version: version.to_string(),
             resource: plural.to_string(),
             kind: kind.to_string(),
-            singular: names["singular"].as_str().map(str::to_string).unwrap_or_else(|| kind.to_ascii_lowercase()),
+            singular: names["singular"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| kind.to_ascii_lowercase()),
             namespaced,
             short_names: strings(&names["shortNames"]),
             categories: strings(&names["categories"]),

@@ -90,7 +90,10 @@ pub struct ClusterState {
 
 impl std::fmt::Debug for ClusterState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterState").field("name", &self.name).field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("ClusterState")
+            .field("name", &self.name)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,10 +101,16 @@ impl std::fmt::Debug for ClusterState {
 const PATCH: u32 = 5;
 
 fn parse_version(v: &str) -> anyhow::Result<(u32, u32)> {
-    let (major, minor) = v.split_once('.').with_context(|| format!("Kubernetes version `{v}` must look like `1.32`"))?;
+    let (major, minor) = v
+        .split_once('.')
+        .with_context(|| format!("Kubernetes version `{v}` must look like `1.32`"))?;
     Ok((
-        major.parse().with_context(|| format!("Kubernetes version `{v}` must look like `1.32`"))?,
-        minor.parse().with_context(|| format!("Kubernetes version `{v}` must look like `1.32`"))?,
+        major
+            .parse()
+            .with_context(|| format!("Kubernetes version `{v}` must look like `1.32`"))?,
+        minor
+            .parse()
+            .with_context(|| format!("Kubernetes version `{v}` must look like `1.32`"))?,
     ))
 }
 
@@ -134,13 +143,17 @@ impl ClusterState {
 
     /// Makes the registry serve exactly the resources the stored CRDs define.
     pub fn sync_crds(&self) {
-        let (crds, _) = self.store.list(&GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions"), None);
+        let (crds, _) = self.store.list(
+            &GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions"),
+            None,
+        );
         let mut wanted: BTreeMap<(String, String), Vec<ResourceType>> = BTreeMap::new();
         for crd in crds.iter().filter(|c| !obj::is_deleting(c)) {
             if let Ok(types) = discovery::crd_resource_types(crd)
-                && let Some(t) = types.first() {
-                    wanted.insert((t.group.clone(), t.resource.clone()), types);
-                }
+                && let Some(t) = types.first()
+            {
+                wanted.insert((t.group.clone(), t.resource.clone()), types);
+            }
         }
         for t in self.registry.all().iter().filter(|t| t.custom) {
             if !wanted.contains_key(&(t.group.clone(), t.resource.clone())) {
@@ -148,14 +161,30 @@ impl ClusterState {
             }
         }
         for ((group, plural), types) in wanted {
-            let current: Vec<ResourceType> = self.registry.all().iter().filter(|t| t.custom && t.group == group && t.resource == plural).map(|t| (**t).clone()).collect();
+            let current: Vec<ResourceType> = self
+                .registry
+                .all()
+                .iter()
+                .filter(|t| t.custom && t.group == group && t.resource == plural)
+                .map(|t| (**t).clone())
+                .collect();
             if current != types {
                 self.registry.set_custom(&group, &plural, types);
             }
         }
     }
 
-    /// Durations from the latency profile, divided by the time scale.
+    /// How long a `kind` change to `resource` (named within this cluster) takes in real time: its
+    /// latency drawn from the profile, divided by the time scale.
+    pub fn scaled_draw(&self, kind: crate::profile::LatencyKind, resource: &str) -> Duration {
+        self.scaled_secs(
+            self.env
+                .latencies
+                .draw(kind, &format!("{}/{resource}", self.name)),
+        )
+    }
+
+    /// A simulated duration divided by the time scale.
     pub fn scaled_secs(&self, secs: f64) -> Duration {
         self.env.clock.scaled(crate::profile::Latencies::get(secs))
     }
@@ -170,7 +199,10 @@ pub struct KubeCluster {
 
 impl std::fmt::Debug for KubeCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KubeCluster").field("name", &self.state.name).field("endpoint", &self.endpoint()).finish()
+        f.debug_struct("KubeCluster")
+            .field("name", &self.state.name)
+            .field("endpoint", &self.endpoint())
+            .finish()
     }
 }
 
@@ -183,13 +215,21 @@ impl KubeCluster {
         parse_version(&cfg.version)?;
         let (ca, journal, rv, objects, port) = match &cfg.state_dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
                 let ca = tls::ClusterCa::load_or_create(dir, &cfg.name)?;
-                let (journal, rv, objects) = persist::Journal::open(dir).with_context(|| format!("loading objects from {}", dir.display()))?;
+                let (journal, rv, objects) = persist::Journal::open(dir)
+                    .with_context(|| format!("loading objects from {}", dir.display()))?;
                 let port = persist::load_meta(dir)?.map(|m| m.port);
                 (ca, Some(journal), rv, objects, port)
             }
-            None => (tls::ClusterCa::generate(&cfg.name)?, None, 0, Default::default(), None),
+            None => (
+                tls::ClusterCa::generate(&cfg.name)?,
+                None,
+                0,
+                Default::default(),
+                None,
+            ),
         };
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0))).await.with_context(|| match port {
             Some(p) => format!("cluster {} cannot listen on its persisted port 127.0.0.1:{p} again (is another cloudsim running with this state dir?)", cfg.name),
@@ -197,7 +237,13 @@ impl KubeCluster {
         })?;
         let port = listener.local_addr()?.port();
         if let Some(dir) = &cfg.state_dir {
-            persist::save_meta(dir, &persist::Meta { port, version: cfg.version.clone() })?;
+            persist::save_meta(
+                dir,
+                &persist::Meta {
+                    port,
+                    version: cfg.version.clone(),
+                },
+            )?;
         }
         let (stop, shutdown) = tokio_watch::channel(false);
         let state = Arc::new(ClusterState {
@@ -216,10 +262,20 @@ impl KubeCluster {
         state.sync_crds();
         ensure_builtin_namespaces(&state)?;
         let tls = ca.server_config()?;
-        let server = tokio::spawn(server::serve(listener, tls, state.clone(), shutdown.clone()));
+        let server = tokio::spawn(server::serve(
+            listener,
+            tls,
+            state.clone(),
+            shutdown.clone(),
+        ));
         let controller = tokio::spawn(controller::run(state.clone()));
         tracing::info!(cluster = %cfg.name, port, "kubernetes API listening");
-        Ok(Arc::new(KubeCluster { state, stop, tasks: Mutex::new(vec![server, controller]), ca_pem: ca.cert_pem.clone() }))
+        Ok(Arc::new(KubeCluster {
+            state,
+            stop,
+            tasks: Mutex::new(vec![server, controller]),
+            ca_pem: ca.cert_pem.clone(),
+        }))
     }
 
     /// `https://127.0.0.1:PORT`
@@ -260,9 +316,16 @@ impl KubeCluster {
         }
         *self.state.version.write().expect("version lock") = version.to_string();
         if let Some(dir) = &self.state.state_dir
-            && let Err(e) = persist::save_meta(dir, &persist::Meta { port: self.state.port, version: version.to_string() }) {
-                tracing::error!(cluster = %self.state.name, error = %e, "could not persist the cluster version");
-            }
+            && let Err(e) = persist::save_meta(
+                dir,
+                &persist::Meta {
+                    port: self.state.port,
+                    version: version.to_string(),
+                },
+            )
+        {
+            tracing::error!(cluster = %self.state.name, error = %e, "could not persist the cluster version");
+        }
     }
 
     /// LoadBalancer Services whose load balancer still exists (provisioned or being released).
@@ -270,12 +333,18 @@ impl KubeCluster {
         self.state.lbs.infos()
     }
 
+    /// Requests its load balancers answered, by Service (`ns/name`) and HTTP status.
+    pub fn lb_requests(&self) -> Vec<((String, u16), u64)> {
+        self.state.lbs.requests()
+    }
+
     /// Stops serving (the cluster was deleted): the API listener, watches, controller and load
     /// balancer responders all close.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         self.state.lbs.stop_all();
-        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
         for t in tasks {
             t.abort();
             let _ = t.await;
@@ -290,12 +359,21 @@ impl KubeCluster {
 }
 
 fn ensure_builtin_namespaces(cs: &ClusterState) -> Result<(), StoreError> {
-    let rt = cs.registry.lookup("", "v1", "namespaces").expect("namespaces are built in");
-    let t = crud::Target { rt: rt.clone(), namespace: None, name: None, sub: None };
+    let rt = cs
+        .registry
+        .lookup("", "v1", "namespaces")
+        .expect("namespaces are built in");
+    let t = crud::Target {
+        rt: rt.clone(),
+        namespace: None,
+        name: None,
+        sub: None,
+    };
     cs.store.write(Commit::Durable, |tx| {
         for ns in BUILTIN_NAMESPACES {
             if tx.get(&rt.group_resource(), "", ns).is_none() {
-                let mut o = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                let mut o =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
                 crud::prepare_new(tx, &t, &mut o).map_err(|e| StoreError::Persist(e.message))?;
                 tx.put(&rt.group_resource(), o);
             }

@@ -34,7 +34,13 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 /// (container `ports` merge on containerPort, Service `ports` on port).
 pub fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes" | "imagePullSecrets" | "resourceClaims" => "name",
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims" => "name",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "conditions" => "type",
@@ -71,7 +77,9 @@ pub fn strategic_merge_patch(target: &mut Value, patch: &Value) -> Result<(), Pa
             *target = Value::Null;
             return Ok(());
         }
-        Some(other) if other != "merge" => return Err(PatchError(format!("unknown $patch directive `{other}`"))),
+        Some(other) if other != "merge" => {
+            return Err(PatchError(format!("unknown $patch directive `{other}`")));
+        }
         _ => {}
     }
     if !target.is_object() {
@@ -83,7 +91,9 @@ pub fn strategic_merge_patch(target: &mut Value, patch: &Value) -> Result<(), Pa
             continue;
         }
         if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(list), Some(remove)) = (t.get_mut(field).and_then(Value::as_array_mut), v.as_array()) {
+            if let (Some(list), Some(remove)) =
+                (t.get_mut(field).and_then(Value::as_array_mut), v.as_array())
+            {
                 list.retain(|x| !remove.contains(x));
             }
             continue;
@@ -93,7 +103,11 @@ pub fn strategic_merge_patch(target: &mut Value, patch: &Value) -> Result<(), Pa
                 t.remove(k);
             }
             Value::Array(items) => {
-                let existing = t.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+                let existing = t
+                    .get(k)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 let merged = merge_list(k, existing, items)?;
                 t.insert(k.clone(), Value::Array(merged));
             }
@@ -116,7 +130,11 @@ pub fn strategic_merge_patch(target: &mut Value, patch: &Value) -> Result<(), Pa
     Ok(())
 }
 
-fn merge_list(field: &str, existing: Vec<Value>, patch: &[Value]) -> Result<Vec<Value>, PatchError> {
+fn merge_list(
+    field: &str,
+    existing: Vec<Value>,
+    patch: &[Value],
+) -> Result<Vec<Value>, PatchError> {
     if patch.len() == 1 && patch[0].get("$patch").and_then(Value::as_str) == Some("replace") {
         return Ok(Vec::new());
     }
@@ -132,12 +150,18 @@ fn merge_list(field: &str, existing: Vec<Value>, patch: &[Value]) -> Result<Vec<
             }
             return Ok(out);
         }
-        return Ok(patch.iter().filter(|v| v.get("$patch").is_none()).cloned().collect());
+        return Ok(patch
+            .iter()
+            .filter(|v| v.get("$patch").is_none())
+            .cloned()
+            .collect());
     };
     let mut out = existing;
     for item in patch {
         let id = item.get(key).cloned();
-        let pos = id.as_ref().and_then(|id| out.iter().position(|e| e.get(key) == Some(id)));
+        let pos = id
+            .as_ref()
+            .and_then(|id| out.iter().position(|e| e.get(key) == Some(id)));
         if item.get("$patch").and_then(Value::as_str) == Some("delete") {
             if let Some(i) = pos {
                 out.remove(i);
@@ -158,10 +182,16 @@ fn merge_list(field: &str, existing: Vec<Value>, patch: &[Value]) -> Result<Vec<
 
 /// RFC 6902 JSON patch.
 pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
-    let ops = ops.as_array().ok_or_else(|| PatchError("a JSON patch must be an array of operations".into()))?;
+    let ops = ops
+        .as_array()
+        .ok_or_else(|| PatchError("a JSON patch must be an array of operations".into()))?;
     for op in ops {
-        let kind = op["op"].as_str().ok_or_else(|| PatchError("every JSON patch operation needs `op`".into()))?;
-        let path = op["path"].as_str().ok_or_else(|| PatchError(format!("the `{kind}` operation needs `path`")))?;
+        let kind = op["op"]
+            .as_str()
+            .ok_or_else(|| PatchError("every JSON patch operation needs `op`".into()))?;
+        let path = op["path"]
+            .as_str()
+            .ok_or_else(|| PatchError(format!("the `{kind}` operation needs `path`")))?;
         match kind {
             "add" => add(target, path, op["value"].clone())?,
             "remove" => {
@@ -172,8 +202,14 @@ pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
                 add(target, path, op["value"].clone())?;
             }
             "move" | "copy" => {
-                let from = op["from"].as_str().ok_or_else(|| PatchError(format!("the `{kind}` operation needs `from`")))?;
-                let v = if kind == "move" { remove(target, from)? } else { target.pointer(from).cloned().ok_or_else(|| missing(from))? };
+                let from = op["from"]
+                    .as_str()
+                    .ok_or_else(|| PatchError(format!("the `{kind}` operation needs `from`")))?;
+                let v = if kind == "move" {
+                    remove(target, from)?
+                } else {
+                    target.pointer(from).cloned().ok_or_else(|| missing(from))?
+                };
                 add(target, path, v)?;
             }
             "test" => {
@@ -181,7 +217,11 @@ pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
                     return Err(PatchError(format!("test operation failed at {path}")));
                 }
             }
-            other => return Err(PatchError(format!("unknown JSON patch operation `{other}`"))),
+            other => {
+                return Err(PatchError(format!(
+                    "unknown JSON patch operation `{other}`"
+                )));
+            }
         }
     }
     Ok(())
@@ -192,7 +232,9 @@ fn missing(path: &str) -> PatchError {
 }
 
 fn split_pointer(path: &str) -> Result<(String, String), PatchError> {
-    let i = path.rfind('/').ok_or_else(|| PatchError(format!("`{path}` is not a JSON pointer")))?;
+    let i = path
+        .rfind('/')
+        .ok_or_else(|| PatchError(format!("`{path}` is not a JSON pointer")))?;
     let last = path[i + 1..].replace("~1", "/").replace("~0", "~");
     Ok((path[..i].to_string(), last))
 }
@@ -203,7 +245,10 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), PatchError> {
         return Ok(());
     }
     let (parent, last) = split_pointer(path)?;
-    match target.pointer_mut(&parent).ok_or_else(|| missing(&parent))? {
+    match target
+        .pointer_mut(&parent)
+        .ok_or_else(|| missing(&parent))?
+    {
         Value::Object(m) => {
             m.insert(last, value);
         }
@@ -225,7 +270,10 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), PatchError> {
 
 fn remove(target: &mut Value, path: &str) -> Result<Value, PatchError> {
     let (parent, last) = split_pointer(path)?;
-    match target.pointer_mut(&parent).ok_or_else(|| missing(&parent))? {
+    match target
+        .pointer_mut(&parent)
+        .ok_or_else(|| missing(&parent))?
+    {
         Value::Object(m) => m.remove(&last).ok_or_else(|| missing(path)),
         Value::Array(a) => {
             let i: usize = last.parse().map_err(|_| missing(path))?;
@@ -269,7 +317,15 @@ pub fn field_set(config: &Value) -> Value {
         m.remove("f:kind");
         m.remove("f:status");
         if let Some(meta) = m.get_mut("f:metadata").and_then(Value::as_object_mut) {
-            for k in ["f:name", "f:namespace", "f:uid", "f:resourceVersion", "f:creationTimestamp", "f:generation", "f:managedFields"] {
+            for k in [
+                "f:name",
+                "f:namespace",
+                "f:uid",
+                "f:resourceVersion",
+                "f:creationTimestamp",
+                "f:generation",
+                "f:managedFields",
+            ] {
                 meta.remove(k);
             }
         }
@@ -279,7 +335,9 @@ pub fn field_set(config: &Value) -> Value {
 
 /// Removes from `target` what `old` owned and `new` does not.
 fn remove_unowned(target: &mut Value, old: &Value, new: &Value) {
-    let (Some(old), Some(t)) = (old.as_object(), target.as_object_mut()) else { return };
+    let (Some(old), Some(t)) = (old.as_object(), target.as_object_mut()) else {
+        return;
+    };
     for (k, old_child) in old {
         let new_child = new.get(k);
         if let Some(field) = k.strip_prefix("f:") {
@@ -302,11 +360,22 @@ fn remove_unowned(target: &mut Value, old: &Value, new: &Value) {
 }
 
 fn remove_unowned_items(list: &mut Value, old: &Value, new: &Value) {
-    let (Some(old), Some(items)) = (old.as_object(), list.as_array_mut()) else { return };
+    let (Some(old), Some(items)) = (old.as_object(), list.as_array_mut()) else {
+        return;
+    };
     for (k, old_child) in old {
-        let Some(key_json) = k.strip_prefix("k:") else { continue };
-        let Ok(Value::Object(key)) = serde_json::from_str::<Value>(key_json) else { continue };
-        let Some(pos) = items.iter().position(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv))) else { continue };
+        let Some(key_json) = k.strip_prefix("k:") else {
+            continue;
+        };
+        let Ok(Value::Object(key)) = serde_json::from_str::<Value>(key_json) else {
+            continue;
+        };
+        let Some(pos) = items
+            .iter()
+            .position(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)))
+        else {
+            continue;
+        };
         match new.get(k) {
             None => {
                 items.remove(pos);
@@ -355,7 +424,9 @@ pub fn server_side_apply(live: Option<&Value>, config: &Value, manager: &str, no
         None => config.clone(),
         Some(live) => {
             let mut result = live.clone();
-            let old_set = managed_entry(live, manager).map(|e| e["fieldsV1"].clone()).unwrap_or_else(|| json!({}));
+            let old_set = managed_entry(live, manager)
+                .map(|e| e["fieldsV1"].clone())
+                .unwrap_or_else(|| json!({}));
             remove_unowned(&mut result, &old_set, &new_set);
             apply_merge(&mut result, config, "");
             result
@@ -367,7 +438,12 @@ pub fn server_side_apply(live: Option<&Value>, config: &Value, manager: &str, no
     let mut entries: Vec<Value> = meta
         .get("managedFields")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter(|e| !(e["manager"] == manager && e["operation"] == "Apply")).cloned().collect())
+        .map(|a| {
+            a.iter()
+                .filter(|e| !(e["manager"] == manager && e["operation"] == "Apply"))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     entries.push(entry);
     meta.insert("managedFields".into(), Value::Array(entries));
@@ -375,7 +451,10 @@ pub fn server_side_apply(live: Option<&Value>, config: &Value, manager: &str, no
 }
 
 fn managed_entry<'a>(o: &'a Value, manager: &str) -> Option<&'a Value> {
-    o["metadata"]["managedFields"].as_array()?.iter().find(|e| e["manager"] == manager && e["operation"] == "Apply")
+    o["metadata"]["managedFields"]
+        .as_array()?
+        .iter()
+        .find(|e| e["manager"] == manager && e["operation"] == "Apply")
 }
 
 #[cfg(test)]
@@ -395,15 +474,22 @@ mod tests {
         let p = json!({"spec": {"replicas": 2, "$setElementOrder/containers": [{"name": "a"}],
                        "containers": [{"name": "a", "image": "x:2"}, {"name": "b", "$patch": "delete"}]}});
         strategic_merge_patch(&mut t, &p).unwrap();
-        assert_eq!(t, json!({"spec": {"replicas": 2, "containers": [{"name": "a", "image": "x:2"}]}}));
+        assert_eq!(
+            t,
+            json!({"spec": {"replicas": 2, "containers": [{"name": "a", "image": "x:2"}]}})
+        );
     }
 
     #[test]
     fn json_patch_applies_operations_in_order() {
         let mut t = json!({"spec": {"replicas": 1, "list": [1]}});
-        json_patch(&mut t, &json!([{"op": "replace", "path": "/spec/replicas", "value": 3},
+        json_patch(
+            &mut t,
+            &json!([{"op": "replace", "path": "/spec/replicas", "value": 3},
                                    {"op": "add", "path": "/spec/list/-", "value": 2},
-                                   {"op": "test", "path": "/spec/replicas", "value": 3}])).unwrap();
+                                   {"op": "test", "path": "/spec/replicas", "value": 3}]),
+        )
+        .unwrap();
         assert_eq!(t, json!({"spec": {"replicas": 3, "list": [1, 2]}}));
         assert!(json_patch(&mut t, &json!([{"op": "remove", "path": "/nope"}])).is_err());
     }

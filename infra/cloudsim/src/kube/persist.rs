@@ -70,12 +70,19 @@ impl Journal {
         let mut objects: Objects = HashMap::new();
         let snap = Self::snapshot_path(dir);
         if snap.exists() {
-            let s: Snapshot = serde_json::from_slice(&fs::read(&snap)?)
-                .map_err(|e| std::io::Error::other(format!("{} is corrupt: {e}", snap.display())))?;
+            let s: Snapshot = serde_json::from_slice(&fs::read(&snap)?).map_err(|e| {
+                std::io::Error::other(format!("{} is corrupt: {e}", snap.display()))
+            })?;
             rv = s.rv;
             for l in s.objects {
                 if let Some(o) = l.object {
-                    objects.entry(GroupResource { group: l.group, resource: l.resource }).or_default().insert((l.namespace, l.name), Arc::new(o));
+                    objects
+                        .entry(GroupResource {
+                            group: l.group,
+                            resource: l.resource,
+                        })
+                        .or_default()
+                        .insert((l.namespace, l.name), Arc::new(o));
                 }
             }
         }
@@ -86,13 +93,20 @@ impl Journal {
             for line in reader.lines() {
                 let line = line?;
                 // A torn final line was never acknowledged; everything before it was.
-                let Ok(l) = serde_json::from_str::<Line>(&line) else { break };
+                let Ok(l) = serde_json::from_str::<Line>(&line) else {
+                    break;
+                };
                 lines += 1;
                 if l.rv <= rv {
                     continue;
                 }
                 rv = l.rv;
-                let map = objects.entry(GroupResource { group: l.group, resource: l.resource }).or_default();
+                let map = objects
+                    .entry(GroupResource {
+                        group: l.group,
+                        resource: l.resource,
+                    })
+                    .or_default();
                 match l.object {
                     Some(o) => {
                         map.insert((l.namespace, l.name), Arc::new(o));
@@ -104,7 +118,15 @@ impl Journal {
             }
         }
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok((Journal { dir: dir.to_path_buf(), file, lines }, rv, objects))
+        Ok((
+            Journal {
+                dir: dir.to_path_buf(),
+                file,
+                lines,
+            },
+            rv,
+            objects,
+        ))
     }
 
     pub fn append(&mut self, events: &[Arc<WatchEvent>]) -> std::io::Result<()> {
@@ -116,7 +138,11 @@ impl Journal {
                 resource: ev.gr.resource.clone(),
                 namespace: ev.namespace.clone(),
                 name: ev.name.clone(),
-                object: if ev.kind == EventType::Deleted { None } else { Some((*ev.object).clone()) },
+                object: if ev.kind == EventType::Deleted {
+                    None
+                } else {
+                    Some((*ev.object).clone())
+                },
             };
             serde_json::to_writer(&mut buf, &line).map_err(std::io::Error::other)?;
             buf.push(b'\n');
@@ -149,11 +175,16 @@ impl Journal {
                 });
             }
         }
-        let bytes = serde_json::to_vec(&Snapshot { rv, objects: lines }).map_err(std::io::Error::other)?;
+        let bytes =
+            serde_json::to_vec(&Snapshot { rv, objects: lines }).map_err(std::io::Error::other)?;
         write_atomic(&Self::snapshot_path(&self.dir), &bytes)?;
         // Entries up to rv are in the snapshot; loading skips them, so truncation can lag safely.
         let path = Self::journal_path(&self.dir);
-        let file = OpenOptions::new().create(true).write(true).truncate(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)?;
         file.sync_all()?;
         self.file = OpenOptions::new().append(true).open(&path)?;
         self.lines = 0;
@@ -171,9 +202,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     fs::rename(&tmp, path)?;
     if let Some(parent) = path.parent()
-        && let Ok(d) = File::open(parent) {
-            let _ = d.sync_all();
-        }
+        && let Ok(d) = File::open(parent)
+    {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 
@@ -189,5 +221,8 @@ pub fn load_meta(dir: &Path) -> std::io::Result<Option<Meta>> {
 
 pub fn save_meta(dir: &Path, meta: &Meta) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
-    write_atomic(&dir.join("meta.json"), &serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?)
+    write_atomic(
+        &dir.join("meta.json"),
+        &serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?,
+    )
 }

@@ -15,7 +15,9 @@ pub enum ProtoError {
     NoEnvelope,
     #[error("truncated or malformed protobuf message")]
     Malformed,
-    #[error("protobuf bodies of kind `{0}` are not supported: send JSON (Content-Type: application/json)")]
+    #[error(
+        "protobuf bodies of kind `{0}` are not supported: send JSON (Content-Type: application/json)"
+    )]
     Unsupported(String),
 }
 
@@ -82,7 +84,10 @@ impl<'a> Reader<'a> {
 }
 
 /// Calls `f(field_number, field)` for every field of `msg`.
-fn each<'a>(msg: &'a [u8], mut f: impl FnMut(u64, Field<'a>) -> Result<(), ProtoError>) -> Result<(), ProtoError> {
+fn each<'a>(
+    msg: &'a [u8],
+    mut f: impl FnMut(u64, Field<'a>) -> Result<(), ProtoError>,
+) -> Result<(), ProtoError> {
     let mut r = Reader { buf: msg };
     while let Some((n, field)) = r.next()? {
         f(n, field)?;
@@ -190,7 +195,10 @@ fn secret(b: &[u8]) -> Result<Value, ProtoError> {
             (1, Field::Bytes(x)) => o["metadata"] = object_meta(x)?,
             (2, Field::Bytes(x)) => {
                 let (k, v) = entry(x)?;
-                data.insert(k, base64::engine::general_purpose::STANDARD.encode(v).into());
+                data.insert(
+                    k,
+                    base64::engine::general_purpose::STANDARD.encode(v).into(),
+                );
             }
             (3, Field::Bytes(x)) => o["type"] = string(x)?.into(),
             (4, Field::Bytes(x)) => {
@@ -224,7 +232,10 @@ fn config_map(b: &[u8]) -> Result<Value, ProtoError> {
             }
             (3, Field::Bytes(x)) => {
                 let (k, v) = entry(x)?;
-                binary.insert(k, base64::engine::general_purpose::STANDARD.encode(v).into());
+                binary.insert(
+                    k,
+                    base64::engine::general_purpose::STANDARD.encode(v).into(),
+                );
             }
             (4, Field::Varint(v)) => o["immutable"] = (v != 0).into(),
             _ => {}
@@ -262,7 +273,9 @@ fn delete_options(b: &[u8]) -> Result<Value, ProtoError> {
                 each(x, |n, f| {
                     match (n, f) {
                         (1, Field::Bytes(y)) => drop(pre.insert("uid".into(), string(y)?.into())),
-                        (2, Field::Bytes(y)) => drop(pre.insert("resourceVersion".into(), string(y)?.into())),
+                        (2, Field::Bytes(y)) => {
+                            drop(pre.insert("resourceVersion".into(), string(y)?.into()))
+                        }
                         _ => {}
                     }
                     Ok(())
@@ -371,9 +384,15 @@ mod tests {
         let obj = decode(&envelope("v1", "Secret", &secret)).unwrap();
         assert_eq!(obj["metadata"]["name"], "sh.helm.release.v1.web.v1");
         assert_eq!(obj["metadata"]["namespace"], "apps");
-        assert_eq!(obj["metadata"]["labels"], json!({"owner": "helm", "status": "deployed"}));
+        assert_eq!(
+            obj["metadata"]["labels"],
+            json!({"owner": "helm", "status": "deployed"})
+        );
         assert_eq!(obj["type"], "helm.sh/release.v1");
-        assert_eq!(obj["data"]["release"], base64::engine::general_purpose::STANDARD.encode(b"H4sI\x00\xff"));
+        assert_eq!(
+            obj["data"]["release"],
+            base64::engine::general_purpose::STANDARD.encode(b"H4sI\x00\xff")
+        );
     }
 
     #[test]
@@ -387,7 +406,10 @@ mod tests {
     #[test]
     fn rejects_unknown_kinds_and_garbage() {
         assert_eq!(decode(b"{}"), Err(ProtoError::NoEnvelope));
-        assert!(matches!(decode(&envelope("apps/v1", "Deployment", &[])), Err(ProtoError::Unsupported(_))));
+        assert!(matches!(
+            decode(&envelope("apps/v1", "Deployment", &[])),
+            Err(ProtoError::Unsupported(_))
+        ));
         assert_eq!(decode(b"k8s\0\x0a\xff"), Err(ProtoError::Malformed));
     }
 }

@@ -29,7 +29,10 @@ pub fn shape(accept: &str) -> Shape {
         if p.contains("as=PartialObjectMetadata") {
             return Shape::Metadata;
         }
-        if p.starts_with("application/json") || p.starts_with("*/*") || p.starts_with("application/vnd.kubernetes.protobuf") {
+        if p.starts_with("application/json")
+            || p.starts_with("*/*")
+            || p.starts_with("application/vnd.kubernetes.protobuf")
+        {
             return Shape::Full;
         }
     }
@@ -56,7 +59,10 @@ pub fn one(rt: &ResourceType, o: &Value, accept: &str, code: StatusCode) -> Repl
     match shape(accept) {
         Shape::Full => Reply::Json(code, at_version(rt, o).into_owned()),
         Shape::Metadata => Reply::Json(code, partial(o)),
-        Shape::Table => Reply::Json(code, table(rt, std::slice::from_ref(&Arc::new(o.clone())), 0)),
+        Shape::Table => Reply::Json(
+            code,
+            table(rt, std::slice::from_ref(&Arc::new(o.clone())), 0),
+        ),
     }
 }
 
@@ -88,7 +94,10 @@ pub fn list(rt: &ResourceType, items: &[Arc<Value>], rv: u64, accept: &str) -> R
 }
 
 fn age(o: &Value) -> String {
-    let Some(created) = o["metadata"]["creationTimestamp"].as_str().and_then(|s| s.parse::<jiff::Timestamp>().ok()) else {
+    let Some(created) = o["metadata"]["creationTimestamp"]
+        .as_str()
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+    else {
         return "<unknown>".into();
     };
     let secs = (jiff::Timestamp::now().as_second() - created.as_second()).max(0);
@@ -120,13 +129,35 @@ fn condition(o: &Value, ty: &str) -> String {
 fn columns(rt: &ResourceType) -> Vec<(&'static str, &'static str)> {
     match (rt.group.as_str(), rt.resource.as_str()) {
         ("", "nodes") => vec![("Status", "string"), ("Version", "string")],
-        ("", "pods") => vec![("Ready", "string"), ("Status", "string"), ("Restarts", "integer"), ("Node", "string")],
-        ("", "services") => vec![("Type", "string"), ("Cluster-IP", "string"), ("External-IP", "string"), ("Port(s)", "string")],
+        ("", "pods") => vec![
+            ("Ready", "string"),
+            ("Status", "string"),
+            ("Restarts", "integer"),
+            ("Node", "string"),
+        ],
+        ("", "services") => vec![
+            ("Type", "string"),
+            ("Cluster-IP", "string"),
+            ("External-IP", "string"),
+            ("Port(s)", "string"),
+        ],
         ("", "namespaces") => vec![("Status", "string")],
-        ("apps", "deployments") => vec![("Ready", "string"), ("Up-to-date", "integer"), ("Available", "integer")],
-        ("apps", "replicasets") => vec![("Desired", "integer"), ("Current", "integer"), ("Ready", "integer")],
+        ("apps", "deployments") => vec![
+            ("Ready", "string"),
+            ("Up-to-date", "integer"),
+            ("Available", "integer"),
+        ],
+        ("apps", "replicasets") => vec![
+            ("Desired", "integer"),
+            ("Current", "integer"),
+            ("Ready", "integer"),
+        ],
         ("apps", "statefulsets") => vec![("Ready", "string")],
-        ("apps", "daemonsets") => vec![("Desired", "integer"), ("Current", "integer"), ("Ready", "integer")],
+        ("apps", "daemonsets") => vec![
+            ("Desired", "integer"),
+            ("Current", "integer"),
+            ("Ready", "integer"),
+        ],
         ("batch", "jobs") => vec![("Status", "string"), ("Completions", "string")],
         _ => vec![],
     }
@@ -137,51 +168,124 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
     let i = |v: &Value| json!(v.as_i64().unwrap_or(0));
     match (rt.group.as_str(), rt.resource.as_str()) {
         ("", "nodes") => {
-            let ready = if condition(o, "Ready") == "True" { "Ready" } else { "NotReady" };
+            let ready = if condition(o, "Ready") == "True" {
+                "Ready"
+            } else {
+                "NotReady"
+            };
             vec![json!(ready), json!(s(&st["nodeInfo"]["kubeletVersion"]))]
         }
         ("", "pods") => {
-            let cs = st["containerStatuses"].as_array().cloned().unwrap_or_default();
+            let cs = st["containerStatuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let total = o["spec"]["containers"].as_array().map_or(0, Vec::len);
             let ready = cs.iter().filter(|c| c["ready"] == true).count();
-            let restarts: i64 = cs.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum();
-            let waiting = cs.iter().find_map(|c| c["state"]["waiting"]["reason"].as_str().map(str::to_string));
-            let phase = if obj::is_deleting(o) { "Terminating".to_string() } else { waiting.unwrap_or_else(|| s(&st["phase"])) };
-            vec![json!(format!("{ready}/{total}")), json!(phase), json!(restarts), json!(s(&o["spec"]["nodeName"]))]
+            let restarts: i64 = cs
+                .iter()
+                .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+                .sum();
+            let waiting = cs
+                .iter()
+                .find_map(|c| c["state"]["waiting"]["reason"].as_str().map(str::to_string));
+            let phase = if obj::is_deleting(o) {
+                "Terminating".to_string()
+            } else {
+                waiting.unwrap_or_else(|| s(&st["phase"]))
+            };
+            vec![
+                json!(format!("{ready}/{total}")),
+                json!(phase),
+                json!(restarts),
+                json!(s(&o["spec"]["nodeName"])),
+            ]
         }
         ("", "services") => {
-            let ext = st["loadBalancer"]["ingress"][0]["hostname"].as_str().unwrap_or(if o["spec"]["type"] == "LoadBalancer" { "<pending>" } else { "<none>" });
+            let ext = st["loadBalancer"]["ingress"][0]["hostname"]
+                .as_str()
+                .unwrap_or(if o["spec"]["type"] == "LoadBalancer" {
+                    "<pending>"
+                } else {
+                    "<none>"
+                });
             let ports: Vec<String> = o["spec"]["ports"]
                 .as_array()
-                .map(|ps| ps.iter().map(|p| format!("{}/{}", s(&p["port"]), p["protocol"].as_str().unwrap_or("TCP"))).collect())
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| {
+                            format!(
+                                "{}/{}",
+                                s(&p["port"]),
+                                p["protocol"].as_str().unwrap_or("TCP")
+                            )
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
-            vec![json!(s(&o["spec"]["type"])), json!(s(&o["spec"]["clusterIP"])), json!(ext), json!(ports.join(","))]
+            vec![
+                json!(s(&o["spec"]["type"])),
+                json!(s(&o["spec"]["clusterIP"])),
+                json!(ext),
+                json!(ports.join(",")),
+            ]
         }
         ("", "namespaces") => vec![json!(s(&st["phase"]))],
         ("apps", "deployments") | ("apps", "statefulsets") => {
-            let mut c = vec![json!(format!("{}/{}", st["readyReplicas"].as_i64().unwrap_or(0), o["spec"]["replicas"].as_i64().unwrap_or(1)))];
+            let mut c = vec![json!(format!(
+                "{}/{}",
+                st["readyReplicas"].as_i64().unwrap_or(0),
+                o["spec"]["replicas"].as_i64().unwrap_or(1)
+            ))];
             if rt.resource == "deployments" {
                 c.push(i(&st["updatedReplicas"]));
                 c.push(i(&st["availableReplicas"]));
             }
             c
         }
-        ("apps", "replicasets") => vec![i(&o["spec"]["replicas"]), i(&st["replicas"]), i(&st["readyReplicas"])],
-        ("apps", "daemonsets") => vec![i(&st["desiredNumberScheduled"]), i(&st["currentNumberScheduled"]), i(&st["numberReady"])],
+        ("apps", "replicasets") => vec![
+            i(&o["spec"]["replicas"]),
+            i(&st["replicas"]),
+            i(&st["readyReplicas"]),
+        ],
+        ("apps", "daemonsets") => vec![
+            i(&st["desiredNumberScheduled"]),
+            i(&st["currentNumberScheduled"]),
+            i(&st["numberReady"]),
+        ],
         ("batch", "jobs") => {
-            let status = if condition(o, "Complete") == "True" { "Complete" } else if condition(o, "Failed") == "True" { "Failed" } else { "Running" };
-            vec![json!(status), json!(format!("{}/{}", st["succeeded"].as_i64().unwrap_or(0), o["spec"]["completions"].as_i64().unwrap_or(1)))]
+            let status = if condition(o, "Complete") == "True" {
+                "Complete"
+            } else if condition(o, "Failed") == "True" {
+                "Failed"
+            } else {
+                "Running"
+            };
+            vec![
+                json!(status),
+                json!(format!(
+                    "{}/{}",
+                    st["succeeded"].as_i64().unwrap_or(0),
+                    o["spec"]["completions"].as_i64().unwrap_or(1)
+                )),
+            ]
         }
         _ => vec![],
     }
 }
 
 pub fn table(rt: &ResourceType, items: &[Arc<Value>], rv: u64) -> Value {
-    let mut defs = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0})];
+    let mut defs = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}),
+    ];
     for (name, ty) in columns(rt) {
-        defs.push(json!({"name": name, "type": ty, "format": "", "description": name, "priority": 0}));
+        defs.push(
+            json!({"name": name, "type": ty, "format": "", "description": name, "priority": 0}),
+        );
     }
-    defs.push(json!({"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0}));
+    defs.push(
+        json!({"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0}),
+    );
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {

@@ -26,7 +26,11 @@ pub struct SelectorError {
 
 impl LabelSelector {
     pub fn parse(input: &str) -> Result<Self, SelectorError> {
-        let err = |reason: &str| SelectorError { what: "label", input: input.to_string(), reason: reason.to_string() };
+        let err = |reason: &str| SelectorError {
+            what: "label",
+            input: input.to_string(),
+            reason: reason.to_string(),
+        };
         let mut reqs = Vec::new();
         for term in split_top_level(input) {
             let term = term.trim();
@@ -42,9 +46,15 @@ impl LabelSelector {
             } else if let Some((k, v)) = term.split_once('=') {
                 reqs.push(LabelReq::Eq(k.trim().to_string(), v.trim().to_string()));
             } else if let Some((k, rest)) = split_set_op(term, " notin ") {
-                reqs.push(LabelReq::NotIn(k, parse_set(rest).ok_or_else(|| err("expected `key notin (a,b)`"))?));
+                reqs.push(LabelReq::NotIn(
+                    k,
+                    parse_set(rest).ok_or_else(|| err("expected `key notin (a,b)`"))?,
+                ));
             } else if let Some((k, rest)) = split_set_op(term, " in ") {
-                reqs.push(LabelReq::In(k, parse_set(rest).ok_or_else(|| err("expected `key in (a,b)`"))?));
+                reqs.push(LabelReq::In(
+                    k,
+                    parse_set(rest).ok_or_else(|| err("expected `key in (a,b)`"))?,
+                ));
             } else if term.contains(['(', ')', ' ']) {
                 return Err(err("unrecognised requirement"));
             } else {
@@ -59,13 +69,23 @@ impl LabelSelector {
         let mut reqs = Vec::new();
         if let Some(m) = sel["matchLabels"].as_object() {
             for (k, v) in m {
-                reqs.push(LabelReq::Eq(k.clone(), v.as_str().unwrap_or_default().to_string()));
+                reqs.push(LabelReq::Eq(
+                    k.clone(),
+                    v.as_str().unwrap_or_default().to_string(),
+                ));
             }
         }
         if let Some(exprs) = sel["matchExpressions"].as_array() {
             for e in exprs {
                 let key = e["key"].as_str().unwrap_or_default().to_string();
-                let values: Vec<String> = e["values"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default();
+                let values: Vec<String> = e["values"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 match e["operator"].as_str() {
                     Some("In") => reqs.push(LabelReq::In(key, values)),
                     Some("NotIn") => reqs.push(LabelReq::NotIn(key, values)),
@@ -80,7 +100,11 @@ impl LabelSelector {
 
     /// A selector from a plain map (Service `spec.selector`).
     pub fn from_map(m: &serde_json::Map<String, Value>) -> Self {
-        LabelSelector(m.iter().map(|(k, v)| LabelReq::Eq(k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        LabelSelector(
+            m.iter()
+                .map(|(k, v)| LabelReq::Eq(k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect(),
+        )
     }
 
     pub fn is_empty(&self) -> bool {
@@ -112,7 +136,13 @@ fn split_set_op<'a>(term: &'a str, op: &str) -> Option<(String, &'a str)> {
 
 fn parse_set(s: &str) -> Option<Vec<String>> {
     let inner = s.strip_prefix('(')?.strip_suffix(')')?;
-    Some(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    Some(
+        inner
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect(),
+    )
 }
 
 /// Splits on commas that are not inside parentheses.
@@ -149,7 +179,11 @@ impl FieldSelector {
             } else if let Some((k, v)) = term.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(SelectorError { what: "field", input: input.to_string(), reason: format!("`{term}` is not `field=value` or `field!=value`") });
+                return Err(SelectorError {
+                    what: "field",
+                    input: input.to_string(),
+                    reason: format!("`{term}` is not `field=value` or `field!=value`"),
+                });
             };
             reqs.push((path.trim().to_string(), eq, value.trim().to_string()));
         }
@@ -162,7 +196,10 @@ impl FieldSelector {
 
     /// The name a `metadata.name=x` selector pins, if any (lets lists skip a scan).
     pub fn pinned_name(&self) -> Option<&str> {
-        self.0.iter().find(|(p, eq, _)| *eq && p == "metadata.name").map(|(_, _, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(p, eq, _)| *eq && p == "metadata.name")
+            .map(|(_, _, v)| v.as_str())
     }
 
     pub fn matches(&self, object: &Value) -> bool {
@@ -191,22 +228,54 @@ mod tests {
     #[test]
     fn label_selectors_cover_every_operator() {
         let pod = json!({"metadata": {"labels": {"app": "web", "tier": "front"}}});
-        let yes = ["app=web", "app==web,tier", "app in (web, api)", "tier notin (back)", "!missing", "app!=api", ""];
-        let no = ["app=api", "missing", "app notin (web)", "!app", "tier in (back)"];
+        let yes = [
+            "app=web",
+            "app==web,tier",
+            "app in (web, api)",
+            "tier notin (back)",
+            "!missing",
+            "app!=api",
+            "",
+        ];
+        let no = [
+            "app=api",
+            "missing",
+            "app notin (web)",
+            "!app",
+            "tier in (back)",
+        ];
         for s in yes {
-            assert!(LabelSelector::parse(s).unwrap().matches(&pod), "{s} should match");
+            assert!(
+                LabelSelector::parse(s).unwrap().matches(&pod),
+                "{s} should match"
+            );
         }
         for s in no {
-            assert!(!LabelSelector::parse(s).unwrap().matches(&pod), "{s} should not match");
+            assert!(
+                !LabelSelector::parse(s).unwrap().matches(&pod),
+                "{s} should not match"
+            );
         }
     }
 
     #[test]
     fn field_selectors_compare_dotted_paths() {
         let pod = json!({"metadata": {"name": "p", "namespace": "n"}, "spec": {"nodeName": ""}, "status": {"phase": "Running"}});
-        assert!(FieldSelector::parse("metadata.name=p,status.phase!=Failed").unwrap().matches(&pod));
-        assert!(FieldSelector::parse("spec.nodeName=").unwrap().matches(&pod));
-        assert!(!FieldSelector::parse("metadata.namespace=other").unwrap().matches(&pod));
+        assert!(
+            FieldSelector::parse("metadata.name=p,status.phase!=Failed")
+                .unwrap()
+                .matches(&pod)
+        );
+        assert!(
+            FieldSelector::parse("spec.nodeName=")
+                .unwrap()
+                .matches(&pod)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.namespace=other")
+                .unwrap()
+                .matches(&pod)
+        );
         assert!(FieldSelector::parse("nonsense").is_err());
     }
 }

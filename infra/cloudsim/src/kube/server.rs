@@ -38,12 +38,20 @@ impl http_body::Body for ChannelBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
     }
 }
 
-pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, cs: Arc<ClusterState>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    cs: Arc<ClusterState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let mut conns = JoinSet::new();
     loop {
@@ -84,7 +92,10 @@ async fn handle(cs: Arc<ClusterState>, req: Request<Incoming>) -> Response<Body>
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let auth = match token {
         None => Err(AuthError::Missing),
@@ -102,10 +113,21 @@ async fn handle(cs: Arc<ClusterState>, req: Request<Incoming>) -> Response<Body>
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return respond(Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "the request body is larger than 16 MiB")));
+            return respond(Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                "the request body is larger than 16 MiB",
+            )));
         }
     };
-    let header = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let header = |name: header::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
     let api_req = ApiRequest {
         method: parts.method.clone(),
         path: parts.uri.path().to_string(),
@@ -116,23 +138,45 @@ async fn handle(cs: Arc<ClusterState>, req: Request<Incoming>) -> Response<Body>
     };
     let reply = super::router::route(&cs, &api_req);
     match &reply {
-        Ok(_) => tracing::debug!(cluster = %cs.name, method = %api_req.method, path = %api_req.path, "ok"),
-        Err(e) => tracing::debug!(cluster = %cs.name, method = %api_req.method, path = %api_req.path, code = e.code.as_u16(), message = %e.message, "error"),
+        Ok(_) => {
+            tracing::debug!(cluster = %cs.name, method = %api_req.method, path = %api_req.path, "ok")
+        }
+        Err(e) => {
+            tracing::debug!(cluster = %cs.name, method = %api_req.method, path = %api_req.path, code = e.code.as_u16(), message = %e.message, "error")
+        }
     }
     respond(reply)
 }
 
 fn respond(reply: Result<Reply, ApiError>) -> Response<Body> {
     let (code, content_type, body): (StatusCode, &str, Body) = match reply {
-        Ok(Reply::Json(code, v)) => (code, "application/json", full(serde_json::to_vec(&v).expect("serialisable"))),
+        Ok(Reply::Json(code, v)) => (
+            code,
+            "application/json",
+            full(serde_json::to_vec(&v).expect("serialisable")),
+        ),
         Ok(Reply::Raw(code, ct, bytes)) => (code, ct, full(bytes)),
-        Ok(Reply::Stream(rx)) => (StatusCode::OK, "application/json", BodyExt::boxed_unsync(ChannelBody(rx))),
-        Err(e) => (e.code, "application/json", full(serde_json::to_vec(&e.status()).expect("serialisable"))),
+        Ok(Reply::Stream(rx)) => (
+            StatusCode::OK,
+            "application/json",
+            BodyExt::boxed_unsync(ChannelBody(rx)),
+        ),
+        Err(e) => (
+            e.code,
+            "application/json",
+            full(serde_json::to_vec(&e.status()).expect("serialisable")),
+        ),
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = code;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).expect("static content type"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type).expect("static content type"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     resp
 }
 

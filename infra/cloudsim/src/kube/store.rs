@@ -81,7 +81,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("rv", &self.current_rv()).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("rv", &self.current_rv())
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,7 +97,11 @@ pub struct Tx<'a> {
 
 impl Tx<'_> {
     pub fn get(&self, gr: &GroupResource, namespace: &str, name: &str) -> Option<Arc<Value>> {
-        self.inner.objects.get(gr)?.get(&(namespace.to_string(), name.to_string())).cloned()
+        self.inner
+            .objects
+            .get(gr)?
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// Objects of a resource, in one namespace or (None) all.
@@ -105,28 +111,58 @@ impl Tx<'_> {
 
     /// Every object of every resource.
     pub fn all(&self) -> Vec<(GroupResource, Arc<Value>)> {
-        self.inner.objects.iter().flat_map(|(gr, m)| m.values().map(move |o| (gr.clone(), o.clone()))).collect()
+        self.inner
+            .objects
+            .iter()
+            .flat_map(|(gr, m)| m.values().map(move |o| (gr.clone(), o.clone())))
+            .collect()
     }
 
     /// Stores `object` (its metadata.namespace/name say where), giving it the next resourceVersion.
     pub fn put(&mut self, gr: &GroupResource, mut object: Value) -> Arc<Value> {
-        let key = (obj::namespace(&object).to_string(), obj::name(&object).to_string());
+        let key = (
+            obj::namespace(&object).to_string(),
+            obj::name(&object).to_string(),
+        );
         self.inner.rv += 1;
         let rv = self.inner.rv;
         obj::set_resource_version(&mut object, rv);
         let object = Arc::new(object);
-        let prev = self.inner.objects.entry(gr.clone()).or_default().insert(key.clone(), object.clone());
+        let prev = self
+            .inner
+            .objects
+            .entry(gr.clone())
+            .or_default()
+            .insert(key.clone(), object.clone());
         self.undo.push((gr.clone(), key.clone(), prev.clone()));
-        let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
-        self.events.push(Arc::new(WatchEvent { rv, gr: gr.clone(), namespace: key.0, name: key.1, kind, object: object.clone(), prev }));
+        let kind = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.events.push(Arc::new(WatchEvent {
+            rv,
+            gr: gr.clone(),
+            namespace: key.0,
+            name: key.1,
+            kind,
+            object: object.clone(),
+            prev,
+        }));
         object
     }
 
     /// Removes an object; the returned copy (and the DELETED event) carry a fresh resourceVersion.
-    pub fn remove(&mut self, gr: &GroupResource, namespace: &str, name: &str) -> Option<Arc<Value>> {
+    pub fn remove(
+        &mut self,
+        gr: &GroupResource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<Value>> {
         let key = (namespace.to_string(), name.to_string());
         let prev = self.inner.objects.get_mut(gr)?.remove(&key)?;
-        self.undo.push((gr.clone(), key.clone(), Some(prev.clone())));
+        self.undo
+            .push((gr.clone(), key.clone(), Some(prev.clone())));
         self.inner.rv += 1;
         let rv = self.inner.rv;
         let mut gone = (*prev).clone();
@@ -161,8 +197,14 @@ impl Tx<'_> {
     }
 }
 
-fn list_in(objects: &HashMap<GroupResource, BTreeMap<ObjKey, Arc<Value>>>, gr: &GroupResource, namespace: Option<&str>) -> Vec<Arc<Value>> {
-    let Some(map) = objects.get(gr) else { return Vec::new() };
+fn list_in(
+    objects: &HashMap<GroupResource, BTreeMap<ObjKey, Arc<Value>>>,
+    gr: &GroupResource,
+    namespace: Option<&str>,
+) -> Vec<Arc<Value>> {
+    let Some(map) = objects.get(gr) else {
+        return Vec::new();
+    };
     match namespace {
         Some(ns) => map
             .range((ns.to_string(), String::new())..)
@@ -185,9 +227,22 @@ pub enum Commit {
 }
 
 impl Store {
-    pub(crate) fn new(rv: u64, objects: HashMap<GroupResource, BTreeMap<ObjKey, Arc<Value>>>, journal: Option<Journal>) -> Self {
+    pub(crate) fn new(
+        rv: u64,
+        objects: HashMap<GroupResource, BTreeMap<ObjKey, Arc<Value>>>,
+        journal: Option<Journal>,
+    ) -> Self {
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
-        Store { inner: RwLock::new(Inner { rv, objects, history: VecDeque::new(), history_floor: rv, journal }), tx }
+        Store {
+            inner: RwLock::new(Inner {
+                rv,
+                objects,
+                history: VecDeque::new(),
+                history_floor: rv,
+                journal,
+            }),
+            tx,
+        }
     }
 
     pub fn current_rv(&self) -> u64 {
@@ -195,7 +250,13 @@ impl Store {
     }
 
     pub fn get(&self, gr: &GroupResource, namespace: &str, name: &str) -> Option<Arc<Value>> {
-        self.inner.read().expect("store lock").objects.get(gr)?.get(&(namespace.to_string(), name.to_string())).cloned()
+        self.inner
+            .read()
+            .expect("store lock")
+            .objects
+            .get(gr)?
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// A consistent list and the resourceVersion it was taken at.
@@ -205,16 +266,28 @@ impl Store {
     }
 
     /// Every object of every resource (for the controller's and GC's scans).
-    pub fn read<R>(&self, f: impl FnOnce(&HashMap<GroupResource, BTreeMap<ObjKey, Arc<Value>>>, u64) -> R) -> R {
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&HashMap<GroupResource, BTreeMap<ObjKey, Arc<Value>>>, u64) -> R,
+    ) -> R {
         let inner = self.inner.read().expect("store lock");
         f(&inner.objects, inner.rv)
     }
 
     /// Runs `f` as one atomic write. `commit` is decided up front; a failing `f` is always undone.
-    pub fn write<R, E: From<StoreError>>(&self, commit: Commit, f: impl FnOnce(&mut Tx) -> Result<R, E>) -> Result<R, E> {
+    pub fn write<R, E: From<StoreError>>(
+        &self,
+        commit: Commit,
+        f: impl FnOnce(&mut Tx) -> Result<R, E>,
+    ) -> Result<R, E> {
         let mut inner = self.inner.write().expect("store lock");
         let start_rv = inner.rv;
-        let mut tx = Tx { inner: &mut inner, undo: Vec::new(), events: Vec::new(), start_rv };
+        let mut tx = Tx {
+            inner: &mut inner,
+            undo: Vec::new(),
+            events: Vec::new(),
+            start_rv,
+        };
         let result = f(&mut tx);
         if result.is_err() || commit == Commit::DryRun {
             tx.rollback();
@@ -226,7 +299,13 @@ impl Store {
         }
         let inner_ref = &mut *inner;
         if let Some(journal) = inner_ref.journal.as_mut() {
-            let written = journal.append(&events).and_then(|()| if commit == Commit::Durable { journal.sync() } else { Ok(()) });
+            let written = journal.append(&events).and_then(|()| {
+                if commit == Commit::Durable {
+                    journal.sync()
+                } else {
+                    Ok(())
+                }
+            });
             if let Err(e) = written {
                 // Undo in memory so what clients were told matches what is on disk.
                 for ev in events.iter().rev() {
@@ -245,9 +324,10 @@ impl Store {
                 return Err(StoreError::Persist(e.to_string()).into());
             }
             if journal.wants_compaction()
-                && let Err(e) = journal.compact(inner_ref.rv, &inner_ref.objects) {
-                    tracing::warn!(error = %e, "could not compact the object journal; it keeps growing");
-                }
+                && let Err(e) = journal.compact(inner_ref.rv, &inner_ref.objects)
+            {
+                tracing::warn!(error = %e, "could not compact the object journal; it keeps growing");
+            }
         }
         for ev in events {
             inner.history.push_back(ev.clone());
@@ -266,16 +346,32 @@ impl Store {
     pub fn watch_from(&self, since: u64) -> Result<Subscription, StoreError> {
         let inner = self.inner.read().expect("store lock");
         if since < inner.history_floor {
-            return Err(StoreError::Gone { requested: since, oldest: inner.history_floor });
+            return Err(StoreError::Gone {
+                requested: since,
+                oldest: inner.history_floor,
+            });
         }
-        let backlog = inner.history.iter().filter(|e| e.rv > since).cloned().collect();
+        let backlog = inner
+            .history
+            .iter()
+            .filter(|e| e.rv > since)
+            .cloned()
+            .collect();
         Ok((backlog, self.tx.subscribe()))
     }
 
     /// Subscribes and lists in one step: the current objects (at the returned rv) and live changes after them.
-    pub fn list_and_watch(&self, gr: &GroupResource, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64, broadcast::Receiver<Arc<WatchEvent>>) {
+    pub fn list_and_watch(
+        &self,
+        gr: &GroupResource,
+        namespace: Option<&str>,
+    ) -> (Vec<Arc<Value>>, u64, broadcast::Receiver<Arc<WatchEvent>>) {
         let inner = self.inner.read().expect("store lock");
-        (list_in(&inner.objects, gr, namespace), inner.rv, self.tx.subscribe())
+        (
+            list_in(&inner.objects, gr, namespace),
+            inner.rv,
+            self.tx.subscribe(),
+        )
     }
 
     /// A receiver of every change from now on (controllers).

@@ -57,7 +57,12 @@ impl Filter {
 
     /// The line a watcher with this filter sees for `ev`, if any.
     fn translate(&self, ev: &WatchEvent) -> Option<Bytes> {
-        if ev.gr != self.gr || self.namespace.as_deref().is_some_and(|ns| ns != ev.namespace) {
+        if ev.gr != self.gr
+            || self
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| ns != ev.namespace)
+        {
             return None;
         }
         let now = self.matches(&ev.object);
@@ -78,7 +83,10 @@ impl Filter {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        line("BOOKMARK", &json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": meta}))
+        line(
+            "BOOKMARK",
+            &json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": meta}),
+        )
     }
 }
 
@@ -87,28 +95,45 @@ pub fn start(cs: &ClusterState, t: &Target, req: &ApiRequest) -> ApiResult {
     let filter = Filter {
         rt: t.rt.clone(),
         gr: t.rt.group_resource(),
-        namespace: if t.rt.namespaced { t.namespace.clone() } else { None },
+        namespace: if t.rt.namespaced {
+            t.namespace.clone()
+        } else {
+            None
+        },
         labels,
         fields,
     };
     let send_initial = req.q("sendInitialEvents") == Some("true");
     let bookmarks = req.flag("allowWatchBookmarks");
-    let timeout = req.q("timeoutSeconds").and_then(|s| s.parse().ok()).map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = req
+        .q("timeoutSeconds")
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
     let rv_param = req.q("resourceVersion");
 
     let mut first: Vec<Bytes> = Vec::new();
     let (start_rv, rx) = if send_initial || rv_param.is_none() || rv_param == Some("0") {
-        let (items, rv, rx) = cs.store.list_and_watch(&filter.gr, filter.namespace.as_deref());
-        first.extend(items.iter().filter(|o| filter.matches(o)).map(|o| line("ADDED", at_version(&filter.rt, o).as_ref())));
+        let (items, rv, rx) = cs
+            .store
+            .list_and_watch(&filter.gr, filter.namespace.as_deref());
+        first.extend(
+            items
+                .iter()
+                .filter(|o| filter.matches(o))
+                .map(|o| line("ADDED", at_version(&filter.rt, o).as_ref())),
+        );
         if send_initial {
             first.push(filter.bookmark(rv, true));
         }
         (rv, rx)
     } else {
-        let since: u64 = rv_param
-            .unwrap_or_default()
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("resourceVersion `{}` is not a number", rv_param.unwrap_or_default())))?;
+        let since: u64 = rv_param.unwrap_or_default().parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "resourceVersion `{}` is not a number",
+                rv_param.unwrap_or_default()
+            ))
+        })?;
         match cs.store.watch_from(since) {
             Ok((backlog, rx)) => {
                 first.extend(backlog.iter().filter_map(|ev| filter.translate(ev)));
@@ -126,7 +151,9 @@ pub fn start(cs: &ClusterState, t: &Target, req: &ApiRequest) -> ApiResult {
 
     let (tx, body) = mpsc::channel(64);
     let shutdown = cs.shutdown.clone();
-    tokio::spawn(stream(filter, first, start_rv, rx, tx, timeout, bookmarks, shutdown));
+    tokio::spawn(stream(
+        filter, first, start_rv, rx, tx, timeout, bookmarks, shutdown,
+    ));
     Ok(Reply::Stream(body))
 }
 

@@ -44,6 +44,8 @@ pub struct PlanSpec {
     pub bakes: [&'static str; 3],
     /// More releases, as YAML list items (indented like the others), appended to the plan's.
     pub extra_releases: String,
+    /// Green's add-ons (a YAML flow list).
+    pub addons: &'static str,
 }
 
 impl Default for PlanSpec {
@@ -52,6 +54,7 @@ impl Default for PlanSpec {
             ingress_digest: None,
             bakes: ["1s", "2s", "1s"],
             extra_releases: String::new(),
+            addons: "[{name: vpc-cni}, {name: kube-proxy}, {name: coredns}]",
         }
     }
 }
@@ -123,8 +126,8 @@ spec:
     cluster: {GREEN}
     version: "1.32"
     roleArn: arn:aws:iam::111122223333:role/eks-cluster
-    subnets: [subnet-a, subnet-b]
-    addons: [{{name: vpc-cni}}, {{name: kube-proxy}}, {{name: coredns}}]
+    subnets: [subnet-d6289388dc55347e2, subnet-b94dd1f189237c89c]
+    addons: {addons}
     nodegroups:
       - name: general
         instanceTypes: [m6i.large]
@@ -166,6 +169,7 @@ spec:
 "#,
             region = super::REGION,
             extra = spec.extra_releases.trim_end(),
+            addons = spec.addons,
         )
     }
 }

@@ -34,7 +34,10 @@ pub fn collect(cs: &ClusterState, tx: &mut Tx) -> Result<(), StoreError> {
     let mut dependents: HashMap<String, Vec<(GroupResource, Arc<Value>)>> = HashMap::new();
     for (g, o) in &all {
         for r in obj::owner_refs(o) {
-            dependents.entry(r.uid).or_default().push((g.clone(), o.clone()));
+            dependents
+                .entry(r.uid)
+                .or_default()
+                .push((g.clone(), o.clone()));
         }
     }
 
@@ -61,7 +64,10 @@ pub fn collect(cs: &ClusterState, tx: &mut Tx) -> Result<(), StoreError> {
             }
             finish(tx, g, o, ORPHAN);
         } else if finalizers.iter().any(|f| f == FOREGROUND) {
-            let live: Vec<_> = deps.iter().filter(|(dg, d)| tx.get(dg, obj::namespace(d), obj::name(d)).is_some()).collect();
+            let live: Vec<_> = deps
+                .iter()
+                .filter(|(dg, d)| tx.get(dg, obj::namespace(d), obj::name(d)).is_some())
+                .collect();
             if live.is_empty() {
                 finish(tx, g, o, FOREGROUND);
             } else {
@@ -85,7 +91,9 @@ pub fn collect(cs: &ClusterState, tx: &mut Tx) -> Result<(), StoreError> {
 
 /// Removes `finalizer` from the stored object and deletes it if nothing else holds it.
 fn finish(tx: &mut Tx, g: &GroupResource, o: &Value, finalizer: &str) {
-    let Some(cur) = tx.get(g, obj::namespace(o), obj::name(o)) else { return };
+    let Some(cur) = tx.get(g, obj::namespace(o), obj::name(o)) else {
+        return;
+    };
     let mut done = (*cur).clone();
     obj::remove_finalizer(&mut done, finalizer);
     if obj::finalizers(&done).is_empty() {
@@ -117,7 +125,12 @@ fn namespaces(tx: &mut Tx) {
 }
 
 fn custom_resources(cs: &ClusterState, tx: &mut Tx) {
-    let served: HashSet<(String, String)> = cs.registry.all().iter().map(|t| (t.group.clone(), t.resource.clone())).collect();
+    let served: HashSet<(String, String)> = cs
+        .registry
+        .all()
+        .iter()
+        .map(|t| (t.group.clone(), t.resource.clone()))
+        .collect();
     for (g, o) in tx.all() {
         if !served.contains(&(g.group.clone(), g.resource.clone())) {
             tx.remove(&g, obj::namespace(&o), obj::name(&o));

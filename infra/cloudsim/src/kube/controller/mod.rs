@@ -88,9 +88,13 @@ pub fn reconcile(cs: &ClusterState) -> Result<Next, StoreError> {
     cs.store.write(Commit::Lazy, workloads::stateful_sets)?;
     cs.store.write(Commit::Lazy, workloads::daemon_sets)?;
     cs.store.write(Commit::Lazy, workloads::jobs)?;
-    cs.store.write(Commit::Lazy, |tx| nodes::readiness(cs, tx, now, &mut next))?;
-    cs.store.write(Commit::Lazy, |tx| pods::run(cs, tx, now, &mut next))?;
-    cs.store.write(Commit::Lazy, |tx| services::load_balancers(cs, tx, now, &mut next))?;
+    cs.store
+        .write(Commit::Lazy, |tx| nodes::readiness(cs, tx, now, &mut next))?;
+    cs.store
+        .write(Commit::Lazy, |tx| pods::run(cs, tx, now, &mut next))?;
+    cs.store.write(Commit::Lazy, |tx| {
+        services::load_balancers(cs, tx, now, &mut next)
+    })?;
     Ok(next)
 }
 
@@ -104,22 +108,29 @@ pub fn put_if_changed(tx: &mut Tx, gr: &GroupResource, old: &Value, new: Value) 
 /// Replaces the conditions of `status` with `wanted`, keeping the timestamps of those that did not change.
 pub fn set_conditions(status: &mut Value, old_status: &Value, wanted: Vec<Value>) {
     let now = obj::now_time();
-    let old = old_status["conditions"].as_array().cloned().unwrap_or_default();
+    let old = old_status["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let merged: Vec<Value> = wanted
         .into_iter()
-        .map(|mut c| {
-            match old.iter().find(|o| o["type"] == c["type"]) {
-                Some(o) if o["status"] == c["status"] && o["reason"] == c["reason"] && o["message"] == c["message"] => o.clone(),
-                Some(o) if o["status"] == c["status"] => {
-                    c["lastTransitionTime"] = o["lastTransitionTime"].clone();
-                    c["lastUpdateTime"] = json!(now);
-                    c
-                }
-                _ => {
-                    c["lastTransitionTime"] = json!(now);
-                    c["lastUpdateTime"] = json!(now);
-                    c
-                }
+        .map(|mut c| match old.iter().find(|o| o["type"] == c["type"]) {
+            Some(o)
+                if o["status"] == c["status"]
+                    && o["reason"] == c["reason"]
+                    && o["message"] == c["message"] =>
+            {
+                o.clone()
+            }
+            Some(o) if o["status"] == c["status"] => {
+                c["lastTransitionTime"] = o["lastTransitionTime"].clone();
+                c["lastUpdateTime"] = json!(now);
+                c
+            }
+            _ => {
+                c["lastTransitionTime"] = json!(now);
+                c["lastUpdateTime"] = json!(now);
+                c
             }
         })
         .collect();
@@ -127,7 +138,12 @@ pub fn set_conditions(status: &mut Value, old_status: &Value, wanted: Vec<Value>
 }
 
 /// A pod made from `template` for `owner`, not yet stored.
-pub fn pod_from_template(owner: &Value, template: &Value, name: &str, extra_labels: &[(&str, String)]) -> Value {
+pub fn pod_from_template(
+    owner: &Value,
+    template: &Value,
+    name: &str,
+    extra_labels: &[(&str, String)],
+) -> Value {
     let mut labels = template["metadata"]["labels"].clone();
     if !labels.is_object() {
         labels = json!({});
@@ -136,7 +152,11 @@ pub fn pod_from_template(owner: &Value, template: &Value, name: &str, extra_labe
         labels[*k] = json!(v);
     }
     let mut spec = template["spec"].clone();
-    for (k, v) in [("restartPolicy", "Always"), ("dnsPolicy", "ClusterFirst"), ("schedulerName", "default-scheduler")] {
+    for (k, v) in [
+        ("restartPolicy", "Always"),
+        ("dnsPolicy", "ClusterFirst"),
+        ("schedulerName", "default-scheduler"),
+    ] {
         if spec[k].is_null() {
             spec[k] = json!(v);
         }
@@ -159,11 +179,17 @@ pub fn pod_from_template(owner: &Value, template: &Value, name: &str, extra_labe
 
 /// Pods of `namespace` controlled by the object with `owner_uid`, not being deleted.
 pub fn owned_pods(tx: &Tx, namespace: &str, owner_uid: &str) -> Vec<Arc<Value>> {
-    tx.list(&gr("", "pods"), Some(namespace)).into_iter().filter(|p| obj::is_controlled_by(p, owner_uid) && !obj::is_deleting(p)).collect()
+    tx.list(&gr("", "pods"), Some(namespace))
+        .into_iter()
+        .filter(|p| obj::is_controlled_by(p, owner_uid) && !obj::is_deleting(p))
+        .collect()
 }
 
 pub fn pod_ready(p: &Value) -> bool {
-    p["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    p["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
 /// A short stable hash of a JSON value in Kubernetes' name-safe alphabet (pod-template-hash).
@@ -171,7 +197,11 @@ pub fn template_hash(v: &Value) -> String {
     use sha2::{Digest, Sha256};
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let digest = Sha256::digest(serde_json::to_vec(v).expect("serialisable"));
-    digest.iter().take(10).map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    digest
+        .iter()
+        .take(10)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,9 +218,15 @@ pub fn fault_for(cs: &ClusterState, tx: &Tx, pod: &Value) -> Option<Fault> {
     let mut cur: Option<Arc<Value>> = None;
     let mut probe = pod.clone();
     for _ in 0..3 {
-        let Some(owner) = obj::owner_refs(&probe).into_iter().find(|r| r.controller) else { break };
-        let Some(rt) = cs.registry.by_kind(&owner.api_version, &owner.kind) else { break };
-        let Some(o) = tx.get(&rt.group_resource(), ns, &owner.name) else { break };
+        let Some(owner) = obj::owner_refs(&probe).into_iter().find(|r| r.controller) else {
+            break;
+        };
+        let Some(rt) = cs.registry.by_kind(&owner.api_version, &owner.kind) else {
+            break;
+        };
+        let Some(o) = tx.get(&rt.group_resource(), ns, &owner.name) else {
+            break;
+        };
         probe = (*o).clone();
         chain.push(o.clone());
         cur = Some(o);
@@ -204,7 +240,10 @@ pub fn fault_for(cs: &ClusterState, tx: &Tx, pod: &Value) -> Option<Fault> {
         return Some(f);
     }
     let faults = cs.env.faults();
-    let names: Vec<String> = std::iter::once(obj::name(pod).to_string()).chain(cur.iter().map(|o| obj::name(o).to_string())).chain(chain.iter().map(|o| obj::name(o).to_string())).collect();
+    let names: Vec<String> = std::iter::once(obj::name(pod).to_string())
+        .chain(cur.iter().map(|o| obj::name(o).to_string()))
+        .chain(chain.iter().map(|o| obj::name(o).to_string()))
+        .collect();
     for n in &names {
         if faults.is_crash_loop(&cs.name, ns, n) {
             return Some(Fault::CrashLoop);

@@ -1,6 +1,7 @@
 //! Nodes of managed node groups: created and removed when the EKS half syncs a node group, labelled
 //! as EKS labels them, sized by instance type, NotReady until `node_ready_secs` after they appear.
 
+use crate::profile::LatencyKind;
 use serde_json::{Value, json};
 
 use super::{Next, READY_AT, deadline, gr, put_if_changed};
@@ -12,7 +13,10 @@ pub const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
 pub fn is_ready(n: &Value) -> bool {
     !obj::is_deleting(n)
         && n["spec"]["unschedulable"] != true
-        && n["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        && n["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
 }
 
 /// (vCPUs, GiB of memory, max pods) for an EC2 instance type, from its size.
@@ -26,7 +30,10 @@ fn capacity(instance_type: &str) -> (u32, u32, u32) {
         "large" => (2, 8, 29),
         "xlarge" => (4, 16, 58),
         s => {
-            let n: u32 = s.strip_suffix("xlarge").and_then(|n| n.parse().ok()).unwrap_or(1);
+            let n: u32 = s
+                .strip_suffix("xlarge")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
             (4 * n, 16 * n, 234.min(58 * n))
         }
     }
@@ -70,7 +77,10 @@ fn taints(ng: &NodeGroupNodes) -> Value {
 fn new_node(cs: &ClusterState, ng: &NodeGroupNodes, name: &str, ip: &str, ready_at: i64) -> Value {
     let (cpu, mem, pods) = capacity(&ng.instance_type);
     let resources = json!({"cpu": cpu.to_string(), "memory": format!("{}Ki", mem as u64 * 1024 * 1024), "pods": pods.to_string(), "ephemeral-storage": "20959212Ki"});
-    let instance = format!("i-0{}", obj::new_uid().replace('-', "").get(..16).unwrap_or("0"));
+    let instance = format!(
+        "i-0{}",
+        obj::new_uid().replace('-', "").get(..16).unwrap_or("0")
+    );
     let mut node = json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": node_labels(cs, ng, name), "uid": obj::new_uid(),
@@ -98,15 +108,23 @@ fn new_node(cs: &ClusterState, ng: &NodeGroupNodes, name: &str, ip: &str, ready_
 /// Creates or deletes the node group's Nodes so there are `ng.count`, and updates their labels and taints.
 pub fn sync(cs: &ClusterState, ng: &NodeGroupNodes) -> Result<(), StoreError> {
     let nodes_gr = gr("", "nodes");
-    let ready_at = obj::now_millis() + cs.scaled_secs(cs.env.latencies.node_ready_secs).as_millis() as i64;
+    // One draw per node group sync: its new Nodes turn Ready together.
+    let ready_in = cs.scaled_draw(LatencyKind::NodeReady, &ng.nodegroup);
+    let ready_at = obj::now_millis() + ready_in.as_millis() as i64;
     cs.store.write(Commit::Durable, |tx| {
         let all = tx.list(&nodes_gr, None);
-        let mut mine: Vec<_> = all.iter().filter(|n| obj::label(n, NODEGROUP_LABEL) == Some(ng.nodegroup.as_str())).cloned().collect();
+        let mut mine: Vec<_> = all
+            .iter()
+            .filter(|n| obj::label(n, NODEGROUP_LABEL) == Some(ng.nodegroup.as_str()))
+            .cloned()
+            .collect();
         for n in &mine {
             let mut updated = (**n).clone();
             let mut labels = node_labels(cs, ng, obj::name(n));
             // Labels others added (kubectl label) stay.
-            if let (Some(l), Some(old)) = (labels.as_object_mut(), n["metadata"]["labels"].as_object()) {
+            if let (Some(l), Some(old)) =
+                (labels.as_object_mut(), n["metadata"]["labels"].as_object())
+            {
                 for (k, v) in old {
                     l.entry(k.clone()).or_insert(v.clone());
                 }
@@ -126,13 +144,21 @@ pub fn sync(cs: &ClusterState, ng: &NodeGroupNodes) -> Result<(), StoreError> {
         while mine.len() < want {
             let (a, b) = (fastrand::u8(0..=255), fastrand::u8(1..=254));
             let name = format!("ip-10-0-{a}-{b}.{}.compute.internal", cs.env.region);
-            if all.iter().any(|n| obj::name(n) == name) || mine.iter().any(|n| obj::name(n) == name) {
+            if all.iter().any(|n| obj::name(n) == name) || mine.iter().any(|n| obj::name(n) == name)
+            {
                 continue;
             }
-            mine.push(tx.put(&nodes_gr, new_node(cs, ng, &name, &format!("10.0.{a}.{b}"), ready_at)));
+            mine.push(tx.put(
+                &nodes_gr,
+                new_node(cs, ng, &name, &format!("10.0.{a}.{b}"), ready_at),
+            ));
         }
         if mine.len() > want {
-            mine.sort_by(|x, y| y["metadata"]["creationTimestamp"].as_str().cmp(&x["metadata"]["creationTimestamp"].as_str()));
+            mine.sort_by(|x, y| {
+                y["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .cmp(&x["metadata"]["creationTimestamp"].as_str())
+            });
             for n in mine.drain(..mine.len() - want) {
                 tx.remove(&nodes_gr, "", obj::name(&n));
             }
@@ -155,10 +181,17 @@ pub fn remove(cs: &ClusterState, nodegroup: &str) -> Result<(), StoreError> {
 }
 
 /// Nodes whose ready-at deadline has passed turn Ready.
-pub fn readiness(_cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<(), StoreError> {
+pub fn readiness(
+    _cs: &ClusterState,
+    tx: &mut Tx,
+    now: i64,
+    next: &mut Next,
+) -> Result<(), StoreError> {
     let nodes_gr = gr("", "nodes");
     for n in tx.list(&nodes_gr, None) {
-        let Some(at) = deadline(&n, READY_AT) else { continue };
+        let Some(at) = deadline(&n, READY_AT) else {
+            continue;
+        };
         if at > now {
             next.at(at);
             continue;

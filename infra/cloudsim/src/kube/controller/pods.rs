@@ -4,6 +4,7 @@
 //! Job pods (restartPolicy Never/OnFailure) complete instead. Pods on vanished nodes are deleted
 //! (their controllers replace them).
 
+use crate::profile::LatencyKind;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -24,8 +25,11 @@ fn tolerates(spec: &Value, taint: &Value) -> bool {
     }
     spec["tolerations"].as_array().is_some_and(|ts| {
         ts.iter().any(|t| {
-            let key_ok = t["key"].is_null() && t["operator"] == "Exists" || t["key"] == taint["key"];
-            let value_ok = t["operator"] == "Exists" || t["value"].as_str().unwrap_or_default() == taint["value"].as_str().unwrap_or_default();
+            let key_ok =
+                t["key"].is_null() && t["operator"] == "Exists" || t["key"] == taint["key"];
+            let value_ok = t["operator"] == "Exists"
+                || t["value"].as_str().unwrap_or_default()
+                    == taint["value"].as_str().unwrap_or_default();
             let effect_ok = t["effect"].is_null() || t["effect"].as_str() == Some(effect);
             key_ok && value_ok && effect_ok
         })
@@ -37,12 +41,17 @@ pub fn fits(spec: &Value, node: &Value) -> bool {
     let selector_ok = spec["nodeSelector"]
         .as_object()
         .is_none_or(|sel| sel.iter().all(|(k, v)| node["metadata"]["labels"][k] == *v));
-    let taints_ok = node["spec"]["taints"].as_array().is_none_or(|ts| ts.iter().all(|t| tolerates(spec, t)));
+    let taints_ok = node["spec"]["taints"]
+        .as_array()
+        .is_none_or(|ts| ts.iter().all(|t| tolerates(spec, t)));
     selector_ok && taints_ok
 }
 
 fn is_job_pod(p: &Value) -> bool {
-    matches!(p["spec"]["restartPolicy"].as_str(), Some("Never" | "OnFailure"))
+    matches!(
+        p["spec"]["restartPolicy"].as_str(),
+        Some("Never" | "OnFailure")
+    )
 }
 
 fn container_statuses(p: &Value, state: &Value, ready: bool, restarts: i64) -> Value {
@@ -66,21 +75,34 @@ fn conditions(p: &Value, scheduled: bool, ready: bool) -> Value {
     let t = obj::now_time();
     let keep = |ty: &str, status: &str| -> Value {
         // Keep the transition time of a condition whose status did not change.
-        let old = p["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == ty).cloned());
+        let old = p["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == ty).cloned());
         match old {
             Some(c) if c["status"] == status => c,
-            _ => json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": t}),
+            _ => {
+                json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": t})
+            }
         }
     };
     let s = |b: bool| if b { "True" } else { "False" };
-    json!([keep("PodReadyToStartContainers", s(scheduled)), keep("Initialized", "True"), keep("Ready", s(ready)),
-           keep("ContainersReady", s(ready)), keep("PodScheduled", s(scheduled))])
+    json!([
+        keep("PodReadyToStartContainers", s(scheduled)),
+        keep("Initialized", "True"),
+        keep("Ready", s(ready)),
+        keep("ContainersReady", s(ready)),
+        keep("PodScheduled", s(scheduled))
+    ])
 }
 
 pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<(), StoreError> {
     let pods_gr = gr("", "pods");
     let nodes = tx.list(&gr("", "nodes"), None);
-    let ready_nodes: Vec<&Value> = nodes.iter().filter(|n| nodes::is_ready(n)).map(|n| &**n).collect();
+    let ready_nodes: Vec<&Value> = nodes
+        .iter()
+        .filter(|n| nodes::is_ready(n))
+        .map(|n| &**n)
+        .collect();
     let pods = tx.list(&pods_gr, None);
     let mut load: HashMap<String, usize> = HashMap::new();
     for p in &pods {
@@ -88,7 +110,6 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
             *load.entry(n.to_string()).or_default() += 1;
         }
     }
-    let ready_delay = cs.scaled_secs(cs.env.latencies.pod_ready_secs).as_millis() as i64;
     for p in pods {
         let ns = obj::namespace(&p).to_string();
         let name = obj::name(&p).to_string();
@@ -101,10 +122,18 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
         let mut new = (*p).clone();
         match p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
             None => {
-                let capacity = |n: &Value| n["status"]["allocatable"]["pods"].as_str().and_then(|s| s.parse::<usize>().ok()).unwrap_or(110);
+                let capacity = |n: &Value| {
+                    n["status"]["allocatable"]["pods"]
+                        .as_str()
+                        .and_then(|s| s.parse::<usize>().ok())
+                        .unwrap_or(110)
+                };
                 let candidate = ready_nodes
                     .iter()
-                    .filter(|n| fits(&p["spec"], n) && load.get(obj::name(n)).copied().unwrap_or(0) < capacity(n))
+                    .filter(|n| {
+                        fits(&p["spec"], n)
+                            && load.get(obj::name(n)).copied().unwrap_or(0) < capacity(n)
+                    })
                     .min_by_key(|n| load.get(obj::name(n)).copied().unwrap_or(0));
                 match candidate {
                     Some(node) => {
@@ -113,12 +142,18 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
                         new["spec"]["nodeName"] = json!(node_name);
                         new["status"] = json!({"phase": "Pending", "qosClass": "BestEffort", "hostIP": node["status"]["addresses"][0]["address"],
                                                "conditions": conditions(&p, true, false)});
-                        let at = now + ready_delay;
+                        let ready_in =
+                            cs.scaled_draw(LatencyKind::PodReady, &format!("{ns}/{name}"));
+                        let at = now + ready_in.as_millis() as i64;
                         obj::set_annotation(&mut new, READY_AT, &at.to_string());
                         next.at(at);
                     }
                     None => {
-                        let message = format!("0/{} nodes are available: {} node(s) were not ready or did not match the pod's node selector or tolerations.", nodes.len(), nodes.len());
+                        let message = format!(
+                            "0/{} nodes are available: {} node(s) were not ready or did not match the pod's node selector or tolerations.",
+                            nodes.len(),
+                            nodes.len()
+                        );
                         new["status"] = json!({"phase": "Pending", "qosClass": "BestEffort", "conditions": [
                             {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null,
                              "lastTransitionTime": p["status"]["conditions"][0]["lastTransitionTime"].as_str().map(str::to_string).unwrap_or_else(obj::now_time)}]});
@@ -132,14 +167,20 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
                     continue;
                 }
                 if let Some(at) = deadline(&p, READY_AT)
-                    && at > now {
-                        next.at(at);
-                        if p["status"]["containerStatuses"].is_null() {
-                            new["status"]["containerStatuses"] = container_statuses(&p, &json!({"waiting": {"reason": "ContainerCreating"}}), false, 0);
-                        }
-                        put_if_changed(tx, &pods_gr, &p, new);
-                        continue;
+                    && at > now
+                {
+                    next.at(at);
+                    if p["status"]["containerStatuses"].is_null() {
+                        new["status"]["containerStatuses"] = container_statuses(
+                            &p,
+                            &json!({"waiting": {"reason": "ContainerCreating"}}),
+                            false,
+                            0,
+                        );
                     }
+                    put_if_changed(tx, &pods_gr, &p, new);
+                    continue;
+                }
                 kubelet(cs, tx, &p, &mut new, now, next);
             }
         }
@@ -155,8 +196,14 @@ fn kubelet(cs: &ClusterState, tx: &Tx, p: &Value, new: &mut Value, now: i64, nex
         return;
     }
     let fault = fault_for(cs, tx, p);
-    let started = p["status"]["startTime"].as_str().map(str::to_string).unwrap_or_else(obj::now_time);
-    let pod_ip = p["status"]["podIP"].as_str().map(str::to_string).unwrap_or_else(|| format!("10.0.{}.{}", fastrand::u8(0..=255), fastrand::u8(1..=254)));
+    let started = p["status"]["startTime"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(obj::now_time);
+    let pod_ip = p["status"]["podIP"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("10.0.{}.{}", fastrand::u8(0..=255), fastrand::u8(1..=254)));
     let base = json!({"qosClass": "BestEffort", "hostIP": p["status"]["hostIP"], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": started});
     let mut status = base;
     let running = json!({"running": {"startedAt": started}});
@@ -189,7 +236,9 @@ fn kubelet(cs: &ClusterState, tx: &Tx, p: &Value, new: &mut Value, now: i64, nex
             status["conditions"] = conditions(p, true, false);
         }
         Some(Fault::CrashLoop) => {
-            let restarts = p["status"]["containerStatuses"][0]["restartCount"].as_i64().unwrap_or(0);
+            let restarts = p["status"]["containerStatuses"][0]["restartCount"]
+                .as_i64()
+                .unwrap_or(0);
             let due = deadline(p, RESTART_AT);
             let restarts = match due {
                 Some(at) if at > now => {
@@ -200,7 +249,11 @@ fn kubelet(cs: &ClusterState, tx: &Tx, p: &Value, new: &mut Value, now: i64, nex
                     let at = now + cs.scaled_secs(CRASH_INTERVAL_SECS).as_millis() as i64;
                     obj::set_annotation(new, RESTART_AT, &at.to_string());
                     next.at(at);
-                    if due.is_some() { restarts + 1 } else { restarts }
+                    if due.is_some() {
+                        restarts + 1
+                    } else {
+                        restarts
+                    }
                 }
             };
             let waiting = json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting failed container (cloudsim fault)"}});

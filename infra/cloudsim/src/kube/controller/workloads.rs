@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{gr, owned_pods, pod_from_template, pod_ready, put_if_changed, set_conditions, template_hash};
+use super::{
+    gr, owned_pods, pod_from_template, pod_ready, put_if_changed, set_conditions, template_hash,
+};
 use crate::kube::obj;
 use crate::kube::selectors::LabelSelector;
 use crate::kube::store::{StoreError, Tx};
@@ -27,7 +29,10 @@ fn count(pods: &[Arc<Value>], f: impl Fn(&Value) -> bool) -> i64 {
 fn int_or_percent(v: &Value, total: i64, default: i64) -> i64 {
     match v {
         Value::Number(n) => n.as_i64().unwrap_or(default),
-        Value::String(s) => s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()).map_or(default, |p| total * p / 100),
+        Value::String(s) => s
+            .strip_suffix('%')
+            .and_then(|p| p.parse::<i64>().ok())
+            .map_or(default, |p| total * p / 100),
         _ => default,
     }
 }
@@ -42,14 +47,26 @@ pub fn deployments(tx: &mut Tx) -> Result<(), StoreError> {
         let want = replicas(&d);
         let template = &d["spec"]["template"];
         let hash = template_hash(template);
-        let owned: Vec<Arc<Value>> = tx.list(&rs_gr, Some(&ns)).into_iter().filter(|rs| obj::is_controlled_by(rs, obj::uid(&d)) && !obj::is_deleting(rs)).collect();
-        let max_revision = owned.iter().filter_map(|rs| obj::annotation(rs, REVISION).and_then(|r| r.parse::<i64>().ok())).max().unwrap_or(0);
-        let new_rs = match owned.iter().find(|rs| obj::label(rs, "pod-template-hash") == Some(hash.as_str())) {
+        let owned: Vec<Arc<Value>> = tx
+            .list(&rs_gr, Some(&ns))
+            .into_iter()
+            .filter(|rs| obj::is_controlled_by(rs, obj::uid(&d)) && !obj::is_deleting(rs))
+            .collect();
+        let max_revision = owned
+            .iter()
+            .filter_map(|rs| obj::annotation(rs, REVISION).and_then(|r| r.parse::<i64>().ok()))
+            .max()
+            .unwrap_or(0);
+        let new_rs = match owned
+            .iter()
+            .find(|rs| obj::label(rs, "pod-template-hash") == Some(hash.as_str()))
+        {
             Some(rs) => {
                 let mut updated = (**rs).clone();
                 updated["spec"]["replicas"] = json!(want);
                 put_if_changed(tx, &rs_gr, rs, updated);
-                tx.get(&rs_gr, &ns, obj::name(rs)).unwrap_or_else(|| rs.clone())
+                tx.get(&rs_gr, &ns, obj::name(rs))
+                    .unwrap_or_else(|| rs.clone())
             }
             None => {
                 let name = format!("{}-{hash}", obj::name(&d));
@@ -71,7 +88,11 @@ pub fn deployments(tx: &mut Tx) -> Result<(), StoreError> {
         };
         let new_available = new_rs["status"]["availableReplicas"].as_i64().unwrap_or(0);
         let recreate = d["spec"]["strategy"]["type"] == "Recreate";
-        let olds: Vec<Arc<Value>> = owned.iter().filter(|rs| obj::uid(rs) != obj::uid(&new_rs)).cloned().collect();
+        let olds: Vec<Arc<Value>> = owned
+            .iter()
+            .filter(|rs| obj::uid(rs) != obj::uid(&new_rs))
+            .cloned()
+            .collect();
         // Old pods keep serving until the new ReplicaSet can take the traffic (rolling update).
         if recreate || new_available >= want {
             for old in &olds {
@@ -80,12 +101,33 @@ pub fn deployments(tx: &mut Tx) -> Result<(), StoreError> {
                 put_if_changed(tx, &rs_gr, old, scaled);
             }
         }
-        let all: Vec<Arc<Value>> = std::iter::once(new_rs.clone()).chain(olds.iter().cloned()).collect();
-        let sum = |f: &str| all.iter().map(|rs| rs["status"][f].as_i64().unwrap_or(0)).sum::<i64>();
-        let (total, ready, available) = (sum("replicas"), sum("readyReplicas"), sum("availableReplicas"));
+        let all: Vec<Arc<Value>> = std::iter::once(new_rs.clone())
+            .chain(olds.iter().cloned())
+            .collect();
+        let sum = |f: &str| {
+            all.iter()
+                .map(|rs| rs["status"][f].as_i64().unwrap_or(0))
+                .sum::<i64>()
+        };
+        let (total, ready, available) = (
+            sum("replicas"),
+            sum("readyReplicas"),
+            sum("availableReplicas"),
+        );
         let updated = new_rs["status"]["replicas"].as_i64().unwrap_or(0);
-        let max_unavailable = if recreate { 0 } else { int_or_percent(&d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], want, 0) };
-        let old_left: i64 = olds.iter().map(|rs| rs["status"]["replicas"].as_i64().unwrap_or(0)).sum();
+        let max_unavailable = if recreate {
+            0
+        } else {
+            int_or_percent(
+                &d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+                want,
+                0,
+            )
+        };
+        let old_left: i64 = olds
+            .iter()
+            .map(|rs| rs["status"]["replicas"].as_i64().unwrap_or(0))
+            .sum();
         let rs_name = obj::name(&new_rs);
         let complete = new_available >= want && updated == want && old_left == 0;
         let available_cond = if available >= want - max_unavailable {
@@ -128,11 +170,25 @@ pub fn replica_sets(tx: &mut Tx) -> Result<(), StoreError> {
         let mut pods = owned_pods(tx, &ns, obj::uid(&rs));
         for _ in pods.len() as i64..want {
             let name = format!("{}-{}", obj::name(&rs), obj::random_suffix(5));
-            pods.push(tx.put(&pods_gr, pod_from_template(&rs, &rs["spec"]["template"], &name, &[])));
+            pods.push(tx.put(
+                &pods_gr,
+                pod_from_template(&rs, &rs["spec"]["template"], &name, &[]),
+            ));
         }
         if pods.len() as i64 > want {
             // Remove the least useful first: unscheduled, then not ready, then the newest.
-            pods.sort_by_key(|p| (p["spec"]["nodeName"].is_string(), pod_ready(p), std::cmp::Reverse(p["metadata"]["creationTimestamp"].as_str().unwrap_or_default().to_string())));
+            pods.sort_by_key(|p| {
+                (
+                    p["spec"]["nodeName"].is_string(),
+                    pod_ready(p),
+                    std::cmp::Reverse(
+                        p["metadata"]["creationTimestamp"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                )
+            });
             let extra = pods.len() - want as usize;
             for p in pods.drain(..extra) {
                 tx.remove(&pods_gr, &ns, obj::name(&p));
@@ -164,7 +220,10 @@ pub fn stateful_sets(tx: &mut Tx) -> Result<(), StoreError> {
         let ordered = sts["spec"]["podManagementPolicy"] != "Parallel";
         let mut pods = owned_pods(tx, &ns, obj::uid(&sts));
         // Scale down from the highest ordinal.
-        for p in pods.iter().filter(|p| ordinal(&name, p).is_none_or(|i| i >= want)) {
+        for p in pods
+            .iter()
+            .filter(|p| ordinal(&name, p).is_none_or(|i| i >= want))
+        {
             tx.remove(&pods_gr, &ns, obj::name(p));
         }
         pods.retain(|p| ordinal(&name, p).is_some_and(|i| i < want));
@@ -177,26 +236,42 @@ pub fn stateful_sets(tx: &mut Tx) -> Result<(), StoreError> {
                 break;
             }
             let pod_name = format!("{name}-{i}");
-            let labels = [("controller-revision-hash", revision.clone()), ("statefulset.kubernetes.io/pod-name", pod_name.clone()), ("apps.kubernetes.io/pod-index", i.to_string())];
+            let labels = [
+                ("controller-revision-hash", revision.clone()),
+                ("statefulset.kubernetes.io/pod-name", pod_name.clone()),
+                ("apps.kubernetes.io/pod-index", i.to_string()),
+            ];
             let mut pod = pod_from_template(&sts, &sts["spec"]["template"], &pod_name, &labels);
             pod["spec"]["hostname"] = json!(pod_name);
             pods.push(tx.put(&pods_gr, pod));
         }
         // Rolling update: replace one outdated pod at a time, highest ordinal first, when all are ready.
-        let outdated: Vec<&Arc<Value>> = pods.iter().filter(|p| obj::label(p, "controller-revision-hash") != Some(revision.as_str())).collect();
-        if pods.len() as i64 == want && all_ready(&pods)
-            && let Some(p) = outdated.iter().max_by_key(|p| ordinal(&name, p)) {
-                tx.remove(&pods_gr, &ns, obj::name(p));
-            }
+        let outdated: Vec<&Arc<Value>> = pods
+            .iter()
+            .filter(|p| obj::label(p, "controller-revision-hash") != Some(revision.as_str()))
+            .collect();
+        if pods.len() as i64 == want
+            && all_ready(&pods)
+            && let Some(p) = outdated.iter().max_by_key(|p| ordinal(&name, p))
+        {
+            tx.remove(&pods_gr, &ns, obj::name(p));
+        }
         let pods: Vec<Arc<Value>> = owned_pods(tx, &ns, obj::uid(&sts));
-        let updated = count(&pods, |p| obj::label(p, "controller-revision-hash") == Some(revision.as_str()));
+        let updated = count(&pods, |p| {
+            obj::label(p, "controller-revision-hash") == Some(revision.as_str())
+        });
         let ready = count(&pods, pod_ready);
         let current_revision = if updated == want && pods.len() as i64 == want {
             revision.clone()
         } else {
-            sts["status"]["currentRevision"].as_str().map(str::to_string).unwrap_or_else(|| revision.clone())
+            sts["status"]["currentRevision"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| revision.clone())
         };
-        let current = count(&pods, |p| obj::label(p, "controller-revision-hash") == Some(current_revision.as_str()));
+        let current = count(&pods, |p| {
+            obj::label(p, "controller-revision-hash") == Some(current_revision.as_str())
+        });
         let mut new = (*sts).clone();
         new["status"] = json!({
             "observedGeneration": obj::generation(&sts), "replicas": pods.len(), "readyReplicas": ready,
@@ -209,7 +284,11 @@ pub fn stateful_sets(tx: &mut Tx) -> Result<(), StoreError> {
 }
 
 fn ordinal(sts_name: &str, pod: &Value) -> Option<i64> {
-    obj::name(pod).strip_prefix(sts_name)?.strip_prefix('-')?.parse().ok()
+    obj::name(pod)
+        .strip_prefix(sts_name)?
+        .strip_prefix('-')?
+        .parse()
+        .ok()
 }
 
 pub fn daemon_sets(tx: &mut Tx) -> Result<(), StoreError> {
@@ -223,7 +302,10 @@ pub fn daemon_sets(tx: &mut Tx) -> Result<(), StoreError> {
         let ns = obj::namespace(&ds).to_string();
         let template = &ds["spec"]["template"];
         let hash = template_hash(template);
-        let eligible: Vec<&Arc<Value>> = nodes.iter().filter(|n| super::nodes::is_ready(n) && super::pods::fits(&template["spec"], n)).collect();
+        let eligible: Vec<&Arc<Value>> = nodes
+            .iter()
+            .filter(|n| super::nodes::is_ready(n) && super::pods::fits(&template["spec"], n))
+            .collect();
         let pods = owned_pods(tx, &ns, obj::uid(&ds));
         for p in &pods {
             let node = p["spec"]["nodeName"].as_str().unwrap_or_default();
@@ -238,7 +320,12 @@ pub fn daemon_sets(tx: &mut Tx) -> Result<(), StoreError> {
                 continue;
             }
             let name = format!("{}-{}", obj::name(&ds), obj::random_suffix(5));
-            let mut pod = pod_from_template(&ds, template, &name, &[("controller-revision-hash", hash.clone())]);
+            let mut pod = pod_from_template(
+                &ds,
+                template,
+                &name,
+                &[("controller-revision-hash", hash.clone())],
+            );
             pod["spec"]["nodeName"] = json!(obj::name(n));
             tx.put(&pods_gr, pod);
         }
@@ -267,7 +354,11 @@ pub fn jobs(tx: &mut Tx) -> Result<(), StoreError> {
         if obj::is_deleting(&job) {
             continue;
         }
-        let finished = job["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"));
+        let finished = job["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter().any(|c| {
+                (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+            })
+        });
         if finished {
             continue;
         }
@@ -289,7 +380,10 @@ pub fn jobs(tx: &mut Tx) -> Result<(), StoreError> {
             conditions.push(json!({"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods"}));
             conditions.push(json!({"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods"}));
         } else if failed > backoff_limit {
-            for p in pods.iter().filter(|p| !phase(p, "Succeeded") && !phase(p, "Failed")) {
+            for p in pods
+                .iter()
+                .filter(|p| !phase(p, "Succeeded") && !phase(p, "Failed"))
+            {
                 tx.remove(&pods_gr, &ns, obj::name(p));
             }
             active = 0;
@@ -299,7 +393,10 @@ pub fn jobs(tx: &mut Tx) -> Result<(), StoreError> {
             let want = parallelism.min(completions - succeeded);
             while active < want {
                 let name = format!("{}-{}", obj::name(&job), obj::random_suffix(5));
-                tx.put(&pods_gr, pod_from_template(&job, &job["spec"]["template"], &name, &[]));
+                tx.put(
+                    &pods_gr,
+                    pod_from_template(&job, &job["spec"]["template"], &name, &[]),
+                );
                 active += 1;
             }
         }

@@ -1,10 +1,8 @@
 //! Shared helpers for cloudsim's EKS, control, restart and moto tests: an in-process stand-in for
 //! the Kubernetes half that records what the EKS half asked of it, an aws-sdk-eks client pointed at
 //! a server, a tiny HTTP client for the control API, and polling with deadlines.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,6 +55,9 @@ impl ClusterApi for RecordingCluster {
     fn load_balancers(&self) -> Vec<LoadBalancerInfo> {
         self.lbs.lock().unwrap().clone()
     }
+    fn lb_requests(&self) -> Vec<((String, u16), u64)> {
+        Vec::new()
+    }
     async fn shutdown(&self) {
         *self.shut_down.lock().unwrap() = true;
     }
@@ -104,13 +105,31 @@ impl ClusterBackend for RecordingBackend {
 
 /// Starts an in-memory cloudsim at `time_scale` with a recording backend.
 pub async fn start(time_scale: f64) -> (cloudsim::RunningServer, Arc<RecordingBackend>) {
+    start_with(time_scale, None).await
+}
+
+/// Starts a cloudsim at `time_scale` that persists to (and restores from) `state_dir`.
+pub async fn start_with(
+    time_scale: f64,
+    state_dir: Option<&std::path::Path>,
+) -> (cloudsim::RunningServer, Arc<RecordingBackend>) {
     let backend = Arc::new(RecordingBackend::default());
     let mut cfg = cloudsim::Config::new(backend.clone());
     cfg.time_scale = time_scale;
+    cfg.state_dir = state_dir.map(|d| d.to_path_buf());
     (
         cloudsim::Server::start(cfg).await.expect("cloudsim starts"),
         backend,
     )
+}
+
+/// Creates a cluster and waits until it is ACTIVE.
+pub async fn active_cluster(client: &aws_sdk_eks::Client, name: &str, version: &str) {
+    create_cluster(client, name, version)
+        .send()
+        .await
+        .expect("CreateCluster");
+    wait_cluster(client, name, "ACTIVE").await;
 }
 
 /// An aws-sdk-eks client for `endpoint` with dummy static credentials and the SDK's standard retries.
@@ -150,11 +169,11 @@ pub fn eks_client_with(
 }
 
 /// Polls `check` every 20 ms until it yields `Some`, failing the test after `timeout`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Some(v) = check().await {
@@ -175,6 +194,20 @@ pub async fn http(
     path: &str,
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
+    let (status, body) = http_text(addr, method, path, body).await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// [`http`] with the body as text (e.g. `/metrics`).
+pub async fn http_text(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connect to cloudsim");
@@ -196,10 +229,7 @@ pub async fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status code");
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
+    (status, body.to_string())
 }
 
 /// Kinds of the events recorded so far (optionally only those about `cluster`).

@@ -3,15 +3,13 @@
 //! --wait, upgrade --wait, rollback, list, uninstall --wait. Helm 3 sends its release Secrets as
 //! protobuf and waits by polling; helm 4 applies server-side and waits with watches.
 
-mod kube_support;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::kube_support::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::ListParams;
-use kube_support::*;
 
 const CHART_YAML: &str = "apiVersion: v2\nname: web\ndescription: cloudsim test chart\ntype: application\nversion: VERSION\nappVersion: \"1.0\"\n";
 const VALUES: &str = "replicas: 2\nimage: nginx:1.27\ngreeting: hello\n";
@@ -57,8 +55,16 @@ async fn build_repo(helm: &Path, work: &Path, repo: &Path) {
     for version in ["0.1.0", "0.2.0"] {
         let chart = work.join(format!("src-{version}")).join("web");
         std::fs::create_dir_all(chart.join("templates")).unwrap();
-        std::fs::write(chart.join("Chart.yaml"), CHART_YAML.replace("VERSION", version)).unwrap();
-        let values = if version == "0.1.0" { VALUES.to_string() } else { VALUES.replace("hello", "bonjour") };
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            CHART_YAML.replace("VERSION", version),
+        )
+        .unwrap();
+        let values = if version == "0.1.0" {
+            VALUES.to_string()
+        } else {
+            VALUES.replace("hello", "bonjour")
+        };
         std::fs::write(chart.join("values.yaml"), values).unwrap();
         std::fs::write(chart.join("templates/deployment.yaml"), DEPLOYMENT).unwrap();
         std::fs::write(chart.join("templates/service.yaml"), SERVICE).unwrap();
@@ -97,30 +103,73 @@ async fn helm_lifecycle(helm_name: &str, cluster_name: &str) {
 
     ok(helm(&["repo", "add", "local", &repo.url])).await;
     ok(helm(&["repo", "update"])).await;
-    ok(helm(&["install", "web", "local/web", "--version", "0.1.0", "-n", "apps", "--create-namespace", "--wait", "--timeout", "60s"])).await;
+    ok(helm(&[
+        "install",
+        "web",
+        "local/web",
+        "--version",
+        "0.1.0",
+        "-n",
+        "apps",
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]))
+    .await;
     let d = deployments.get("web").await.unwrap();
-    assert_eq!(d.status.as_ref().unwrap().ready_replicas, Some(2), "install --wait returned before the pods were ready");
+    assert_eq!(
+        d.status.as_ref().unwrap().ready_replicas,
+        Some(2),
+        "install --wait returned before the pods were ready"
+    );
 
     // The Service's load balancer answers from the release's pods (helm 4's kstatus does not wait
     // for load balancer ingress; helm 3 does).
     let services: kube::Api<Service> = kube::Api::namespaced(client.clone(), "apps");
-    let ip = eventually("load balancer ingress", std::time::Duration::from_secs(30), async || {
-        let svc = services.get("web").await.ok()?;
-        svc.status?.load_balancer?.ingress?.first()?.ip.clone()
-    })
-    .await;
+    let ip = lb_ip(&services, "web", std::time::Duration::from_secs(30)).await;
     let (code, body) = http_get(&ip, 8080, "shop.example.com").await.unwrap();
     assert_eq!(code, 200, "{body}");
-    assert!(body.contains("\"service\":\"web\"") && body.contains(cluster_name), "{body}");
+    assert!(
+        body.contains("\"service\":\"web\"") && body.contains(cluster_name),
+        "{body}"
+    );
 
-    ok(helm(&["upgrade", "web", "local/web", "--version", "0.2.0", "-n", "apps", "--set", "replicas=3", "--wait", "--timeout", "60s"])).await;
+    ok(helm(&[
+        "upgrade",
+        "web",
+        "local/web",
+        "--version",
+        "0.2.0",
+        "-n",
+        "apps",
+        "--set",
+        "replicas=3",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]))
+    .await;
     let d = deployments.get("web").await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(3));
     assert_eq!(d.status.unwrap().ready_replicas, Some(3));
-    let cm: k8s_openapi::api::core::v1::ConfigMap = kube::Api::namespaced(client.clone(), "apps").get("web-settings").await.unwrap();
+    let cm: k8s_openapi::api::core::v1::ConfigMap = kube::Api::namespaced(client.clone(), "apps")
+        .get("web-settings")
+        .await
+        .unwrap();
     assert_eq!(cm.data.unwrap()["greeting"], "bonjour");
 
-    ok(helm(&["rollback", "web", "1", "-n", "apps", "--wait", "--timeout", "60s"])).await;
+    ok(helm(&[
+        "rollback",
+        "web",
+        "1",
+        "-n",
+        "apps",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]))
+    .await;
     let d = deployments.get("web").await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(2));
     let list = ok(helm(&["list", "-n", "apps", "-o", "json"])).await;
@@ -129,12 +178,38 @@ async fn helm_lifecycle(helm_name: &str, cluster_name: &str) {
     assert_eq!(list[0]["revision"], "3");
     assert_eq!(list[0]["status"], "deployed");
     assert_eq!(list[0]["chart"], "web-0.1.0");
-    let stored = secrets.list(&ListParams::default().labels("owner=helm,name=web")).await.unwrap();
+    let stored = secrets
+        .list(&ListParams::default().labels("owner=helm,name=web"))
+        .await
+        .unwrap();
     assert_eq!(stored.items.len(), 3, "one release Secret per revision");
 
-    ok(helm(&["uninstall", "web", "-n", "apps", "--wait", "--timeout", "60s"])).await;
-    assert!(deployments.list(&ListParams::default()).await.unwrap().items.is_empty());
-    assert!(secrets.list(&ListParams::default().labels("owner=helm")).await.unwrap().items.is_empty());
+    ok(helm(&[
+        "uninstall",
+        "web",
+        "-n",
+        "apps",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]))
+    .await;
+    assert!(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        secrets
+            .list(&ListParams::default().labels("owner=helm"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     let list = ok(helm(&["list", "-n", "apps", "-q"])).await;
     assert_eq!(list.trim(), "");
     kc.shutdown().await;

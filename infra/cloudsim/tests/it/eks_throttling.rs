@@ -1,12 +1,10 @@
 //! Throttling and latency faults of the EKS API as aws-sdk-eks experiences them: a burst beyond
 //! `eksThrottleRps` gets HTTP 429 ThrottlingException; the SDK's standard retry absorbs it.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use aws_sdk_eks::config::retry::RetryConfig;
-use support::*;
 
 /// Fires `n` ListClusters at once; returns (succeeded, error codes of the failures).
 async fn burst(client: &aws_sdk_eks::Client, n: usize) -> (usize, Vec<String>) {

@@ -1,13 +1,11 @@
 //! aws-sdk-eks against cloudsim: the cluster lifecycle (CREATING → ACTIVE → DELETING → gone),
 //! clientRequestToken idempotency, AWS-shaped errors, version updates, and leaked load balancers.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use base64::Engine as _;
 use cloudsim::eks::backend::{ClusterApi, LoadBalancerInfo};
-use support::*;
 
 /// Default latencies at 1000× : cluster creation 540 s → 0.54 s.
 const SCALE: f64 = 1000.0;

@@ -1,12 +1,10 @@
 //! The `/_cloudsim/` control API: health, faults (profile at start-up, PUT, PATCH, validation),
 //! events with filters, reset; and the EKS surface's answer to an unknown operation.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn faults_start_from_the_profile_and_change_at_run_time() {

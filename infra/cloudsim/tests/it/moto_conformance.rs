@@ -6,16 +6,14 @@
 //!
 //! moto comes from scripts/install-tools.sh; without it this test fails (it does not skip).
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::*;
 use aws_sdk_eks::types::{Cluster, Nodegroup, NodegroupScalingConfig};
-use support::*;
 
 /// Which optional fields of a parsed value are present, as `path → present`.
 type Shape = BTreeMap<String, bool>;

@@ -1,12 +1,10 @@
 //! aws-sdk-eks against cloudsim: add-ons, access entries with access policies, and tags by ARN —
 //! the calls cutover makes to set a green cluster up and to tear blue down.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use aws_sdk_eks::types::{AccessScope, AccessScopeType};
-use support::*;
 
 const SCALE: f64 = 1000.0;
 const ROLE: &str = "arn:aws:iam::123456789012:role/deployer";

@@ -1,12 +1,10 @@
 //! aws-sdk-eks against cloudsim: managed node groups (create → ACTIVE → Nodes synced to the
 //! Kubernetes half, UpdateNodegroupConfig + DescribeUpdate, delete), and the create-failure faults.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use aws_sdk_eks::types::{NodegroupScalingConfig, Taint, TaintEffect, UpdateLabelsPayload};
-use support::*;
 
 const SCALE: f64 = 1000.0;
 

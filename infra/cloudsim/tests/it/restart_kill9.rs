@@ -3,14 +3,12 @@
 //! faults and events recorded before the kill are still there. A second kill with the cluster
 //! ACTIVE brings it back serving on the same endpoint.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 

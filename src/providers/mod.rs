@@ -99,6 +99,24 @@ pub trait ClusterProvider: Send + Sync {
     ) -> Result<(), ProviderError>;
 }
 
+/// EKS Pod Identity associations of a cluster.
+#[async_trait]
+pub trait PodIdentities: Send + Sync {
+    /// Associates the service account with its role (tagged, with `token`); adopts one this run
+    /// made, refuses one it did not. Idempotent.
+    async fn ensure_pod_identity(
+        &self,
+        cluster: &str,
+        identity: &crate::plan::PodIdentity,
+        own: &Ownership,
+        token: &str,
+    ) -> Result<PodIdentityInfo, ProviderError>;
+    /// Removes the service account's association; succeeds if there is none.
+    async fn delete_pod_identity(&self, cluster: &str, namespace: &str, service_account: &str) -> Result<(), ProviderError>;
+    /// Every association of the cluster (capture carries them to the next plan).
+    async fn pod_identities(&self, cluster: &str) -> Result<Vec<PodIdentityInfo>, ProviderError>;
+}
+
 /// What EKS knows about a cluster's readiness for an upgrade.
 #[async_trait]
 pub trait UpgradeInsights: Send + Sync {

@@ -273,3 +273,18 @@ pub struct ApiClient {
     pub requests_last_30_days: u64,
     pub last_request: Option<String>,
 }
+
+/// One Pod Identity association as EKS describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodIdentityInfo {
+    /// EKS's association id (`a-…`).
+    pub id: String,
+    /// The service account's namespace.
+    pub namespace: String,
+    /// The service account.
+    pub service_account: String,
+    /// The IAM role its pods get.
+    pub role_arn: String,
+    /// The association's tags (ownership included).
+    pub tags: BTreeMap<String, String>,
+}

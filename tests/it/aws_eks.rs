@@ -668,3 +668,41 @@ async fn every_wait_is_bounded_by_the_plans_timeout() {
         err.message
     );
 }
+
+#[tokio::test]
+async fn pod_identities_are_made_once_adopted_when_ours_refused_when_not_listed_and_deleted() {
+    use cutover::providers::PodIdentities as _;
+    let sim = Sim::start().await;
+    sim.eks.create_cluster(&spec("green"), &own(), "tok").await.unwrap();
+    let lbc = PodIdentity {
+        namespace: "kube-system".into(),
+        service_account: "aws-load-balancer-controller".into(),
+        role_arn: "arn:aws:iam::111122223333:role/lbc".into(),
+    };
+    let made = sim.eks.ensure_pod_identity("green", &lbc, &own(), "tok-lbc").await.unwrap();
+    assert!(made.id.starts_with("a-"), "{made:?}");
+    assert_eq!(made.role_arn, lbc.role_arn);
+    let again = sim.eks.ensure_pod_identity("green", &lbc, &own(), "tok-lbc").await.unwrap();
+    assert_eq!(again.id, made.id, "a resumed run adopts its own association");
+
+    // One made by someone else for the same service account is never taken over.
+    sim.sdk
+        .create_pod_identity_association()
+        .cluster_name("green")
+        .namespace("kube-system")
+        .service_account("external-dns")
+        .role_arn("arn:aws:iam::111122223333:role/theirs")
+        .send()
+        .await
+        .unwrap();
+    let dns = PodIdentity { service_account: "external-dns".into(), ..lbc.clone() };
+    let err = sim.eks.ensure_pod_identity("green", &dns, &own(), "tok-dns").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Conflict, "{err}");
+
+    let listed = sim.eks.pod_identities("green").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    sim.eks.delete_pod_identity("green", "kube-system", "aws-load-balancer-controller").await.unwrap();
+    sim.eks.delete_pod_identity("green", "kube-system", "aws-load-balancer-controller").await.unwrap();
+    let left: Vec<String> = sim.eks.pod_identities("green").await.unwrap().into_iter().map(|p| p.service_account).collect();
+    assert_eq!(left, ["external-dns"]);
+}

@@ -21,6 +21,7 @@ mod eks_insights;
 mod eks_lifecycle;
 pub mod eks_inventory;
 mod eks_nodegroups;
+mod eks_pod_identity;
 pub mod errors;
 pub mod kubeconfig;
 pub mod poll;

@@ -36,11 +36,19 @@ use crate::providers::{ProviderError, StateError};
 pub enum OpsError {
     /// The plan (or a file it names) has problems; every one is in `errors`, located.
     #[error("{}: {} problem{} found; fix them and run again", path.display(), errors.diagnostics.len(), if errors.diagnostics.len() == 1 { "" } else { "s" })]
-    InvalidPlan { path: PathBuf, errors: PlanErrors },
+    InvalidPlan {
+        /// The plan file.
+        path: PathBuf,
+        /// Every problem found, with its place in the file.
+        errors: PlanErrors,
+    },
+    /// The engine refused or failed (lock held, unfinished run, corrupt journal, ...).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A cloud or cluster call failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The state backend failed.
     #[error(transparent)]
     State(#[from] StateError),
     /// The request cannot be carried out as asked (wrong plan kind, a missing directory, ...).
@@ -49,24 +57,35 @@ pub enum OpsError {
     /// A safety rule refused to touch something (a cluster cutover does not own, ...).
     #[error("{0}")]
     Refused(String),
+    /// Reading or writing a local file failed.
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        /// What was being read or written.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// What kind of failure an [`OpsError`] is, for exit codes and for callers that branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
+    /// The plan has problems.
     InvalidPlan,
+    /// The request does not make sense as asked.
     Usage,
+    /// Another run holds the environment's lock.
     LockHeld,
     /// Something unfinished or refused that a person must look at.
     NeedsAttention,
     /// A safety rule said no.
     Refused,
+    /// Anything else that failed: provider, state backend, I/O.
     Failed,
 }
 
 impl OpsError {
+    /// What kind of failure this is, for the exit code.
     pub fn class(&self) -> ErrorClass {
         match self {
             OpsError::InvalidPlan { .. } => ErrorClass::InvalidPlan,

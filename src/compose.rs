@@ -89,7 +89,9 @@ pub fn login_name() -> String {
 
 /// One region's AWS side, built once and shared by every flow of the process.
 pub struct AwsRegion {
+    /// AWS region name.
     pub region: String,
+    /// The SDK configuration for the region, loaded once.
     pub config: aws_config::SdkConfig,
     caller: OnceCell<Option<String>>,
     kube: OnceCell<Arc<KubeClients>>,
@@ -142,6 +144,7 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context with these settings and no regions built yet.
     pub fn new(settings: Settings) -> Context {
         Context { settings, regions: Mutex::new(HashMap::new()) }
     }
@@ -151,6 +154,7 @@ impl Context {
         Ok(Context::new(Settings::from_env()?))
     }
 
+    /// The settings the process was started with.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -43,18 +43,22 @@ pub fn access(i: usize) -> String {
     format!("provision.access.{i}")
 }
 
+/// Step id of installing add-on `name`.
 pub fn addon(name: &str) -> String {
     format!("provision.addon.{name}")
 }
 
+/// Step id of creating node group `name`.
 pub fn nodegroup(name: &str) -> String {
     format!("provision.nodegroup.{name}")
 }
 
+/// Step id of installing release `name`.
 pub fn release(name: &str) -> String {
     format!("releases.install.{name}")
 }
 
+/// Step id of running check `name`.
 pub fn check(name: &str) -> String {
     format!("verify.check.{name}")
 }

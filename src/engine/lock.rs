@@ -23,6 +23,7 @@ pub(crate) fn new_run_id(now: Timestamp) -> String {
     )
 }
 
+/// This machine's host name, as written into locks and journals.
 pub fn this_host() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }

@@ -16,14 +16,18 @@ use crate::providers::{ClusterProvider, ClusterStatus, ErrorKind, ProviderError,
 /// What one teardown action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionKind {
+    /// Delete the LoadBalancer Services and Ingresses and wait until their load balancers are released.
     ReleaseLoadBalancers,
+    /// Delete the EKS cluster (remaining node groups and add-ons first).
     DeleteCluster,
 }
 
 /// One action of a cluster's teardown, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
+    /// What the action does.
     pub kind: ActionKind,
+    /// EKS cluster name it acts on.
     pub cluster: String,
     /// What it does, for logs and errors ("delete cluster X").
     pub what: String,

@@ -24,12 +24,14 @@ pub struct DrillOptions {
     pub keep: Option<Duration>,
     /// Where the report files go (must exist).
     pub report_dir: PathBuf,
+    /// How the drill's run is carried out.
     pub run: RunOptions,
 }
 
 /// How the drill ended, for exit codes and notifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DrillResult {
+    /// Recovered and verified within `rtoTarget`.
     Passed,
     /// Recovered and verified, slower than `rtoTarget`.
     MissedRto,
@@ -43,9 +45,13 @@ pub enum DrillResult {
 
 /// A finished drill: its report, where the report files are, and the result.
 pub struct DrillDone {
+    /// The drill report.
     pub report: DrillReport,
+    /// Where the Markdown report was written.
     pub markdown: PathBuf,
+    /// Where the JSON report was written.
     pub json: PathBuf,
+    /// Passed, missed the RTO, or failed.
     pub result: DrillResult,
 }
 

@@ -32,10 +32,13 @@ pub struct NextOptions {
 /// Next quarter's plan, not yet written anywhere.
 #[derive(Debug, Clone)]
 pub struct NextPlan {
+    /// The new plan file's text.
     pub text: String,
     /// One line per changed line: `-12: old` / `+12: new`.
     pub diff: Vec<String>,
+    /// Next quarter's blue: this quarter's green cluster.
     pub blue: String,
+    /// Next quarter's green: the new cluster name.
     pub green: String,
 }
 

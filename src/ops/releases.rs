@@ -15,12 +15,15 @@ use super::OpsError;
 /// What to capture and where to write it.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
+    /// EKS cluster name to read releases from.
     pub cluster: String,
+    /// AWS region of the cluster.
     pub region: String,
     /// The releases lock file to write.
     pub output: PathBuf,
     /// Where to export each release's exact chart as a .tgz, if anywhere.
     pub export_charts: Option<PathBuf>,
+    /// Which values count as secrets and stay out of the lock file.
     pub secrets: SecretRule,
 }
 
@@ -39,10 +42,13 @@ pub async fn capture(cx: &Context, opts: &CaptureOptions) -> Result<Captured, Op
 /// What to compare a cluster's releases with.
 #[derive(Debug, Clone)]
 pub struct DriftOptions {
+    /// EKS cluster name to read releases from.
     pub cluster: String,
+    /// AWS region of the cluster.
     pub region: String,
     /// A releases lock file or a plan.
     pub against: PathBuf,
+    /// Which values count as secrets and are never shown.
     pub secrets: SecretRule,
 }
 

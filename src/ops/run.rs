@@ -29,15 +29,23 @@ impl Default for RunOptions {
 /// What the flow asks of the engine.
 #[derive(Debug, Clone)]
 pub enum Action {
+    /// Start a new run of the plan.
     Apply,
+    /// Continue the environment's unfinished run.
     Resume,
-    Rollback { to: String },
+    /// Walk the environment's run back to a checkpoint.
+    Rollback {
+        /// Checkpoint name, or `start` for everything.
+        to: String,
+    },
 }
 
 /// How a run ended, with what is needed to report it.
 #[derive(Debug)]
 pub struct RunResult {
+    /// The environment (plan name).
     pub env: String,
+    /// How the run ended.
     pub outcome: RunOutcome,
     /// The run's journal as it stands now (empty if it could not be read back; see `journal_error`).
     pub records: Vec<JournalRecord>,
@@ -52,7 +60,9 @@ pub struct RunResult {
 /// The engine for a plan, the state it journals in, and the run's private work directory (removed
 /// with helm's files when this value drops).
 pub struct Wired {
+    /// The engine, ready to run the plan.
     pub engine: Engine,
+    /// Where locks and journals are kept.
     pub state: Arc<dyn StateBackend>,
     _work: tempfile::TempDir,
 }

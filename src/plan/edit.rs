@@ -8,7 +8,9 @@ use super::yaml::{self, Node, NodeKind};
 /// Replace the scalar at `path` with `value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {
+    /// Dotted YAML path of the scalar, e.g. `spec.blue.cluster`.
     pub path: String,
+    /// The new scalar, as it will appear in the file.
     pub value: String,
 }
 

@@ -25,7 +25,9 @@ use crate::providers::{InsightStatus, ProviderError, Providers};
 pub enum Severity {
     /// Refuses the run.
     Error,
+    /// Worth fixing, but the run goes ahead.
     Warning,
+    /// For information only.
     Note,
 }
 
@@ -34,6 +36,7 @@ pub enum Severity {
 pub struct Finding {
     /// Stable, documented in the README (`PRE-API-001`).
     pub code: String,
+    /// Whether it refuses the run, warns, or informs.
     pub severity: Severity,
     /// What was found, in one sentence.
     pub what: String,
@@ -64,9 +67,11 @@ impl std::fmt::Display for Finding {
 /// What one gate did.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct GateReport {
+    /// Which gate.
     pub gate: PreflightGate,
     /// Who skipped it (`spec.preflight.skip`), when it was skipped.
     pub skipped_by: Option<String>,
+    /// What the gate found; empty when it passed cleanly.
     pub findings: Vec<Finding>,
 }
 

@@ -5,6 +5,8 @@ endpoints in the AWS_ENDPOINT_URL_* variables.
 
   demo-blue.py cluster NAME VERSION        create the cluster and node group, wait until ACTIVE
   demo-blue.py dns ZONE RECORD SETID TARGET create the zone and blue's weighted CNAME at 100
+  demo-blue.py subnets                      the VPC and the three subnets the example plan names
+                                            (moto seeded first, so their ids are the plan's)
 """
 
 import os
@@ -71,8 +73,24 @@ def dns(zone, record, set_id, target):
     print(zone_id.split("/")[-1])
 
 
+def subnets():
+    endpoint = os.environ["AWS_ENDPOINT_URL_EC2"]
+    # moto draws ids from a seeded generator: the same calls in the same order give the ids
+    # plans/quarterly-upgrade.yaml names. Nothing else may reach moto before this.
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/seed?a=20261205", method="POST"))
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    ids = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        for i, zone in enumerate(["us-east-1a", "us-east-1b", "us-east-1c"])
+    ]
+    print(" ".join(ids))
+
+
 if __name__ == "__main__":
-    commands = {"cluster": (cluster, 2), "dns": (dns, 4)}
+    commands = {"cluster": (cluster, 2), "dns": (dns, 4), "subnets": (subnets, 0)}
     if len(sys.argv) < 2 or sys.argv[1] not in commands or len(sys.argv) - 2 != commands[sys.argv[1]][1]:
         sys.exit(__doc__)
     fn, _ = commands[sys.argv[1]]

@@ -44,7 +44,7 @@ pub struct Settings {
     pub helm_plain_http: Vec<String>,
     /// This binary: helm's kubeconfigs run `cutover token` through it.
     pub exe: PathBuf,
-    /// The operator's login name ([`login_name`]).
+    /// The operator's login name ([`crate::engine::login_name`]).
     pub login: String,
 }
 
@@ -63,35 +63,15 @@ impl Settings {
         let exe = std::env::current_exe().map_err(|e| {
             ProviderError::new(crate::providers::ErrorKind::Other, format!("cannot find this binary's path: {e}"))
         })?;
-        Ok(Settings { poll, time_scale, helm_plain_http, exe, login: login_name() })
+        Ok(Settings { poll, time_scale, helm_plain_http, exe, login: crate::engine::login_name() })
     }
-}
-
-/// The operator's login name: `USER` (or `USERNAME`), else the user database's name for this
-/// process's uid, else `uid N` — never "unknown", which names nobody in a lock or a journal.
-pub fn login_name() -> String {
-    if let Some(user) = ["USER", "USERNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty())) {
-        return user;
-    }
-    use std::os::unix::fs::MetadataExt as _;
-    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
-        return "unknown user".into();
-    };
-    let from_passwd = std::fs::read_to_string("/etc/passwd").ok().and_then(|text| {
-        text.lines().find_map(|line| {
-            let mut f = line.split(':');
-            let (name, _, id) = (f.next()?, f.next()?, f.next()?);
-            (id.parse() == Ok(uid)).then(|| name.to_string())
-        })
-    });
-    from_passwd.unwrap_or_else(|| format!("uid {uid}"))
 }
 
 /// One region's AWS side, built once and shared by every flow of the process.
 pub struct AwsRegion {
-    /// AWS region name.
+    /// The region this is for.
     pub region: String,
-    /// The SDK configuration for the region, loaded once.
+    /// The SDK configuration every client of the region is built from.
     pub config: aws_config::SdkConfig,
     caller: OnceCell<Option<String>>,
     kube: OnceCell<Arc<KubeClients>>,
@@ -144,7 +124,7 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context with these settings and no regions built yet.
+    /// A context over `settings`; nothing is loaded until a region is asked for.
     pub fn new(settings: Settings) -> Context {
         Context { settings, regions: Mutex::new(HashMap::new()) }
     }
@@ -154,7 +134,7 @@ impl Context {
         Ok(Context::new(Settings::from_env()?))
     }
 
-    /// The settings the process was started with.
+    /// What the process environment said.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -217,6 +197,7 @@ impl Context {
             records: workloads,
             catalog: eks.clone(),
             insights: eks,
+            network: aws.network(),
         })
     }
 

@@ -45,6 +45,7 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABL
 export AWS_ENDPOINT_URL_EKS="http://127.0.0.1:$CLOUDSIM_PORT"
 export AWS_ENDPOINT_URL_ROUTE_53="http://127.0.0.1:$MOTO_PORT"
 export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$MOTO_PORT" AWS_ENDPOINT_URL_STS="http://127.0.0.1:$MOTO_PORT"
+export AWS_ENDPOINT_URL_EC2="http://127.0.0.1:$MOTO_PORT"
 export CUTOVER_HELM="$HELM" CUTOVER_HELM_PLAIN_HTTP="127.0.0.1:$REGISTRY_PORT"
 export HELM_CACHE_HOME="$WORK/helm/cache" HELM_CONFIG_HOME="$WORK/helm/config" HELM_DATA_HOME="$WORK/helm/data"
 export PAYMENTS_DB_PASSWORD="demo-only-password"
@@ -73,6 +74,7 @@ wait_port $CLOUDSIM_PORT cloudsim
 wait_port $MOTO_PORT moto
 wait_port $CHARTS_PORT charts
 wait_port $REGISTRY_PORT registry
+echo "the example plan's subnets: $("$PY" scripts/demo-blue.py subnets)" >&2
 "$HELM" push infra/charts/dist/api-2.4.1.tgz "oci://127.0.0.1:$REGISTRY_PORT/charts" --plain-http >&2
 
 say "pre-creating the live blue cluster payments-1-31 (Kubernetes 1.31) serving api.example.com"

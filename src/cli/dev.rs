@@ -50,8 +50,10 @@ pub struct UpArgs {
     /// Where to write the cluster's kubeconfig (default: ./NAME.kubeconfig).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Plain progress lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
 }
@@ -67,12 +69,14 @@ pub struct Region {
 pub struct ListArgs {
     #[command(flatten)]
     pub region: Region,
+    /// Text for people, or JSON (`-o json`) for machines.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Output,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ExtendArgs {
+    /// The dev cluster's name (as `cutover dev list` shows it).
     pub name: String,
     /// New lifetime, counted from now (e.g. 4h).
     #[arg(long, value_parser = parse_duration)]
@@ -83,9 +87,11 @@ pub struct ExtendArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct DownArgs {
+    /// The dev cluster's name (as `cutover dev list` shows it).
     pub name: String,
     #[command(flatten)]
     pub region: Region,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
 }
@@ -97,8 +103,10 @@ pub struct ReapArgs {
     /// Only say what would be deleted.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Text for people, or JSON (`-o json`) for machines.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Output,
 }

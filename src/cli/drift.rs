@@ -20,6 +20,7 @@ pub struct Args {
     /// A lock file from `cutover capture`, or a plan whose releases are the pins.
     #[arg(long, value_name = "FILE")]
     pub against: PathBuf,
+    /// Text for people, or JSON (`-o json`) for machines.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Output,
     /// A values path to treat as secret (never shown) besides those whose names say so. Repeatable.

@@ -27,8 +27,10 @@ pub struct Args {
     /// Print the report as Markdown (text) or JSON on stdout.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Output,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Plain progress lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
 }

@@ -8,6 +8,7 @@ use crate::telemetry::report::{Report, event_type};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The plan file.
     pub plan: PathBuf,
     /// A run id (default: the latest run). `--list` shows them.
     #[arg(long)]
@@ -15,6 +16,7 @@ pub struct Args {
     /// List the environment's runs instead.
     #[arg(long)]
     pub list: bool,
+    /// Text for people, or JSON (`-o json`) for machines.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Output,
 }
@@ -52,7 +54,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             Some(m) if m.is_empty() => String::new(),
             _ => detail.to_string(),
         };
-        outln!("{:>4}  {}  {:<22} {detail}", r.seq, r.ts, event_type(&r.event));
+        outln!("{:>4}  {}  {:<22} {detail}", r.seq, crate::telemetry::format_time(r.ts), event_type(&r.event));
     }
     outln!();
     out!("{}", Report::from_journal(&records).render_text());

@@ -70,7 +70,7 @@ pub enum Command {
     Validate(validate::Args),
     /// Show the steps a run would take, what each changes and how it is undone.
     Plan(plan_cmd::Args),
-    /// Run the plan's pre-flight gates alone (removed APIs, EKS insights, add-ons); changes nothing.
+    /// Run the plan's pre-flight gates alone (removed APIs, EKS insights, add-ons, subnets); changes nothing.
     Preflight(preflight::Args),
     /// Start a run: build green, replay releases, verify, shift traffic, retire blue.
     Apply(run::ApplyArgs),
@@ -164,4 +164,30 @@ fn report(err: anyhow::Error) -> Exit {
         eprintln!("  caused by: {cause}");
     }
     Exit::Error
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every argument of every subcommand, by its path (`dev up --yes`), that `--help` shows
+    /// without a word of help.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && !arg.is_hide_set() && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        let mut missing = Vec::new();
+        undocumented(&super::Cli::command(), "cutover", &mut missing);
+        assert!(missing.is_empty(), "arguments without help text:\n{}", missing.join("\n"));
+    }
 }

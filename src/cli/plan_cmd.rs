@@ -9,7 +9,9 @@ use crate::engine::compile;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The plan file.
     pub plan: PathBuf,
+    /// Text for people, or JSON (`-o json`) for machines.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Output,
 }

@@ -1,5 +1,5 @@
 //! `cutover preflight PLAN [-o json]`: the plan's pre-flight gates alone (removed APIs, EKS upgrade
-//! insights, add-on versions); changes nothing. Exit 0 when nothing refuses, 3 otherwise.
+//! insights, add-on versions, subnets); changes nothing. Exit 0 when nothing refuses, 3 otherwise.
 
 use std::path::PathBuf;
 

@@ -98,10 +98,25 @@ pub(super) fn finish(result: &RunResult) -> anyhow::Result<Exit> {
 pub(super) fn outcome_exit(outcome: &RunOutcome) -> Exit {
     match outcome {
         RunOutcome::Completed => Exit::Success,
-        RunOutcome::RolledBack { .. } => Exit::RolledBack,
+        // A rollback a person asked for that completes is a success; an automatic one is not.
+        RunOutcome::RolledBack { requested_by: Some(_), .. } => Exit::Success,
+        RunOutcome::RolledBack { requested_by: None, .. } => Exit::RolledBack,
         RunOutcome::Paused { .. } | RunOutcome::NeedsAttention { .. } => Exit::NeedsAttention,
         RunOutcome::Waiting { .. } => Exit::Waiting,
         // Like an invalid plan: nothing was created, and the plan (or the world) must change.
         RunOutcome::Refused { .. } => Exit::InvalidPlan,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollback_someone_asked_for_is_a_success_and_an_automatic_one_is_not() {
+        let asked = RunOutcome::RolledBack { to: None, cause: "asked".into(), requested_by: Some("ana".into()) };
+        let automatic = RunOutcome::RolledBack { to: None, cause: "check failed".into(), requested_by: None };
+        assert_eq!(outcome_exit(&asked), Exit::Success);
+        assert_eq!(outcome_exit(&automatic), Exit::RolledBack);
     }
 }

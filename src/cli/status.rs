@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use crate::cli::common::{Output, context, load_plan, ops_error, print_json};
 use crate::cli::exit::Exit;
+use crate::telemetry::format_time;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The plan file.
     pub plan: PathBuf,
+    /// Text for people, or JSON (`-o json`) for machines.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Output,
 }
@@ -26,7 +29,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     };
     outln!("{env}: run {} is {}", s.run_id, s.phase.describe());
-    outln!("  started {} by {}, last change {}", s.started_at, s.started_by, s.updated_at);
+    outln!(
+        "  started {} by {}, last change {}",
+        format_time(s.started_at),
+        s.started_by,
+        format_time(s.updated_at)
+    );
     if !s.checkpoints.is_empty() {
         outln!("  checkpoints: {}", s.checkpoints.join(" → "));
     }

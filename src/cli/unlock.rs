@@ -9,6 +9,7 @@ use crate::cli::exit::Exit;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The plan file.
     pub plan: PathBuf,
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]

@@ -13,6 +13,7 @@ pub struct Args {
     /// Plan files to check.
     #[arg(required = true)]
     pub plans: Vec<PathBuf>,
+    /// Text for people, or JSON (`-o json`) for machines.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Output,
 }

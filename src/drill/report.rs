@@ -312,7 +312,7 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
 }
 
 fn dur(secs: Option<f64>) -> String {
-    secs.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into())
+    secs.map(crate::plan::format_elapsed).unwrap_or_else(|| "-".into())
 }
 
 impl DrillReport {
@@ -329,7 +329,7 @@ impl DrillReport {
         let _ = writeln!(
             m,
             "Recovery time **{recovery}** against a target of **{}** (from the start of the run to {}).\n",
-            dur(Some(self.rto_target_secs)),
+            crate::plan::format_duration(std::time::Duration::from_secs_f64(self.rto_target_secs.max(0.0))),
             if self.phases.iter().any(|p| p.name == "traffic") {
                 "the drill record sending all its traffic to the rebuilt cluster"
             } else {
@@ -543,6 +543,7 @@ mod tests {
         let rolled = JournalEvent::RunRolledBack {
             to: None,
             cause: "check".into(),
+            requested_by: None,
         };
         let failed = build_for(&plan, &journal(&plan, None, rolled), Some("check nodes failed"));
         assert_eq!(failed.verdict, Verdict::Failed);

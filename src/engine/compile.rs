@@ -128,6 +128,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             PreflightGate::Apis => format!("Check releases for Kubernetes APIs removed by {}", plan.green.version),
             PreflightGate::Insights => format!("Check EKS upgrade insights of blue for {}", plan.green.version),
             PreflightGate::Addons => format!("Check add-on versions against {}", plan.green.version),
+            PreflightGate::Subnets => "Check green's subnets: zones and free addresses beside blue".to_string(),
         };
         let skipped = plan.preflight.skip.contains(&gate);
         preflight.push(step(

@@ -327,7 +327,7 @@ async fn on_failure(
         }
         FailurePolicy::Rollback => {
             let to = automatic_target(run);
-            rollback::start(run, to, cause).await
+            rollback::start(run, to, cause, None).await
         }
     }
 }

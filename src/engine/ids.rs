@@ -43,22 +43,22 @@ pub fn access(i: usize) -> String {
     format!("provision.access.{i}")
 }
 
-/// Step id of installing add-on `name`.
+/// An add-on of green (`provision.addon.vpc-cni`).
 pub fn addon(name: &str) -> String {
     format!("provision.addon.{name}")
 }
 
-/// Step id of creating node group `name`.
+/// A node group of green.
 pub fn nodegroup(name: &str) -> String {
     format!("provision.nodegroup.{name}")
 }
 
-/// Step id of installing release `name`.
+/// A release's install on green.
 pub fn release(name: &str) -> String {
     format!("releases.install.{name}")
 }
 
-/// Step id of running check `name`.
+/// A check run on green during verification.
 pub fn check(name: &str) -> String {
     format!("verify.check.{name}")
 }

@@ -122,6 +122,9 @@ pub enum JournalEvent {
         to: Option<String>,
         /// Why the rollback began (the failure, or a human's request).
         cause: String,
+        /// Who asked for it (`cutover rollback`); absent for the automatic rollback after a failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_by: Option<String>,
     },
     /// The run stopped at a failed step under `onFailure: pause`, waiting for `resume` or `rollback`.
     RunPaused {
@@ -150,6 +153,9 @@ pub enum JournalEvent {
         to: Option<String>,
         /// Why the rollback happened.
         cause: String,
+        /// Who asked for it (`cutover rollback`); absent for the automatic rollback after a failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_by: Option<String>,
     },
     /// Every step is done.
     RunCompleted,

@@ -23,6 +23,33 @@ pub(crate) fn new_run_id(now: Timestamp) -> String {
     )
 }
 
+/// The operator's login name: `USER` (or `USERNAME`), else the user database's name for this
+/// process's uid (root in a container, CI), else `uid N` — never "unknown", which names nobody in a
+/// lock or a journal.
+pub fn login_name() -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    let env = ["USER", "USERNAME"].iter().find_map(|v| std::env::var(v).ok());
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok();
+    login_from(env, uid, passwd.as_deref())
+}
+
+/// [`login_name`]'s rule, given what the environment and the system say.
+fn login_from(env: Option<String>, uid: Option<u32>, passwd: Option<&str>) -> String {
+    if let Some(user) = env.filter(|u| !u.trim().is_empty()) {
+        return user;
+    }
+    let Some(uid) = uid else { return "an unnamed user".into() };
+    let named = passwd.and_then(|text| {
+        text.lines().find_map(|line| {
+            let mut f = line.split(':');
+            let (name, _, id) = (f.next()?, f.next()?, f.next()?);
+            (id.parse() == Ok(uid)).then(|| name.to_string())
+        })
+    });
+    named.unwrap_or_else(|| format!("uid {uid}"))
+}
+
 /// This machine's host name, as written into locks and journals.
 pub fn this_host() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
@@ -119,5 +146,15 @@ mod tests {
             ..me
         };
         assert!(!provably_dead(&elsewhere));
+    }
+
+    #[test]
+    fn without_user_the_login_comes_from_the_user_database_then_the_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nci:x:1001:1001::/home/ci:/bin/sh\n";
+        assert_eq!(login_from(Some("ana".into()), Some(0), Some(passwd)), "ana");
+        assert_eq!(login_from(None, Some(0), Some(passwd)), "root");
+        assert_eq!(login_from(Some(String::new()), Some(1001), Some(passwd)), "ci");
+        assert_eq!(login_from(None, Some(4242), Some(passwd)), "uid 4242");
+        assert_eq!(login_from(None, Some(4242), None), "uid 4242");
     }
 }

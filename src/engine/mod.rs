@@ -44,7 +44,7 @@ use crate::providers::{Providers, StateBackend, StateError};
 pub use compile::compile;
 pub use error::{EngineError, JournalError, StepError};
 pub use journal::{JournalEvent, JournalRecord};
-pub use lock::{break_lock, lock_holder, this_host};
+pub use lock::{break_lock, lock_holder, login_name, this_host};
 pub use options::{Clock, EngineOptions, RetryPolicy, SystemClock};
 pub use progress::{CollectingSink, EngineEvent, NoopSink, ProgressSink};
 pub use status::{RunPhase, RunStatus, StepState, StepStatus};
@@ -63,12 +63,16 @@ pub const START: &str = "start";
 pub enum RunOutcome {
     /// Every step is done.
     Completed,
-    /// Compensated back to a checkpoint (`None`: everything this run did was undone).
+    /// Compensated back to a checkpoint (`None`: everything this run did was undone): after a
+    /// failure, or because a person asked (`requested_by`), which is a success.
     RolledBack {
         /// Checkpoint rolled back to; `None` means the start.
         to: Option<String>,
         /// Why the run was rolled back.
         cause: String,
+        /// Who asked for the rollback (`cutover rollback`); `None` for the automatic one after a failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_by: Option<String>,
     },
     /// Stopped at a failed step by the plan's `pause` policy; `resume` retries it.
     Paused {
@@ -120,7 +124,10 @@ impl RunOutcome {
     pub fn describe(&self) -> String {
         match self {
             RunOutcome::Completed => "run completed".into(),
-            RunOutcome::RolledBack { to, cause } => {
+            RunOutcome::RolledBack { to, requested_by: Some(who), .. } => {
+                format!("run rolled back to {} as requested by {who}", target_name(to))
+            }
+            RunOutcome::RolledBack { to, cause, requested_by: None } => {
                 format!("run failed and was rolled back to {}: {cause}", target_name(to))
             }
             RunOutcome::Paused { step, cause } => {
@@ -262,7 +269,7 @@ impl Engine {
             resumed: true,
         });
         match run.with_status(|s| s.rollback.clone()) {
-            Some((to, cause)) => rollback::resume(&run, to, cause).await,
+            Some((to, cause, requested_by)) => rollback::resume(&run, to, cause, requested_by).await,
             None => executor::drive(&run).await,
         }
     }
@@ -329,7 +336,7 @@ impl Engine {
             target_name(&target),
             self.opts.who
         );
-        rollback::start(&run, target, cause).await
+        rollback::start(&run, target, cause, Some(self.opts.who.clone())).await
     }
 
     async fn current_run(&self) -> Result<String, EngineError> {

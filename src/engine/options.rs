@@ -80,9 +80,7 @@ impl Default for EngineOptions {
             call_timeout: Duration::from_secs(120),
             check_interval: Duration::from_secs(10),
             address_poll_interval: Duration::from_secs(10),
-            who: std::env::var("USER")
-                .or_else(|_| std::env::var("USERNAME"))
-                .unwrap_or_else(|_| "unknown".to_string()),
+            who: super::lock::login_name(),
             progress: Arc::new(NoopSink),
             clock: Arc::new(SystemClock),
         }

@@ -45,14 +45,16 @@ pub(crate) async fn start(
     run: &Arc<Run>,
     to: Option<String>,
     cause: String,
+    requested_by: Option<String>,
 ) -> Result<RunOutcome, EngineError> {
     tracing::info!(to = target_name(&to), %cause, "rolling back");
     run.record(JournalEvent::RollbackStarted {
         to: to.clone(),
         cause: cause.clone(),
+        requested_by: requested_by.clone(),
     })
     .await?;
-    resume(run, to, cause).await
+    resume(run, to, cause, requested_by).await
 }
 
 /// Runs (or continues) compensations back to `to`, then journals the run as rolled back.
@@ -60,6 +62,7 @@ pub(crate) async fn resume(
     run: &Arc<Run>,
     to: Option<String>,
     cause: String,
+    requested_by: Option<String>,
 ) -> Result<RunOutcome, EngineError> {
     let keep = match &to {
         // Never fall back to "undo everything" for a name the plan does not have.
@@ -115,9 +118,10 @@ pub(crate) async fn resume(
     run.record(JournalEvent::RunRolledBack {
         to: to.clone(),
         cause: cause.clone(),
+        requested_by: requested_by.clone(),
     })
     .await?;
-    Ok(RunOutcome::RolledBack { to, cause })
+    Ok(RunOutcome::RolledBack { to, cause, requested_by })
 }
 
 /// Steps at compiled position `keep` or later that need undoing, grouped, latest start first.

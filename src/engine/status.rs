@@ -94,6 +94,9 @@ pub enum RunPhase {
         to: Option<String>,
         /// Why it was rolled back.
         cause: String,
+        /// Who asked for the rollback; absent for an automatic one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_by: Option<String>,
     },
     /// Every step is done.
     Completed,
@@ -122,7 +125,7 @@ impl RunPhase {
             RunPhase::Paused { step, cause } => RunOutcome::Paused { step, cause },
             RunPhase::Waiting { step, until } => RunOutcome::Waiting { step, until },
             RunPhase::NeedsAttention { step, cause } => RunOutcome::NeedsAttention { step, cause },
-            RunPhase::RolledBack { to, cause } => RunOutcome::RolledBack { to, cause },
+            RunPhase::RolledBack { to, cause, requested_by } => RunOutcome::RolledBack { to, cause, requested_by },
             RunPhase::Completed => RunOutcome::Completed,
             RunPhase::Refused { step, cause } => RunOutcome::Refused { step, cause },
         })
@@ -174,7 +177,7 @@ pub struct RunStatus {
     pub torn_bytes: u64,
     /// A rollback that started and has not finished: (target, cause).
     #[serde(skip)]
-    pub(crate) rollback: Option<(Option<String>, String)>,
+    pub(crate) rollback: Option<(Option<String>, String, Option<String>)>,
     #[serde(skip)]
     pub(crate) last_seq: u64,
 }
@@ -228,7 +231,7 @@ impl RunStatus {
 
     /// The target of a rollback that started and has not finished.
     pub(crate) fn rollback_in_progress(&self) -> Option<Option<String>> {
-        self.rollback.as_ref().map(|(to, _)| to.clone())
+        self.rollback.as_ref().map(|(to, _, _)| to.clone())
     }
 
     fn step_mut(&mut self, id: &str, seq: u64) -> &mut StepStatus {
@@ -295,7 +298,7 @@ impl RunStatus {
                     self.checkpoints.push(name.clone());
                 }
             }
-            JournalEvent::RollbackStarted { to, cause } => {
+            JournalEvent::RollbackStarted { to, cause, requested_by } => {
                 match to {
                     Some(to) => {
                         if let Some(i) = self.checkpoints.iter().position(|c| c == to) {
@@ -304,7 +307,7 @@ impl RunStatus {
                     }
                     None => self.checkpoints.clear(),
                 }
-                self.rollback = Some((to.clone(), cause.clone()));
+                self.rollback = Some((to.clone(), cause.clone(), requested_by.clone()));
                 self.phase = RunPhase::RollingBack { to: to.clone() };
             }
             JournalEvent::RunPaused { step, cause } => {
@@ -325,11 +328,12 @@ impl RunStatus {
                     cause: cause.clone(),
                 };
             }
-            JournalEvent::RunRolledBack { to, cause } => {
+            JournalEvent::RunRolledBack { to, cause, requested_by } => {
                 self.rollback = None;
                 self.phase = RunPhase::RolledBack {
                     to: to.clone(),
                     cause: cause.clone(),
+                    requested_by: requested_by.clone(),
                 };
             }
             JournalEvent::RunCompleted => self.phase = RunPhase::Completed,

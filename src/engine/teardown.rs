@@ -16,9 +16,9 @@ use crate::providers::{ClusterProvider, ClusterStatus, ErrorKind, ProviderError,
 /// What one teardown action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionKind {
-    /// Delete the LoadBalancer Services and Ingresses and wait until their load balancers are released.
+    /// Delete the cluster's LoadBalancer Services and Ingresses and wait until their load balancers are gone.
     ReleaseLoadBalancers,
-    /// Delete the EKS cluster (remaining node groups and add-ons first).
+    /// Delete node groups, add-ons and the cluster, and wait until it is gone.
     DeleteCluster,
 }
 
@@ -27,7 +27,7 @@ pub enum ActionKind {
 pub struct Action {
     /// What the action does.
     pub kind: ActionKind,
-    /// EKS cluster name it acts on.
+    /// The cluster it acts on.
     pub cluster: String,
     /// What it does, for logs and errors ("delete cluster X").
     pub what: String,

@@ -19,15 +19,15 @@ use super::run::{RunOptions, RunResult};
 /// `dev up` before it runs: the plan turned into one named dev cluster, with who owns it and for
 /// how long (shown to the operator for confirmation).
 pub struct DevUpPlan {
-    /// The DevCluster plan, prepared for this dev cluster (name, tags).
+    /// The plan, renamed and tagged as this dev cluster.
     pub plan: Plan,
-    /// EKS cluster name of the dev cluster.
+    /// The dev cluster's name (its EKS cluster and its environment).
     pub name: String,
-    /// AWS region it is built in.
+    /// The AWS region it is built in.
     pub region: String,
-    /// Who owns it, written into its tags.
+    /// Who owns it (its owner tag).
     pub owner: String,
-    /// How long it lives once ready before the reaper may delete it.
+    /// How long it lives once ready.
     pub ttl: Duration,
 }
 
@@ -50,7 +50,7 @@ pub fn prepare_up(
 
 /// What `dev up` did.
 pub struct DevUp {
-    /// The build's run.
+    /// How the build ended, with its journal.
     pub run: RunResult,
     /// The expiry once the cluster was ready (`None` when the build did not complete).
     pub expires_at: Option<Timestamp>,

@@ -24,14 +24,14 @@ pub struct DrillOptions {
     pub keep: Option<Duration>,
     /// Where the report files go (must exist).
     pub report_dir: PathBuf,
-    /// How the drill's run is carried out.
+    /// Concurrency and progress of the rebuild.
     pub run: RunOptions,
 }
 
 /// How the drill ended, for exit codes and notifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DrillResult {
-    /// Recovered and verified within `rtoTarget`.
+    /// Rebuilt and verified within `rtoTarget`.
     Passed,
     /// Recovered and verified, slower than `rtoTarget`.
     MissedRto,
@@ -45,13 +45,13 @@ pub enum DrillResult {
 
 /// A finished drill: its report, where the report files are, and the result.
 pub struct DrillDone {
-    /// The drill report.
+    /// The report, as written to the files.
     pub report: DrillReport,
-    /// Where the Markdown report was written.
+    /// Where the Markdown report is.
     pub markdown: PathBuf,
-    /// Where the JSON report was written.
+    /// Where the JSON report is.
     pub json: PathBuf,
-    /// Passed, missed the RTO, or failed.
+    /// How the drill ended.
     pub result: DrillResult,
 }
 
@@ -64,7 +64,7 @@ impl DrillDone {
             DrillResult::LeftBehind => format!("the drill left cluster {} behind: {}", r.cluster, r.aftermath.detail),
             DrillResult::MissedRto => format!(
                 "drill FAILED: recovery took {}, more than the {} target",
-                crate::plan::format_duration(Duration::from_secs_f64(r.recovery_secs.unwrap_or_default().max(0.0))),
+                crate::plan::format_elapsed(r.recovery_secs.unwrap_or_default()),
                 crate::plan::format_duration(Duration::from_secs_f64(r.rto_target_secs.max(0.0)))
             ),
             DrillResult::Failed | DrillResult::FailedKept => {

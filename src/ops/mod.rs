@@ -37,15 +37,15 @@ pub enum OpsError {
     /// The plan (or a file it names) has problems; every one is in `errors`, located.
     #[error("{}: {} problem{} found; fix them and run again", path.display(), errors.diagnostics.len(), if errors.diagnostics.len() == 1 { "" } else { "s" })]
     InvalidPlan {
-        /// The plan file.
+        /// The plan (or lock) file.
         path: PathBuf,
-        /// Every problem found, with its place in the file.
+        /// Every problem, located.
         errors: PlanErrors,
     },
-    /// The engine refused or failed (lock held, unfinished run, corrupt journal, ...).
+    /// The engine could not run or read the environment (lock held, unfinished run, journal).
     #[error(transparent)]
     Engine(#[from] EngineError),
-    /// A cloud or cluster call failed.
+    /// A cloud, Kubernetes or Helm call failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),
     /// The state backend failed.
@@ -57,12 +57,12 @@ pub enum OpsError {
     /// A safety rule refused to touch something (a cluster cutover does not own, ...).
     #[error("{0}")]
     Refused(String),
-    /// Reading or writing a local file failed.
+    /// A local file could not be read or written.
     #[error("{what}: {source}")]
     Io {
-        /// What was being read or written.
+        /// What was being done ("write drill-x.md").
         what: String,
-        /// The I/O error.
+        /// Why it failed.
         source: std::io::Error,
     },
 }
@@ -72,7 +72,7 @@ pub enum OpsError {
 pub enum ErrorClass {
     /// The plan has problems.
     InvalidPlan,
-    /// The request does not make sense as asked.
+    /// The request cannot be carried out as asked.
     Usage,
     /// Another run holds the environment's lock.
     LockHeld,
@@ -80,12 +80,12 @@ pub enum ErrorClass {
     NeedsAttention,
     /// A safety rule said no.
     Refused,
-    /// Anything else that failed: provider, state backend, I/O.
+    /// Anything else that went wrong.
     Failed,
 }
 
 impl OpsError {
-    /// What kind of failure this is, for the exit code.
+    /// What kind of failure this is.
     pub fn class(&self) -> ErrorClass {
         match self {
             OpsError::InvalidPlan { .. } => ErrorClass::InvalidPlan,

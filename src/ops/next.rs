@@ -32,13 +32,13 @@ pub struct NextOptions {
 /// Next quarter's plan, not yet written anywhere.
 #[derive(Debug, Clone)]
 pub struct NextPlan {
-    /// The new plan file's text.
+    /// The new plan's text.
     pub text: String,
     /// One line per changed line: `-12: old` / `+12: new`.
     pub diff: Vec<String>,
-    /// Next quarter's blue: this quarter's green cluster.
+    /// Blue of the new plan: the green that serves now.
     pub blue: String,
-    /// Next quarter's green: the new cluster name.
+    /// Green of the new plan: the cluster next quarter builds.
     pub green: String,
 }
 

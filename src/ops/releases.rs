@@ -15,15 +15,15 @@ use super::OpsError;
 /// What to capture and where to write it.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
-    /// EKS cluster name to read releases from.
+    /// The cluster whose releases are pinned.
     pub cluster: String,
-    /// AWS region of the cluster.
+    /// Its AWS region.
     pub region: String,
     /// The releases lock file to write.
     pub output: PathBuf,
     /// Where to export each release's exact chart as a .tgz, if anywhere.
     pub export_charts: Option<PathBuf>,
-    /// Which values count as secrets and stay out of the lock file.
+    /// Which values are secret (kept out of the lock file).
     pub secrets: SecretRule,
 }
 
@@ -42,13 +42,13 @@ pub async fn capture(cx: &Context, opts: &CaptureOptions) -> Result<Captured, Op
 /// What to compare a cluster's releases with.
 #[derive(Debug, Clone)]
 pub struct DriftOptions {
-    /// EKS cluster name to read releases from.
+    /// The cluster whose releases are compared.
     pub cluster: String,
-    /// AWS region of the cluster.
+    /// Its AWS region.
     pub region: String,
     /// A releases lock file or a plan.
     pub against: PathBuf,
-    /// Which values count as secrets and are never shown.
+    /// Which values are secret (compared only as set or unset).
     pub secrets: SecretRule,
 }
 

@@ -29,13 +29,13 @@ impl Default for RunOptions {
 /// What the flow asks of the engine.
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Start a new run of the plan.
+    /// Start a new run.
     Apply,
     /// Continue the environment's unfinished run.
     Resume,
-    /// Walk the environment's run back to a checkpoint.
+    /// Walk the run back to checkpoint `to` (`start`: undo everything).
     Rollback {
-        /// Checkpoint name, or `start` for everything.
+        /// The checkpoint.
         to: String,
     },
 }
@@ -43,7 +43,7 @@ pub enum Action {
 /// How a run ended, with what is needed to report it.
 #[derive(Debug)]
 pub struct RunResult {
-    /// The environment (plan name).
+    /// The environment (the plan's name).
     pub env: String,
     /// How the run ended.
     pub outcome: RunOutcome,
@@ -60,9 +60,9 @@ pub struct RunResult {
 /// The engine for a plan, the state it journals in, and the run's private work directory (removed
 /// with helm's files when this value drops).
 pub struct Wired {
-    /// The engine, ready to run the plan.
+    /// The engine, with every provider.
     pub engine: Engine,
-    /// Where locks and journals are kept.
+    /// Where the run is journaled.
     pub state: Arc<dyn StateBackend>,
     _work: tempfile::TempDir,
 }

@@ -101,9 +101,31 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// A measured time for people, to a tenth of a second under a minute (`12.3s`), else to the
+/// second (`4m05s`, `1h02m07s`). Plan durations use [`format_duration`].
+pub fn format_elapsed(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "-".into();
+    }
+    if secs < 60.0 {
+        return format!("{secs:.1}s");
+    }
+    let s = secs.round() as u64;
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 { format!("{h}h{m:02}m{s:02}s") } else { format!("{m}m{s:02}s") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn measured_times_read_to_a_tenth_then_to_the_second() {
+        assert_eq!(format_elapsed(12.34), "12.3s");
+        assert_eq!(format_elapsed(245.4), "4m05s");
+        assert_eq!(format_elapsed(3727.0), "1h02m07s");
+        assert_eq!(format_elapsed(f64::NAN), "-");
+    }
 
     #[test]
     fn accepts_the_documented_forms() {

@@ -8,9 +8,9 @@ use super::yaml::{self, Node, NodeKind};
 /// Replace the scalar at `path` with `value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {
-    /// Dotted YAML path of the scalar, e.g. `spec.blue.cluster`.
+    /// Where the scalar is (`spec.green.addons[0].version`).
     pub path: String,
-    /// The new scalar, as it will appear in the file.
+    /// What it becomes (written in the quoting style it had).
     pub value: String,
 }
 

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use duration::{format_duration, parse_duration};
+pub use duration::{format_duration, format_elapsed, parse_duration};
 pub use model::*;
 
 /// One problem, located like a compiler message. `line` and `column` are 1-based; both are 0

@@ -581,11 +581,14 @@ pub enum PreflightGate {
     Insights,
     /// Pinned add-on versions compatible with green's version.
     Addons,
+    /// Green's subnets: they exist, in two zones or more, with free addresses for green beside blue.
+    Subnets,
 }
 
 impl PreflightGate {
     /// Every gate, in the order they run.
-    pub const ALL: [PreflightGate; 3] = [PreflightGate::Apis, PreflightGate::Insights, PreflightGate::Addons];
+    pub const ALL: [PreflightGate; 4] =
+        [PreflightGate::Apis, PreflightGate::Insights, PreflightGate::Addons, PreflightGate::Subnets];
 
     /// The name plans and step ids use (`apis` → `preflight.apis`).
     pub fn name(self) -> &'static str {
@@ -593,6 +596,7 @@ impl PreflightGate {
             PreflightGate::Apis => "apis",
             PreflightGate::Insights => "insights",
             PreflightGate::Addons => "addons",
+            PreflightGate::Subnets => "subnets",
         }
     }
 }

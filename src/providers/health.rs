@@ -80,7 +80,7 @@ impl ClusterHealth {
         Ok(if problems.is_empty() {
             CheckOutcome {
                 passed: true,
-                detail: format!("{total} releases deployed on {cluster}"),
+                detail: format!("{total} release{} deployed on {cluster}", if total == 1 { "" } else { "s" }),
             }
         } else {
             CheckOutcome {

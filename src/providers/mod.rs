@@ -236,4 +236,6 @@ pub struct Providers {
     pub catalog: Arc<dyn AddonCatalog>,
     /// EKS upgrade insights of blue (pre-flight).
     pub insights: Arc<dyn UpgradeInsights>,
+    /// EC2 subnets of green, with their free addresses (pre-flight).
+    pub network: Arc<dyn SubnetInventory>,
 }

@@ -9,4 +9,10 @@ pub mod progress;
 pub mod report;
 
 pub use logging::{LogFormat, init_logging};
+
+/// A time shown to people: UTC, to the second (`2026-12-05T01:20:17Z`). JSON output keeps the
+/// journal's full precision.
+pub fn format_time(at: jiff::Timestamp) -> String {
+    at.round(jiff::Unit::Second).unwrap_or(at).to_string()
+}
 pub use progress::Progress;

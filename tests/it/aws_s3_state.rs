@@ -28,7 +28,16 @@ struct S3 {
 
 impl S3 {
     async fn start() -> S3 {
-        let moto = Moto::start();
+        Self::on(Moto::start()).await
+    }
+
+    /// For races of conditional writes: a moto that decides one request at a time, as S3 decides
+    /// each key atomically (moto's threaded server can let two racing conditional writes land).
+    async fn serialized() -> S3 {
+        Self::on(Moto::start_serialized()).await
+    }
+
+    async fn on(moto: Moto) -> S3 {
         let config = aws_common::sdk_config(&moto.endpoint()).await;
         let client = aws_sdk_s3::Client::new(&config);
         let bucket = aws_common::unique("state");
@@ -268,7 +277,7 @@ async fn preflight_warns_about_versioning_and_names_a_missing_bucket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runs_racing_for_the_lock_fifty_times_exactly_one_wins_each_time() {
-    let s3 = S3::start().await;
+    let s3 = S3::serialized().await;
     let state = Arc::new(s3.state("race"));
     for round in 0..50 {
         let (a, b) = (holder(&format!("a-{round}")), holder(&format!("b-{round}")));
@@ -304,7 +313,7 @@ async fn two_runs_racing_for_the_lock_fifty_times_exactly_one_wins_each_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_writers_of_one_record_exactly_one_lands() {
-    let s3 = S3::start().await;
+    let s3 = S3::serialized().await;
     let state = Arc::new(s3.state(""));
     let run = "20260301T090000Z-race";
     state.append(ENV, run, 1, &line(1)).await.unwrap();

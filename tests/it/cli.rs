@@ -184,6 +184,12 @@ async fn unlock_needs_confirmation_then_breaks_only_the_lock() {
         started_at: "2026-01-01T00:00:00Z".parse().unwrap(),
     };
     state.acquire_lock("cli-dev", &holder).await.unwrap();
+    // The dead run's journal: what `resume` continues after the lock is broken.
+    let journal = dir.path().join("state/cli-dev/runs/20260101T000000Z-dead.jsonl");
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    let record = r#"{"seq":1,"ts":"2026-01-01T00:00:00Z","run":"20260101T000000Z-dead","type":"run-started","plan":"cli-dev","digest":"d","kind":"DevCluster","who":"someone","host":"elsewhere","pid":4000000,"version":"0.1.0"}"#;
+    std::fs::write(&journal, format!("{record}\n")).unwrap();
+    state.set_current_run("cli-dev", "20260101T000000Z-dead").await.unwrap();
 
     let out = cutover(&["status", plan_path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
@@ -196,4 +202,48 @@ async fn unlock_needs_confirmation_then_breaks_only_the_lock() {
     let out = cutover(&["unlock", "--yes", plan_path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(state.read_lock("cli-dev").await.unwrap().is_none());
+    // Only the lock: the journal is byte for byte what it was, and the run is still the current one.
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), format!("{record}\n"));
+    let out = cutover(&["status", "-o", "json", plan_path.to_str().unwrap()]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["run_id"], "20260101T000000Z-dead", "{status}");
+    assert_eq!(status["lock"], serde_json::Value::Null, "{status}");
+}
+
+#[test]
+fn without_credentials_an_aws_command_says_so_in_one_line_without_the_sdks_own_logs() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["token", "--cluster", "x", "--region", "us-east-1"])
+        .stdin(Stdio::null())
+        .env_remove("RUST_LOG")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("WARN"), "the SDK's own logs need -v: {stderr}");
+    assert!(!stderr.contains("{ "), "no debug dump: {stderr}");
+    assert!(stderr.contains("credentials"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no half-written credential on stdout");
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_one_sentence_naming_what_to_check() {
+    use cutover::providers::TrafficProvider as _;
+    let port = testkit::free_port();
+    let config = crate::aws_common::sdk_config_quick_retry(&format!("http://127.0.0.1:{port}")).await;
+    let dns = cutover::providers::aws::route53::Route53Traffic::new(&config, &cutover::plan::Timeouts::default());
+    let err = dns.records("Z1", "api.example.com", cutover::plan::RecordType::Cname).await.unwrap_err();
+    assert!(err.message.contains("could not connect"), "{}", err.message);
+    assert!(err.message.contains("AWS_ENDPOINT_URL"), "{}", err.message);
+    assert!(!err.message.contains("DispatchFailure") && !err.message.contains('{'), "{}", err.message);
+    assert!(err.retryable(), "a refused connection is worth retrying");
 }

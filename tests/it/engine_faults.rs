@@ -21,6 +21,7 @@ fn break_step(world: &World, step: &str) -> Option<()> {
         "preflight.apis" => ("render", "ingress", Mode::Once),
         "preflight.insights" => ("upgrade_insights", BLUE, Mode::Once),
         "preflight.addons" => ("addon_versions", "vpc-cni", Mode::Once),
+        "preflight.subnets" => ("subnets", "", Mode::Once),
         "provision.cluster" => ("create_cluster", GREEN, Mode::Once),
         "provision.access.0" => ("ensure_access_entry", "", Mode::Once),
         "traffic.prepare" => ("change", "UPSERT api.example.com/api-green=0", Mode::Once),
@@ -75,7 +76,7 @@ async fn a_fault_at_every_step_rolls_back_to_the_last_safe_checkpoint() {
             continue;
         }
         let target = expected_target(&step);
-        let RunOutcome::RolledBack { to, cause } = &outcome else {
+        let RunOutcome::RolledBack { to, cause, requested_by: None } = &outcome else {
             panic!("{step}: {outcome:?}")
         };
         assert_eq!(to, &target, "{step}");
@@ -107,7 +108,7 @@ async fn a_fault_at_every_step_rolls_back_to_the_last_safe_checkpoint() {
             .unwrap();
         assert!(status.lock.is_none(), "{step}: lock released");
     }
-    assert_eq!(faulted, 20, "every step but the retention wait can fail");
+    assert_eq!(faulted, 21, "every step but the retention wait can fail");
 }
 
 #[tokio::test(start_paused = true)]
@@ -154,7 +155,7 @@ async fn a_gate_failing_during_a_bake_puts_all_traffic_back_on_blue_in_one_batch
     // falls in the 50% bake.
     h.world.fail("check", "smoke", Mode::FromCall(200));
     let outcome = h.engine().apply().await.unwrap();
-    let RunOutcome::RolledBack { to, cause } = outcome else {
+    let RunOutcome::RolledBack { to, cause, requested_by: None } = outcome else {
         panic!()
     };
     assert_eq!(to.as_deref(), Some("verified"));
@@ -187,7 +188,7 @@ async fn a_cluster_create_that_never_finishes_times_out_and_is_cleaned_up() {
     h.world.fail("wait_cluster_active", GREEN, Mode::Hang);
     let started = tokio::time::Instant::now();
     let outcome = h.engine().apply().await.unwrap();
-    let RunOutcome::RolledBack { to: None, cause } = outcome else {
+    let RunOutcome::RolledBack { to: None, cause, requested_by: None } = outcome else {
         panic!("{outcome:?}")
     };
     assert!(cause.contains("did not finish within 30m"), "{cause}");
@@ -210,7 +211,7 @@ async fn a_cluster_someone_else_made_is_never_adopted_or_deleted() {
     );
     let h = Harness::with_world(plans::upgrade().build(), world);
     let outcome = h.engine().apply().await.unwrap();
-    let RunOutcome::RolledBack { to: None, cause } = outcome else {
+    let RunOutcome::RolledBack { to: None, cause, requested_by: None } = outcome else {
         panic!("{outcome:?}")
     };
     assert!(
@@ -303,7 +304,8 @@ async fn a_failing_compensation_stops_the_rollback_and_resume_continues_it() {
             to: Some("green-ready".into()),
             cause:
                 "releases.install.api failed: install release api: injected fault in install api"
-                    .into()
+                    .into(),
+            requested_by: None,
         }
     );
     assert_eq!(h.world.state(), h.world_at(Some("green-ready")));

@@ -78,16 +78,18 @@ async fn rollback_from_full_traffic_to_verified_moves_blue_back_in_one_batch() {
     );
     assert_eq!(h.world.weight(RECORD, BLUE_SET), Some(100));
     assert_eq!(h.world.weight(RECORD, GREEN_SET), None);
-    let cause = match engine::status(h.local.as_ref(), plans::ENV)
+    assert_eq!(outcome.describe(), "run rolled back to verified as requested by tester", "a success, said so");
+    let (cause, requested_by) = match engine::status(h.local.as_ref(), plans::ENV)
         .await
         .unwrap()
         .unwrap()
         .phase
     {
-        RunPhase::RolledBack { cause, .. } => cause,
+        RunPhase::RolledBack { cause, requested_by, .. } => (cause, requested_by),
         other => panic!("{other:?}"),
     };
     assert_eq!(cause, "rollback to verified requested by tester");
+    assert_eq!(requested_by.as_deref(), Some("tester"), "the journal keeps who asked");
 }
 
 #[tokio::test(start_paused = true)]

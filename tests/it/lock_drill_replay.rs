@@ -40,7 +40,7 @@ spec:
     cluster: shop-dr
     version: "1.32"
     roleArn: arn:aws:iam::111122223333:role/eks-cluster
-    subnets: [subnet-a, subnet-b]
+    subnets: [subnet-d6289388dc55347e2, subnet-b94dd1f189237c89c]
     nodegroups:
       - name: general
         instanceTypes: [m6i.large]

@@ -16,6 +16,7 @@ mod aws_s3_state;
 mod capture_replay;
 mod cli;
 mod dev_clusters;
+mod dev_rules;
 mod drill_rto;
 mod e2e_access;
 mod e2e_chain;

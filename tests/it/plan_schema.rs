@@ -65,3 +65,35 @@ fn example_plans_pass_the_schema_driven_structural_pass() {
         assert!(problems.is_empty(), "{name}:\n{}", shown.join("\n"));
     }
 }
+
+#[test]
+fn every_field_the_schema_has_is_in_the_readmes_plan_reference() {
+    fn names(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    if k == "properties"
+                        && let Some(props) = v.as_object()
+                    {
+                        out.extend(props.keys().cloned());
+                    }
+                    names(v, out);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| names(v, out)),
+            _ => {}
+        }
+    }
+    let schema = cutover::plan::json_schema();
+    let mut fields = std::collections::BTreeSet::new();
+    names(&schema, &mut fields);
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("## Plan reference").expect("the README has a plan reference");
+    let end = start + readme[start..].find("\n## ").expect("a section after it");
+    let reference = &readme[start..end];
+    let missing: Vec<&String> = fields
+        .iter()
+        .filter(|f| !reference.split(|c: char| !c.is_alphanumeric()).any(|word| word == f.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "fields of the schema missing from README's plan reference: {missing:?}");
+}

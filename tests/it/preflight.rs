@@ -142,3 +142,18 @@ async fn after_a_refusal_the_fixed_plan_applies_as_a_new_run() {
     h.world.render_as("api", &support::fakes::preflight::current_manifest("api"));
     assert_eq!(h.engine().apply().await.unwrap(), RunOutcome::Completed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_subnet_or_one_too_full_for_green_beside_blue_is_refused() {
+    let plan = plans::upgrade().build();
+    let first = plan.green.subnets[0].clone();
+    let h = Harness::new(plan.clone());
+    h.world.remove_subnet(&first);
+    let cause = refused_by(&h, PreflightGate::Subnets).await;
+    assert!(cause.contains("PRE-NET-001") && cause.contains(&first), "{cause}");
+
+    let h = Harness::new(plan);
+    h.world.subnet_free_ips(&first, 3);
+    let cause = refused_by(&h, PreflightGate::Subnets).await;
+    assert!(cause.contains("PRE-NET-004") && cause.contains(&first), "{cause}");
+}

@@ -26,6 +26,27 @@ impl Moto {
         Moto { process, port }
     }
 
+    /// Starts a server that answers one request at a time. moto's threaded server checks S3's
+    /// `If-None-Match`/`If-Match` and then writes, so two racing conditional writes can both land;
+    /// S3 itself decides each key atomically. Tests of conditional-write races (locks, leases) use
+    /// this one, which is as atomic per request as S3 is per key.
+    pub fn start_serialized() -> Moto {
+        let python = tools::moto_server().with_file_name("python");
+        let (process, port) = Process::spawn_listening("moto-serial", START_TIMEOUT, |port| {
+            let mut command = std::process::Command::new(&python);
+            command.env("MOTO_PORT", port.to_string()).args([
+                "-c",
+                "import os\n\
+                 from werkzeug.serving import run_simple\n\
+                 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app\n\
+                 run_simple('127.0.0.1', int(os.environ['MOTO_PORT']), DomainDispatcherApplication(create_backend_app), \
+                 threaded=False, use_reloader=False, request_handler=MotoRequestHandler)",
+            ]);
+            command
+        });
+        Moto { process, port }
+    }
+
     /// The endpoint URL for every service: `http://127.0.0.1:PORT`. Use an IP, not `localhost`, so
     /// the S3 client picks path-style addressing by itself.
     pub fn endpoint(&self) -> String {

@@ -11,13 +11,16 @@
 //!   and the clients still calling deprecated APIs are named.
 //! - `addons`: a pinned add-on version green's version does not support refuses; an unpinned one
 //!   says which default it will get.
+//! - `subnets`: green's subnets exist, lie in two zones or more, and have the free addresses green
+//!   needs beside what blue uses already ([`crate::providers::network::subnet_capacity`]).
 
 use serde::Serialize;
 
 use super::removed_apis::{RemovedUse, removed_uses};
 use crate::plan::{KubeVersion, Plan, PlanKind, PreflightGate};
 use crate::providers::release_record;
-use crate::providers::{InsightStatus, ProviderError, Providers};
+use crate::providers::network::{self, SubnetInfo};
+use crate::providers::{ErrorKind, InsightStatus, ProviderError, Providers};
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
@@ -25,9 +28,9 @@ use crate::providers::{InsightStatus, ProviderError, Providers};
 pub enum Severity {
     /// Refuses the run.
     Error,
-    /// Worth fixing, but the run goes ahead.
+    /// Shown and journaled; the run goes on.
     Warning,
-    /// For information only.
+    /// Worth knowing (what EKS will pick); nothing to fix.
     Note,
 }
 
@@ -36,7 +39,7 @@ pub enum Severity {
 pub struct Finding {
     /// Stable, documented in the README (`PRE-API-001`).
     pub code: String,
-    /// Whether it refuses the run, warns, or informs.
+    /// Whether it refuses the run.
     pub severity: Severity,
     /// What was found, in one sentence.
     pub what: String,
@@ -71,7 +74,7 @@ pub struct GateReport {
     pub gate: PreflightGate,
     /// Who skipped it (`spec.preflight.skip`), when it was skipped.
     pub skipped_by: Option<String>,
-    /// What the gate found; empty when it passed cleanly.
+    /// What it found (empty: nothing to say).
     pub findings: Vec<Finding>,
 }
 
@@ -88,6 +91,7 @@ pub fn applies(gate: PreflightGate, plan: &Plan) -> bool {
         PreflightGate::Apis => !plan.releases.is_empty(),
         PreflightGate::Insights => plan.kind == PlanKind::Upgrade && plan.blue.is_some(),
         PreflightGate::Addons => !plan.green.addons.is_empty(),
+        PreflightGate::Subnets => !plan.green.subnets.is_empty(),
     }
 }
 
@@ -100,6 +104,7 @@ pub async fn run(gate: PreflightGate, plan: &Plan, p: &Providers, who: &str) -> 
         PreflightGate::Apis => apis(plan, p).await?,
         PreflightGate::Insights => insights(plan, p).await?,
         PreflightGate::Addons => addons(plan, p).await?,
+        PreflightGate::Subnets => subnets(plan, p).await?,
     };
     Ok(GateReport { gate, skipped_by: None, findings })
 }
@@ -248,4 +253,31 @@ async fn addons(plan: &Plan, p: &Providers) -> Result<Vec<Finding>, ProviderErro
         }
     }
     Ok(out)
+}
+
+async fn subnets(plan: &Plan, p: &Providers) -> Result<Vec<Finding>, ProviderError> {
+    let ids = network::subnet_ids(&plan.green);
+    let found: Vec<SubnetInfo> = match p.network.subnets(&ids).await {
+        Ok(found) => found,
+        // Some do not exist: keep the ones that do, and let the rule name the others.
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            let mut found = Vec::new();
+            for id in &ids {
+                match p.network.subnets(std::slice::from_ref(id)).await {
+                    Ok(mut one) => found.append(&mut one),
+                    Err(e) if e.kind == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            found
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(network::subnet_capacity(&plan.green, &found)
+        .into_iter()
+        .map(|f| {
+            let severity = if f.refuses() { Severity::Error } else { Severity::Warning };
+            Finding::new(f.code, severity, f.problem, format!("subnets {}", f.subnets.join(", ")), f.fix)
+        })
+        .collect())
 }

@@ -163,6 +163,27 @@ fn detail<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
+    if let SdkError::DispatchFailure(d) = err {
+        // One sentence, not the connector's whole debug chain: its innermost cause says what
+        // happened ("Connection refused"), and where to look is always the same.
+        let mut cause: &dyn StdError = err;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let how = if d.is_timeout() {
+            "timed out"
+        } else if d.is_io() {
+            "could not connect"
+        } else if d.is_user() {
+            "could not send the request"
+        } else {
+            "failed"
+        };
+        return format!(
+            "the request to AWS {how}: {cause}; check the network and the region (and \
+             AWS_ENDPOINT_URL_* when aiming at local stand-ins)"
+        );
+    }
     let SdkError::ServiceError(_) = err else {
         return DisplayErrorContext(err).to_string();
     };

@@ -40,6 +40,32 @@ pub struct Stack {
     pub profile: cloudsim::profile::Profile,
 }
 
+/// The plans' subnets, in moto's EC2: seeded first thing, so every stack's moto names them alike
+/// (`SUBNETS`), in two availability zones with a /24's free addresses each.
+pub const SUBNETS: &str = "[subnet-d6289388dc55347e2, subnet-b94dd1f189237c89c]";
+
+async fn create_subnets(moto: &testkit::moto::Moto) {
+    let seed = format!("{}/moto-api/seed?a=20261205", moto.endpoint());
+    testkit::net::http("POST", &seed, b"").expect("seed moto");
+    let config = crate::aws_common::sdk_config(&moto.endpoint()).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let vpc = ec2.create_vpc().cidr_block("10.42.0.0/16").send().await.expect("create vpc");
+    let vpc = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+    let mut ids = Vec::new();
+    for (i, zone) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(format!("10.42.{i}.0/24"))
+            .availability_zone(*zone)
+            .send()
+            .await
+            .expect("create subnet");
+        ids.push(subnet.subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_string());
+    }
+    assert_eq!(format!("[{}]", ids.join(", ")), SUBNETS, "moto's seeded ids changed; update SUBNETS");
+}
+
 impl Stack {
     /// Starts cloudsim at `time_scale` (600: a 9-minute cluster takes under a second), moto and
     /// the chart repository serving infra/charts.
@@ -51,6 +77,7 @@ impl Stack {
     pub async fn start_with_profile(time_scale: f64, profile: cloudsim::profile::Profile) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let moto = testkit::moto::Moto::start();
+        create_subnets(&moto).await;
         let charts = testkit::charts::ChartRepo::start(testkit::charts::fixtures_dir());
         let route53 = proxy::Recorder::start(([127, 0, 0, 1], moto.port()).into()).await;
         std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
@@ -140,6 +167,7 @@ impl Stack {
             ("AWS_ENDPOINT_URL_EKS".into(), self.cloudsim_url.clone()),
             ("AWS_ENDPOINT_URL_ROUTE_53".into(), self.route53.url()),
             ("AWS_ENDPOINT_URL_S3".into(), moto.clone()),
+            ("AWS_ENDPOINT_URL_EC2".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_STS".into(), moto),
             (
                 "CUTOVER_HELM".into(),

@@ -6,6 +6,7 @@
 mod dns;
 mod eks;
 mod helm;
+mod inventory;
 pub mod preflight;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -124,7 +125,8 @@ impl World {
             traffic: me.clone(),
             records: me.clone(),
             catalog: me.clone(),
-            insights: me,
+            insights: me.clone(),
+            network: me,
         }
     }
 

@@ -23,6 +23,10 @@ pub struct PreflightWorld {
     pub addons: BTreeMap<String, AddonVersions>,
     /// Cluster → insights.
     pub insights: BTreeMap<String, Vec<Insight>>,
+    /// Subnets that do not exist.
+    pub gone_subnets: std::collections::BTreeSet<String>,
+    /// Subnet → free addresses, where a test set them.
+    pub free_ips: BTreeMap<String, u32>,
 }
 
 /// A manifest no gate objects to.
@@ -100,5 +104,46 @@ impl UpgradeInsights for World {
     async fn upgrade_insights(&self, cluster: &str, _kubernetes_version: &str) -> Result<Vec<Insight>, ProviderError> {
         self.enter("upgrade_insights", cluster).await?;
         Ok(self.lock().preflight.insights.get(cluster).cloned().unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl cutover::providers::SubnetInventory for World {
+    /// Every subnet exists unless a test removed it, zones alternating a/b, a /24's free addresses
+    /// unless a test set fewer.
+    async fn subnets(&self, ids: &[String]) -> Result<Vec<cutover::providers::SubnetInfo>, ProviderError> {
+        self.enter("subnets", "").await?;
+        let w = self.lock();
+        let missing: Vec<&String> = ids.iter().filter(|id| w.preflight.gone_subnets.contains(*id)).collect();
+        if !missing.is_empty() {
+            return Err(ProviderError::new(
+                cutover::providers::ErrorKind::NotFound,
+                format!("subnets {missing:?} not found"),
+            ));
+        }
+        Ok(ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| cutover::providers::SubnetInfo {
+                id: id.clone(),
+                availability_zone: format!("us-east-1{}", if i % 2 == 0 { 'a' } else { 'b' }),
+                availability_zone_id: None,
+                cidr: format!("10.0.{i}.0/24"),
+                available_ips: w.preflight.free_ips.get(id).copied().unwrap_or(251),
+                vpc_id: "vpc-1".into(),
+            })
+            .collect())
+    }
+}
+
+impl World {
+    /// The subnet no longer exists.
+    pub fn remove_subnet(&self, id: &str) {
+        self.lock().preflight.gone_subnets.insert(id.into());
+    }
+
+    /// The subnet has only `free` addresses left.
+    pub fn subnet_free_ips(&self, id: &str, free: u32) {
+        self.lock().preflight.free_ips.insert(id.into(), free);
     }
 }

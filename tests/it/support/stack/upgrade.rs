@@ -126,7 +126,7 @@ spec:
     cluster: {GREEN}
     version: "1.32"
     roleArn: arn:aws:iam::111122223333:role/eks-cluster
-    subnets: [subnet-a, subnet-b]
+    subnets: [subnet-d6289388dc55347e2, subnet-b94dd1f189237c89c]
     addons: {addons}
     nodegroups:
       - name: general

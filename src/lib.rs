@@ -20,6 +20,8 @@
 //!
 //! ARCHITECTURE.md has the layers and the rule for each; `tests/it/architecture.rs` enforces them.
 
+#![warn(missing_docs)]
+
 pub mod capture;
 pub mod cli;
 pub mod compose;

@@ -21,9 +21,13 @@ use crate::plan::Plan;
 /// What a release should be.
 #[derive(Debug, Clone)]
 pub struct Pin {
+    /// Release name.
     pub name: String,
+    /// Namespace the release lives in.
     pub namespace: String,
+    /// Chart name.
     pub chart: String,
+    /// Exact chart version pinned.
     pub version: String,
     /// Hex sha256 of the chart's content ([`super::package::Package::content_sha256`]); lock pins only.
     pub content_digest: Option<String>,
@@ -33,10 +37,19 @@ pub struct Pin {
     pub secret_keys: Vec<String>,
 }
 
+/// Why the pins of a plan could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
+    /// A values file of the plan could not be read or parsed.
     #[error("values file {path} of release {release} cannot be read: {message}")]
-    ValuesFile { release: String, path: PathBuf, message: String },
+    ValuesFile {
+        /// Release whose values file it is.
+        release: String,
+        /// The values file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// The pins of a lock file.
@@ -110,46 +123,91 @@ fn merge(into: &mut Value, from: Value) {
 /// One leaf that differs; secret leaves show `<secret>` instead of their value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ValueChange {
+    /// Dotted path of the leaf, e.g. `ingress.enabled`.
     pub path: String,
+    /// The pinned value; `None` when only the live release sets it.
     pub pinned: Option<Value>,
+    /// The live value; `None` when only the pin sets it.
     pub live: Option<Value>,
 }
 
+/// One way a live release differs from its pin.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Difference {
     /// Pinned but not installed.
-    Missing { chart: String, version: String },
+    Missing {
+        /// Chart name of the pin.
+        chart: String,
+        /// Chart version of the pin.
+        version: String,
+    },
     /// Installed but not pinned.
-    Extra { chart: String, version: String },
-    Version { pinned: String, live: String },
+    Extra {
+        /// Chart name installed.
+        chart: String,
+        /// Chart version installed.
+        version: String,
+    },
+    /// A different chart version is installed.
+    Version {
+        /// Version pinned.
+        pinned: String,
+        /// Version installed.
+        live: String,
+    },
     /// Same version, other chart content (a republished chart, an edited local copy).
-    ChartContent { pinned: String, live: String },
-    Values { changes: Vec<ValueChange> },
+    ChartContent {
+        /// Content digest pinned.
+        pinned: String,
+        /// Content digest of the installed chart.
+        live: String,
+    },
+    /// User-supplied values differ.
+    Values {
+        /// Every differing leaf.
+        changes: Vec<ValueChange>,
+    },
     /// The latest revision is not deployed.
-    Status { status: String, revision: u32 },
+    Status {
+        /// The latest revision's status, e.g. `failed` or `pending-upgrade`.
+        status: String,
+        /// The latest revision's number.
+        revision: u32,
+    },
     /// The deployed revision's record cannot be read.
-    Unreadable { secret: String, message: String },
+    Unreadable {
+        /// Name of the release Secret.
+        secret: String,
+        /// Why it cannot be read.
+        message: String,
+    },
 }
 
+/// How one release differs from its pin.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReleaseDrift {
     /// `namespace/name`.
     pub release: String,
+    /// Everything that differs.
     pub differences: Vec<Difference>,
 }
 
+/// The releases of a cluster compared with their pins.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DriftReport {
+    /// EKS cluster name compared.
     pub cluster: String,
     /// What the cluster was compared with (a file name).
     pub against: String,
     /// Releases that match their pins.
     pub in_sync: Vec<String>,
+    /// Releases that differ from their pins (missing, extra or changed).
     pub drifted: Vec<ReleaseDrift>,
 }
 
 impl DriftReport {
+    /// Whether any release differs from its pin.
     pub fn has_drift(&self) -> bool {
         !self.drifted.is_empty()
     }

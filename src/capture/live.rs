@@ -14,10 +14,15 @@ const SECRET_TYPE: &str = "helm.sh/release.v1";
 /// One release on the cluster.
 #[derive(Debug)]
 pub struct Found {
+    /// Namespace the release lives in.
     pub namespace: String,
+    /// Release name.
     pub name: String,
+    /// Number of the latest revision.
     pub latest_revision: u32,
+    /// Helm status of the latest revision, e.g. `failed`.
     pub latest_status: String,
+    /// Name of the latest revision's storage Secret.
     pub latest_secret: String,
     /// The highest deployed revision: its Secret's name and what it decoded to.
     pub deployed: Option<(String, Result<Record, RecordError>)>,

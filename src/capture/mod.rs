@@ -32,15 +32,23 @@ use self::secrets::SecretRule;
 /// Why a capture could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
+    /// Reading the cluster's releases failed.
     #[error(transparent)]
     Provider(#[from] crate::providers::ProviderError),
+    /// A lock file or chart package could not be written.
     #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file being written.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// A lock file and the packages of its charts, before anything is written.
 #[derive(Debug)]
 pub struct Captured {
+    /// The lock file to write.
     pub lock: ReleasesLock,
     /// One per pinned release, in the lock's order.
     pub packages: Vec<Package>,

@@ -25,6 +25,7 @@ use crate::providers::release_record::{ChartFile, Record};
 pub struct Package {
     /// `NAME-VERSION.tgz`, as `helm package` names it.
     pub file_name: String,
+    /// The packaged chart's bytes.
     pub bytes: Vec<u8>,
     /// Lowercase hex sha256 of `bytes`.
     pub sha256: String,

@@ -45,6 +45,7 @@ pub struct Extracted {
 pub struct Split {
     /// Values safe to write.
     pub values: Value,
+    /// Secret values taken out, with the environment variables a replay reads them from.
     pub secrets: Vec<Extracted>,
     /// Secret values the lock cannot carry (path and why), replaced by [`REDACTED`].
     pub unsupported: Vec<String>,
@@ -56,6 +57,7 @@ impl SecretRule {
         WORDS.iter().any(|w| k.contains(w)) || k == "access_key"
     }
 
+    /// Whether the value at `path` is treated as a secret.
     pub fn is_secret(&self, path: &[String]) -> bool {
         let dotted = path.join(".");
         if self.plain.iter().any(|p| dotted == *p || dotted.starts_with(&format!("{p}."))) {

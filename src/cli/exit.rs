@@ -46,11 +46,14 @@ impl From<Exit> for ExitCode {
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct Reported {
+    /// The exit code to end the process with.
     pub exit: Exit,
+    /// What was reported.
     pub message: String,
 }
 
 impl Reported {
+    /// An error reported with `message` that exits with `exit`.
     pub fn new(exit: Exit, message: impl Into<String>) -> Self {
         Reported { exit, message: message.into() }
     }

@@ -58,10 +58,12 @@ pub struct Cli {
     /// More logs: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// cutover's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check plan files and report every problem with its place in the file.

@@ -18,27 +18,37 @@ use crate::providers::{ClusterInventory, ClusterProvider, ClusterStatus, Cluster
 /// One dev cluster as `cutover dev list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DevClusterView {
+    /// EKS cluster name.
     pub name: String,
     /// The environment (lock and journal) it was built in.
     pub plan: String,
+    /// Who owns it, from its owner tag.
     pub owner: String,
+    /// Lifecycle state.
     pub status: ClusterStatus,
+    /// When EKS created it.
     pub created_at: Option<Timestamp>,
+    /// When its TTL runs out and the reaper may delete it.
     pub expires_at: Timestamp,
     /// Negative once expired.
     pub expires_in_secs: i64,
+    /// Its TTL has run out.
     pub expired: bool,
+    /// Desired node count over its node groups.
     pub nodes: u32,
+    /// EC2 instance types over its node groups.
     pub instance_types: Vec<String>,
 }
 
 impl DevClusterView {
+    /// How long it has existed at `now`, for people; `-` when unknown.
     pub fn age(&self, now: Timestamp) -> String {
         self.created_at
             .map(|c| human(now.duration_since(c)))
             .unwrap_or_else(|| "-".into())
     }
 
+    /// Time left until expiry, or how long ago it expired, for people.
     pub fn expires_in(&self) -> String {
         if self.expired {
             format!(
@@ -54,8 +64,11 @@ impl DevClusterView {
 /// What `extend` changed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Extended {
+    /// EKS cluster name.
     pub name: String,
+    /// Expiry before the extension.
     pub before: Timestamp,
+    /// Expiry after the extension.
     pub after: Timestamp,
     /// False when the cluster already lived longer than asked: expiries are never shortened.
     pub changed: bool,
@@ -64,6 +77,7 @@ pub struct Extended {
 /// What `reap` did (or, dry, would do), cluster by cluster.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReapReport {
+    /// Nothing was deleted; the report says what would be.
     pub dry_run: bool,
     /// Expired dev clusters deleted (or that a real run would delete).
     pub deleted: Vec<String>,
@@ -82,6 +96,7 @@ pub struct DevClusters {
 }
 
 impl DevClusters {
+    /// Dev clusters seen through these providers; `timeouts` bound each deletion.
     pub fn new(
         inventory: Arc<dyn ClusterInventory>,
         clusters: Arc<dyn ClusterProvider>,

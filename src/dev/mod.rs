@@ -19,21 +19,26 @@ use crate::providers::{TAG_PLAN, TAG_RUN_ID};
 
 /// Tag marking what kind of cutover environment a cluster is; dev clusters say `dev`.
 pub const TAG_KIND: &str = "cutover.dev/kind";
+/// The [`TAG_KIND`] value of a dev cluster.
 pub const KIND_DEV: &str = "dev";
 /// Who brought the dev cluster up.
 pub const TAG_OWNER: &str = "cutover.dev/owner";
 /// When the reaper may delete it (RFC 3339, UTC).
 pub const TAG_EXPIRES: &str = "cutover.dev/expires-at";
 
+/// Why a dev-cluster operation could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
+    /// The request is invalid (a TTL out of range, a bad name).
     #[error("{0}")]
     Invalid(String),
     /// A cluster that is not a cutover dev cluster: never touched.
     #[error("{0}")]
     Refused(String),
+    /// No cluster of that name in the region.
     #[error("no cluster named {0} in this region; `cutover dev list` shows the dev clusters")]
     NotFound(String),
+    /// A cloud call failed.
     #[error(transparent)]
     Provider(#[from] crate::providers::ProviderError),
 }
@@ -74,15 +79,20 @@ fn tag_value(v: &str) -> String {
 /// Why a cluster is or is not a cutover dev cluster, read from its tags alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
+    /// A dev cluster, with what its tags say.
     Dev {
+        /// The environment it was built in.
         plan: String,
+        /// Who brought it up.
         owner: String,
+        /// When the reaper may delete it.
         expires_at: Timestamp,
     },
     /// Not a dev cluster, with the reason shown to people.
     NotDev(String),
 }
 
+/// Whether cluster `name` is a cutover dev cluster, judging by its `tags`.
 pub fn identify(name: &str, tags: &BTreeMap<String, String>) -> Identity {
     if tags.get(TAG_KIND).map(String::as_str) != Some(KIND_DEV) {
         return Identity::NotDev(format!(

@@ -32,6 +32,7 @@ pub struct Drill {
     keep_until: Option<Timestamp>,
     /// What the report says about the helm that ran, and the emulator's speed.
     pub helm_version: Option<String>,
+    /// `CUTOVER_TIME_SCALE`, when the cloud is an emulator running faster.
     pub time_scale: Option<f64>,
 }
 

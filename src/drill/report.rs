@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::engine::{CompiledPlan, JournalEvent, JournalRecord};
 use crate::plan::Plan;
 
+/// How a drill ended, judged against the plan's `rtoTarget`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
@@ -22,6 +23,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict as the report's headline says it.
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Pass => "PASS",
@@ -31,22 +33,31 @@ impl Verdict {
     }
 }
 
+/// One stage of the drill run, timed from its journal records.
 #[derive(Debug, Clone, Serialize)]
 pub struct Phase {
+    /// Stage name (as in step ids).
     pub name: String,
+    /// What the stage does, for people.
     pub title: String,
+    /// When its first step started.
     pub started_at: Timestamp,
+    /// When it ended; `None` while unfinished.
     pub ended_at: Option<Timestamp>,
+    /// Its duration in seconds; `None` while unfinished.
     pub secs: Option<f64>,
     /// `done`, `failed`, or `unfinished`.
     pub result: String,
 }
 
+/// One of the plan's checks and how it fared in the drill.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
+    /// Check name.
     pub name: String,
     /// `passed`, `failed` or `not-run`.
     pub result: String,
+    /// What the check saw, or why it did not run.
     pub detail: String,
 }
 
@@ -57,35 +68,55 @@ pub struct Aftermath {
     pub torn_down: bool,
     /// `--keep`: when the kept environment's TTL runs out.
     pub kept_until: Option<Timestamp>,
+    /// What was done with the cluster after the drill, for people.
     pub detail: String,
 }
 
+/// The report of one disaster-recovery drill, built from its journal.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrillReport {
+    /// The plan's `metadata.name`.
     pub plan: String,
+    /// The environment the run journaled under.
     pub environment: String,
+    /// Path of the plan file.
     pub plan_file: String,
     /// sha256 of the plan file.
     pub plan_digest: String,
+    /// The drill's run id.
     pub run_id: String,
+    /// Who ran the drill.
     pub who: String,
+    /// Host the drill ran on.
     pub host: String,
+    /// AWS region of the rebuild.
     pub region: String,
+    /// EKS cluster name of the rebuilt cluster.
     pub cluster: String,
+    /// cutover version that ran the drill.
     pub cutover_version: String,
+    /// Version of the helm binary found, if any.
     pub helm_version: Option<String>,
+    /// Helm version the plan pins.
     pub helm_pinned: String,
+    /// When the run started, from the journal.
     pub started_at: Option<Timestamp>,
+    /// When the run ended, from the journal; `None` if it did not.
     pub ended_at: Option<Timestamp>,
+    /// The drill's stages, in order, with their timings.
     pub phases: Vec<Phase>,
+    /// Every check's result.
     pub checks: Vec<CheckResult>,
     /// From the start of the run to every check passing (with a drill record: to the record
     /// sending all its traffic to the rebuilt cluster); `None` when that never happened.
     pub recovery_secs: Option<f64>,
+    /// The plan's recovery-time objective in seconds.
     pub rto_target_secs: f64,
+    /// Pass, missed RTO, or failed.
     pub verdict: Verdict,
     /// Why the rebuild failed, when it did.
     pub failure: Option<String>,
+    /// What became of the rebuilt environment.
     pub aftermath: Aftermath,
     /// `CUTOVER_TIME_SCALE` when set: the cloud was an emulator running that many times faster.
     pub time_scale: Option<f64>,
@@ -93,16 +124,23 @@ pub struct DrillReport {
 
 /// Facts about the drill that the journal does not hold.
 pub struct Context<'a> {
+    /// The drill's plan.
     pub plan: &'a Plan,
+    /// The compiled plan, for stage names and titles.
     pub compiled: &'a CompiledPlan,
+    /// Version of the helm binary found, if any.
     pub helm_version: Option<String>,
+    /// Why the rebuild failed, when it did.
     pub failure: Option<String>,
+    /// What became of the rebuilt environment.
     pub aftermath: Aftermath,
     /// Phases measured outside the engine (a forced teardown), appended after the journal's.
     pub extra_phases: Vec<Phase>,
+    /// `CUTOVER_TIME_SCALE` when set (see [`DrillReport::time_scale`]).
     pub time_scale: Option<f64>,
 }
 
+/// Seconds from `a` to `b`, with millisecond precision.
 pub fn secs(a: Timestamp, b: Timestamp) -> f64 {
     (b.as_millisecond() - a.as_millisecond()) as f64 / 1000.0
 }

@@ -24,11 +24,16 @@ use crate::providers::StateBackend;
 use super::error::{EngineError, JournalError};
 use super::options::Clock;
 
+/// One line of the journal: a numbered, timestamped transition of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalRecord {
+    /// Position in the journal, from 1 with no gaps.
     pub seq: u64,
+    /// When the transition was recorded.
     pub ts: Timestamp,
+    /// The run id the record belongs to.
     pub run: String,
+    /// What happened.
     #[serde(flatten)]
     pub event: JournalEvent,
 }
@@ -37,84 +42,133 @@ pub struct JournalRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum JournalEvent {
+    /// A new run of a plan began.
     RunStarted {
+        /// The plan's `metadata.name`.
         plan: String,
+        /// sha256 of the plan file; `resume` refuses a plan edited since.
         digest: String,
+        /// The plan's kind (`Upgrade`, `DevCluster`, `Drill`).
         kind: String,
+        /// The caller's identity.
         who: String,
+        /// Host the run started on.
         host: String,
+        /// Process id of the run.
         pid: u32,
+        /// cutover version that started the run.
         version: String,
     },
+    /// A later process picked the run up again (`resume`, `rollback`).
     RunResumed {
+        /// The caller's identity.
         who: String,
+        /// Host of the resuming process.
         host: String,
+        /// Process id of the resuming process.
         pid: u32,
+        /// cutover version of the resuming process.
         version: String,
     },
+    /// A step's `apply` began.
     StepStarted {
+        /// Step id.
         step: String,
         /// Set on a point-of-no-return step: from here on the run can no longer roll back.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         irreversible: bool,
     },
+    /// A step's `apply` finished; only this record makes a step done.
     StepDone {
+        /// Step id.
         step: String,
+        /// What the step produced (ids, addresses), read back by later steps and by `resume`.
         output: serde_json::Value,
     },
+    /// A step's `apply` failed.
     StepFailed {
+        /// Step id.
         step: String,
+        /// The error, for people.
         error: String,
+        /// Whether the error was transient (throttling, 5xx, timeout).
         retryable: bool,
     },
+    /// A step's `compensate` began during a rollback.
     CompensationStarted {
+        /// Step id.
         step: String,
     },
+    /// A step's `compensate` finished: its effect is undone.
     CompensationDone {
+        /// Step id.
         step: String,
     },
+    /// A step's `compensate` failed; the run needs a human.
     CompensationFailed {
+        /// Step id.
         step: String,
+        /// The error, for people.
         error: String,
     },
+    /// The run reached a named checkpoint (`green-ready`, `traffic-50`, ...).
     Checkpoint {
+        /// Checkpoint name.
         name: String,
     },
     /// A rollback began; until `run-rolled-back`, `resume` continues the rollback.
     RollbackStarted {
+        /// Checkpoint rolled back to; `None` means the start of the run.
         to: Option<String>,
+        /// Why the rollback began (the failure, or a human's request).
         cause: String,
         /// Who asked for it (`cutover rollback`); absent for the automatic rollback after a failure.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         requested_by: Option<String>,
     },
+    /// The run stopped at a failed step under `onFailure: pause`, waiting for `resume` or `rollback`.
     RunPaused {
+        /// The step that failed.
         step: String,
+        /// Why it failed.
         cause: String,
     },
+    /// The run stopped until a point in time (e.g. blue's retention before teardown); `resume` after it.
     RunWaiting {
+        /// The step that waits.
         step: String,
+        /// When the step may run.
         until: Timestamp,
     },
     /// The run stopped and needs a human (interlock, failed compensation, failed irreversible step).
     RunFailed {
+        /// The step that stopped the run, if a step did.
         step: Option<String>,
+        /// Why the run stopped.
         cause: String,
     },
+    /// A rollback finished: everything after the checkpoint is undone.
     RunRolledBack {
+        /// Checkpoint rolled back to; `None` means the start of the run.
         to: Option<String>,
+        /// Why the rollback happened.
         cause: String,
         /// Who asked for it (`cutover rollback`); absent for the automatic rollback after a failure.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         requested_by: Option<String>,
     },
+    /// Every step is done.
     RunCompleted,
     /// A pre-flight gate refused the run before anything was created.
     RunRefused {
+        /// The pre-flight gate's step id.
         step: String,
+        /// What the gate found.
         cause: String,
     },
+    /// A torn last line left by a crash was cut off before this run appended again.
     JournalRepaired {
+        /// Bytes of the torn line that were dropped.
         discarded_bytes: u64,
     },
 }
@@ -122,6 +176,7 @@ pub enum JournalEvent {
 /// A journal as read back.
 #[derive(Debug, Clone)]
 pub struct ParsedJournal {
+    /// The whole records, in `seq` order.
     pub records: Vec<JournalRecord>,
     /// Bytes of whole, valid lines: where the next append must start.
     pub valid_len: u64,

@@ -50,6 +50,7 @@ fn login_from(env: Option<String>, uid: Option<u32>, passwd: Option<&str>) -> St
     named.unwrap_or_else(|| format!("uid {uid}"))
 }
 
+/// This machine's host name, as written into locks and journals.
 pub fn this_host() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }

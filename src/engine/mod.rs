@@ -61,35 +61,47 @@ pub const START: &str = "start";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum RunOutcome {
+    /// Every step is done.
     Completed,
     /// Compensated back to a checkpoint (`None`: everything this run did was undone): after a
     /// failure, or because a person asked (`requested_by`), which is a success.
     RolledBack {
+        /// Checkpoint rolled back to; `None` means the start.
         to: Option<String>,
+        /// Why the run was rolled back.
         cause: String,
+        /// Who asked for the rollback (`cutover rollback`); `None` for the automatic one after a failure.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         requested_by: Option<String>,
     },
     /// Stopped at a failed step by the plan's `pause` policy; `resume` retries it.
     Paused {
+        /// The step that failed.
         step: String,
+        /// Why it failed.
         cause: String,
     },
     /// Blue's retention has not elapsed; `resume` after `until` continues.
     Waiting {
+        /// The step that waits.
         step: String,
+        /// When it may run.
         until: Timestamp,
     },
     /// An interlock, a failed compensation or a failure past the point of no return: a human
     /// must look. `cause` says what and what to do.
     NeedsAttention {
+        /// The step that stopped the run, if a step did.
         step: Option<String>,
+        /// What happened and what to do.
         cause: String,
     },
     /// A pre-flight gate refused the plan before anything was created; `cause` lists the
     /// findings. Fix the plan (or the world) and apply again.
     Refused {
+        /// The pre-flight gate's step id.
         step: String,
+        /// What the gate found, one finding per line.
         cause: String,
     },
 }
@@ -146,6 +158,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine for `plan`, acting through `providers` and keeping locks and journals in `state`.
     pub fn new(
         plan: Arc<Plan>,
         providers: Providers,
@@ -162,6 +175,7 @@ impl Engine {
         }
     }
 
+    /// The plan as compiled into stages, steps and checkpoints.
     pub fn compiled(&self) -> &CompiledPlan {
         &self.compiled
     }

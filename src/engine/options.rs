@@ -10,6 +10,7 @@ use super::progress::{NoopSink, ProgressSink};
 /// Wall-clock time as journaled (`ts`, retention deadlines). Injected so tests can move it.
 /// Short waits (bakes, polls, backoff) use tokio's clock instead, which tests pause.
 pub trait Clock: Send + Sync {
+    /// The current time.
     fn now(&self) -> Timestamp;
 }
 
@@ -26,7 +27,9 @@ impl Clock for SystemClock {
 /// Exponential backoff with jitter for retryable provider errors.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
+    /// Delay before the first retry.
     pub min_delay: Duration,
+    /// Longest delay between retries.
     pub max_delay: Duration,
     /// Retries after the first attempt.
     pub max_retries: usize,
@@ -45,10 +48,12 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Knobs of one engine: concurrency, retries, poll intervals, and where events and time come from.
 #[derive(Clone)]
 pub struct EngineOptions {
     /// How many releases install at once when their `needs` allow (default 4).
     pub release_concurrency: usize,
+    /// Backoff for retryable provider errors.
     pub retry: RetryPolicy,
     /// Bound for one provider call that the plan gives no timeout for (describe, read records,
     /// change, one check attempt). Default 2 minutes; running out counts as a retryable timeout.
@@ -61,7 +66,9 @@ pub struct EngineOptions {
     pub address_poll_interval: Duration,
     /// The caller's identity as written into the lock and journal.
     pub who: String,
+    /// Where progress events go (a display, or nowhere).
     pub progress: Arc<dyn ProgressSink>,
+    /// The wall clock used for journal times and retention deadlines.
     pub clock: Arc<dyn Clock>,
 }
 

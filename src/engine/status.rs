@@ -15,12 +15,18 @@ use super::journal::{JournalEvent, JournalRecord};
 pub enum StepState {
     /// Started, with no outcome recorded: it ran, or the process died while it ran.
     Running,
+    /// Its `apply` failed.
     Failed {
+        /// The error, for people.
         error: String,
     },
+    /// Its `apply` finished.
     Done,
+    /// Its `compensate` is running, or the process died while it ran.
     Compensating,
+    /// Its `compensate` failed; a human must look.
     CompensationFailed {
+        /// The error, for people.
         error: String,
     },
     /// Undone; a forward run applies it again.
@@ -34,9 +40,12 @@ impl StepState {
     }
 }
 
+/// One step of a run as the journal tells it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepStatus {
+    /// Step id, e.g. `green.create`.
     pub id: String,
+    /// Where the step stands.
     #[serde(flatten)]
     pub state: StepState,
     /// How many times the step was started (resumes and retries after pauses included).
@@ -53,32 +62,49 @@ pub struct StepStatus {
 pub enum RunPhase {
     /// Running now, or the process died (see `lock` to tell which); `resume` continues it.
     Running,
+    /// A rollback is under way (or was interrupted); `resume` continues it.
     RollingBack {
+        /// Checkpoint being rolled back to; `None` means the start.
         to: Option<String>,
     },
+    /// Stopped at a failed step under `onFailure: pause`; `resume` or `rollback` next.
     Paused {
+        /// The step that failed.
         step: String,
+        /// Why it failed.
         cause: String,
     },
+    /// Stopped until a point in time (e.g. blue's retention); `resume` after it.
     Waiting {
+        /// The step that waits.
         step: String,
+        /// When it may run.
         until: Timestamp,
     },
+    /// Stopped by an interlock, a failed compensation or a failed irreversible step; a human must look.
     NeedsAttention {
+        /// The step that stopped the run, if a step did.
         step: Option<String>,
+        /// Why it stopped.
         cause: String,
     },
+    /// Rolled back to a checkpoint (or to the start, when nothing is left to undo).
     RolledBack {
+        /// Checkpoint rolled back to; `None` means the start.
         to: Option<String>,
+        /// Why it was rolled back.
         cause: String,
         /// Who asked for the rollback; absent for an automatic one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         requested_by: Option<String>,
     },
+    /// Every step is done.
     Completed,
     /// A pre-flight gate refused the run; nothing was created.
     Refused {
+        /// The pre-flight gate's step id.
         step: String,
+        /// What the gate found.
         cause: String,
     },
 }
@@ -122,13 +148,21 @@ pub(crate) fn target_name(to: &Option<String>) -> &str {
 /// A run as its journal tells it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunStatus {
+    /// The run's id.
     pub run_id: String,
+    /// The plan's `metadata.name`.
     pub plan: String,
+    /// The plan's kind (`Upgrade`, `DevCluster`, `Drill`).
     pub kind: String,
+    /// sha256 of the plan file the run started with.
     pub digest: String,
+    /// Who started the run.
     pub started_by: String,
+    /// When the run started.
     pub started_at: Timestamp,
+    /// When the last journal record was written.
     pub updated_at: Timestamp,
+    /// Where the run stands.
     #[serde(flatten)]
     pub phase: RunPhase,
     /// Checkpoints reached and not rolled back, in order.
@@ -185,10 +219,12 @@ impl RunStatus {
         Some(status)
     }
 
+    /// The step `id`, if it has started.
     pub fn step(&self, id: &str) -> Option<&StepStatus> {
         self.steps.iter().find(|s| s.id == id)
     }
 
+    /// Whether step `id`'s `apply` finished.
     pub fn is_done(&self, id: &str) -> bool {
         self.step(id).is_some_and(|s| s.state == StepState::Done)
     }

@@ -8,26 +8,35 @@ use crate::plan::PlanKind;
 /// A plan compiled into stages of steps, with named checkpoints between them.
 #[derive(Debug, Clone, Serialize)]
 pub struct CompiledPlan {
+    /// The plan's `metadata.name`.
     pub plan: String,
+    /// The plan's kind.
     pub kind: PlanKind,
+    /// The stages, in execution order.
     pub stages: Vec<Stage>,
     /// In order. Each sits after one step of the flat step order.
     pub checkpoints: Vec<CheckpointDef>,
 }
 
+/// A group of steps shown together (e.g. "Build green"), run in order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stage {
+    /// Stage name, the first part of its steps' ids.
     pub name: String,
+    /// What the stage does, for people.
     pub title: String,
     /// Whether independent steps of this stage run concurrently (the releases DAG).
     pub parallel: bool,
+    /// The stage's steps, in plan order.
     pub steps: Vec<StepDef>,
 }
 
+/// One compiled step: what it changes, how it is undone, and what it waits for.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepDef {
     /// Stable, derived from the plan: resume matches journal records to steps by it.
     pub id: String,
+    /// What the step does, for people.
     pub title: String,
     /// What applying the step changes in the world ("nothing" for read-only steps).
     pub changes: String,
@@ -50,8 +59,10 @@ impl StepDef {
     }
 }
 
+/// A named point of the run that `rollback --to` can return to.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckpointDef {
+    /// Checkpoint name, e.g. `green-ready`.
     pub name: String,
     /// The step after which the checkpoint is reached.
     pub after_step: String,
@@ -89,6 +100,7 @@ impl CompiledPlan {
         self.stages.iter().flat_map(|s| s.steps.iter())
     }
 
+    /// The step with this id.
     pub fn step(&self, id: &str) -> Option<&StepDef> {
         self.steps().find(|s| s.id == id)
     }
@@ -98,6 +110,7 @@ impl CompiledPlan {
         self.steps().position(|s| s.id == id)
     }
 
+    /// The checkpoint with this name.
     pub fn checkpoint(&self, name: &str) -> Option<&CheckpointDef> {
         self.checkpoints.iter().find(|c| c.name == name)
     }

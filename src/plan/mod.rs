@@ -33,11 +33,15 @@ pub use model::*;
 /// when the problem is not inside the text (the file could not be read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The file the problem is in.
     pub file: PathBuf,
+    /// Line (1-based; 0 when not in the text).
     pub line: usize,
+    /// Column (1-based; 0 when not in the text).
     pub column: usize,
     /// YAML path such as `spec.releases[2].chart.version`; empty for whole-file problems.
     pub path: String,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 
@@ -58,6 +62,7 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", render(.diagnostics))]
 pub struct PlanErrors {
+    /// Every problem, in file order.
     pub diagnostics: Vec<Diagnostic>,
 }
 

@@ -19,8 +19,11 @@ pub struct RawPlan {
     /// Always `cutover.dev/v1`.
     #[schemars(extend("const" = "cutover.dev/v1"))]
     pub api_version: String,
+    /// `Upgrade`, `DevCluster` or `Drill`.
     pub kind: RawKind,
+    /// The environment's name, owner and labels.
     pub metadata: RawMetadata,
+    /// What to build and how to move traffic to it.
     pub spec: RawSpec,
 }
 
@@ -28,12 +31,15 @@ pub struct RawPlan {
 /// (rebuild from nothing and measure recovery time).
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[schemars(rename = "Kind")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
 pub enum RawKind {
     Upgrade,
     DevCluster,
     Drill,
 }
 
+/// Who the environment is and who owns it.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Metadata")]
@@ -47,15 +53,20 @@ pub struct RawMetadata {
     pub labels: Option<BTreeMap<String, String>>,
 }
 
+/// What to build, where state lives, and how traffic moves.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Spec")]
 pub struct RawSpec {
+    /// The AWS account context.
     pub aws: RawAws,
+    /// Where the journal and lock live.
     pub state: RawState,
     /// The live cluster being replaced. Required for `Upgrade`; not allowed otherwise.
     pub blue: Option<RawBlue>,
+    /// The cluster to create.
     pub green: RawGreen,
+    /// The helm binary the run must use.
     pub helm: RawHelm,
     /// Helm releases installed on green, in `needs` order: a list, or `{lock: FILE}` to replay
     /// exactly the releases a lock file written by `cutover capture` pins.
@@ -72,11 +83,13 @@ pub struct RawSpec {
     pub ttl: Option<RawDuration>,
     /// `Drill` only (required there): the recovery-time objective the drill is measured against.
     pub rto_target: Option<RawDuration>,
+    /// Upper bounds for waits on AWS.
     pub timeouts: Option<RawTimeouts>,
     /// Pre-flight gates run before anything is created; `skip` names the ones not to run.
     pub preflight: Option<RawPreflight>,
 }
 
+/// Pre-flight gates: checks before anything is created that refuse a doomed upgrade.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Preflight")]
@@ -87,6 +100,7 @@ pub struct RawPreflight {
     pub skip: Vec<String>,
 }
 
+/// The AWS account context.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Aws")]
@@ -101,6 +115,7 @@ pub struct RawAws {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "State")]
 pub struct RawState {
+    /// `local` (a directory) or `s3` (a bucket with conditional-write locks).
     pub backend: RawBackend,
     /// `local` only: directory, relative to the plan file (default `.cutover`).
     pub path: Option<String>,
@@ -112,14 +127,18 @@ pub struct RawState {
     pub region: Option<String>,
 }
 
+/// `local`: a directory on this machine; `s3`: a bucket, locked with conditional writes.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[schemars(rename = "Backend")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
 pub enum RawBackend {
     Local,
     S3,
 }
 
+/// The live cluster an upgrade replaces.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Blue")]
@@ -128,6 +147,7 @@ pub struct RawBlue {
     pub cluster: String,
 }
 
+/// The EKS cluster to create, with its add-ons, node groups and access entries.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Green")]
@@ -140,11 +160,15 @@ pub struct RawGreen {
     pub role_arn: String,
     /// At least two subnets, in different Availability Zones.
     pub subnets: Vec<String>,
+    /// Extra security group ids for the control plane.
     pub security_groups: Option<Vec<String>>,
+    /// Which network paths reach the API server.
     pub endpoint: Option<RawEndpoint>,
     /// `CONFIG_MAP`, `API_AND_CONFIG_MAP` (default) or `API`.
     pub authentication_mode: Option<RawAuthMode>,
+    /// EKS managed add-ons, e.g. `vpc-cni`, `coredns`, `kube-proxy`.
     pub addons: Option<Vec<RawAddon>>,
+    /// Managed node groups created once the control plane is active.
     pub nodegroups: Vec<RawNodeGroup>,
     /// EKS access entries (need authenticationMode `API` or `API_AND_CONFIG_MAP`).
     pub access: Option<Vec<RawAccess>>,
@@ -187,6 +211,7 @@ pub struct RawAddonPodIdentity {
     pub role_arn: String,
 }
 
+/// Whether the API server is reachable publicly, privately, or both.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Endpoint")]
@@ -199,15 +224,19 @@ pub struct RawEndpoint {
     pub public_cidrs: Option<Vec<String>>,
 }
 
+/// `CONFIG_MAP`: the aws-auth ConfigMap only; `API`: access entries only; `API_AND_CONFIG_MAP`: both.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[schemars(rename = "AuthMode")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
 pub enum RawAuthMode {
     ConfigMap,
     ApiAndConfigMap,
     Api,
 }
 
+/// An EKS managed add-on.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Addon")]
@@ -222,17 +251,22 @@ pub struct RawAddon {
     pub pod_identity_associations: Option<Vec<RawAddonPodIdentity>>,
 }
 
+/// An EKS managed node group.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "NodeGroup")]
 pub struct RawNodeGroup {
+    /// Node group name, unique in the cluster.
     pub name: String,
     /// EC2 instance types, e.g. `[m6i.large]`.
     pub instance_types: Vec<String>,
+    /// Node counts: `{min, desired, max}`.
     pub scaling: RawScaling,
     /// IAM role ARN the nodes use.
     pub node_role_arn: String,
+    /// Kubernetes labels on every node.
     pub labels: Option<BTreeMap<String, String>>,
+    /// Kubernetes taints on every node.
     pub taints: Option<Vec<RawTaint>>,
     /// Subnets for the nodes (default: the cluster's subnets).
     pub subnets: Option<Vec<String>>,
@@ -242,51 +276,70 @@ pub struct RawNodeGroup {
     pub disk_size: Option<u32>,
 }
 
+/// Node counts; `min <= desired <= max`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Scaling")]
 pub struct RawScaling {
+    /// Fewest nodes.
     pub min: u32,
+    /// Nodes at creation.
     pub desired: u32,
+    /// Most nodes.
     pub max: u32,
 }
 
+/// A Kubernetes taint on a node group's nodes.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Taint")]
 pub struct RawTaint {
+    /// Taint key.
     pub key: String,
+    /// Taint value.
     pub value: Option<String>,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
     pub effect: RawTaintEffect,
 }
 
+/// `NoSchedule`, `PreferNoSchedule` (avoid, not forbid) or `NoExecute` (also evict running pods).
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[schemars(rename = "TaintEffect")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
 pub enum RawTaintEffect {
     NoSchedule,
     PreferNoSchedule,
     NoExecute,
 }
 
+/// `ON_DEMAND` or `SPOT` instances.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[schemars(rename = "CapacityType")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
 pub enum RawCapacityType {
     OnDemand,
     Spot,
 }
 
+/// An EKS access entry: an IAM principal and its Kubernetes permissions.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Access")]
 pub struct RawAccess {
     /// IAM role or user ARN granted access.
     pub principal_arn: String,
+    /// Kubernetes groups the principal is mapped into, for RBAC bindings.
     pub kubernetes_groups: Option<Vec<String>>,
+    /// Kubernetes username (default: derived by EKS).
     pub username: Option<String>,
+    /// EKS access policies to associate.
     pub policies: Option<Vec<RawAccessPolicy>>,
 }
 
+/// An EKS access policy and where it applies.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "AccessPolicy")]
@@ -297,28 +350,37 @@ pub struct RawAccessPolicy {
     pub scope: RawScope,
 }
 
+/// `cluster`, or `{namespaces: [a, b]}`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 #[schemars(rename = "Scope")]
 pub enum RawScope {
+    /// The whole cluster.
     Cluster(RawClusterWord),
+    /// Only the listed namespaces.
     Namespaces(RawNamespaces),
 }
 
+/// The word `cluster`.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[schemars(rename = "ClusterWord")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
 pub enum RawClusterWord {
     Cluster,
 }
 
+/// Namespaces an access policy is limited to.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Namespaces")]
 pub struct RawNamespaces {
+    /// Namespace names.
     pub namespaces: Vec<String>,
 }
 
+/// The helm binary the run must use.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Helm")]
@@ -332,10 +394,13 @@ pub struct RawHelm {
 #[serde(untagged)]
 #[schemars(rename = "Releases")]
 pub enum RawReleases {
+    /// The releases, written out.
     List(Vec<RawRelease>),
+    /// The releases a lock file pins.
     Lock(RawReleaseLock),
 }
 
+/// Releases replayed from a lock file.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "ReleaseLock")]
@@ -344,13 +409,16 @@ pub struct RawReleaseLock {
     pub lock: String,
 }
 
+/// A Helm release to install on green, pinned to an exact chart version.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Release")]
 pub struct RawRelease {
     /// Helm release name (lowercase letters, digits, `-`, `.`; at most 53).
     pub name: String,
+    /// Kubernetes namespace to install into.
     pub namespace: String,
+    /// The chart: its source and exact version.
     pub chart: RawChart,
     /// Inline values, applied after `valuesFiles`. Never put secrets here: use `secretValues`.
     pub values: Option<serde_json::Map<String, serde_json::Value>>,
@@ -385,6 +453,7 @@ pub struct RawChart {
     pub digest: Option<String>,
 }
 
+/// A chart value read at install time from an environment variable or a file (exactly one).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "SecretValue")]
@@ -402,16 +471,23 @@ pub struct RawSecretValue {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Check")]
 pub struct RawCheck {
+    /// Check name, unique; `traffic.gates` refers to it.
     pub name: String,
     /// How long the check is retried before it fails (default 5m).
     pub timeout: Option<RawDuration>,
+    /// At least `min` nodes Ready at green's version.
     pub nodes_ready: Option<RawNodesReady>,
+    /// Every Deployment, StatefulSet and DaemonSet in these namespaces available.
     pub workloads_ready: Option<RawWorkloadsReady>,
+    /// Every release of the plan is `deployed`.
     pub releases_deployed: Option<RawReleasesDeployed>,
+    /// An HTTP probe.
     pub http: Option<RawHttp>,
+    /// A local command that must exit with `expectExit`.
     pub command: Option<RawCommand>,
 }
 
+/// Nodes Ready at green's version.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "NodesReady")]
@@ -420,10 +496,12 @@ pub struct RawNodesReady {
     pub min: Option<u32>,
 }
 
+/// Workloads available in some namespaces.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "WorkloadsReady")]
 pub struct RawWorkloadsReady {
+    /// Namespaces whose workloads must all be available.
     pub namespaces: Vec<String>,
 }
 
@@ -433,15 +511,18 @@ pub struct RawWorkloadsReady {
 #[schemars(rename = "ReleasesDeployed")]
 pub struct RawReleasesDeployed {}
 
+/// An HTTP probe: expected status, optional body text and latency, over consecutive successes.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Http")]
 pub struct RawHttp {
+    /// URL to request; its host is sent as Host and SNI.
     pub url: String,
     /// `green` (default): green's load balancer with the URL's host; `blue`; or `dns`: as DNS resolves it.
     pub via: Option<RawProbeTarget>,
     /// Default 200.
     pub expect_status: Option<u16>,
+    /// Text the response body must contain.
     pub body_contains: Option<String>,
     /// Consecutive successes needed (default 3).
     pub successes: Option<u32>,
@@ -451,15 +532,19 @@ pub struct RawHttp {
     pub latency_budget: Option<RawDuration>,
 }
 
+/// `green`: green's load balancer; `blue`: blue's; `dns`: wherever DNS resolves the URL.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[schemars(rename = "ProbeTarget")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
 pub enum RawProbeTarget {
     Green,
     Blue,
     Dns,
 }
 
+/// A local command run without a shell.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Command")]
@@ -470,6 +555,7 @@ pub struct RawCommand {
     pub expect_exit: Option<i32>,
 }
 
+/// Route53 weighted records moved from blue to green in steps.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Traffic")]
@@ -478,6 +564,7 @@ pub struct RawTraffic {
     pub zone_id: Option<String>,
     /// Route53 hosted zone name, e.g. `example.com`, looked up at run time. Give this or `zoneId`.
     pub zone: Option<String>,
+    /// Names moved together, each with a blue and a green weighted record.
     pub records: Vec<RawRecord>,
     /// Green's weight per step, strictly increasing and ending at 100.
     pub steps: Vec<RawStep>,
@@ -485,6 +572,7 @@ pub struct RawTraffic {
     pub gates: Option<Vec<String>>,
 }
 
+/// A DNS name served by a blue and a green weighted record.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Record")]
@@ -496,7 +584,9 @@ pub struct RawRecord {
     pub record_type: Option<RawRecordType>,
     /// Record TTL in seconds (default 60, at most 300).
     pub ttl: Option<u32>,
+    /// What blue's record points to.
     pub blue: RawTarget,
+    /// What green's record points to.
     pub green: RawTarget,
     /// SetIdentifiers of the weighted records. Default: blue's and green's cluster names, so the
     /// record green makes is found as blue's next quarter; when no record has blue's default, the
@@ -504,8 +594,11 @@ pub struct RawRecord {
     pub set_identifiers: Option<RawSetIdentifiers>,
 }
 
+/// `CNAME`, `A` (alias) or `AAAA` (alias).
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[schemars(rename = "RecordType")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
 pub enum RawRecordType {
     #[serde(rename = "CNAME")]
     Cname,
@@ -519,10 +612,13 @@ pub enum RawRecordType {
 #[serde(untagged)]
 #[schemars(rename = "Target")]
 pub enum RawTarget {
+    /// A fixed DNS name (CNAME value, or alias target for A/AAAA).
     Hostname(String),
+    /// A Service's load balancer on that side's cluster.
     Service(RawServiceRef),
 }
 
+/// A LoadBalancer Service whose address a record points to.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "ServiceRef")]
@@ -531,6 +627,7 @@ pub struct RawServiceRef {
     pub service: String,
 }
 
+/// SetIdentifiers of a record's blue and green weighted records.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "SetIdentifiers")]
@@ -541,6 +638,7 @@ pub struct RawSetIdentifiers {
     pub green: Option<String>,
 }
 
+/// One step of the traffic shift.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Step")]
@@ -551,16 +649,21 @@ pub struct RawStep {
     pub bake: RawDuration,
 }
 
+/// When blue is deleted after the shift.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Teardown")]
 pub struct RawTeardown {
+    /// How long blue is kept after green takes all traffic, e.g. `24h`.
     pub retain_blue_for: RawDuration,
 }
 
+/// `rollback`: undo to the last safe checkpoint; `pause`: stop and wait for a human.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[schemars(rename = "FailurePolicy")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
 pub enum RawFailurePolicy {
     Rollback,
     Pause,
@@ -572,10 +675,15 @@ pub enum RawFailurePolicy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Timeouts")]
 pub struct RawTimeouts {
+    /// Wait for the new cluster to become ACTIVE (default 30m).
     pub cluster_active: Option<RawDuration>,
+    /// Wait for a node group to become ACTIVE (default 20m).
     pub nodegroup_active: Option<RawDuration>,
+    /// Wait for an add-on to become ACTIVE (default 10m).
     pub addon_active: Option<RawDuration>,
+    /// Wait for a Route53 change to reach INSYNC (default 5m).
     pub dns_insync: Option<RawDuration>,
+    /// Wait for load balancers to be released, or a Service's address to appear (default 10m).
     pub load_balancer_release: Option<RawDuration>,
 }
 

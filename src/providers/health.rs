@@ -29,6 +29,7 @@ use crate::providers::{
     ReleaseStatus,
 };
 
+/// The health provider: one attempt of any plan check against the live clusters.
 pub struct ClusterHealth {
     plan: Arc<Plan>,
     clients: Arc<KubeClients>,
@@ -36,6 +37,7 @@ pub struct ClusterHealth {
 }
 
 impl ClusterHealth {
+    /// Health checks of `plan`'s checks, reading clusters through `clients` and releases through `releases`.
     pub fn new(
         plan: Arc<Plan>,
         clients: Arc<KubeClients>,

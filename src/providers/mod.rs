@@ -207,6 +207,7 @@ pub trait ReleaseProvider: Send + Sync {
 /// Health checks. One call is one attempt; the engine owns retrying, intervals and timeouts.
 #[async_trait]
 pub trait HealthProvider: Send + Sync {
+    /// Runs one attempt of `check` against the clusters in `target`.
     async fn check(
         &self,
         target: &CheckTarget,
@@ -237,14 +238,22 @@ pub trait TrafficProvider: Send + Sync {
 /// Everything the engine acts through, as shared trait objects.
 #[derive(Clone)]
 pub struct Providers {
+    /// EKS clusters, add-ons, node groups and access entries.
     pub clusters: Arc<dyn ClusterProvider>,
+    /// Kubernetes objects on a cluster (nodes, workloads, Service addresses).
     pub workloads: Arc<dyn WorkloadProvider>,
+    /// Helm releases.
     pub releases: Arc<dyn ReleaseProvider>,
+    /// Health checks.
     pub health: Arc<dyn HealthProvider>,
+    /// Route53 weighted records.
     pub traffic: Arc<dyn TrafficProvider>,
     /// Helm's release records on a cluster (pre-flight reads blue's manifests).
     pub records: Arc<dyn ReleaseRecords>,
+    /// EKS add-on versions per Kubernetes version (pre-flight).
     pub catalog: Arc<dyn AddonCatalog>,
+    /// EKS upgrade insights of blue (pre-flight).
     pub insights: Arc<dyn UpgradeInsights>,
+    /// EC2 subnets of green, with their free addresses (pre-flight).
     pub network: Arc<dyn SubnetInventory>,
 }

@@ -62,14 +62,17 @@ pub trait SubnetInventory: Send + Sync {
 /// One subnet: where it is and how many addresses are free now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SubnetInfo {
+    /// Subnet id (`subnet-…`).
     pub id: String,
     /// Zone name (`us-east-1a`), which differs between accounts for the same place.
     pub availability_zone: String,
     /// Zone id (`use1-az1`), the same in every account; `None` when EC2 does not say.
     pub availability_zone_id: Option<String>,
+    /// IPv4 CIDR block of the subnet.
     pub cidr: String,
     /// Addresses not in use (EC2's `AvailableIpAddressCount`), blue's already deducted.
     pub available_ips: u32,
+    /// VPC the subnet belongs to.
     pub vpc_id: String,
 }
 
@@ -88,6 +91,7 @@ pub enum Severity {
 pub struct SubnetFinding {
     /// Stable code (`PRE-NET-001`…), for documentation and scripts.
     pub code: &'static str,
+    /// Whether the finding refuses the run or only warns.
     pub severity: Severity,
     /// The subnets concerned.
     pub subnets: Vec<String>,
@@ -98,6 +102,7 @@ pub struct SubnetFinding {
 }
 
 impl SubnetFinding {
+    /// Whether this finding stops the run.
     pub fn refuses(&self) -> bool {
         self.severity == Severity::Refuse
     }

@@ -26,6 +26,7 @@ pub fn ensure_crypto_provider() {
 /// Where a pinned probe connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// Addresses the probe connects to instead of resolving the URL's host.
     pub addrs: Vec<IpAddr>,
     /// Said in outcomes, e.g. `green load balancer k8s-…elb.amazonaws.com`.
     pub via: String,

@@ -16,14 +16,19 @@ const MAX_RECORD: u64 = 64 * 1024 * 1024;
 /// Why a release record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
+    /// The Secret has no `release` data value.
     #[error("has no `release` data")]
     Missing,
+    /// The data is not valid base64.
     #[error("is not base64 ({0})")]
     Base64(String),
+    /// The data is not valid gzip.
     #[error("is not valid gzip ({0})")]
     Gzip(String),
+    /// The data decompresses past the size limit (a gzip bomb).
     #[error("decompresses to more than {MAX_RECORD} bytes; refusing it")]
     TooLarge,
+    /// The decompressed JSON is not a helm release.
     #[error("is not a helm release record ({0})")]
     Json(String),
 }
@@ -31,7 +36,9 @@ pub enum RecordError {
 /// A file of a chart (template, file, or the frozen text of a subchart).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChartFile {
+    /// Path within the chart, e.g. `templates/deployment.yaml`.
     pub name: String,
+    /// The file's bytes.
     pub data: Vec<u8>,
 }
 
@@ -42,47 +49,60 @@ pub struct StoredChart {
     pub metadata: Value,
     /// Chart.lock, when the chart had one.
     pub lock: Option<Value>,
+    /// The chart's templates.
     pub templates: Vec<ChartFile>,
     /// The chart's own values.yaml.
     pub values: Value,
     /// values.schema.json.
     pub schema: Option<Vec<u8>>,
+    /// Other files of the chart (and frozen subcharts).
     pub files: Vec<ChartFile>,
 }
 
 impl StoredChart {
+    /// Chart name, from Chart.yaml.
     pub fn name(&self) -> &str {
         self.metadata["name"].as_str().unwrap_or_default()
     }
 
+    /// Chart version, from Chart.yaml.
     pub fn version(&self) -> &str {
         self.metadata["version"].as_str().unwrap_or_default()
     }
 
+    /// The chart's `appVersion`, from Chart.yaml, if set.
     pub fn app_version(&self) -> Option<&str> {
         self.metadata["appVersion"].as_str()
     }
 }
 
+/// A Helm hook of a release revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hook {
     /// Template path, e.g. `worker/charts/queue/templates/job.yaml`.
     pub path: String,
+    /// The hook's rendered manifest.
     pub manifest: String,
 }
 
 /// One revision of a release.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
+    /// Release name.
     pub name: String,
+    /// Namespace the release lives in.
     pub namespace: String,
+    /// Helm revision number.
     pub revision: u32,
     /// As helm writes it: `deployed`, `failed`, `pending-upgrade`…
     pub status: String,
+    /// The chart the revision was installed from.
     pub chart: StoredChart,
     /// The user-supplied values (`--set`, `-f`); `{}` when none.
     pub config: Value,
+    /// The rendered manifest of the revision.
     pub manifest: String,
+    /// The rendered hooks.
     pub hooks: Vec<Hook>,
 }
 

@@ -13,11 +13,15 @@ use serde::{Deserialize, Serialize};
 /// Who holds an environment's lock. Shown to whoever is refused, so they can find the holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
+    /// The run holding the lock.
     pub run_id: String,
+    /// Host the run is on.
     pub host: String,
+    /// Process id of the run.
     pub pid: u32,
     /// The caller's identity (login name, or the cloud identity the CLI resolved).
     pub user: String,
+    /// When the lock was taken.
     pub started_at: Timestamp,
 }
 
@@ -31,30 +35,46 @@ impl std::fmt::Display for LockInfo {
     }
 }
 
+/// Why a state backend call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// Someone else holds the environment's lock.
     #[error("the environment is locked by {0}")]
     LockHeld(LockInfo),
     /// A conditional write lost: the lock is no longer what the caller saw.
     #[error("the lock changed under us: {0}")]
     LockChanged(String),
+    /// A lock, journal or run pointer does not exist.
     #[error("{what} not found in the state backend")]
-    NotFound { what: String },
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
     /// A conditional append lost: another writer appended, or the sequence is wrong.
     #[error("journal append rejected: {0}")]
     Conflict(String),
+    /// Reading or writing the backend failed.
     #[error("state backend I/O on {path}: {source}")]
     Io {
+        /// The file or object concerned.
         path: String,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// An environment or run name unsafe as a file or key name.
     #[error(
         "{0:?} cannot be used as a name in the state backend: use letters, digits, '-', '_' and '.'"
     )]
     InvalidName(String),
+    /// The backend holds data that does not parse.
     #[error("state backend holds unreadable data in {what}: {detail}")]
-    Corrupt { what: String, detail: String },
+    Corrupt {
+        /// What holds it.
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
 }
 
 /// Locks and journals of environments. `env` is the plan's `metadata.name`; run ids are the
@@ -98,6 +118,7 @@ pub trait StateBackend: Send + Sync {
     /// The environment's latest run (the one `resume`, `rollback` and `status` act on).
     async fn current_run(&self, env: &str) -> Result<Option<String>, StateError>;
 
+    /// Makes `run_id` the environment's latest run.
     async fn set_current_run(&self, env: &str, run_id: &str) -> Result<(), StateError>;
 
     /// Where a run's journal lives, for people (a file path, an `s3://` URL).

@@ -47,6 +47,7 @@ impl LocalState {
         }
     }
 
+    /// The directory holding the locks and journals.
     pub fn root(&self) -> &Path {
         &self.root
     }

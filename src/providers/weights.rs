@@ -13,8 +13,11 @@ use super::{ChangeAction, RecordChange, WeightedRecord};
 /// The weights of blue's and green's records of one name; `None` when the record is absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordWeights {
+    /// DNS name of the record.
     pub record: String,
+    /// Weight of blue's record.
     pub blue: Option<u8>,
+    /// Weight of green's record.
     pub green: Option<u8>,
 }
 

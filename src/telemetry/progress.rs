@@ -25,6 +25,7 @@ pub(crate) fn write_stderr(bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// The progress display: a [`crate::engine::ProgressSink`] drawing on stderr.
 pub struct Progress {
     mode: Mode,
     started: Instant,

@@ -9,24 +9,35 @@ use serde::Serialize;
 
 use crate::engine::{JournalEvent, JournalRecord};
 
+/// A run's timeline, from its journal: per-step timings, checkpoints and outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The run's id.
     pub run_id: String,
+    /// Time of the first record.
     pub started_at: Option<Timestamp>,
+    /// Time of the last record.
     pub updated_at: Option<Timestamp>,
     /// Wall time from the first to the last record, in seconds.
     pub elapsed_secs: f64,
+    /// Every step that started, in first-start order.
     pub steps: Vec<StepTiming>,
+    /// Checkpoints reached, with when.
     pub checkpoints: Vec<(String, Timestamp)>,
     /// The last terminal record's type (`run-completed`, `run-rolled-back`, ...), if any.
     pub outcome: Option<String>,
 }
 
+/// One step's timing in a run report.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepTiming {
+    /// Step id.
     pub step: String,
+    /// When the step first started.
     pub started_at: Timestamp,
+    /// When it last ended; `None` while running.
     pub ended_at: Option<Timestamp>,
+    /// Seconds from its first start to its last end; `None` while running.
     pub secs: Option<f64>,
     /// `done`, `failed`, `compensated`, or `running` when the journal has no outcome.
     pub result: String,
@@ -35,6 +46,7 @@ pub struct StepTiming {
 }
 
 impl Report {
+    /// The report of the run whose journal `records` are.
     pub fn from_journal(records: &[JournalRecord]) -> Report {
         let mut steps: Vec<StepTiming> = Vec::new();
         let mut index: BTreeMap<String, usize> = BTreeMap::new();

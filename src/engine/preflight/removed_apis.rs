@@ -41,7 +41,9 @@ static TABLE: LazyLock<Table> =
 /// The removal table and where it comes from.
 #[derive(Debug, Clone, Serialize)]
 pub struct Table {
+    /// Where the entries come from.
     pub source: Source,
+    /// Every removed API version the table knows.
     pub removed: Vec<RemovedApi>,
 }
 
@@ -49,12 +51,15 @@ pub struct Table {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
+    /// Title of the source, e.g. the Kubernetes deprecation guide.
     pub title: String,
+    /// URLs of the sources.
     pub urls: Vec<String>,
     /// The day the entries were last checked against the sources (`YYYY-MM-DD`).
     pub checked: String,
     /// What is covered, and what is deliberately not.
     pub scope: String,
+    /// Anything else a reader of the table should know.
     pub notes: String,
 }
 
@@ -64,7 +69,9 @@ pub struct Source {
 pub struct RemovedApi {
     /// Empty for the core group.
     pub group: String,
+    /// API version within the group, e.g. `v1beta1`.
     pub version: String,
+    /// Object kind, e.g. `Ingress`.
     pub kind: String,
     /// The first release that no longer serves it.
     pub removed_in: KubeVersion,
@@ -87,12 +94,15 @@ impl RemovedApi {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemovedUse {
+    /// Object kind, e.g. `Ingress`.
     pub kind: String,
     /// `metadata.name`; `metadata.generateName` when only that is set; empty when neither is.
     pub name: String,
+    /// `metadata.namespace`, if set.
     pub namespace: Option<String>,
     /// As written in the manifest.
     pub api_version: String,
+    /// The first Kubernetes release that no longer serves the API.
     pub removed_in: KubeVersion,
     /// The apiVersion served at the target to use instead; `None` when there is none.
     pub replacement: Option<String>,

@@ -18,18 +18,24 @@ use crate::plan::Diagnostic;
 use crate::plan::path::locate;
 use crate::plan::yaml::{self, Node, NodeKind, ScalarValue};
 
+/// The `apiVersion` every releases lock file carries.
 pub const API_VERSION: &str = "cutover.dev/v1";
+/// The `kind` every releases lock file carries.
 pub const KIND: &str = "ReleaseLock";
 
+/// A releases lock file: the exact releases (charts, versions, values) captured from a cluster.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReleasesLock {
+    /// Always [`API_VERSION`].
     pub api_version: String,
+    /// Always [`KIND`].
     pub kind: String,
     /// The cluster captured.
     pub cluster: String,
     /// RFC 3339.
     pub captured_at: String,
+    /// The pinned releases, replayable through a plan with `releases: {lock: FILE}`.
     pub releases: Vec<LockedRelease>,
     /// Releases found but not pinned (failed, pending, corrupt records): a plan refuses a lock
     /// with problems until someone decides (fix the release and capture again, or delete the entry).
@@ -38,27 +44,38 @@ pub struct ReleasesLock {
     pub warnings: Vec<Problem>,
 }
 
+/// One captured release, pinned to its exact chart and values.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LockedRelease {
+    /// Release name.
     pub name: String,
+    /// Namespace the release lives in.
     pub namespace: String,
+    /// The exact chart it ran, exported next to the lock.
     pub chart: LockedChart,
+    /// Helm status of the captured revision, e.g. `deployed`.
     pub status: String,
+    /// The captured helm revision.
     pub revision: u32,
     /// User-supplied values, secrets removed.
     pub values: Value,
+    /// Where each secret value comes from at replay; the values themselves are never written.
     pub secret_values: Vec<LockedSecret>,
     /// Why this release cannot be replayed as captured (a secret the lock cannot carry).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub needs_attention: Vec<String>,
 }
 
+/// The chart a release ran, as exported by capture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LockedChart {
+    /// Chart name.
     pub name: String,
+    /// Exact chart version.
     pub version: String,
+    /// The chart's `appVersion`, if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_version: Option<String>,
     /// `sha256:` of the exported package.
@@ -70,16 +87,21 @@ pub struct LockedChart {
     pub path: Option<PathBuf>,
 }
 
+/// A secret value of a locked release: its key and where to read it at replay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LockedSecret {
+    /// Dotted path into the chart's values, e.g. `auth.password`.
     pub key: String,
+    /// Environment variable holding the value at replay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_env: Option<String>,
+    /// File whose content is the value at replay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_file: Option<PathBuf>,
 }
 
+/// A release capture found but could not pin, or pinned with a caveat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
@@ -87,6 +109,7 @@ pub struct Problem {
     pub release: String,
     /// The release Secret concerned.
     pub secret: String,
+    /// What is wrong, for people.
     pub message: String,
 }
 

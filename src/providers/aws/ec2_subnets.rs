@@ -35,6 +35,7 @@ enum Lookup {
 }
 
 impl Ec2Network {
+    /// An EC2 client built from `config`, in its region.
     pub fn new(config: &SdkConfig) -> Self {
         Ec2Network {
             client: super::calls::ec2_client(config),

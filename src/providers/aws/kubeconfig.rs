@@ -42,8 +42,11 @@ pub fn exec_credential(token: &EksToken, api_version: &str) -> Value {
 /// What a kubeconfig needs to reach a cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterAccess {
+    /// EKS cluster name.
     pub cluster: String,
+    /// AWS region of the cluster.
     pub region: String,
+    /// API server URL.
     pub endpoint: String,
     /// base64 of the CA bundle in PEM, as DescribeCluster returns it.
     pub ca_data: String,

@@ -54,6 +54,7 @@ pub struct PollConfig {
     /// First pause after a failed poll (throttling, 5xx), doubled per consecutive failure up to
     /// `error_backoff_max`. Rate limits are real-time quantities, so these are never scaled.
     pub error_backoff_min: Duration,
+    /// Longest pause after failed polls.
     pub error_backoff_max: Duration,
 }
 
@@ -132,6 +133,7 @@ impl PollConfig {
 /// What one poll found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Poll<T> {
+    /// Done, with what the poll found.
     Ready(T),
     /// Not yet; the state seen, for the timeout message (e.g. "status CREATING").
     Pending(String),
@@ -144,6 +146,7 @@ pub struct Wait<'a> {
     pub what: &'a str,
     /// Typical duration on AWS (one of the constants above), before scaling.
     pub typical: Duration,
+    /// Upper bound of the wait (the plan's timeout).
     pub timeout: Duration,
     /// What to do when the bound runs out, appended to the timeout message.
     pub on_timeout: &'a str,

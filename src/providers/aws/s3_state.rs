@@ -61,6 +61,7 @@ impl S3State {
         S3State::with_client(super::calls::s3_client(config), bucket, prefix)
     }
 
+    /// A backend using an existing S3 `client`, in `bucket` under `prefix`.
     pub fn with_client(client: Client, bucket: impl Into<String>, prefix: &str) -> Self {
         let trimmed = prefix.trim_matches('/');
         let prefix = if trimmed.is_empty() {

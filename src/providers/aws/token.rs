@@ -19,6 +19,7 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(14 * 60);
 const TOKEN_PREFIX: &str = "k8s-aws-v1.";
 const CLUSTER_ID_HEADER: &str = "x-k8s-aws-id";
 
+/// A presigned EKS bearer token; its `Debug` never shows the value.
 #[derive(Clone)]
 pub struct EksToken {
     value: String,
@@ -44,8 +45,10 @@ impl std::fmt::Debug for EksToken {
     }
 }
 
+/// Why an EKS token could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// Signing the STS request failed.
     #[error("cannot sign the EKS token request: {0}")]
     Sign(String),
 }

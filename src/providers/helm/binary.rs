@@ -56,8 +56,11 @@ pub use crate::plan::rules::normalize_version;
 /// What a finished helm run printed.
 #[derive(Debug)]
 pub struct Finished {
+    /// helm exited with status 0.
     pub success: bool,
+    /// Exit code; `None` when helm was killed by a signal.
     pub code: Option<i32>,
+    /// Everything helm printed on stdout.
     pub stdout: String,
     /// The last stderr lines (redacted).
     pub stderr_tail: Vec<String>,
@@ -141,6 +144,7 @@ pub fn classify(text: &str) -> ErrorKind {
 /// One helm binary and the environment its runs get.
 #[derive(Debug, Clone)]
 pub struct Helm {
+    /// Path of the helm binary.
     pub path: PathBuf,
     /// Added to helm's environment (and so to the `cutover token` it runs for credentials).
     pub env: Vec<(OsString, OsString)>,

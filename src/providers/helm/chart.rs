@@ -19,6 +19,7 @@ use crate::providers::{ErrorKind, ProviderError};
 /// A package whose digest and version were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// Where the verified package is.
     pub path: PathBuf,
     /// Lowercase hex sha256 of the package.
     pub sha256: String,
@@ -36,6 +37,7 @@ fn other(message: String) -> ProviderError {
     ProviderError::new(ErrorKind::Other, message)
 }
 
+/// Lowercase hex sha256 of the file at `path`.
 pub fn sha256_file(path: &Path) -> Result<String, ProviderError> {
     let bytes =
         fs::read(path).map_err(|e| other(format!("cannot read {}: {e}", path.display())))?;
@@ -54,6 +56,7 @@ pub fn describe(release: &Release) -> String {
 }
 
 impl Charts {
+    /// A cache under `root`; registries in `plain_http` are reached over plain HTTP.
     pub fn new(root: PathBuf, plain_http: Vec<String>) -> Self {
         Charts {
             root,

@@ -91,6 +91,7 @@ impl HelmConfig {
     }
 }
 
+/// The release provider: helm runs for installs and uninstalls, release Secrets for reading state.
 pub struct HelmReleases {
     cfg: HelmConfig,
     helm: Helm,
@@ -115,6 +116,7 @@ fn other(message: String) -> ProviderError {
 }
 
 impl HelmReleases {
+    /// A provider for `cfg`; creates the private work directory (0700) if absent.
     pub fn new(cfg: HelmConfig, clients: Arc<KubeClients>) -> Result<Self, ProviderError> {
         // Private: per-invocation directories under it hold kubeconfigs and secret values.
         std::fs::DirBuilder::new()

@@ -15,16 +15,24 @@ use crate::providers::{ErrorKind, ProviderError, ReleaseInfo, ReleaseStatus, TAG
 /// Label recording the digest of the chart package and values a revision was installed with.
 pub const LABEL_INPUTS: &str = "cutover.dev/inputs";
 
+/// A release as `helm get metadata -o json` prints it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
+    /// Release name.
     pub name: String,
+    /// Chart version of the latest revision.
     pub version: String,
+    /// Namespace the release lives in.
     pub namespace: String,
+    /// Latest revision number.
     pub revision: u32,
+    /// Helm status of the latest revision, e.g. `deployed`.
     pub status: String,
+    /// When the latest revision was deployed, as helm prints it.
     #[serde(default)]
     pub deployed_at: Option<String>,
+    /// The revision's labels (helm 4 prints them; helm 3 does not).
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
 }
@@ -32,13 +40,16 @@ pub struct Metadata {
 /// A release as cutover sees it before acting on it.
 #[derive(Debug, Clone)]
 pub struct Current {
+    /// Name, namespace, revision, status and chart version.
     pub info: ReleaseInfo,
+    /// Labels of the revision's storage Secret (ownership and inputs).
     pub labels: BTreeMap<String, String>,
     /// When the latest revision was written (for telling an abandoned pending-* from a live one).
     pub touched: Option<jiff::Timestamp>,
 }
 
 impl Current {
+    /// The digest of chart and values the revision was installed with ([`LABEL_INPUTS`]), if cutover installed it.
     pub fn inputs(&self) -> Option<&str> {
         self.labels.get(LABEL_INPUTS).map(String::as_str)
     }
@@ -54,6 +65,7 @@ impl Current {
     }
 }
 
+/// A helm status string as a [`ReleaseStatus`]; unknown strings become `Unknown`.
 pub fn parse_status(s: &str) -> ReleaseStatus {
     match s {
         "deployed" => ReleaseStatus::Deployed,
@@ -68,6 +80,7 @@ pub fn parse_status(s: &str) -> ReleaseStatus {
     }
 }
 
+/// Whether a helm operation holds the release (pending-* or uninstalling).
 pub fn is_in_flight(status: ReleaseStatus) -> bool {
     matches!(
         status,
@@ -130,6 +143,7 @@ async fn secret_labels(
     }
 }
 
+/// Parses `helm get metadata -o json` output for release `name`.
 pub fn parse_metadata(stdout: &str, name: &str) -> Result<Metadata, ProviderError> {
     serde_json::from_str(stdout.trim()).map_err(|e| {
         ProviderError::new(

@@ -34,6 +34,7 @@ impl std::fmt::Debug for Redactor {
 }
 
 impl Redactor {
+    /// A redactor hiding these secret values (empty ones are ignored).
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
         let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
         // Longest first, so a secret containing another is replaced whole.
@@ -41,6 +42,7 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    /// `text` with every secret value replaced by `<redacted>`.
     pub fn apply(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.secrets {
@@ -58,6 +60,7 @@ pub struct Values {
     pub files: Vec<PathBuf>,
     /// 32 hex digits over the chart package and every value (label-sized).
     pub digest: String,
+    /// Hides the release's secret values in helm's output.
     pub redactor: Redactor,
 }
 

@@ -74,6 +74,7 @@ impl TokenSource {
         })
     }
 
+    /// The region tokens are signed for.
     pub fn region(&self) -> &str {
         &self.region
     }

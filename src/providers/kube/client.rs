@@ -29,6 +29,7 @@ pub struct KubeClients {
 }
 
 impl KubeClients {
+    /// Clients that find clusters through `directory` and authenticate with `tokens`.
     pub fn new(directory: Arc<dyn ClusterDirectory>, tokens: Arc<TokenSource>) -> Self {
         KubeClients {
             directory,
@@ -46,6 +47,7 @@ impl KubeClients {
         ))
     }
 
+    /// The EKS token source the clients authenticate with.
     pub fn tokens(&self) -> &Arc<TokenSource> {
         &self.tokens
     }

@@ -28,11 +28,13 @@ const LB_FINALIZERS: &[&str] = &[
 const FIRST_POLL: Duration = Duration::from_millis(200);
 const MAX_POLL: Duration = Duration::from_secs(5);
 
+/// The workload provider on EKS clusters: nodes, workloads and Service load balancers through kube.
 pub struct KubeWorkloads {
     clients: Arc<KubeClients>,
 }
 
 impl KubeWorkloads {
+    /// A provider using the shared per-cluster clients.
     pub fn new(clients: Arc<KubeClients>) -> Self {
         KubeWorkloads { clients }
     }
@@ -149,7 +151,9 @@ where
 /// A provisioned load balancer of a Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadBalancerAddress {
+    /// DNS name of the load balancer (AWS load balancers have one).
     pub hostname: Option<String>,
+    /// IP address of the load balancer, when it has one instead.
     pub ip: Option<String>,
 }
 

@@ -133,6 +133,13 @@ pub struct ClusterSpec {
     pub access: Vec<AccessEntry>,
     /// Tags on the cluster, in addition to cutover's ownership tags.
     pub tags: BTreeMap<String, String>,
+    /// The AWS identity green's workloads get: Pod Identity associations and IRSA.
+    pub identity: WorkloadIdentity,
+}
+
+/// How green's workloads get their AWS roles (Pod Identity, IRSA).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkloadIdentity {
     /// EKS Pod Identity associations to make on green.
     pub pod_identities: Vec<PodIdentity>,
     /// Create green's IAM OIDC provider (IRSA).
@@ -158,7 +165,7 @@ impl ClusterSpec {
 
     /// Whether anything on green gets its AWS role through Pod Identity.
     pub fn uses_pod_identity(&self) -> bool {
-        !self.pod_identities.is_empty() || self.addons.iter().any(|a| !a.pod_identities.is_empty())
+        !self.identity.pod_identities.is_empty() || self.addons.iter().any(|a| !a.pod_identities.is_empty())
     }
 }
 

@@ -185,8 +185,11 @@ pub struct RawGreen {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "PodIdentity")]
+/// A service account's IAM role through EKS Pod Identity.
 pub struct RawPodIdentity {
+    /// Namespace of the service account.
     pub namespace: String,
+    /// Service account name.
     pub service_account: String,
     /// The IAM role the service account's pods get (its trust policy must allow `pods.eks.amazonaws.com`).
     pub role_arn: String,
@@ -195,6 +198,7 @@ pub struct RawPodIdentity {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Irsa")]
+/// IRSA roles (IAM roles trusting a cluster's OIDC issuer) that the releases use.
 pub struct RawIrsa {
     /// Add a statement for green's OIDC issuer to each role's trust policy before releases are
     /// installed, and remove blue's once blue is retired. Without it, a role that trusts only
@@ -206,8 +210,11 @@ pub struct RawIrsa {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "AddonPodIdentity")]
+/// One of an add-on's Pod Identity associations (in the add-on's namespace).
 pub struct RawAddonPodIdentity {
+    /// Service account name.
     pub service_account: String,
+    /// The IAM role the service account's pods get.
     pub role_arn: String,
 }
 

@@ -315,6 +315,7 @@ mod tests {
             nodegroups,
             access: Vec::new(),
             tags: Default::default(),
+            identity: Default::default(),
         }
     }
 

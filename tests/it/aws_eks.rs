@@ -92,9 +92,7 @@ fn spec(name: &str) -> ClusterSpec {
         nodegroups: vec![],
         access: vec![],
         tags: BTreeMap::from([("team".to_string(), "platform".to_string())]),
-        pod_identities: vec![],
-        oidc_provider: false,
-        irsa_update_trust: false,
+        identity: Default::default(),
     }
 }
 

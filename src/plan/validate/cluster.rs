@@ -92,9 +92,7 @@ pub(super) fn green(cx: &mut Ctx, raw: RawGreen) -> ClusterSpec {
         nodegroups,
         access,
         tags,
-        pod_identities,
-        oidc_provider,
-        irsa_update_trust,
+        identity: WorkloadIdentity { pod_identities, oidc_provider, irsa_update_trust },
     }
 }
 

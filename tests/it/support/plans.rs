@@ -154,9 +154,7 @@ pub fn upgrade() -> PlanBuilder {
                 policies: vec![],
             }],
             tags: BTreeMap::from([("team".to_string(), "platform".to_string())]),
-            pod_identities: vec![],
-            oidc_provider: false,
-            irsa_update_trust: false,
+            identity: Default::default(),
         },
         helm: HelmPin {
             version: "3.19.0".into(),

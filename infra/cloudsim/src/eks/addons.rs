@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::api::{Query, page_body, paginate};
 use super::clusters::{check_iam_arn, not_found};
 use super::errors::{EksError, EksResult, ErrorKind};
-use super::model::{Addon, Change, Pending};
-use super::{Eks, catalog, epoch_secs, new_id, tags};
+use super::model::{Addon, Change, Pending, PodIdentityAssociation};
+use super::{Eks, catalog, epoch_secs, new_id, pod_identity, tags};
 use crate::profile::LatencyKind;
 
 #[derive(Debug, Deserialize)]
@@ -20,11 +20,31 @@ pub struct CreateAddonRequest {
     addon_name: Option<String>,
     addon_version: Option<String>,
     service_account_role_arn: Option<String>,
+    #[serde(default)]
+    pod_identity_associations: Vec<AddonPodIdentity>,
     resolve_conflicts: Option<String>,
     client_request_token: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
     configuration_values: Option<String>,
+}
+
+/// One of CreateAddon's `podIdentityAssociations`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddonPodIdentity {
+    service_account: String,
+    role_arn: String,
+}
+
+/// Managed add-ons run in kube-system, except these (EKS's documented namespaces).
+fn addon_namespace(name: &str) -> &'static str {
+    match name {
+        "amazon-cloudwatch-observability" => "amazon-cloudwatch",
+        "aws-guardduty-agent" => "amazon-guardduty",
+        "adot" => "opentelemetry-operator-system",
+        _ => "kube-system",
+    }
 }
 
 pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Value> {
@@ -65,7 +85,7 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Va
         if req.client_request_token.is_some()
             && existing.client_request_token == req.client_request_token
         {
-            return Ok(json!({ "addon": to_json(cluster, existing) }));
+            return Ok(json!({ "addon": to_json(cluster, existing, &c.pod_identity_associations) }));
         }
         return Err(EksError::in_use(format!(
             "Addon {name} already exists on cluster {cluster}"
@@ -79,8 +99,17 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Va
         None => spec.default_version(&c.version)?.to_string(),
     };
     let now = eks.time.now_ms();
+    let arn = eks.arn(&format!("addon/{cluster}/{name}/{}", new_id()));
+    let entries: Vec<(String, String)> = req
+        .pod_identity_associations
+        .into_iter()
+        .map(|p| (p.service_account, p.role_arn))
+        .collect();
+    let pod_identity_association_ids =
+        pod_identity::create_for_addon(eks, c, cluster, &arn, addon_namespace(&name), &entries)?;
     let addon = Addon {
-        arn: eks.arn(&format!("addon/{cluster}/{name}/{}", new_id())),
+        arn,
+        pod_identity_association_ids,
         name: name.clone(),
         created_at_ms: now,
         modified_at_ms: now,
@@ -95,7 +124,7 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateAddonRequest) -> EksResult<Va
             change: Change::Create,
         }),
     };
-    let body = json!({ "addon": to_json(cluster, &addon) });
+    let body = json!({ "addon": to_json(cluster, &addon, &c.pod_identity_associations) });
     c.addons.insert(name.clone(), addon);
     drop(st);
     eks.env
@@ -111,7 +140,7 @@ pub fn describe(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
         .addons
         .get(name)
         .ok_or_else(|| addon_not_found(cluster, name))?;
-    Ok(json!({ "addon": to_json(cluster, a) }))
+    Ok(json!({ "addon": to_json(cluster, a, &c.pod_identity_associations) }))
 }
 
 pub fn list(eks: &Eks, cluster: &str, q: &Query) -> EksResult<Value> {
@@ -140,7 +169,7 @@ pub fn delete(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
         .get_mut(name)
         .ok_or_else(|| addon_not_found(cluster, name))?;
     match a.status.as_str() {
-        "DELETING" => return Ok(json!({ "addon": to_json(cluster, a) })),
+        "DELETING" => return Ok(json!({ "addon": to_json(cluster, a, &c.pod_identity_associations) })),
         "CREATING" | "UPDATING" => {
             return Err(EksError::in_use(format!(
                 "Addon {name} is currently {}; wait until it settles before deleting it",
@@ -151,11 +180,16 @@ pub fn delete(eks: &Eks, cluster: &str, name: &str) -> EksResult<Value> {
     }
     a.status = "DELETING".into();
     a.modified_at_ms = eks.time.now_ms();
+    // The add-on's Pod Identity associations go with it.
+    let owned = std::mem::take(&mut a.pod_identity_association_ids);
     a.pending = Some(Pending {
         due_ms: eks.due_in(LatencyKind::AddonDelete, &format!("{cluster}/{name}")),
         change: Change::Delete,
     });
-    let body = json!({ "addon": to_json(cluster, a) });
+    let body = json!({ "addon": to_json(cluster, a, &c.pod_identity_associations) });
+    for id in owned {
+        c.pod_identity_associations.remove(&id);
+    }
     drop(st);
     eks.env
         .events
@@ -167,7 +201,11 @@ fn addon_not_found(cluster: &str, name: &str) -> EksError {
     EksError::not_found(format!("No addon: {name} found in cluster: {cluster}"))
 }
 
-pub fn to_json(cluster: &str, a: &Addon) -> Value {
+pub fn to_json(
+    cluster: &str,
+    a: &Addon,
+    associations: &BTreeMap<String, PodIdentityAssociation>,
+) -> Value {
     let mut v = json!({
         "addonName": a.name,
         "clusterName": cluster,
@@ -184,6 +222,15 @@ pub fn to_json(cluster: &str, a: &Addon) -> Value {
     }
     if let Some(cfg) = &a.configuration_values {
         v["configurationValues"] = json!(cfg);
+    }
+    // EKS lists the associations' ARNs.
+    let arns: Vec<&str> = a
+        .pod_identity_association_ids
+        .iter()
+        .filter_map(|id| associations.get(id).map(|p| p.arn.as_str()))
+        .collect();
+    if !arns.is_empty() {
+        v["podIdentityAssociations"] = json!(arns);
     }
     v
 }

@@ -122,6 +122,10 @@ pub struct PodIdentityAssociation {
     pub modified_at_ms: u64,
     pub tags: BTreeMap<String, String>,
     pub client_request_token: Option<String>,
+    /// The add-on that made it (CreateAddon's `podIdentityAssociations`); only the add-on's own
+    /// lifecycle changes it.
+    #[serde(default)]
+    pub owner_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -188,6 +192,9 @@ pub struct Addon {
     pub version: String,
     pub status: String,
     pub service_account_role_arn: Option<String>,
+    /// Ids of the Pod Identity associations the add-on made (their ARNs are in DescribeAddon).
+    #[serde(default)]
+    pub pod_identity_association_ids: Vec<String>,
     pub configuration_values: Option<String>,
     pub client_request_token: Option<String>,
     pub tags: BTreeMap<String, String>,

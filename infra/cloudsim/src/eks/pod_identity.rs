@@ -127,6 +127,7 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateRequest) -> EksResult<Value> 
         modified_at_ms: now,
         tags: req.tags,
         client_request_token: req.client_request_token,
+        owner_arn: None,
     };
     let body = json!({ "association": to_json(cluster, &association) });
     c.pod_identity_associations.insert(id.clone(), association);
@@ -174,6 +175,7 @@ pub fn list(eks: &Eks, cluster: &str, q: &Query) -> EksResult<Value> {
                 "serviceAccount": a.service_account,
                 "associationArn": a.arn,
                 "associationId": a.id,
+                "ownerArn": a.owner_arn,
             })
         })
         .collect();
@@ -198,6 +200,7 @@ pub fn update(eks: &Eks, cluster: &str, id: &str, req: UpdateRequest) -> EksResu
         .pod_identity_associations
         .get_mut(id)
         .ok_or_else(|| association_not_found(cluster, id))?;
+    refuse_owned(a)?;
     if let Some(role) = req.role_arn {
         a.role_arn = role;
     }
@@ -234,8 +237,10 @@ pub fn delete(eks: &Eks, cluster: &str, id: &str) -> EksResult<Value> {
         .ok_or_else(|| not_found(cluster))?;
     let a = c
         .pod_identity_associations
-        .remove(id)
+        .get(id)
         .ok_or_else(|| association_not_found(cluster, id))?;
+    refuse_owned(a)?;
+    let a = c.pod_identity_associations.remove(id).expect("found above");
     drop(st);
     eks.env.events.record(
         "pod-identity-association-deleted",
@@ -243,6 +248,68 @@ pub fn delete(eks: &Eks, cluster: &str, id: &str) -> EksResult<Value> {
         json!({"associationId": id}),
     );
     Ok(json!({ "association": to_json(cluster, &a) }))
+}
+
+/// An add-on's association changes only with the add-on (UpdateAddon / DeleteAddon), as in EKS.
+fn refuse_owned(a: &PodIdentityAssociation) -> EksResult<()> {
+    match &a.owner_arn {
+        Some(owner) => Err(EksError::invalid(format!(
+            "Pod Identity association {} is owned by {owner}; change it through the add-on",
+            a.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// CreateAddon's `podIdentityAssociations`: one association per entry, owned by the add-on, in
+/// `namespace`. All or nothing: a service account that already has one refuses the whole list.
+pub fn create_for_addon(
+    eks: &Eks,
+    c: &mut Cluster,
+    cluster: &str,
+    addon_arn: &str,
+    namespace: &str,
+    entries: &[(String, String)],
+) -> EksResult<Vec<String>> {
+    for (service_account, role_arn) in entries {
+        check_iam_arn("podIdentityAssociations.roleArn", role_arn, "role")?;
+        if let Some(existing) = c
+            .pod_identity_associations
+            .values()
+            .find(|a| a.namespace == namespace && &a.service_account == service_account)
+        {
+            return Err(EksError::in_use(format!(
+                "Association already exists: {} for namespace {namespace} and service account {service_account}",
+                existing.id
+            )));
+        }
+    }
+    let now = eks.time.now_ms();
+    let mut ids = Vec::new();
+    for (service_account, role_arn) in entries {
+        let id = new_association_id();
+        c.pod_identity_associations.insert(
+            id.clone(),
+            PodIdentityAssociation {
+                arn: eks.arn(&format!("podidentityassociation/{cluster}/{id}")),
+                id: id.clone(),
+                namespace: namespace.to_string(),
+                service_account: service_account.clone(),
+                role_arn: role_arn.clone(),
+                target_role_arn: None,
+                external_id: None,
+                policy: None,
+                disable_session_tags: false,
+                created_at_ms: now,
+                modified_at_ms: now,
+                tags: BTreeMap::new(),
+                client_request_token: None,
+                owner_arn: Some(addon_arn.to_string()),
+            },
+        );
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 pub fn to_json(cluster: &str, a: &PodIdentityAssociation) -> Value {
@@ -262,6 +329,7 @@ pub fn to_json(cluster: &str, a: &PodIdentityAssociation) -> Value {
         ("targetRoleArn", &a.target_role_arn),
         ("externalId", &a.external_id),
         ("policy", &a.policy),
+        ("ownerArn", &a.owner_arn),
     ] {
         if let Some(value) = value {
             v[key] = json!(value);

@@ -18,6 +18,7 @@ use tokio::sync::{Mutex, OnceCell};
 use crate::plan::{Plan, Timeouts};
 use crate::providers::aws::ec2_subnets::Ec2Network;
 use crate::providers::aws::eks::EksClusters;
+use crate::providers::aws::iam::AwsIam;
 use crate::providers::aws::poll::{PollConfig, TIME_SCALE_VAR};
 use crate::providers::aws::route53::Route53Traffic;
 use crate::providers::aws::s3_state::S3State;
@@ -196,8 +197,10 @@ impl Context {
             traffic: Arc::new(Route53Traffic::new(&aws.config, &plan.timeouts).with_poll(poll)),
             records: workloads,
             catalog: eks.clone(),
-            insights: eks,
+            insights: eks.clone(),
             network: aws.network(),
+            pod_identities: eks,
+            iam: Arc::new(AwsIam::new(&aws.config)),
         })
     }
 

@@ -129,6 +129,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             PreflightGate::Insights => format!("Check EKS upgrade insights of blue for {}", plan.green.version),
             PreflightGate::Addons => format!("Check add-on versions against {}", plan.green.version),
             PreflightGate::Subnets => "Check green's subnets: zones and free addresses beside blue".to_string(),
+            PreflightGate::Irsa => "Check the IRSA roles of releases and add-ons can trust green's OIDC issuer".to_string(),
         };
         let skipped = plan.preflight.skip.contains(&gate);
         preflight.push(step(
@@ -171,6 +172,43 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             ),
             &cluster_id,
         ));
+    }
+    let identity = &plan.green.identity;
+    for (i, pi) in identity.pod_identities.iter().enumerate() {
+        provision.push(after(
+            step(
+                ids::pod_identity(&pi.namespace, &pi.service_account),
+                format!("Associate {}/{} with role {}", pi.namespace, pi.service_account, pi.role_arn),
+                "creates a Pod Identity association",
+                Some("deletes the association"),
+                StepKind::PodIdentity(i),
+            ),
+            &cluster_id,
+        ));
+    }
+    if identity.oidc_provider {
+        provision.push(after(
+            step(
+                ids::PROVISION_OIDC.into(),
+                format!("Create the IAM OIDC provider for {green}'s issuer"),
+                "creates an IAM OIDC provider",
+                Some("deletes the OIDC provider if this run made it"),
+                StepKind::OidcProvider,
+            ),
+            &cluster_id,
+        ));
+        if identity.irsa_update_trust {
+            provision.push(after(
+                step(
+                    ids::PROVISION_IRSA_TRUST.into(),
+                    "Let IRSA roles trust green's OIDC issuer beside blue's".into(),
+                    "adds a statement for green's issuer to IRSA roles' trust policies",
+                    Some("restores each trust policy exactly as it was read"),
+                    StepKind::IrsaTrust,
+                ),
+                &[ids::PROVISION_OIDC.to_string()],
+            ));
+        }
     }
     let addon = |a: &crate::plan::Addon| {
         step(
@@ -381,6 +419,17 @@ fn compile_retire(plan: &Plan, b: &mut Builder) {
         ),
     ]);
     retire[2].point_of_no_return = true;
+    if plan.green.identity.irsa_update_trust {
+        let mut s = step(
+            ids::RETIRE_IRSA_TRUST.into(),
+            "Remove blue's OIDC issuer from IRSA roles' trust policies".into(),
+            "removes blue's statements from IRSA roles' trust policies",
+            None,
+            StepKind::IrsaRetire,
+        );
+        s.needs = vec![ids::RETIRE_BLUE_CLUSTER.to_string()];
+        retire.push(s);
+    }
     b.stage("retire", "Retire blue", false, retire);
     b.checkpoint(ids::BLUE_RETIRED);
 }

@@ -8,6 +8,12 @@ pub const PREFLIGHT_CHARTS: &str = "preflight.charts";
 pub const PREFLIGHT_BLUE: &str = "preflight.blue";
 /// The green cluster's control plane.
 pub const PROVISION_CLUSTER: &str = "provision.cluster";
+/// Green's IAM OIDC provider (IRSA).
+pub const PROVISION_OIDC: &str = "provision.oidc-provider";
+/// IRSA roles' trust policies: a statement for green's issuer added beside blue's.
+pub const PROVISION_IRSA_TRUST: &str = "provision.irsa-trust";
+/// IRSA roles' trust policies: blue's statements removed once blue is gone.
+pub const RETIRE_IRSA_TRUST: &str = "retire.irsa-trust";
 /// Green's traffic records created at weight 0 (and blue's record found).
 pub const TRAFFIC_PREPARE: &str = "traffic.prepare";
 /// Waiting out `teardown.retainBlueFor`.
@@ -46,6 +52,11 @@ pub fn access(i: usize) -> String {
 /// An add-on of green (`provision.addon.vpc-cni`).
 pub fn addon(name: &str) -> String {
     format!("provision.addon.{name}")
+}
+
+/// A service account's Pod Identity association on green (`provision.pod-identity.payments.api`).
+pub fn pod_identity(namespace: &str, service_account: &str) -> String {
+    format!("provision.pod-identity.{namespace}.{service_account}")
 }
 
 /// A node group of green.

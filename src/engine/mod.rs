@@ -32,6 +32,7 @@ pub mod status;
 pub mod step;
 pub mod teardown;
 mod steps;
+pub mod trust;
 
 use std::sync::Arc;
 

@@ -82,6 +82,14 @@ pub(crate) enum StepKind {
     Addon(String),
     Nodegroup(String),
     Access(usize),
+    /// Pod Identity association `i` of `green.podIdentities`.
+    PodIdentity(usize),
+    /// Green's IAM OIDC provider.
+    OidcProvider,
+    /// IRSA roles: green's issuer added to their trust policies.
+    IrsaTrust,
+    /// IRSA roles: blue's issuer removed from their trust policies, after blue is gone.
+    IrsaRetire,
     Release(String),
     Check(String),
     TrafficPrepare,

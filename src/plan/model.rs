@@ -630,12 +630,19 @@ pub enum PreflightGate {
     Addons,
     /// Green's subnets: they exist, in two zones or more, with free addresses for green beside blue.
     Subnets,
+    /// IRSA roles the releases and add-ons use: they must be able to trust green's OIDC issuer.
+    Irsa,
 }
 
 impl PreflightGate {
     /// Every gate, in the order they run.
-    pub const ALL: [PreflightGate; 4] =
-        [PreflightGate::Apis, PreflightGate::Insights, PreflightGate::Addons, PreflightGate::Subnets];
+    pub const ALL: [PreflightGate; 5] = [
+        PreflightGate::Apis,
+        PreflightGate::Insights,
+        PreflightGate::Addons,
+        PreflightGate::Subnets,
+        PreflightGate::Irsa,
+    ];
 
     /// The name plans and step ids use (`apis` → `preflight.apis`).
     pub fn name(self) -> &'static str {
@@ -644,6 +651,7 @@ impl PreflightGate {
             PreflightGate::Insights => "insights",
             PreflightGate::Addons => "addons",
             PreflightGate::Subnets => "subnets",
+            PreflightGate::Irsa => "irsa",
         }
     }
 }

@@ -94,7 +94,7 @@ pub struct RawSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Preflight")]
 pub struct RawPreflight {
-    /// Gates not to run, by name: `apis`, `insights`, `addons`, `subnets`. Each skip is journaled
+    /// Gates not to run, by name: `apis`, `insights`, `addons`, `subnets`, `irsa`. Each skip is journaled
     /// with who ran the plan.
     #[serde(default)]
     pub skip: Vec<String>,

@@ -111,10 +111,31 @@ pub trait PodIdentities: Send + Sync {
         own: &Ownership,
         token: &str,
     ) -> Result<PodIdentityInfo, ProviderError>;
-    /// Removes the service account's association; succeeds if there is none.
-    async fn delete_pod_identity(&self, cluster: &str, namespace: &str, service_account: &str) -> Result<(), ProviderError>;
+    /// Removes the service account's association if this run made it; succeeds if there is none,
+    /// and leaves one it did not make alone.
+    async fn delete_pod_identity(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+        own: &Ownership,
+    ) -> Result<(), ProviderError>;
     /// Every association of the cluster (capture carries them to the next plan).
     async fn pod_identities(&self, cluster: &str) -> Result<Vec<PodIdentityInfo>, ProviderError>;
+}
+
+/// IAM for workload identity: green's OIDC provider (IRSA) and IRSA roles' trust policies.
+#[async_trait]
+pub trait WorkloadIam: Send + Sync {
+    /// IAM's OIDC provider for `issuer` (audience `sts.amazonaws.com`): created with the run's
+    /// tags, or the one that exists (`ours` says whether this run made it). Idempotent.
+    async fn ensure_oidc_provider(&self, issuer: &str, own: &Ownership) -> Result<OidcProvider, ProviderError>;
+    /// Deletes the provider for `issuer` if this run made it; succeeds if there is none.
+    async fn delete_oidc_provider(&self, issuer: &str, own: &Ownership) -> Result<(), ProviderError>;
+    /// The role's trust policy document as IAM holds it (JSON text); `None` if there is no such role.
+    async fn trust_policy(&self, role_arn: &str) -> Result<Option<String>, ProviderError>;
+    /// Replaces the role's trust policy document.
+    async fn set_trust_policy(&self, role_arn: &str, document: &str) -> Result<(), ProviderError>;
 }
 
 /// What EKS knows about a cluster's readiness for an upgrade.
@@ -256,4 +277,8 @@ pub struct Providers {
     pub insights: Arc<dyn UpgradeInsights>,
     /// EC2 subnets of green, with their free addresses (pre-flight).
     pub network: Arc<dyn SubnetInventory>,
+    /// EKS Pod Identity associations.
+    pub pod_identities: Arc<dyn PodIdentities>,
+    /// IAM: OIDC providers and IRSA roles' trust policies.
+    pub iam: Arc<dyn WorkloadIam>,
 }

@@ -128,6 +128,8 @@ pub struct ClusterInfo {
     pub version: Option<String>,
     /// API server URL, once the cluster is active.
     pub endpoint: Option<String>,
+    /// The cluster's OIDC issuer URL (IRSA), once the cluster is active.
+    pub oidc_issuer: Option<String>,
     /// The cluster's AWS tags, including cutover's ownership tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -359,4 +361,19 @@ pub struct PodIdentityInfo {
     pub role_arn: String,
     /// The association's tags (ownership included).
     pub tags: BTreeMap<String, String>,
+}
+
+/// An IAM OIDC provider for a cluster's issuer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcProvider {
+    /// Its ARN (`arn:aws:iam::<account>:oidc-provider/<issuer host and path>`).
+    pub arn: String,
+    /// Whether this run made it (only then may a rollback delete it).
+    pub ours: bool,
+}
+
+/// `https://oidc.eks.<region>.amazonaws.com/id/<ID>` → `oidc.eks.<region>.amazonaws.com/id/<ID>`:
+/// the form IAM uses in OIDC provider ARNs and trust policy condition keys.
+pub fn oidc_issuer_host(issuer: &str) -> &str {
+    issuer.trim_start_matches("https://").trim_end_matches('/')
 }

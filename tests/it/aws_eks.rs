@@ -668,7 +668,7 @@ async fn every_wait_is_bounded_by_the_plans_timeout() {
 }
 
 #[tokio::test]
-async fn pod_identities_are_made_once_adopted_when_ours_refused_when_not_listed_and_deleted() {
+async fn pod_identities_are_made_once_adopted_when_ours_refused_when_not_listed_and_only_ours_deleted() {
     use cutover::providers::PodIdentities as _;
     let sim = Sim::start().await;
     sim.eks.create_cluster(&spec("green"), &own(), "tok").await.unwrap();
@@ -699,8 +699,10 @@ async fn pod_identities_are_made_once_adopted_when_ours_refused_when_not_listed_
 
     let listed = sim.eks.pod_identities("green").await.unwrap();
     assert_eq!(listed.len(), 2);
-    sim.eks.delete_pod_identity("green", "kube-system", "aws-load-balancer-controller").await.unwrap();
-    sim.eks.delete_pod_identity("green", "kube-system", "aws-load-balancer-controller").await.unwrap();
+    sim.eks.delete_pod_identity("green", "kube-system", "aws-load-balancer-controller", &own()).await.unwrap();
+    sim.eks.delete_pod_identity("green", "kube-system", "aws-load-balancer-controller", &own()).await.unwrap();
+    // Nothing deletes what cutover did not make: theirs stays.
+    sim.eks.delete_pod_identity("green", "kube-system", "external-dns", &own()).await.unwrap();
     let left: Vec<String> = sim.eks.pod_identities("green").await.unwrap().into_iter().map(|p| p.service_account).collect();
     assert_eq!(left, ["external-dns"]);
 }

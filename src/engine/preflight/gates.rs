@@ -13,6 +13,8 @@
 //!   says which default it will get.
 //! - `subnets`: green's subnets exist, lie in two zones or more, and have the free addresses green
 //!   needs beside what blue uses already ([`crate::providers::network::subnet_capacity`]).
+//! - `irsa`: IRSA roles the releases and add-ons use, which trust blue's OIDC issuer, must be
+//!   allowed to trust green's ([`super::irsa`]).
 
 use serde::Serialize;
 
@@ -51,7 +53,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(code: &str, severity: Severity, what: String, at: String, fix: String) -> Finding {
+    pub(super) fn new(code: &str, severity: Severity, what: String, at: String, fix: String) -> Finding {
         Finding { code: code.into(), severity, what, at, fix }
     }
 }
@@ -76,6 +78,10 @@ pub struct GateReport {
     pub skipped_by: Option<String>,
     /// What it found (empty: nothing to say).
     pub findings: Vec<Finding>,
+    /// The `irsa` gate: blue's issuer and the roles' trust policies as read (the trust step edits
+    /// only documents that still say this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub irsa: Option<super::irsa::IrsaReading>,
 }
 
 impl GateReport {
@@ -92,21 +98,27 @@ pub fn applies(gate: PreflightGate, plan: &Plan) -> bool {
         PreflightGate::Insights => plan.kind == PlanKind::Upgrade && plan.blue.is_some(),
         PreflightGate::Addons => !plan.green.addons.is_empty(),
         PreflightGate::Subnets => !plan.green.subnets.is_empty(),
+        PreflightGate::Irsa => {
+            plan.kind == PlanKind::Upgrade
+                && plan.blue.is_some()
+                && (!plan.releases.is_empty() || plan.green.addons.iter().any(|a| a.service_account_role_arn.is_some()))
+        }
     }
 }
 
 /// Runs one gate (or records who skipped it).
 pub async fn run(gate: PreflightGate, plan: &Plan, p: &Providers, who: &str) -> Result<GateReport, ProviderError> {
     if plan.preflight.skip.contains(&gate) {
-        return Ok(GateReport { gate, skipped_by: Some(who.to_string()), findings: Vec::new() });
+        return Ok(GateReport { gate, skipped_by: Some(who.to_string()), findings: Vec::new(), irsa: None });
     }
-    let findings = match gate {
-        PreflightGate::Apis => apis(plan, p).await?,
-        PreflightGate::Insights => insights(plan, p).await?,
-        PreflightGate::Addons => addons(plan, p).await?,
-        PreflightGate::Subnets => subnets(plan, p).await?,
+    let (findings, irsa) = match gate {
+        PreflightGate::Apis => (apis(plan, p).await?, None),
+        PreflightGate::Insights => (insights(plan, p).await?, None),
+        PreflightGate::Addons => (addons(plan, p).await?, None),
+        PreflightGate::Subnets => (subnets(plan, p).await?, None),
+        PreflightGate::Irsa => super::irsa::gate(plan, p).await?,
     };
-    Ok(GateReport { gate, skipped_by: None, findings })
+    Ok(GateReport { gate, skipped_by: None, findings, irsa })
 }
 
 fn removed(code: &str, use_: &RemovedUse, release: &str, source: &str, target: KubeVersion) -> Finding {

@@ -154,13 +154,13 @@ pub fn removed_uses(manifests: &str, target: KubeVersion) -> Result<Vec<RemovedU
 }
 
 /// One document of a stream: its text (marker line included) and the stream line it starts on.
-struct Document<'a> {
-    text: &'a str,
+pub(super) struct Document<'a> {
+    pub(super) text: &'a str,
     first_line: usize,
 }
 
 /// Splits a stream at document markers: a `---` line starts a document, a `...` line ends one.
-fn documents(stream: &str) -> Vec<Document<'_>> {
+pub(super) fn documents(stream: &str) -> Vec<Document<'_>> {
     let mut docs = Vec::new();
     let (mut start, mut first_line, mut offset) = (0, 1, 0);
     for (i, line) in stream.split_inclusive('\n').enumerate() {
@@ -234,7 +234,7 @@ fn served_replacement(removed: &RemovedApi, target: KubeVersion) -> (Option<Stri
 }
 
 /// A mapping's value for `key` when it is a scalar, as written.
-fn text<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
+pub(super) fn text<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
     match &node.get(key)?.value.kind {
         NodeKind::Scalar(s) => Some(s.text.as_str()),
         _ => None,

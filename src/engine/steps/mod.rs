@@ -8,6 +8,7 @@
 //! - Outputs hold only what later steps and compensations need, never secret values.
 //! - Every wait goes through the retrier with a bound.
 
+mod identity;
 mod provision;
 mod releases;
 mod retire;
@@ -110,6 +111,10 @@ pub(crate) async fn apply(run: &Arc<Run>, def: &StepDef) -> Result<StepOutcome, 
         StepKind::Addon(name) => done(provision::addon(&cx, name).await?),
         StepKind::Nodegroup(name) => done(provision::nodegroup(&cx, name).await?),
         StepKind::Access(i) => done(provision::access(&cx, *i).await?),
+        StepKind::PodIdentity(i) => done(identity::pod_identity(&cx, *i).await?),
+        StepKind::OidcProvider => done(identity::oidc_provider(&cx).await?),
+        StepKind::IrsaTrust => done(identity::irsa_trust(&cx).await?),
+        StepKind::IrsaRetire => done(identity::retire_irsa_trust(&cx).await?),
         StepKind::Release(name) => done(releases::install(&cx, name).await?),
         StepKind::Check(name) => done(verify::check(&cx, name).await?),
         StepKind::TrafficPrepare => done(traffic::prepare(&cx).await?),
@@ -149,6 +154,9 @@ pub(crate) async fn compensate(run: &Arc<Run>, unit: &Unit<'_>) -> Result<(), St
         StepKind::Addon(name) => provision::undo_addon(&cx, name).await,
         StepKind::Nodegroup(name) => provision::undo_nodegroup(&cx, name).await,
         StepKind::Access(i) => provision::undo_access(&cx, *i).await,
+        StepKind::PodIdentity(i) => identity::undo_pod_identity(&cx, *i).await,
+        StepKind::OidcProvider => identity::undo_oidc_provider(&cx).await,
+        StepKind::IrsaTrust => identity::undo_irsa_trust(&cx).await,
         StepKind::Release(name) => releases::undo_install(&cx, name).await,
         StepKind::TrafficPrepare => traffic::undo_prepare(&cx).await,
         StepKind::BlueRecords => retire::undo_blue_records(&cx).await,
@@ -160,6 +168,7 @@ pub(crate) async fn compensate(run: &Arc<Run>, unit: &Unit<'_>) -> Result<(), St
         | StepKind::TrafficShift { .. }
         | StepKind::WaitRetention
         | StepKind::BlueCluster
+        | StepKind::IrsaRetire
         | StepKind::TeardownGreen
         // Forward-only; the compensations of the shifts and of `prepare` undo the same.
         | StepKind::DrillTrafficRestore => Ok(()),

@@ -80,7 +80,7 @@ pub(super) fn green(cx: &mut Ctx, raw: RawGreen) -> ClusterSpec {
         );
     }
 
-    ClusterSpec {
+    let mut spec = ClusterSpec {
         name: raw.cluster,
         version,
         role_arn: raw.role_arn,
@@ -93,7 +93,12 @@ pub(super) fn green(cx: &mut Ctx, raw: RawGreen) -> ClusterSpec {
         access,
         tags,
         identity: WorkloadIdentity { pod_identities, oidc_provider, irsa_update_trust },
+    };
+    // Pod Identity needs its agent on the nodes; without it every association is inert.
+    if spec.uses_pod_identity() && !spec.addons.iter().any(|a| a.name == ClusterSpec::POD_IDENTITY_AGENT) {
+        spec.addons.push(Addon { name: ClusterSpec::POD_IDENTITY_AGENT.into(), ..Addon::default() });
     }
+    spec
 }
 
 /// A Kubernetes service account name: a DNS subdomain (lowercase, 1–253 characters).

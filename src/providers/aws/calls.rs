@@ -68,3 +68,8 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 pub fn sts_client(config: &aws_config::SdkConfig) -> aws_sdk_sts::Client {
     aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(config).interceptor(CallCounter).build())
 }
+
+/// An IAM client that counts its requests.
+pub fn iam_client(config: &aws_config::SdkConfig) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(config).interceptor(CallCounter).build())
+}

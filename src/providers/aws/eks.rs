@@ -244,6 +244,7 @@ fn info(c: &Cluster) -> ClusterInfo {
         },
         version: c.version.clone(),
         endpoint: c.endpoint.clone(),
+        oidc_issuer: c.identity.as_ref().and_then(|i| i.oidc.as_ref()).and_then(|o| o.issuer.clone()),
         tags: tags(c.tags.as_ref()),
     }
 }

@@ -73,6 +73,8 @@ impl SubResource for Addons {
             .cluster_name(cluster)
             .addon_name(&addon.name)
             .set_addon_version(addon.version.clone())
+            .set_service_account_role_arn(addon.service_account_role_arn.clone())
+            .set_pod_identity_associations(pod_identities(addon))
             // EKS clusters start with self-managed copies of some add-ons: take them over.
             .resolve_conflicts(ResolveConflicts::Overwrite)
             .set_tags(Some(own.tags().into_iter().collect()))
@@ -115,4 +117,24 @@ impl SubResource for Addons {
     fn issues(a: &SdkAddon) -> Vec<String> {
         read_issues(a.health.as_ref().and_then(|h| h.issues.as_deref()))
     }
+}
+
+/// CreateAddon's `podIdentityAssociations`, `None` when the plan gives none.
+fn pod_identities(addon: &crate::plan::Addon) -> Option<Vec<aws_sdk_eks::types::AddonPodIdentityAssociations>> {
+    if addon.pod_identities.is_empty() {
+        return None;
+    }
+    Some(
+        addon
+            .pod_identities
+            .iter()
+            .map(|p| {
+                aws_sdk_eks::types::AddonPodIdentityAssociations::builder()
+                    .service_account(&p.service_account)
+                    .role_arn(&p.role_arn)
+                    .build()
+                    .expect("service account and role are set")
+            })
+            .collect(),
+    )
 }

@@ -91,10 +91,21 @@ impl PodIdentities for EksClusters {
         }
     }
 
-    async fn delete_pod_identity(&self, cluster: &str, namespace: &str, service_account: &str) -> Result<(), ProviderError> {
+    async fn delete_pod_identity(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+        own: &Ownership,
+    ) -> Result<(), ProviderError> {
         let Some(id) = self.find_association(cluster, namespace, service_account).await? else {
             return Ok(());
         };
+        let found = self.describe_association(cluster, &id).await?;
+        if !own.owns(&found.tags) {
+            tracing::warn!(%cluster, association = %id, "{namespace}/{service_account}'s association was not made by this run; left alone");
+            return Ok(());
+        }
         match self.client.delete_pod_identity_association().cluster_name(cluster).association_id(&id).send().await {
             Ok(_) => Ok(()),
             Err(e) if sdk_kind(&e) == ErrorKind::NotFound => Ok(()),

@@ -54,6 +54,8 @@ const NOT_FOUND: &[&str] = &[
     "NoSuchChange",
     "NoSuchKey",
     "NoSuchBucket",
+    // IAM.
+    "NoSuchEntity",
 ];
 
 const CONFLICT: &[&str] = &[
@@ -64,6 +66,9 @@ const CONFLICT: &[&str] = &[
     "ConditionalRequestConflict",
     "HostedZoneAlreadyExists",
     "BucketAlreadyOwnedByYou",
+    // IAM: made already, or changed by someone else meanwhile.
+    "EntityAlreadyExists",
+    "ConcurrentModification",
 ];
 
 const INVALID: &[&str] = &[
@@ -78,6 +83,9 @@ const INVALID: &[&str] = &[
     "UnsupportedAvailabilityZoneException",
     "ResourceLimitExceededException",
     "ServiceQuotaExceededException",
+    // IAM.
+    "MalformedPolicyDocument",
+    "LimitExceeded",
 ];
 
 const DENIED: &[&str] = &[

@@ -1,6 +1,6 @@
 //! AWS: the shared SDK configuration and what is built on it: EKS tokens and kubeconfigs, the EKS
 //! cluster provider (`eks*`), the Route53 traffic provider (`route53*`), the S3 state backend
-//! (`s3_state`), the EC2 subnet inventory (`ec2_subnets`), and what they share (`errors`: SDK
+//! (`s3_state`), the EC2 subnet inventory (`ec2_subnets`), IAM for workload identity (`iam`), and what they share (`errors`: SDK
 //! errors → `ProviderError`; `poll`: adaptive, bounded waits). The composition root
 //! ([`crate::compose`]) builds them.
 //!
@@ -23,6 +23,7 @@ pub mod eks_inventory;
 mod eks_nodegroups;
 mod eks_pod_identity;
 pub mod errors;
+pub mod iam;
 pub mod kubeconfig;
 pub mod poll;
 pub mod route53;

@@ -21,6 +21,7 @@ fn info(name: &str, c: &FakeCluster) -> ClusterInfo {
         status: c.status,
         version: Some(c.version.clone()),
         endpoint: Some(format!("https://{name}.eks.example")),
+        oidc_issuer: Some(super::identity::issuer_of(name)),
         tags: c.tags.clone(),
     }
 }

@@ -6,6 +6,7 @@
 mod dns;
 mod eks;
 mod helm;
+pub mod identity;
 mod inventory;
 pub mod preflight;
 
@@ -80,6 +81,7 @@ struct Inner {
     faults: Vec<Fault>,
     calls: BTreeMap<String, u32>,
     preflight: preflight::PreflightWorld,
+    identity: identity::IdentityWorld,
     effects: BTreeMap<String, u32>,
     leaked_load_balancers: u32,
     change_seq: u32,
@@ -126,7 +128,9 @@ impl World {
             records: me.clone(),
             catalog: me.clone(),
             insights: me.clone(),
-            network: me,
+            network: me.clone(),
+            pod_identities: me.clone(),
+            iam: me,
         }
     }
 

@@ -6,7 +6,7 @@
 //!
 //! Credentials, region and endpoints come from the standard AWS sources (environment, profiles,
 //! SSO, instance roles; `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_EKS`,
-//! `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_EC2`), so the same binary
+//! `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_IAM`), so the same binary
 //! talks to AWS or to the local stand-ins without a flag. TLS is rustls with ring, the workspace's
 //! one crypto provider.
 

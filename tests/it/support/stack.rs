@@ -1,5 +1,5 @@
 //! The local stand-ins an end-to-end test runs cutover against: cloudsim (EKS + Kubernetes, in
-//! process), moto (Route53, S3, STS), a static chart repository, and a blue cluster serving traffic
+//! process), moto (Route53, S3, STS, EC2, IAM), a static chart repository, and a blue cluster serving traffic
 //! through a weighted record. Every test gets its own, on free loopback ports.
 //!
 //! Route53 calls of the cutover processes go through a recording proxy ([`proxy::Recorder`]) so
@@ -168,6 +168,7 @@ impl Stack {
             ("AWS_ENDPOINT_URL_ROUTE_53".into(), self.route53.url()),
             ("AWS_ENDPOINT_URL_S3".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_EC2".into(), moto.clone()),
+            ("AWS_ENDPOINT_URL_IAM".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_STS".into(), moto),
             (
                 "CUTOVER_HELM".into(),

@@ -46,6 +46,12 @@ pub struct PlanSpec {
     pub extra_releases: String,
     /// Green's add-ons (a YAML flow list).
     pub addons: &'static str,
+    /// More fields of `green`, as YAML lines indented 4 (workload identity).
+    pub green_extra: String,
+    /// The api release's inline values (a YAML flow mapping).
+    pub api_values: String,
+    /// `teardown.retainBlueFor`.
+    pub retain_blue_for: &'static str,
 }
 
 impl Default for PlanSpec {
@@ -55,6 +61,9 @@ impl Default for PlanSpec {
             bakes: ["1s", "2s", "1s"],
             extra_releases: String::new(),
             addons: "[{name: vpc-cni}, {name: kube-proxy}, {name: coredns}]",
+            green_extra: String::new(),
+            api_values: "{}".into(),
+            retain_blue_for: "0s",
         }
     }
 }
@@ -133,6 +142,7 @@ spec:
         instanceTypes: [m6i.large]
         scaling: {{min: 3, desired: 3, max: 4}}
         nodeRoleArn: arn:aws:iam::111122223333:role/eks-node
+{green_extra}
   helm: {{version: "3.19.0"}}
   releases:
     - name: ingress
@@ -143,6 +153,7 @@ spec:
       namespace: payments
       chart: {{repo: "{repo}", name: api, version: 2.4.1, digest: "{api_digest}"}}
       secretValues: [{{key: config.database, fromEnv: {SECRET_ENV}}}]
+      values: {api_values}
       needs: [ingress]
       timeout: 2m
     - name: worker
@@ -164,12 +175,15 @@ spec:
       - {{name: {RECORD}, type: CNAME, ttl: 1, blue: {{service: ingress/ingress-nginx-controller}}, green: {{service: ingress/ingress-nginx-controller}}}}
     steps: [{{weight: 10, bake: {bake10}}}, {{weight: 50, bake: {bake50}}}, {{weight: 100, bake: {bake100}}}]
     gates: [smoke]
-  teardown: {{retainBlueFor: 0s}}
+  teardown: {{retainBlueFor: {retain}}}
   onFailure: rollback
 "#,
             region = super::REGION,
             extra = spec.extra_releases.trim_end(),
             addons = spec.addons,
+            green_extra = spec.green_extra.trim_end(),
+            api_values = spec.api_values,
+            retain = spec.retain_blue_for,
         )
     }
 }

@@ -2,7 +2,8 @@
 //! has a Pod Identity association and an IRSA role that the api release's ServiceAccount names.
 //! An upgrade makes the association on green and green's OIDC provider, lets the role trust green's
 //! issuer beside blue's, and once blue is retired the role trusts green's only. A rollback before
-//! that puts the exact old trust policy back; a plan that does not let cutover edit the role is
+//! that puts the exact old trust policy back, and a role edited by hand meanwhile stops the run
+//! rather than being overwritten; a plan that does not let cutover edit the role is
 //! refused in pre-flight with the role named and nothing changed. IAM is read back with boto3, a
 //! client independent of the one cutover uses.
 
@@ -133,7 +134,7 @@ fn host(issuer: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upgrade_carries_pod_identity_and_irsa_to_green_and_retires_blues_trust_last() {
+async fn an_upgrade_carries_pod_identity_and_irsa_to_green_and_retires_blues_trust_last_never_over_a_hand_edit() {
     let stack = Stack::start(600.0).await;
     let (up, blue_issuer) = prepared(&stack, true, "6s").await;
     let before = iam_by_boto3(&stack);
@@ -152,7 +153,20 @@ async fn an_upgrade_carries_pod_identity_and_irsa_to_green_and_retires_blues_tru
     let journaled_before: serde_json::Value = serde_json::from_str(edit["roles"][0]["before"].as_str().unwrap()).unwrap();
     assert_eq!(journaled_before, before["trust"], "the journal holds the document as it was");
 
+    // Someone edits the role meanwhile: cutover will not overwrite it, and says how to go on.
+    let iam = aws_sdk_iam::Client::new(&stack.sdk(&stack.moto.endpoint()).await);
+    let ours = edit["roles"][0]["after"].as_str().unwrap().to_string();
+    let mut theirs: serde_json::Value = serde_json::from_str(&ours).unwrap();
+    theirs["Statement"][0]["Sid"] = "EditedByHand".into();
+    iam.update_assume_role_policy().role_name("shop-api").policy_document(theirs.to_string()).send().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let run = stack.spawn_cutover("resume", &["resume", up.plan_arg(), "--yes"]).finish(&stack).await;
+    run.expect_code(5, "stopped for a human at the hand-edited role");
+    assert!(run.stderr.contains("shop-api") && run.stderr.contains("changed since cutover read it"), "{}", run.stderr);
+    assert_eq!(iam_by_boto3(&stack)["trust"], theirs, "the hand edit is left as it is");
+
+    // Put back what cutover wrote, as the message says, and resume.
+    iam.update_assume_role_policy().role_name("shop-api").policy_document(&ours).send().await.unwrap();
     let run = stack.spawn_cutover("resume", &["resume", up.plan_arg(), "--yes"]).finish(&stack).await;
     run.expect_code(0, "resume after the retention");
     assert!(!stack.cluster_exists(BLUE).await);

@@ -68,6 +68,8 @@ pub fn build_lock(cluster: &str, found: Vec<Found>, rule: &SecretRule, captured_
         releases: Vec::new(),
         problems: Vec::new(),
         warnings: Vec::new(),
+        pod_identities: Vec::new(),
+        irsa_roles: Vec::new(),
     };
     let mut packages = Vec::new();
     for f in found {

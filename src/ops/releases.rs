@@ -9,6 +9,7 @@ use crate::capture::secrets::SecretRule;
 use crate::capture::{Captured, CaptureError};
 use crate::compose::Context;
 use crate::plan::PlanErrors;
+use crate::plan::lockfile::{LockedIrsaRole, LockedPodIdentity};
 
 use super::OpsError;
 
@@ -31,12 +32,40 @@ pub struct CaptureOptions {
 pub async fn capture(cx: &Context, opts: &CaptureOptions) -> Result<Captured, OpsError> {
     let records = cx.workloads(&opts.region).await?;
     let found = crate::capture::live::scan(records.as_ref(), &opts.cluster).await?;
+    let irsa_roles = irsa_roles(&found)?;
     let mut captured = crate::capture::build_lock(&opts.cluster, found, &opts.secrets, jiff::Timestamp::now());
+    captured.lock.irsa_roles = irsa_roles;
+    captured.lock.pod_identities = pod_identities(cx, opts).await?;
     crate::capture::write(&mut captured, &opts.output, opts.export_charts.as_deref()).map_err(|e| match e {
         CaptureError::Provider(p) => OpsError::Provider(p),
         CaptureError::Io { path, source } => OpsError::Io { what: format!("write {}", path.display()), source },
     })?;
     Ok(captured)
+}
+
+/// The IRSA roles the deployed releases' ServiceAccounts name.
+fn irsa_roles(found: &[crate::capture::live::Found]) -> Result<Vec<LockedIrsaRole>, OpsError> {
+    let mut out = Vec::new();
+    for f in found {
+        let Some((_, Ok(record))) = &f.deployed else { continue };
+        let roles = crate::engine::preflight::irsa::service_account_roles(&record.manifest, &f.namespace)
+            .map_err(|e| OpsError::Usage(format!("release {}/{}: {e}", f.namespace, f.name)))?;
+        out.extend(roles.into_iter().map(|r| LockedIrsaRole { service_account: r.service_account, role_arn: r.role_arn }));
+    }
+    Ok(out)
+}
+
+/// The cluster's own Pod Identity associations (an add-on's come back with the add-on).
+async fn pod_identities(cx: &Context, opts: &CaptureOptions) -> Result<Vec<LockedPodIdentity>, OpsError> {
+    use crate::providers::PodIdentities as _;
+    let eks = cx.aws(&opts.region).await.directory();
+    Ok(eks
+        .pod_identities(&opts.cluster)
+        .await?
+        .into_iter()
+        .filter(|p| p.owner_arn.is_none())
+        .map(|p| LockedPodIdentity { namespace: p.namespace, service_account: p.service_account, role_arn: p.role_arn })
+        .collect())
 }
 
 /// What to compare a cluster's releases with.

@@ -361,6 +361,8 @@ pub struct PodIdentityInfo {
     pub role_arn: String,
     /// The association's tags (ownership included).
     pub tags: BTreeMap<String, String>,
+    /// The add-on that made it, if an add-on did (it comes and goes with the add-on).
+    pub owner_arn: Option<String>,
 }
 
 /// An IAM OIDC provider for a cluster's issuer.

@@ -208,4 +208,15 @@ async fn a_release_using_an_irsa_role_without_update_trust_is_refused_before_any
     assert_eq!(stack.count_events("cluster-creating", GREEN), 0, "no green cluster");
     assert!(stack.route53.change_batches().is_empty(), "Route53 untouched");
     assert_eq!(iam_by_boto3(&stack), before, "IAM untouched");
+
+    // Capture carries blue's association to the next plan: a plan replaying the lock gets it.
+    let lock = stack.dir.path().join("blue.lock.yaml");
+    let out = stack.run_cutover(&["capture", "--cluster", BLUE, "--region", "us-east-1", "-o", lock.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let captured: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).expect("JSON-style YAML");
+    assert_eq!(
+        captured["podIdentities"],
+        serde_json::json!([{"namespace": "kube-system", "serviceAccount": LBC_SA, "roleArn": lbc_role()}]),
+        "{captured}"
+    );
 }

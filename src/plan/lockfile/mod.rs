@@ -42,6 +42,36 @@ pub struct ReleasesLock {
     pub problems: Vec<Problem>,
     /// Pinned, but worth knowing (e.g. a failed upgrade newer than the pinned revision).
     pub warnings: Vec<Problem>,
+    /// The cluster's Pod Identity associations (not an add-on's own): a plan replaying this lock
+    /// gets them on green unless it lists `green.podIdentities` itself.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pod_identities: Vec<LockedPodIdentity>,
+    /// IRSA roles the releases' service accounts name (`eks.amazonaws.com/role-arn`): what the
+    /// `irsa` pre-flight gate will check, for the record.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub irsa_roles: Vec<LockedIrsaRole>,
+}
+
+/// A Pod Identity association as captured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockedPodIdentity {
+    /// The service account's namespace.
+    pub namespace: String,
+    /// The service account.
+    pub service_account: String,
+    /// The IAM role its pods get.
+    pub role_arn: String,
+}
+
+/// A service account's IRSA role as captured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockedIrsaRole {
+    /// `namespace/name`.
+    pub service_account: String,
+    /// The role its annotation names.
+    pub role_arn: String,
 }
 
 /// One captured release, pinned to its exact chart and values.
@@ -269,10 +299,34 @@ pub fn load(file: &Path) -> Result<ReleasesLock, Vec<Diagnostic>> {
     }
     let warnings = problem_list(&v["warnings"]);
     let problems = problem_list(&v["problems"]);
+    let mut pod_identities = Vec::new();
+    for (i, pi) in v["podIdentities"].as_array().into_iter().flatten().enumerate() {
+        let p = format!("podIdentities[{i}]");
+        pod_identities.push(LockedPodIdentity {
+            namespace: r.string(pi, &p, "namespace"),
+            service_account: r.string(pi, &p, "serviceAccount"),
+            role_arn: r.string(pi, &p, "roleArn"),
+        });
+    }
+    let mut irsa_roles = Vec::new();
+    for (i, role) in v["irsaRoles"].as_array().into_iter().flatten().enumerate() {
+        let p = format!("irsaRoles[{i}]");
+        irsa_roles.push(LockedIrsaRole { service_account: r.string(role, &p, "serviceAccount"), role_arn: r.string(role, &p, "roleArn") });
+    }
     if !r.out.is_empty() {
         return Err(r.out);
     }
-    Ok(ReleasesLock { api_version: API_VERSION.into(), kind: KIND.into(), cluster, captured_at, releases, problems, warnings })
+    Ok(ReleasesLock {
+        api_version: API_VERSION.into(),
+        kind: KIND.into(),
+        cluster,
+        captured_at,
+        releases,
+        problems,
+        warnings,
+        pod_identities,
+        irsa_roles,
+    })
 }
 
 fn problem_list(v: &Value) -> Vec<Problem> {
@@ -341,6 +395,8 @@ mod tests {
             }],
             problems: vec![],
             warnings: vec![],
+            pod_identities: Vec::new(),
+            irsa_roles: Vec::new(),
         }
     }
 

@@ -94,11 +94,15 @@ pub(super) fn green(cx: &mut Ctx, raw: RawGreen) -> ClusterSpec {
         tags,
         identity: WorkloadIdentity { pod_identities, oidc_provider, irsa_update_trust },
     };
-    // Pod Identity needs its agent on the nodes; without it every association is inert.
+    with_pod_identity_agent(&mut spec);
+    spec
+}
+
+/// Pod Identity needs its agent on the nodes; without it every association is inert.
+pub(super) fn with_pod_identity_agent(spec: &mut ClusterSpec) {
     if spec.uses_pod_identity() && !spec.addons.iter().any(|a| a.name == ClusterSpec::POD_IDENTITY_AGENT) {
         spec.addons.push(Addon { name: ClusterSpec::POD_IDENTITY_AGENT.into(), ..Addon::default() });
     }
-    spec
 }
 
 /// A Kubernetes service account name: a DNS subdomain (lowercase, 1–253 characters).

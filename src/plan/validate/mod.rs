@@ -144,7 +144,8 @@ pub fn validate(
         cx.check("spec.blue.cluster", rules::cluster_name(&b.cluster));
         BlueRef { cluster: b.cluster }
     });
-    let green = cluster::green(&mut cx, spec.green);
+    let green_lists_pod_identities = spec.green.pod_identities.is_some();
+    let mut green = cluster::green(&mut cx, spec.green);
     if let Some(b) = &blue
         && b.cluster == green.name
     {
@@ -164,11 +165,17 @@ pub fn validate(
     let helm = HelmPin {
         version: spec.helm.version,
     };
-    let releases = match spec.releases {
-        None => Vec::new(),
-        Some(RawReleases::List(list)) => releases::releases(&mut cx, list),
+    let (releases, captured_identities) = match spec.releases {
+        None => (Vec::new(), Vec::new()),
+        Some(RawReleases::List(list)) => (releases::releases(&mut cx, list), Vec::new()),
         Some(RawReleases::Lock(lock)) => releases::from_lock(&mut cx, &lock.lock),
     };
+    // A plan replaying a capture gets blue's Pod Identity associations with its releases, unless
+    // it says which it wants (`podIdentities: []` for none).
+    if !green_lists_pod_identities && !captured_identities.is_empty() {
+        green.identity.pod_identities = captured_identities;
+        cluster::with_pod_identity_agent(&mut green);
+    }
     // Gates are checked against every named check, even one with other problems, so a broken
     // check yields one finding rather than a second "unknown gate" one.
     let check_names: Vec<String> = spec

@@ -191,7 +191,7 @@ fn chart(cx: &mut Ctx, p: &str, c: &RawChart) -> ChartSource {
 
 /// `releases: {lock: FILE}`: the releases a `cutover capture` lock file pins; its problems are
 /// reported in that file, located there.
-pub(super) fn from_lock(cx: &mut Ctx, file: &str) -> Vec<Release> {
+pub(super) fn from_lock(cx: &mut Ctx, file: &str) -> (Vec<Release>, Vec<PodIdentity>) {
     let path = cx.resolve(file);
     if !path.is_file() {
         cx.err(
@@ -201,12 +201,18 @@ pub(super) fn from_lock(cx: &mut Ctx, file: &str) -> Vec<Release> {
                 shown(&path)
             ),
         );
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     match crate::plan::lockfile::replay::releases(&path) {
         Ok((releases, digest)) => {
             cx.inputs.push(digest);
-            releases
+            // Read already without problems by `replay`.
+            let captured = crate::plan::lockfile::load(&path).map(|l| l.pod_identities).unwrap_or_default();
+            let identities = captured
+                .into_iter()
+                .map(|p| PodIdentity { namespace: p.namespace, service_account: p.service_account, role_arn: p.role_arn })
+                .collect();
+            (releases, identities)
         }
         Err(diagnostics) => {
             for d in diagnostics {
@@ -216,7 +222,7 @@ pub(super) fn from_lock(cx: &mut Ctx, file: &str) -> Vec<Release> {
                     elsewhere: Some(d),
                 });
             }
-            Vec::new()
+            (Vec::new(), Vec::new())
         }
     }
 }

@@ -42,6 +42,7 @@ impl EksClusters {
             service_account: a.service_account().unwrap_or_default().to_string(),
             role_arn: a.role_arn().unwrap_or_default().to_string(),
             tags: tags(a.tags()),
+            owner_arn: a.owner_arn().map(str::to_string),
         })
     }
 }

@@ -27,18 +27,6 @@ pub fn issuer_of(cluster: &str) -> String {
     format!("https://oidc.eks.us-east-1.amazonaws.com/id/{}", cluster.to_uppercase().replace('-', ""))
 }
 
-impl World {
-    /// Creates (or replaces) an IAM role with this trust policy.
-    pub fn put_role(&self, arn: &str, trust_policy: &str) {
-        self.lock().identity.roles.insert(arn.into(), trust_policy.into());
-    }
-
-    /// The fake IAM and EKS identity state.
-    pub fn identity(&self) -> IdentityWorld {
-        self.lock().identity.clone()
-    }
-}
-
 #[async_trait]
 impl PodIdentities for World {
     async fn ensure_pod_identity(
@@ -67,6 +55,7 @@ impl PodIdentities for World {
             service_account: identity.service_account.clone(),
             role_arn: role,
             tags,
+            owner_arn: None,
         })
     }
 
@@ -103,6 +92,7 @@ impl PodIdentities for World {
                     service_account: name.into(),
                     role_arn: role.clone(),
                     tags: tags.clone(),
+                    owner_arn: None,
                 }
             })
             .collect())

@@ -56,7 +56,7 @@ async fn crash_before_and_after_every_journal_write_then_resume_does_everything_
     );
     let appends = counter.appends();
     let expected_effects = reference.world.effects();
-    assert_eq!(appends, 53);
+    assert_eq!(appends, 55);
 
     for at in 1..=appends {
         for point in [CrashPoint::BeforeWrite, CrashPoint::AfterWrite] {

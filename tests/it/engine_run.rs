@@ -23,6 +23,7 @@ fn compile_gives_stable_ids_and_checkpoints() {
             "preflight.insights",
             "preflight.addons",
             "preflight.subnets",
+            "preflight.irsa",
             "provision.cluster",
             "provision.access.0",
             "provision.addon.vpc-cni",
@@ -200,8 +201,8 @@ async fn journal_has_one_record_per_transition_in_sequence() {
             .unwrap()
             .contains(r#""type":"run-completed""#)
     );
-    // 22 steps × (started + done) + 7 checkpoints + run-started + run-completed.
-    assert_eq!(records.len(), 22 * 2 + 7 + 2);
+    // 23 steps × (started + done) + 7 checkpoints + run-started + run-completed.
+    assert_eq!(records.len(), 23 * 2 + 7 + 2);
 }
 
 #[tokio::test(start_paused = true)]

@@ -123,6 +123,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 
 async fn up(args: UpArgs) -> anyhow::Result<Exit> {
     let plan = load_plan(&args.plan)?;
+    let plan_for_runbook = plan.clone();
     let cx = context()?;
     let up = crate::ops::dev::prepare_up(plan, args.name.as_deref(), args.ttl, args.owner.clone(), &cx.settings().login)
         .map_err(ops_error)?;
@@ -135,7 +136,7 @@ async fn up(args: UpArgs) -> anyhow::Result<Exit> {
     let ttl = up.ttl;
     let path = args.kubeconfig.unwrap_or_else(|| PathBuf::from(format!("{name}.kubeconfig")));
     let done = crate::ops::dev::up(&cx, up, path, &run_options(4, args.plain)).await.map_err(ops_error)?;
-    finish(&done.run)?;
+    finish(&done.run, &plan_for_runbook, &args.plan)?;
     let (Some(expires_at), Some(path)) = (done.expires_at, done.kubeconfig) else {
         return Ok(outcome_exit(&done.run.outcome));
     };

@@ -26,6 +26,7 @@ mod drift;
 pub mod exit;
 mod dev;
 mod drill;
+mod explain;
 mod history;
 mod next;
 mod plan_cmd;
@@ -84,6 +85,8 @@ pub enum Command {
     Status(status::Args),
     /// A run's journal as a timeline, with per-step durations.
     History(history::Args),
+    /// The runbook of a run that stopped: what happened, the world as last seen, what to run next.
+    Explain(explain::Args),
     /// Break a stale environment lock left by a run that died.
     Unlock(unlock::Args),
     /// Pin every Helm release running on a cluster into a lock file (and export their exact charts).
@@ -132,6 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Next(args) => next::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,
+        Command::Explain(args) => explain::run(args).await,
         Command::Unlock(args) => unlock::run(args).await,
         Command::Capture(args) => capture::run(args).await,
         Command::Drift(args) => drift::run(args).await,

@@ -10,6 +10,7 @@ use crate::engine::RunOutcome;
 use crate::ops::run::{Action, RunOptions, RunResult};
 use crate::telemetry::Progress;
 use crate::telemetry::report::{Report, render_process_metrics};
+use crate::telemetry::runbook::render_text;
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -54,10 +55,19 @@ pub async fn apply(args: ApplyArgs, resume: bool) -> anyhow::Result<Exit> {
     )?;
     let action = if resume { Action::Resume } else { Action::Apply };
     let cx = context()?;
-    let result = crate::ops::run::run(&cx, plan, action, &run_options(args.concurrency, args.plain))
+    let result = crate::ops::run::run(&cx, plan.clone(), action, &run_options(args.concurrency, args.plain))
         .await
-        .map_err(ops_error)?;
-    finish(&result)
+        .map_err(|e| lock_runbook(&plan, &args.plan, e))?;
+    finish(&result, &plan, &args.plan)
+}
+
+/// A held lock gets its runbook (on stderr: the command did not run) before the error.
+pub(super) fn lock_runbook(plan: &crate::plan::Plan, path: &std::path::Path, err: crate::ops::OpsError) -> anyhow::Error {
+    if let crate::ops::OpsError::Engine(crate::engine::EngineError::LockHeld { holder, .. }) = &err {
+        let alive = crate::ops::inspect::holder_alive(holder);
+        eprintln!("{}", render_text(&crate::engine::runbook::lock_held(plan, path, holder, alive)));
+    }
+    ops_error(err)
 }
 
 pub async fn rollback(args: RollbackArgs) -> anyhow::Result<Exit> {
@@ -69,16 +79,21 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<Exit> {
     )?;
     let cx = context()?;
     let opts = run_options(args.run.concurrency, args.run.plain);
-    let result = crate::ops::run::run(&cx, plan, Action::Rollback { to: args.to }, &opts).await.map_err(ops_error)?;
-    finish(&result)
+    let result = crate::ops::run::run(&cx, plan.clone(), Action::Rollback { to: args.to }, &opts)
+        .await
+        .map_err(|e| lock_runbook(&plan, &args.run.plan, e))?;
+    finish(&result, &plan, &args.run.plan)
 }
 
-/// Prints the run report (stdout: it is data) and where the journal is, then maps the outcome
-/// to an exit code.
-pub(super) fn finish(result: &RunResult) -> anyhow::Result<Exit> {
+/// Prints the run report (stdout: it is data) with the runbook when the run stopped short of
+/// success, and where the journal is, then maps the outcome to an exit code.
+pub(super) fn finish(result: &RunResult, plan: &crate::plan::Plan, plan_path: &std::path::Path) -> anyhow::Result<Exit> {
     if !result.records.is_empty() {
         out!("{}", Report::from_journal(&result.records).render_text());
         out!("{}", render_process_metrics(&result.api_calls));
+        if let Some(rb) = crate::engine::runbook::from_journal(plan, plan_path, &result.records) {
+            outln!("\n{}", render_text(&rb));
+        }
     }
     if let Some(location) = &result.journal {
         eprintln!("journal: {location}");

@@ -19,9 +19,26 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let plan = load_plan(&args.plan)?;
     let env = &plan.metadata.name;
-    let status = crate::ops::inspect::status(&context()?, &plan).await.map_err(ops_error)?;
+    let cx = context()?;
+    let status = crate::ops::inspect::status(&cx, &plan).await.map_err(ops_error)?;
+    let runbook = match &status {
+        Some(_) => crate::ops::inspect::history(&cx, &plan, None)
+            .await
+            .map_err(ops_error)?
+            .and_then(|records| crate::engine::runbook::from_journal(&plan, &args.plan, &records)),
+        None => None,
+    };
     if args.output == Output::Json {
-        print_json(&status)?;
+        #[derive(serde::Serialize)]
+        struct WithRunbook<'a> {
+            #[serde(flatten)]
+            status: &'a crate::engine::status::RunStatus,
+            runbook: Option<crate::engine::runbook::Runbook>,
+        }
+        match &status {
+            Some(s) => print_json(&WithRunbook { status: s, runbook })?,
+            None => print_json(&status)?,
+        }
         return Ok(Exit::Success);
     }
     let Some(s) = status else {
@@ -50,6 +67,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     for step in &s.steps {
         outln!("  {:<40} {}", step.id, serde_json::to_value(&step.state)?["state"].as_str().unwrap_or("?"));
+    }
+    if let Some(rb) = &runbook {
+        outln!("\n{}", crate::telemetry::runbook::render_text(rb));
     }
     Ok(Exit::Success)
 }

@@ -476,6 +476,7 @@ mod tests {
                     step: "verify.check.nodes".into(),
                     error: "need 2".into(),
                     retryable: false,
+                    code: None,
                 },
             )),
         }

@@ -248,6 +248,7 @@ async fn run_stage(run: &Arc<Run>, stage: &Stage) -> Result<StageEnd, EngineErro
                     step: step.clone(),
                     error: error.to_string(),
                     retryable: error.retryable(),
+                    code: Some(super::codes::for_step_error(&error, &step).code.to_string()),
                 })
                 .await?;
                 run.emit(EngineEvent::StepFailed {

@@ -93,6 +93,9 @@ pub enum JournalEvent {
         error: String,
         /// Whether the error was transient (throttling, 5xx, timeout).
         retryable: bool,
+        /// Its stop code ([`super::codes`]); absent in journals written before codes existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
     },
     /// A step's `compensate` began during a rollback.
     CompensationStarted {

@@ -17,6 +17,8 @@
 //! (replay), `lock`, `retry`, `weights` (traffic interlock), `preflight` (checks before provisioning),
 //! `progress`, `options`, `error`.
 
+pub mod codes;
+pub mod runbook;
 mod compile;
 pub mod error;
 mod executor;

@@ -175,6 +175,9 @@ pub struct RunStatus {
     pub lock: Option<LockInfo>,
     /// Bytes of a torn last journal line (a crash mid-write) that were ignored.
     pub torn_bytes: u64,
+    /// The last step that failed and its stop code, if the journal has one.
+    #[serde(skip)]
+    pub last_failure: Option<(String, Option<String>)>,
     /// A rollback that started and has not finished: (target, cause).
     #[serde(skip)]
     pub(crate) rollback: Option<(Option<String>, String, Option<String>)>,
@@ -210,6 +213,7 @@ impl RunStatus {
             point_of_no_return: None,
             lock: None,
             torn_bytes: 0,
+            last_failure: None,
             rollback: None,
             last_seq: 0,
         };
@@ -275,10 +279,11 @@ impl RunStatus {
                 s.state = StepState::Done;
                 s.output = Some(output.clone());
             }
-            JournalEvent::StepFailed { step, error, .. } => {
+            JournalEvent::StepFailed { step, error, code, .. } => {
                 self.step_mut(step, r.seq).state = StepState::Failed {
                     error: error.clone(),
                 };
+                self.last_failure = Some((step.clone(), code.clone()));
             }
             JournalEvent::CompensationStarted { step } => {
                 self.step_mut(step, r.seq).state = StepState::Compensating;

@@ -7,6 +7,7 @@
 pub mod logging;
 pub mod progress;
 pub mod report;
+pub mod runbook;
 
 pub use logging::{LogFormat, init_logging};
 

@@ -142,6 +142,10 @@ async fn an_upgrade_carries_pod_identity_and_irsa_to_green_and_retires_blues_tru
     // Up to blue's retention: green serves, blue is still the way back.
     let run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]).finish(&stack).await;
     run.expect_code(7, "waiting out blue's retention");
+    // The wait's runbook: resume later (run below), or traffic back to blue.
+    assert!(run.stdout.contains("CUT-WAIT-001"), "{}", run.stdout);
+    let next = crate::e2e_runbook::runbook_commands(&run.stdout);
+    assert_eq!(&next[..2], [format!("cutover resume {}", up.plan_arg()), format!("cutover rollback {} --to verified", up.plan_arg())]);
     let green_issuer = issuer_of(&stack, GREEN).await;
     let mid = iam_by_boto3(&stack);
     assert_eq!(trusted_issuers(&mid["trust"]), [host(&blue_issuer), host(&green_issuer)], "{mid}");
@@ -160,8 +164,14 @@ async fn an_upgrade_carries_pod_identity_and_irsa_to_green_and_retires_blues_tru
     theirs["Statement"][0]["Sid"] = "EditedByHand".into();
     iam.update_assume_role_policy().role_name("shop-api").policy_document(theirs.to_string()).send().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
-    let run = stack.spawn_cutover("resume", &["resume", up.plan_arg(), "--yes"]).finish(&stack).await;
+    let run = stack.run_cutover(&next[0].split_whitespace().skip(1).chain(["--yes"]).collect::<Vec<_>>());
+    let run = support::stack::run::Finished {
+        code: run.status.code(),
+        stdout: String::from_utf8_lossy(&run.stdout).into(),
+        stderr: String::from_utf8_lossy(&run.stderr).into(),
+    };
     run.expect_code(5, "stopped for a human at the hand-edited role");
+    assert!(run.stdout.contains("CUT-IAM-001"), "{}", run.stdout);
     assert!(run.stderr.contains("shop-api") && run.stderr.contains("changed since cutover read it"), "{}", run.stderr);
     assert_eq!(iam_by_boto3(&stack)["trust"], theirs, "the hand edit is left as it is");
 
@@ -202,6 +212,12 @@ async fn a_release_using_an_irsa_role_without_update_trust_is_refused_before_any
     let before = iam_by_boto3(&stack);
     let run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]).finish(&stack).await;
     run.expect_code(3, "refused by the irsa gate");
+    assert!(run.stdout.contains("CUT-PRE-001"), "{}", run.stdout);
+    let preflight = crate::e2e_runbook::runbook_commands(&run.stdout)[0].clone();
+    assert_eq!(preflight, format!("cutover preflight {}", up.plan_arg()));
+    let again = crate::e2e_runbook::run_command(&stack, &preflight);
+    assert_eq!(again.status.code(), Some(3), "the pre-flight it gives runs and refuses the same way");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("PRE-IAM-001"));
     assert!(run.stderr.contains("PRE-IAM-001"), "{}", run.stderr);
     assert!(run.stderr.contains(&api_role()), "the role is named: {}", run.stderr);
     assert!(run.stderr.contains("updateTrust"), "the fix is named: {}", run.stderr);

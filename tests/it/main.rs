@@ -23,6 +23,7 @@ mod e2e_chain;
 mod e2e_identity;
 mod e2e_preflight;
 mod e2e_recovery;
+mod e2e_runbook;
 mod e2e_upgrade;
 mod engine_crash;
 mod engine_faults;

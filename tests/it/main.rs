@@ -43,4 +43,5 @@ mod plan_examples;
 mod plan_props;
 mod plan_schema;
 mod preflight;
+mod runbooks;
 mod set_ids;

@@ -201,6 +201,7 @@ impl Context {
             network: aws.network(),
             pod_identities: eks,
             iam: Arc::new(AwsIam::new(&aws.config)),
+            notify: Arc::new(crate::providers::notify::HttpNotifications),
         })
     }
 

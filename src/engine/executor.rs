@@ -35,8 +35,9 @@ pub(crate) struct Run {
     pub providers: Providers,
     pub opts: EngineOptions,
     pub own: Ownership,
-    writer: tokio::sync::Mutex<JournalWriter>,
-    status: Mutex<RunStatus>,
+    writer: Arc<tokio::sync::Mutex<JournalWriter>>,
+    status: Arc<Mutex<RunStatus>>,
+    notifier: Option<super::notify::Notifier>,
 }
 
 impl Run {
@@ -52,15 +53,22 @@ impl Run {
             run_id: status.run_id.clone(),
             plan: plan.metadata.name.clone(),
         };
-        Run {
-            plan,
-            compiled,
-            providers,
-            opts,
-            own,
-            writer: tokio::sync::Mutex::new(writer),
-            status: Mutex::new(status),
-        }
+        let writer = Arc::new(tokio::sync::Mutex::new(writer));
+        let status = Arc::new(Mutex::new(status));
+        let notifier = (!plan.notify.is_empty()).then(|| {
+            // Deliveries are journaled by the same writer, without being notified themselves.
+            let (w, s) = (writer.clone(), status.clone());
+            let journal: super::notify::Journal = Arc::new(move |event| {
+                let (w, s) = (w.clone(), s.clone());
+                Box::pin(async move {
+                    let record = w.lock().await.append(event).await?;
+                    s.lock().expect("run status lock").apply(&record);
+                    Ok(())
+                })
+            });
+            super::notify::Notifier::start(plan.clone(), providers.notify.clone(), journal)
+        });
+        Run { plan, compiled, providers, opts, own, writer, status, notifier }
     }
 
     /// Journals one transition (durably) and applies it to the in-memory state.
@@ -68,7 +76,31 @@ impl Run {
         let mut writer = self.writer.lock().await;
         let record = writer.append(event).await?;
         self.status.lock().expect("run status lock").apply(&record);
+        drop(writer);
+        self.notify(&record);
         Ok(record)
+    }
+
+    /// Queues the notification of a journaled record (one appended outside [`Run::record`], such
+    /// as `run-started`).
+    pub fn notify(&self, record: &JournalRecord) {
+        if let Some(n) = &self.notifier {
+            self.with_status(|s| n.observe(record, s));
+        }
+    }
+
+    /// A resumed run: what happened before and was never delivered.
+    pub fn notify_catch_up(&self, records: &[JournalRecord]) {
+        if let Some(n) = &self.notifier {
+            n.catch_up(records);
+        }
+    }
+
+    /// Gives deliveries a bounded time to finish once the run has stopped.
+    pub async fn flush_notifications(&self) {
+        if let Some(n) = &self.notifier {
+            n.flush().await;
+        }
     }
 
     /// Reads the journaled state without copying it.

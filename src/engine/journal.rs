@@ -169,6 +169,30 @@ pub enum JournalEvent {
         /// What the gate found.
         cause: String,
     },
+    /// A notification reached its sink.
+    NotificationSent {
+        /// The sink's name.
+        sink: String,
+        /// The notification's idempotency key.
+        id: String,
+        /// What it was about.
+        event: String,
+        /// Tries it took.
+        attempts: u32,
+    },
+    /// A notification could not be delivered (after its retries); the run went on.
+    NotificationFailed {
+        /// The sink's name.
+        sink: String,
+        /// The notification's idempotency key.
+        id: String,
+        /// What it was about.
+        event: String,
+        /// Tries made.
+        attempts: u32,
+        /// Why the last try failed (never the URL).
+        error: String,
+    },
     /// A torn last line left by a crash was cut off before this run appended again.
     JournalRepaired {
         /// Bytes of the torn line that were dropped.

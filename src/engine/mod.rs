@@ -24,6 +24,7 @@ pub mod error;
 mod executor;
 pub mod ids;
 pub mod journal;
+pub mod notify;
 mod lock;
 pub mod options;
 pub mod preflight;
@@ -231,14 +232,17 @@ impl Engine {
             })
             .await?;
         self.state.set_current_run(self.env(), run_id).await?;
-        let status = RunStatus::replay(&[started]).expect("run-started opens the journal");
+        let status = RunStatus::replay(std::slice::from_ref(&started)).expect("run-started opens the journal");
         let run = Arc::new(self.run(writer, status));
+        run.notify(&started);
         tracing::info!(run = run_id, plan = self.env(), "run started");
         self.opts.progress.event(&EngineEvent::RunStarted {
             run_id: run_id.to_string(),
             resumed: false,
         });
-        executor::drive(&run).await
+        let outcome = executor::drive(&run).await;
+        run.flush_notifications().await;
+        outcome
     }
 
     /// Continues the environment's unfinished run: forward, or an interrupted rollback.
@@ -271,10 +275,12 @@ impl Engine {
             run_id: run_id.to_string(),
             resumed: true,
         });
-        match run.with_status(|s| s.rollback.clone()) {
+        let outcome = match run.with_status(|s| s.rollback.clone()) {
             Some((to, cause, requested_by)) => rollback::resume(&run, to, cause, requested_by).await,
             None => executor::drive(&run).await,
-        }
+        };
+        run.flush_notifications().await;
+        outcome
     }
 
     /// Walks the environment's latest run back to checkpoint `to` ([`START`] undoes everything).
@@ -339,7 +345,9 @@ impl Engine {
             target_name(&target),
             self.opts.who
         );
-        rollback::start(&run, target, cause, Some(self.opts.who.clone())).await
+        let outcome = rollback::start(&run, target, cause, Some(self.opts.who.clone())).await;
+        run.flush_notifications().await;
+        outcome
     }
 
     async fn current_run(&self) -> Result<String, EngineError> {
@@ -391,7 +399,9 @@ impl Engine {
                 plan_digest: self.plan.digest.clone(),
             });
         }
-        Ok(Arc::new(self.run(writer, status)))
+        let run = Arc::new(self.run(writer, status));
+        run.notify_catch_up(&records);
+        Ok(run)
     }
 
     fn resumed_event(&self) -> JournalEvent {

@@ -150,6 +150,32 @@ fn weights_seen(records: &[JournalRecord]) -> Vec<RecordSeen> {
     seen.into_iter().map(|(record, (blue, green))| RecordSeen { record, blue, green }).collect()
 }
 
+/// Weights per record from the run's state alone (the outputs of steps done and not undone), for
+/// snapshots taken while the run goes on.
+pub(crate) fn weights_from_status(status: &RunStatus) -> Vec<RecordSeen> {
+    let mut seen: BTreeMap<String, (Option<u8>, Option<u8>)> = BTreeMap::new();
+    for s in &status.steps {
+        let Some(out) = &s.output else { continue };
+        let list = if s.id == ids::RETIRE_BLUE_RECORDS {
+            seen.values_mut().for_each(|w| w.0 = None);
+            continue;
+        } else if out["after"].is_array() {
+            &out["after"]
+        } else if out["records"].is_array() {
+            &out["records"]
+        } else {
+            continue;
+        };
+        for r in list.as_array().into_iter().flatten() {
+            if let Some(name) = r["record"].as_str() {
+                let w = |v: &Value| v.as_u64().map(|w| w as u8);
+                seen.insert(name.to_string(), (w(&r["blue"]), w(&r["green"])));
+            }
+        }
+    }
+    seen.into_iter().map(|(record, (blue, green))| RecordSeen { record, blue, green }).collect()
+}
+
 fn clusters_seen(plan: &Plan, status: &RunStatus) -> Vec<ClusterSeen> {
     let mut out = Vec::new();
     if let Some(blue) = &plan.blue {
@@ -214,7 +240,7 @@ pub fn for_run(plan: &Plan, plan_path: &Path, status: &RunStatus, records: &[Jou
     let code = codes::for_run(status)?;
     let p = sh(&plan_path.display().to_string());
     let world = WorldSeen {
-        weights: weights_seen(records),
+        weights: if records.is_empty() { weights_from_status(status) } else { weights_seen(records) },
         clusters: clusters_seen(plan, status),
         last_checkpoint: status.checkpoints.last().cloned(),
         point_of_no_return_passed: status.point_of_no_return.is_some(),

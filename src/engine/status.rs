@@ -257,7 +257,10 @@ impl RunStatus {
         self.updated_at = r.ts;
         self.last_seq = r.seq;
         match &r.event {
-            JournalEvent::RunStarted { .. } | JournalEvent::JournalRepaired { .. } => {}
+            JournalEvent::RunStarted { .. }
+            | JournalEvent::JournalRepaired { .. }
+            | JournalEvent::NotificationSent { .. }
+            | JournalEvent::NotificationFailed { .. } => {}
             JournalEvent::RunResumed { .. } => {
                 self.phase = match self.rollback_in_progress() {
                     Some(to) => RunPhase::RollingBack { to },

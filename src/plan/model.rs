@@ -57,6 +57,8 @@ pub struct Plan {
     pub timeouts: Timeouts,
     /// Pre-flight gates the plan skips.
     pub preflight: Preflight,
+    /// Notification sinks.
+    pub notify: Vec<NotifySink>,
     /// sha256 of the plan file's bytes: journaled so `resume` can refuse a plan edited mid-run.
     pub digest: String,
     /// The file the plan was loaded from; relative paths in the plan (values files, local charts)
@@ -652,6 +654,117 @@ impl PreflightGate {
             PreflightGate::Addons => "addons",
             PreflightGate::Subnets => "subnets",
             PreflightGate::Irsa => "irsa",
+        }
+    }
+}
+
+/// A notification sink (`spec.notify[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotifySink {
+    /// Unique name.
+    pub name: String,
+    /// Where the webhook URL comes from (never serialized: it is a credential).
+    #[serde(skip)]
+    pub url: NotifyUrl,
+    /// Payload format.
+    pub format: NotifyFormat,
+    /// Events sent; empty means all.
+    pub events: Vec<NotifyEvent>,
+    /// Environment variable holding the HMAC secret, if requests are signed.
+    pub secret_from_env: Option<String>,
+}
+
+impl NotifySink {
+    /// Whether `event` goes to this sink.
+    pub fn wants(&self, event: NotifyEvent) -> bool {
+        self.events.is_empty() || self.events.contains(&event)
+    }
+}
+
+/// Where a sink's URL is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyUrl {
+    /// Written in the plan.
+    Inline(String),
+    /// In the named environment variable, read when a notification is sent.
+    FromEnv(String),
+}
+
+/// The payload format of a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyFormat {
+    /// Slack incoming webhook: `blocks` plus a `text` fallback.
+    Slack,
+    /// Microsoft Teams Workflows webhook, `{"type":"message","attachments":[card]}`.
+    Teams,
+    /// The bare Adaptive Card, for flows that want one.
+    TeamsCard,
+    /// cutover's JSON schema (`cutover schema --notification`).
+    Json,
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyEvent {
+    /// A run started.
+    RunStarted,
+    /// A checkpoint was reached.
+    Checkpoint,
+    /// A traffic step began moving weight.
+    TrafficStepStarted,
+    /// A traffic step's bake passed.
+    TrafficStepFinished,
+    /// A check or gate failed.
+    GateFailed,
+    /// The run was rolled back.
+    RolledBack,
+    /// The run paused for a human.
+    Paused,
+    /// The run waits on purpose (with when to resume).
+    Waiting,
+    /// The run needs a human (interlock, failure past the point of no return).
+    NeedsAttention,
+    /// A pre-flight gate refused the run.
+    Refused,
+    /// The run completed.
+    Completed,
+    /// A test notification (`cutover notify test`).
+    Test,
+}
+
+impl NotifyEvent {
+    /// Every event a plan can subscribe to.
+    pub const ALL: [NotifyEvent; 11] = [
+        NotifyEvent::RunStarted,
+        NotifyEvent::Checkpoint,
+        NotifyEvent::TrafficStepStarted,
+        NotifyEvent::TrafficStepFinished,
+        NotifyEvent::GateFailed,
+        NotifyEvent::RolledBack,
+        NotifyEvent::Paused,
+        NotifyEvent::Waiting,
+        NotifyEvent::NeedsAttention,
+        NotifyEvent::Refused,
+        NotifyEvent::Completed,
+    ];
+
+    /// The name plans and payloads use.
+    pub fn name(self) -> &'static str {
+        match self {
+            NotifyEvent::RunStarted => "run-started",
+            NotifyEvent::Checkpoint => "checkpoint",
+            NotifyEvent::TrafficStepStarted => "traffic-step-started",
+            NotifyEvent::TrafficStepFinished => "traffic-step-finished",
+            NotifyEvent::GateFailed => "gate-failed",
+            NotifyEvent::RolledBack => "rolled-back",
+            NotifyEvent::Paused => "paused",
+            NotifyEvent::Waiting => "waiting",
+            NotifyEvent::NeedsAttention => "needs-attention",
+            NotifyEvent::Refused => "refused",
+            NotifyEvent::Completed => "completed",
+            NotifyEvent::Test => "test",
         }
     }
 }

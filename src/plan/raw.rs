@@ -87,6 +87,43 @@ pub struct RawSpec {
     pub timeouts: Option<RawTimeouts>,
     /// Pre-flight gates run before anything is created; `skip` names the ones not to run.
     pub preflight: Option<RawPreflight>,
+    /// Where to tell people what a run did (Slack, Teams, a JSON webhook); delivery never fails the run.
+    pub notify: Option<Vec<RawNotify>>,
+}
+
+/// One notification sink: exactly one of `url`, `urlFromEnv`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Notify")]
+pub struct RawNotify {
+    /// Sink name, unique; `cutover notify test --sink` and the journal use it.
+    pub name: String,
+    /// Webhook URL. Prefer `urlFromEnv`: a webhook URL is a credential.
+    pub url: Option<String>,
+    /// Environment variable holding the webhook URL (never logged or journaled).
+    pub url_from_env: Option<String>,
+    /// `slack` (incoming webhook), `teams` (Workflows webhook, message envelope), `teams-card`
+    /// (the bare Adaptive Card), or `json` (cutover's documented schema, `cutover schema --notification`).
+    pub format: RawNotifyFormat,
+    /// Events to send (default: all): `run-started`, `checkpoint`, `traffic-step-started`,
+    /// `traffic-step-finished`, `gate-failed`, `rolled-back`, `paused`, `waiting`, `needs-attention`,
+    /// `refused`, `completed`.
+    pub events: Option<Vec<String>>,
+    /// Environment variable holding an HMAC secret: requests carry `X-Cutover-Signature: sha256=…`.
+    pub secret_from_env: Option<String>,
+}
+
+/// The payload format of a sink.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "NotifyFormat")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
+pub enum RawNotifyFormat {
+    Slack,
+    Teams,
+    TeamsCard,
+    Json,
 }
 
 /// Pre-flight gates: checks before anything is created that refuse a doomed upgrade.

@@ -19,6 +19,8 @@ pub mod health;
 pub mod helm;
 pub mod kube;
 pub mod network;
+pub mod notify;
+pub mod notify_format;
 pub mod probe;
 pub mod release_record;
 pub mod state;
@@ -281,4 +283,6 @@ pub struct Providers {
     pub pod_identities: Arc<dyn PodIdentities>,
     /// IAM: OIDC providers and IRSA roles' trust policies.
     pub iam: Arc<dyn WorkloadIam>,
+    /// Notification sinks (webhooks).
+    pub notify: Arc<dyn notify::NotificationSender>,
 }

@@ -6,6 +6,7 @@
 
 mod checks;
 mod cluster;
+mod notify;
 mod releases;
 mod traffic;
 
@@ -201,6 +202,7 @@ pub fn validate(
     }
 
     let preflight = preflight(&mut cx, spec.preflight);
+    let notify = notify::notify(&mut cx, spec.notify.unwrap_or_default());
     let teardown = Teardown {
         retain_blue_for: cx.duration(
             "spec.teardown.retainBlueFor",
@@ -256,6 +258,7 @@ pub fn validate(
         rto_target,
         timeouts,
         preflight,
+        notify,
         digest,
         source: source.to_path_buf(),
     };

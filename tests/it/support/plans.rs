@@ -223,6 +223,7 @@ pub fn upgrade() -> PlanBuilder {
         rto_target: None,
         timeouts: Timeouts::default(),
         preflight: Preflight::default(),
+        notify: Vec::new(),
         digest: "sha256:plan-v1".into(),
         source: PathBuf::from("plans/payments-prod.yaml"),
     };

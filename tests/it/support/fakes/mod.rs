@@ -7,6 +7,7 @@ mod dns;
 mod eks;
 mod helm;
 pub mod identity;
+mod notify;
 mod inventory;
 pub mod preflight;
 
@@ -82,6 +83,7 @@ struct Inner {
     calls: BTreeMap<String, u32>,
     preflight: preflight::PreflightWorld,
     identity: identity::IdentityWorld,
+    notifications: Vec<(String, cutover::providers::notify::Notification)>,
     effects: BTreeMap<String, u32>,
     leaked_load_balancers: u32,
     change_seq: u32,
@@ -130,7 +132,8 @@ impl World {
             insights: me.clone(),
             network: me.clone(),
             pod_identities: me.clone(),
-            iam: me,
+            iam: me.clone(),
+            notify: me,
         }
     }
 

@@ -119,7 +119,8 @@ pub fn notification(plan: &Plan, status: &RunStatus, r: &JournalRecord) -> Optio
         n.code = Some(rb.code.clone());
         n.cause = n.cause.or_else(|| Some(rb.cause.clone()));
         n.step = n.step.or_else(|| rb.step.clone());
-        n.next_command = rb.next.iter().map(|c| c.command.clone()).find(|c| !c.starts_with("cutover kubeconfig"));
+        n.next_command =
+            rb.next.iter().map(|c| c.command.clone()).find(|c| c.starts_with("cutover ") && !c.starts_with("cutover kubeconfig"));
         n.runbook = serde_json::to_value(&rb).ok();
     }
     Some(n)

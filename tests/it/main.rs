@@ -42,6 +42,7 @@ mod plan_corpus;
 mod plan_examples;
 mod plan_props;
 mod plan_schema;
+mod notifications;
 mod preflight;
 mod runbooks;
 mod set_ids;

@@ -29,6 +29,7 @@ mod drill;
 mod explain;
 mod history;
 mod next;
+mod notify;
 mod plan_cmd;
 mod preflight;
 mod run;
@@ -101,7 +102,9 @@ pub enum Command {
     Dev(dev::Args),
     /// Disaster-recovery drill: rebuild from nothing, verify, measure recovery time, report, tear down.
     Drill(drill::Args),
-    /// Print the JSON Schema of plan files (for yaml-language-server and editors).
+    /// Try the plan's notification sinks: `cutover notify test PLAN [--sink NAME]`.
+    Notify(notify::Args),
+    /// Print the JSON Schema of plan files (for yaml-language-server and editors), or of notifications.
     Schema(schema::Args),
     /// Print shell completions.
     Completions(completions::Args),
@@ -135,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Next(args) => next::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,
+        Command::Notify(args) => notify::run(args).await,
         Command::Explain(args) => explain::run(args).await,
         Command::Unlock(args) => unlock::run(args).await,
         Command::Capture(args) => capture::run(args).await,

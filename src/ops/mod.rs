@@ -7,6 +7,7 @@
 //! - [`run`]: apply, resume, rollback (the engine, wired by the composition root).
 //! - [`inspect`]: status, history, runs, unlock (read the journal and the lock; unlock breaks it).
 //! - [`next`]: next quarter's plan from this quarter's completed run.
+//! - [`notify`]: a test notification to the plan's sinks.
 //! - [`preflight`]: the pre-flight gates alone, changing nothing.
 //! - [`releases`]: capture and drift (Helm release records on a live cluster).
 //! - [`access`]: tokens and kubeconfigs for kubectl and helm.
@@ -20,6 +21,7 @@ pub mod dev;
 pub mod drill;
 pub mod inspect;
 pub mod next;
+pub mod notify;
 pub mod preflight;
 pub mod releases;
 pub mod run;

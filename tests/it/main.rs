@@ -21,6 +21,7 @@ mod drill_rto;
 mod e2e_access;
 mod e2e_chain;
 mod e2e_identity;
+mod e2e_notify;
 mod e2e_preflight;
 mod e2e_recovery;
 mod e2e_runbook;

@@ -38,6 +38,8 @@ pub struct Stack {
     pub time_scale: f64,
     /// cloudsim's latency profile (its defaults unless [`Stack::start_with_profile`]).
     pub profile: cloudsim::profile::Profile,
+    /// More environment for the cutover processes (a test's webhook URLs and secrets).
+    pub extra_env: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 /// The plans' subnets, in moto's EC2: seeded first thing, so every stack's moto names them alike
@@ -90,6 +92,7 @@ impl Stack {
             route53,
             time_scale,
             profile,
+            extra_env: Default::default(),
         };
         stack.start_cloudsim(None).await;
         stack
@@ -195,6 +198,9 @@ impl Stack {
             ),
             (upgrade::SECRET_ENV.into(), upgrade::SECRET.into()),
         ]
+        .into_iter()
+        .chain(self.extra_env.lock().unwrap().iter().cloned())
+        .collect()
     }
 
     /// A `cutover` command with the stand-ins' environment, run from the test's directory.

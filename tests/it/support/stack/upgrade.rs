@@ -52,6 +52,8 @@ pub struct PlanSpec {
     pub api_values: String,
     /// `teardown.retainBlueFor`.
     pub retain_blue_for: &'static str,
+    /// More fields of `spec`, as YAML lines indented 2 (e.g. `notify:`).
+    pub spec_extra: String,
 }
 
 impl Default for PlanSpec {
@@ -64,6 +66,7 @@ impl Default for PlanSpec {
             green_extra: String::new(),
             api_values: "{}".into(),
             retain_blue_for: "0s",
+            spec_extra: String::new(),
         }
     }
 }
@@ -177,6 +180,7 @@ spec:
     gates: [smoke]
   teardown: {{retainBlueFor: {retain}}}
   onFailure: rollback
+{spec_extra}
 "#,
             region = super::REGION,
             extra = spec.extra_releases.trim_end(),
@@ -184,6 +188,7 @@ spec:
             green_extra = spec.green_extra.trim_end(),
             api_values = spec.api_values,
             retain = spec.retain_blue_for,
+            spec_extra = spec.spec_extra.trim_end(),
         )
     }
 }

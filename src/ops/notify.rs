@@ -1,0 +1,62 @@
+//! `cutover notify test`: a test notification to each of the plan's sinks (or one), so people
+//! know a webhook works before a run relies on it. One delivery with the run's retry policy per
+//! sink; nothing is journaled (there is no run).
+
+use std::time::Duration;
+
+use crate::engine::notify::ATTEMPTS;
+use crate::plan::{NotifyEvent, Plan};
+use crate::providers::notify::{HttpNotifications, Notification, NotificationSender, SCHEMA};
+
+use super::OpsError;
+
+/// What happened at one sink: `Ok(attempts)` or why it failed.
+pub type SinkResult = (String, Result<u32, String>);
+
+/// Sends a test notification to every sink of the plan, or to `only`.
+pub async fn test(plan: &Plan, only: Option<&str>) -> Result<Vec<SinkResult>, OpsError> {
+    let sinks: Vec<_> = plan.notify.iter().filter(|s| only.is_none_or(|o| o == s.name)).collect();
+    if sinks.is_empty() {
+        return Err(OpsError::Usage(match only {
+            Some(name) => format!("the plan has no notification sink called {name:?}"),
+            None => "the plan has no notification sinks (spec.notify)".into(),
+        }));
+    }
+    let now = jiff::Timestamp::now();
+    let n = Notification {
+        schema: SCHEMA.into(),
+        id: format!("test-{}", now.as_millisecond()),
+        event: NotifyEvent::Test,
+        environment: plan.metadata.name.clone(),
+        plan_file: plan.source.display().to_string(),
+        run_id: "test".into(),
+        at: now,
+        summary: format!("test notification from cutover for {}", plan.metadata.name),
+        step: None,
+        checkpoint: None,
+        weight: None,
+        weights: Vec::new(),
+        cause: None,
+        until: None,
+        next_command: None,
+        code: None,
+        runbook: None,
+    };
+    let sender = HttpNotifications;
+    let mut out = Vec::new();
+    for sink in sinks {
+        let mut attempts = 0;
+        let result = loop {
+            attempts += 1;
+            match sender.send(sink, &n).await {
+                Ok(()) => break Ok(attempts),
+                Err(f) if f.retry && attempts < ATTEMPTS => {
+                    tokio::time::sleep(f.retry_after.unwrap_or(Duration::from_millis(500)).min(Duration::from_secs(10))).await;
+                }
+                Err(f) => break Err(f.message),
+            }
+        };
+        out.push((sink.name.clone(), result));
+    }
+    Ok(out)
+}

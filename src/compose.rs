@@ -112,6 +112,14 @@ impl AwsRegion {
         Arc::new(Ec2Network::new(&self.config))
     }
 
+    /// Notification sinks: webhooks, and SNS topics through this configuration.
+    pub fn notifications(&self) -> Arc<crate::providers::notify::Notifications> {
+        Arc::new(crate::providers::notify::Notifications {
+            http: crate::providers::notify::HttpNotifications,
+            sns: crate::providers::aws::sns::SnsNotifications::new(&self.config),
+        })
+    }
+
     /// Where clusters of this region are (DescribeCluster), for access commands.
     pub fn directory(&self) -> EksClusters {
         EksClusters::new(&self.config, &Timeouts::default())
@@ -201,7 +209,7 @@ impl Context {
             network: aws.network(),
             pod_identities: eks,
             iam: Arc::new(AwsIam::new(&aws.config)),
-            notify: Arc::new(crate::providers::notify::HttpNotifications),
+            notify: aws.notifications(),
         })
     }
 

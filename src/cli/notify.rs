@@ -29,7 +29,7 @@ pub struct TestArgs {
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let NotifyCommand::Test(args) = args.command;
     let plan = load_plan(&args.plan)?;
-    let results = crate::ops::notify::test(&plan, args.sink.as_deref()).await.map_err(ops_error)?;
+    let results = crate::ops::notify::test(&crate::cli::common::context()?, &plan, args.sink.as_deref()).await.map_err(ops_error)?;
     let mut failed = 0;
     for (sink, result) in &results {
         match result {

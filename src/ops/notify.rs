@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::engine::notify::ATTEMPTS;
 use crate::plan::{NotifyEvent, Plan};
-use crate::providers::notify::{HttpNotifications, Notification, NotificationSender, SCHEMA};
+use crate::compose::Context;
+use crate::providers::notify::{Notification, NotificationSender, SCHEMA};
 
 use super::OpsError;
 
@@ -14,7 +15,7 @@ use super::OpsError;
 pub type SinkResult = (String, Result<u32, String>);
 
 /// Sends a test notification to every sink of the plan, or to `only`.
-pub async fn test(plan: &Plan, only: Option<&str>) -> Result<Vec<SinkResult>, OpsError> {
+pub async fn test(cx: &Context, plan: &Plan, only: Option<&str>) -> Result<Vec<SinkResult>, OpsError> {
     let sinks: Vec<_> = plan.notify.iter().filter(|s| only.is_none_or(|o| o == s.name)).collect();
     if sinks.is_empty() {
         return Err(OpsError::Usage(match only {
@@ -42,7 +43,7 @@ pub async fn test(plan: &Plan, only: Option<&str>) -> Result<Vec<SinkResult>, Op
         code: None,
         runbook: None,
     };
-    let sender = HttpNotifications;
+    let sender = cx.aws(&plan.aws.region).await.notifications();
     let mut out = Vec::new();
     for sink in sinks {
         let mut attempts = 0;

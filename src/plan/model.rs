@@ -688,6 +688,8 @@ pub enum NotifyUrl {
     Inline(String),
     /// In the named environment variable, read when a notification is sent.
     FromEnv(String),
+    /// An Amazon SNS topic (its ARN); messages are cutover's JSON.
+    Sns(String),
 }
 
 /// The payload format of a sink.

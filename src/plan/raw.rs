@@ -91,7 +91,7 @@ pub struct RawSpec {
     pub notify: Option<Vec<RawNotify>>,
 }
 
-/// One notification sink: exactly one of `url`, `urlFromEnv`.
+/// One notification sink: exactly one of `url`, `urlFromEnv`, `snsTopicArn`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Notify")]
@@ -102,9 +102,12 @@ pub struct RawNotify {
     pub url: Option<String>,
     /// Environment variable holding the webhook URL (never logged or journaled).
     pub url_from_env: Option<String>,
-    /// `slack` (incoming webhook), `teams` (Workflows webhook, message envelope), `teams-card`
+    /// Amazon SNS topic ARN: messages are cutover's JSON, with `event`, `environment` and `code`
+    /// message attributes for subscription filter policies.
+    pub sns_topic_arn: Option<String>,
+    /// Required for webhooks: `slack` (incoming webhook), `teams` (Workflows webhook, message envelope), `teams-card`
     /// (the bare Adaptive Card), or `json` (cutover's documented schema, `cutover schema --notification`).
-    pub format: RawNotifyFormat,
+    pub format: Option<RawNotifyFormat>,
     /// Events to send (default: all): `run-started`, `checkpoint`, `traffic-step-started`,
     /// `traffic-step-finished`, `gate-failed`, `rolled-back`, `paused`, `waiting`, `needs-attention`,
     /// `refused`, `completed`.

@@ -126,6 +126,7 @@ impl NotificationSender for HttpNotifications {
         let url = match &sink.url {
             NotifyUrl::Inline(url) => url.clone(),
             NotifyUrl::FromEnv(var) => env(name, var, "webhook URL")?,
+            NotifyUrl::Sns(_) => return Err(failure(name, "an SNS topic is not a webhook", false)),
         };
         let body = serde_json::to_vec(&super::notify_format::payload(sink.format, n)).expect("a payload serializes");
         let client = reqwest::Client::builder()
@@ -162,6 +163,24 @@ impl NotificationSender for HttpNotifications {
         let retry = status.as_u16() == 429 || status.is_server_error();
         let detail: String = text.chars().take(200).collect();
         Err(SendFailure { retry_after, ..failure(name, format!("HTTP {status}: {detail}"), retry) })
+    }
+}
+
+/// Every kind of sink: webhooks over HTTP, SNS topics through the AWS SDK.
+pub struct Notifications {
+    /// Webhooks.
+    pub http: HttpNotifications,
+    /// SNS topics.
+    pub sns: super::aws::sns::SnsNotifications,
+}
+
+#[async_trait]
+impl NotificationSender for Notifications {
+    async fn send(&self, sink: &NotifySink, n: &Notification) -> Result<(), SendFailure> {
+        match sink.url {
+            NotifyUrl::Sns(_) => self.sns.send(sink, n).await,
+            NotifyUrl::Inline(_) | NotifyUrl::FromEnv(_) => self.http.send(sink, n).await,
+        }
     }
 }
 

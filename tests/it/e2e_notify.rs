@@ -123,3 +123,52 @@ fn the_notification_schema_is_printed_and_describes_the_payload() {
         assert!(schema["properties"][field].is_object(), "{field} missing from {schema}");
     }
 }
+
+/// SNS through boto3: a topic with two SQS subscriptions filtering on the `event` attribute;
+/// prints `{"topic": ARN}` or, with `read`, the messages each queue got.
+fn sns_by_boto3(stack: &Stack, command: &str) -> serde_json::Value {
+    let script = r#"
+import json, sys, boto3
+sns, sqs = boto3.client("sns"), boto3.client("sqs")
+if sys.argv[1] == "setup":
+    topic = sns.create_topic(Name="cutover-events")["TopicArn"]
+    for name, events in [("tests", ["test"]), ("stops", ["rolled-back", "paused"])]:
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+                      Attributes={"FilterPolicy": json.dumps({"event": events}), "RawMessageDelivery": "true"})
+    print(json.dumps({"topic": topic}))
+else:
+    out = {}
+    for name in ["tests", "stops"]:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
+        out[name] = [json.loads(m["Body"]) for m in got]
+    print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(testkit::tools::python())
+        .args(["-c", script, command])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", stack.moto.endpoint())
+        .output()
+        .expect("run boto3");
+    assert!(out.status.success(), "boto3: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("boto3's JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sns_sink_publishes_json_with_attributes_subscription_filters_select_on() {
+    let stack = Stack::start(600.0).await;
+    let topic = sns_by_boto3(&stack, "setup")["topic"].as_str().unwrap().to_string();
+    let spec_extra = format!("  notify:\n    - {{name: topic, snsTopicArn: \"{topic}\"}}\n");
+    let up = stack.prepare_upgrade(PlanSpec { spec_extra, ..PlanSpec::default() }).await;
+    let out = stack.run_cutover(&["notify", "test", up.plan_arg()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = sns_by_boto3(&stack, "read");
+    assert_eq!(got["tests"].as_array().unwrap().len(), 1, "{got}");
+    assert_eq!(got["tests"][0]["schema"], "cutover.dev/notification/v1", "{got}");
+    assert_eq!(got["tests"][0]["event"], "test");
+    assert_eq!(got["stops"], serde_json::json!([]), "the filter policy keeps the test out of the stops queue");
+}

@@ -28,19 +28,26 @@ pub(super) fn notify(cx: &mut Ctx, raw: Vec<RawNotify>) -> Vec<NotifySink> {
             if let Some(first) = seen.insert(n.name.clone(), i) {
                 cx.err(format!("{at}.name"), format!("{} is also the name of spec.notify[{first}]", n.name));
             }
-            let url = match (n.url, n.url_from_env) {
-                (Some(url), None) => {
+            let url = match (n.url, n.url_from_env, n.sns_topic_arn) {
+                (None, None, Some(arn)) => {
+                    let parts: Vec<&str> = arn.split(':').collect();
+                    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[3].is_empty() || parts[4].len() != 12 {
+                        cx.err(format!("{at}.snsTopicArn"), format!("{arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)"));
+                    }
+                    NotifyUrl::Sns(arn)
+                }
+                (Some(url), None, None) => {
                     if !(url.starts_with("https://") || url.starts_with("http://")) {
                         cx.err(format!("{at}.url"), "a webhook URL starts with https:// (or http:// for a local receiver)");
                     }
                     NotifyUrl::Inline(url)
                 }
-                (None, Some(var)) => {
+                (None, Some(var), None) => {
                     env_name(cx, format!("{at}.urlFromEnv"), &var);
                     NotifyUrl::FromEnv(var)
                 }
                 _ => {
-                    cx.err(at.clone(), "give exactly one of `url` or `urlFromEnv` (prefer urlFromEnv: a webhook URL is a credential)");
+                    cx.err(at.clone(), "give exactly one of `url`, `urlFromEnv` (prefer it: a webhook URL is a credential) or `snsTopicArn`");
                     return None;
                 }
             };
@@ -58,11 +65,20 @@ pub(super) fn notify(cx: &mut Ctx, raw: Vec<RawNotify>) -> Vec<NotifySink> {
                     }
                 }
             }
-            let format = match n.format {
-                RawNotifyFormat::Slack => NotifyFormat::Slack,
-                RawNotifyFormat::Teams => NotifyFormat::Teams,
-                RawNotifyFormat::TeamsCard => NotifyFormat::TeamsCard,
-                RawNotifyFormat::Json => NotifyFormat::Json,
+            let format = match (n.format, &url) {
+                (None | Some(RawNotifyFormat::Json), NotifyUrl::Sns(_)) => NotifyFormat::Json,
+                (Some(_), NotifyUrl::Sns(_)) => {
+                    cx.err(format!("{at}.format"), "an SNS topic gets cutover's JSON; leave `format` out");
+                    NotifyFormat::Json
+                }
+                (None, _) => {
+                    cx.err(format!("{at}.format"), "say which format the webhook takes: slack, teams, teams-card or json");
+                    NotifyFormat::Json
+                }
+                (Some(RawNotifyFormat::Slack), _) => NotifyFormat::Slack,
+                (Some(RawNotifyFormat::Teams), _) => NotifyFormat::Teams,
+                (Some(RawNotifyFormat::TeamsCard), _) => NotifyFormat::TeamsCard,
+                (Some(RawNotifyFormat::Json), _) => NotifyFormat::Json,
             };
             Some(NotifySink { name: n.name, url, format, events, secret_from_env: n.secret_from_env })
         })

@@ -73,3 +73,12 @@ pub fn sts_client(config: &aws_config::SdkConfig) -> aws_sdk_sts::Client {
 pub fn iam_client(config: &aws_config::SdkConfig) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(config).interceptor(CallCounter).build())
 }
+
+/// An SNS client for `region` that counts its requests.
+pub fn sns_client(config: &aws_config::SdkConfig, region: &str) -> aws_sdk_sns::Client {
+    let conf = aws_sdk_sns::config::Builder::from(config)
+        .region(aws_config::Region::new(region.to_string()))
+        .interceptor(CallCounter)
+        .build();
+    aws_sdk_sns::Client::from_conf(conf)
+}

@@ -6,7 +6,7 @@
 //!
 //! Credentials, region and endpoints come from the standard AWS sources (environment, profiles,
 //! SSO, instance roles; `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_EKS`,
-//! `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_IAM`), so the same binary
+//! `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL_SNS`), so the same binary
 //! talks to AWS or to the local stand-ins without a flag. TLS is rustls with ring, the workspace's
 //! one crypto provider.
 
@@ -29,6 +29,7 @@ pub mod poll;
 pub mod route53;
 pub mod route53_names;
 pub mod s3_state;
+pub mod sns;
 pub mod token;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -172,6 +172,7 @@ impl Stack {
             ("AWS_ENDPOINT_URL_S3".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_EC2".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_IAM".into(), moto.clone()),
+            ("AWS_ENDPOINT_URL_SNS".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_STS".into(), moto),
             (
                 "CUTOVER_HELM".into(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use testkit::moto::Moto;
 use testkit::net::{HttpResponse, http_with_headers, percent_encode};
 
-const PLACEHOLDERS: [(&str, &str); 8] = [
+const PLACEHOLDERS: [(&str, &str); 9] = [
     ("ACCOUNT_ID", "111122223333"),
     ("REGION", "us-east-1"),
     ("CLUSTER_ROLE_NAME", "eks-cluster"),
@@ -16,6 +16,7 @@ const PLACEHOLDERS: [(&str, &str); 8] = [
     ("STATE_BUCKET", "acme-cutover-state"),
     ("STATE_PREFIX", "payments-prod"),
     ("WORKLOAD_ROLE_PREFIX", "payments-"),
+    ("NOTIFY_TOPIC", "cutover-events"),
 ];
 
 fn iam_dir() -> std::path::PathBuf {
@@ -106,6 +107,7 @@ fn service_of(file: &str) -> &'static str {
         f if f.starts_with("ec2") => "ec2",
         "s3_state.rs" => "s3",
         "iam.rs" => "iam",
+        "sns.rs" => "sns",
         "compose.rs" => "sts",
         other => panic!("{other} calls an AWS SDK client; say which service it is"),
     }

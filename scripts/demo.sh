@@ -5,7 +5,8 @@
 # (EKS + Kubernetes, time-scaled so a 9-minute cluster takes 9 s), moto (Route53), a chart
 # repository and an OCI registry, pre-creates the live blue cluster serving api.example.com, then
 # runs `cutover apply plans/quarterly-upgrade.yaml` with its progress display and prints the run
-# report and where the journal is. Everything it starts stops when it exits.
+# report and where the journal is; the plan notifies a local webhook receiver, whose log is printed
+# at the end. Everything it starts stops when it exits.
 #
 # With --quarters N (default 1) it goes on as a platform team does quarter after quarter: each
 # next plan is written by `cutover next` from the completed run (blue := the green that serves),
@@ -37,6 +38,15 @@ CUTOVER="$CARGO_TARGET_DIR/debug/cutover"
 # shellcheck source=lib/standins.sh
 . scripts/lib/standins.sh
 standins_up "$SCALE"
+
+# The plan's notification sink: a local receiver whose log is printed at the end.
+RECEIVER_PORT=18882
+NOTIFY_LOG="$WORK/notifications.jsonl"
+: >"$NOTIFY_LOG"
+python3 scripts/lib/receiver.py "$RECEIVER_PORT" "$NOTIFY_LOG" >"$WORK/receiver.log" 2>&1 &
+PIDS+=($!)
+wait_port "$RECEIVER_PORT" receiver
+export CUTOVER_DEMO_WEBHOOK="http://127.0.0.1:$RECEIVER_PORT/hook"
 
 # The journal of a previous demo refers to a cloud that no longer exists.
 rm -rf plans/.cutover/payments-prod
@@ -77,5 +87,7 @@ done
 say "where things stand"
 "$CUTOVER" status "$PLAN"
 echo "leaked load balancers: $(curl -s "http://127.0.0.1:$CLOUDSIM_PORT/_cloudsim/leaked-load-balancers" 2>/dev/null || echo '?')" >&2
+say "notifications the plan's sink received ($NOTIFY_LOG)"
+python3 scripts/lib/receiver.py --print "$NOTIFY_LOG" >&2
 echo "cloudsim, moto and helm logs: $WORK" >&2
 exit $STATUS

@@ -109,6 +109,9 @@ pub fn notification(plan: &Plan, status: &RunStatus, r: &JournalRecord) -> Optio
             n.until = Some(*until);
             format!("waiting until {until} (blue's retention)")
         }
+        JournalEvent::RunCompleted if plan.traffic.is_some() => {
+            format!("run completed: green {} carries all traffic", plan.green.name)
+        }
         _ => status.phase.describe(),
     };
     if matches!(

@@ -435,6 +435,37 @@ pub enum CheckKind {
         /// Exit code that counts as a pass.
         expect_exit: i32,
     },
+    /// A confirm webhook: POST the run's context; 2xx passes.
+    Webhook {
+        /// URL to POST to.
+        url: String,
+        /// Bound of one request.
+        timeout: Duration,
+    },
+    /// A Prometheus instant query whose single sample must stay within bounds for `hold`.
+    Prometheus(PrometheusCheck),
+    /// Fails while an Alertmanager alert matching every matcher is active and not silenced.
+    Alertmanager {
+        /// Alertmanager's base URL.
+        url: String,
+        /// `label op "value"` matchers (placeholders `{green}`, `{blue}` not yet expanded).
+        matchers: Vec<String>,
+    },
+}
+
+/// A Prometheus gate.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrometheusCheck {
+    /// Prometheus' base URL.
+    pub url: String,
+    /// PromQL with `{green}` / `{blue}` placeholders.
+    pub query: String,
+    /// Smallest passing value.
+    pub min: Option<f64>,
+    /// Largest passing value.
+    pub max: Option<f64>,
+    /// How long the sample must stay within bounds before the check passes.
+    pub hold: Duration,
 }
 
 /// An HTTP probe: status, optional body text and latency, over consecutive successes.

@@ -513,7 +513,8 @@ pub struct RawSecretValue {
     pub from_file: Option<String>,
 }
 
-/// A named check with exactly one of `nodesReady`, `workloadsReady`, `releasesDeployed`, `http`, `command`.
+/// A named check with exactly one of `nodesReady`, `workloadsReady`, `releasesDeployed`, `http`,
+/// `command`, `webhook`, `prometheus`, `alertmanager`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(rename = "Check")]
@@ -532,6 +533,62 @@ pub struct RawCheck {
     pub http: Option<RawHttp>,
     /// A local command that must exit with `expectExit`.
     pub command: Option<RawCommand>,
+    /// POST the run's context to a URL; passes on 2xx (a load test, a change freeze, an approval).
+    pub webhook: Option<RawWebhook>,
+    /// A PromQL instant query whose single sample must stay within bounds.
+    pub prometheus: Option<RawPrometheus>,
+    /// Fails while an Alertmanager alert matching every matcher is active and not silenced.
+    pub alertmanager: Option<RawAlertmanager>,
+}
+
+/// A confirm webhook: cutover POSTs `{plan, run, step, weight, green, blue}`; 2xx passes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Webhook")]
+pub struct RawWebhook {
+    /// URL to POST to.
+    pub url: String,
+    /// How long one request may take (default 10s); longer is a failed attempt.
+    pub timeout: Option<RawDuration>,
+}
+
+/// A Prometheus instant query (`/api/v1/query`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Prometheus")]
+pub struct RawPrometheus {
+    /// Prometheus' base URL, e.g. `http://prometheus.monitoring:9090`.
+    pub url: String,
+    /// PromQL; `{green}` and `{blue}` expand to the clusters' names. It must return one sample.
+    pub query: String,
+    /// Bounds the sample must stay within: `{max: 0.01}`, `{min: 100}` or both.
+    pub expect: RawBounds,
+    /// How long the sample must stay within bounds before the check passes (default 0s).
+    #[serde(rename = "for")]
+    pub hold: Option<RawDuration>,
+}
+
+/// Bounds of a sample; at least one.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Bounds")]
+pub struct RawBounds {
+    /// Smallest value that passes.
+    pub min: Option<f64>,
+    /// Largest value that passes.
+    pub max: Option<f64>,
+}
+
+/// Alertmanager's active alerts (`/api/v2/alerts`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Alertmanager")]
+pub struct RawAlertmanager {
+    /// Alertmanager's base URL, e.g. `http://alertmanager.monitoring:9093`.
+    pub url: String,
+    /// Label matchers, all of which an alert must match, e.g. `severity="critical"`,
+    /// `cluster="{green}"` (`=`, `!=`, `=~`, `!~`).
+    pub matchers: Vec<String>,
 }
 
 /// Nodes Ready at green's version.

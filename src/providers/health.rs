@@ -296,6 +296,9 @@ impl HealthProvider for ClusterHealth {
             CheckKind::Command { argv, expect_exit } => {
                 self.command(argv, *expect_exit, check.timeout).await
             }
+            CheckKind::Webhook { url, timeout } => super::signals::webhook(url, *timeout, target).await,
+            CheckKind::Prometheus(p) => super::signals::prometheus(p, target).await,
+            CheckKind::Alertmanager { url, matchers } => super::signals::alertmanager(url, matchers, target).await,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod notify;
 pub mod notify_format;
 pub mod probe;
 pub mod release_record;
+pub mod signals;
 pub mod state;
 pub mod state_local;
 pub mod weights;

@@ -182,6 +182,14 @@ pub struct CheckTarget {
     pub green_cluster: String,
     /// EKS cluster name of blue, for checks that probe it (`via: blue`).
     pub blue_cluster: Option<String>,
+    /// The plan's name (what a confirm webhook is told).
+    pub plan: String,
+    /// The run.
+    pub run_id: String,
+    /// The step checking.
+    pub step: String,
+    /// Green's weight now, during a traffic step's bake.
+    pub weight: Option<u8>,
 }
 
 /// The result of one attempt of a check. `detail` is shown to people (no secrets).

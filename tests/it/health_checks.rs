@@ -165,6 +165,10 @@ impl World {
         let target = CheckTarget {
             green_cluster: cluster.into(),
             blue_cluster: Some(BLUE.into()),
+            plan: "payments-prod".into(),
+            run_id: "run".into(),
+            step: "verify.check.x".into(),
+            weight: None,
         };
         self.health
             .check(&target, self.check(name))
@@ -390,6 +394,10 @@ async fn http_probes_reach_greens_load_balancer_with_the_production_host() {
             &CheckTarget {
                 green_cluster: GREEN.into(),
                 blue_cluster: Some(BLUE.into()),
+                plan: "payments-prod".into(),
+                run_id: "run".into(),
+                step: "verify.check.x".into(),
+                weight: None,
             },
             w.check("smoke-blue"),
         )

@@ -21,6 +21,10 @@ fn target(cx: &Cx<'_>) -> CheckTarget {
     CheckTarget {
         green_cluster: plan.green.name.clone(),
         blue_cluster: plan.blue.as_ref().map(|b| b.cluster.clone()),
+        plan: plan.metadata.name.clone(),
+        run_id: cx.own().run_id.clone(),
+        step: cx.step.to_string(),
+        weight: crate::engine::ids::shift_weight(cx.step),
     }
 }
 
@@ -43,6 +47,12 @@ pub(super) async fn check(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
         CheckKind::Http(http) => http.successes.max(1),
         _ => 1,
     };
+    // A Prometheus check passes once its sample has stayed within bounds for `for`.
+    let hold = match &check.kind {
+        CheckKind::Prometheus(p) => p.hold,
+        _ => Duration::ZERO,
+    };
+    let mut held_since: Option<Instant> = None;
     let every = interval(cx, check);
     let deadline = Instant::now() + check.timeout;
     let target = target(cx);
@@ -64,7 +74,8 @@ pub(super) async fn check(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
         let detail = match outcome {
             Ok(o) if o.passed => {
                 streak += 1;
-                if streak >= needed {
+                let since = *held_since.get_or_insert_with(Instant::now);
+                if streak >= needed && since.elapsed() >= hold {
                     return Ok(json!({ "check": name, "attempts": attempts, "detail": o.detail }));
                 }
                 tokio::time::sleep(every).await;
@@ -74,6 +85,7 @@ pub(super) async fn check(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
             Err(e) => e.to_string(),
         };
         streak = 0;
+        held_since = None;
         if Instant::now() + every > deadline {
             return Err(StepError::CheckFailed {
                 check: name.to_string(),

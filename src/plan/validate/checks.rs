@@ -11,6 +11,7 @@ use crate::plan::rules;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+const ONE_KIND: &str = "a check needs exactly one of nodesReady, workloadsReady, releasesDeployed (written `releasesDeployed: {}`), http, command, webhook, prometheus or alertmanager";
 
 pub(super) fn checks(
     cx: &mut Ctx,
@@ -31,17 +32,17 @@ pub(super) fn checks(
                 DEFAULT_TIMEOUT,
                 true,
             );
-            let kind = check_kind(
-                cx,
-                &p,
-                c.nodes_ready,
-                c.workloads_ready,
-                c.releases_deployed,
-                c.http,
-                c.command,
-                kind,
-                releases,
-            )?;
+            let signals = [c.webhook.is_some(), c.prometheus.is_some(), c.alertmanager.is_some()];
+            let kind = if signals.contains(&true) {
+                let others = [c.nodes_ready.is_some(), c.workloads_ready.is_some(), c.releases_deployed.is_some(), c.http.is_some(), c.command.is_some()];
+                if signals.iter().chain(&others).filter(|g| **g).count() != 1 {
+                    cx.err(p, ONE_KIND);
+                    return None;
+                }
+                super::signals::kind(cx, &p, c.webhook, c.prometheus, c.alertmanager)?
+            } else {
+                check_kind(cx, &p, c.nodes_ready, c.workloads_ready, c.releases_deployed, c.http, c.command, kind, releases)?
+            };
             Some(Check {
                 name: c.name,
                 kind,
@@ -71,7 +72,7 @@ fn check_kind(
         command.is_some(),
     ];
     if given.iter().filter(|g| **g).count() != 1 {
-        cx.err(p, "a check needs exactly one of nodesReady, workloadsReady, releasesDeployed (written `releasesDeployed: {}`), http or command");
+        cx.err(p, ONE_KIND);
         return None;
     }
     if let Some(n) = nodes {

@@ -8,6 +8,7 @@ mod checks;
 mod cluster;
 mod notify;
 mod releases;
+mod signals;
 mod traffic;
 
 use std::path::{Path, PathBuf};

@@ -47,3 +47,4 @@ mod notifications;
 mod preflight;
 mod runbooks;
 mod set_ids;
+mod signals;

@@ -54,6 +54,10 @@ pub struct PlanSpec {
     pub retain_blue_for: &'static str,
     /// More fields of `spec`, as YAML lines indented 2 (e.g. `notify:`).
     pub spec_extra: String,
+    /// More checks, as YAML list items indented 4.
+    pub extra_checks: String,
+    /// `traffic.gates` (a YAML flow list).
+    pub gates: &'static str,
 }
 
 impl Default for PlanSpec {
@@ -67,6 +71,8 @@ impl Default for PlanSpec {
             api_values: "{}".into(),
             retain_blue_for: "0s",
             spec_extra: String::new(),
+            extra_checks: String::new(),
+            gates: "[smoke]",
         }
     }
 }
@@ -172,12 +178,13 @@ spec:
     - name: smoke
       timeout: 30s
       http: {{url: "http://{RECORD}:8080/healthz", via: green, expectStatus: 200, successes: 2, interval: 200ms}}
+{extra_checks}
   traffic:
     zone: {ZONE}
     records:
       - {{name: {RECORD}, type: CNAME, ttl: 1, blue: {{service: ingress/ingress-nginx-controller}}, green: {{service: ingress/ingress-nginx-controller}}}}
     steps: [{{weight: 10, bake: {bake10}}}, {{weight: 50, bake: {bake50}}}, {{weight: 100, bake: {bake100}}}]
-    gates: [smoke]
+    gates: {gates}
   teardown: {{retainBlueFor: {retain}}}
   onFailure: rollback
 {spec_extra}
@@ -189,6 +196,8 @@ spec:
             api_values = spec.api_values,
             retain = spec.retain_blue_for,
             spec_extra = spec.spec_extra.trim_end(),
+            extra_checks = spec.extra_checks.trim_end(),
+            gates = spec.gates,
         )
     }
 }

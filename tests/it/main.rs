@@ -20,6 +20,7 @@ mod dev_rules;
 mod drill_rto;
 mod e2e_access;
 mod e2e_chain;
+mod e2e_gates;
 mod e2e_identity;
 mod e2e_notify;
 mod e2e_preflight;

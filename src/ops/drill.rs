@@ -114,13 +114,36 @@ pub async fn drill(cx: &Context, plan: Plan, opts: &DrillOptions) -> Result<Dril
         ..EngineOptions::default()
     };
     let helm_version = cx.helm_version().await;
+    let plan_for_notify = plan.clone();
     let mut drill = Drill::new(plan, providers, state, engine_opts, keep_until);
     drill.helm_version = helm_version;
     drill.time_scale = cx.settings().time_scale;
     let report = drill.run().await?;
     let (markdown, json) = write_report(&report, &opts.report_dir)?;
     let result = result(&report);
-    Ok(DrillDone { report, markdown, json, result })
+    let done = DrillDone { report, markdown, json, result };
+    tell_verdict(cx, &plan_for_notify, &done).await;
+    Ok(done)
+}
+
+/// The verdict to the plan's sinks (`drill-verdict`); a sink that fails is logged, never fatal.
+async fn tell_verdict(cx: &Context, plan: &Plan, done: &DrillDone) {
+    if plan.notify.is_empty() {
+        return;
+    }
+    let r = &done.report;
+    let id = format!("{}-verdict", r.run_id);
+    let mut n = super::notify::blank(plan, crate::plan::NotifyEvent::DrillVerdict, &r.run_id, id, done.why());
+    n.cause = r.failure.clone();
+    if done.result == DrillResult::MissedRto {
+        n.code = Some(crate::engine::codes::RTO_MISSED.code.into());
+    }
+    n.next_command = Some(format!("less {}", done.markdown.display()));
+    for (sink, result) in super::notify::deliver(cx, plan, None, &n).await {
+        if let Err(why) = result {
+            tracing::warn!(%sink, %why, "the drill verdict was not delivered");
+        }
+    }
 }
 
 fn write_report(report: &DrillReport, dir: &Path) -> Result<(PathBuf, PathBuf), OpsError> {

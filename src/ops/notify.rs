@@ -14,25 +14,17 @@ use super::OpsError;
 /// What happened at one sink: `Ok(attempts)` or why it failed.
 pub type SinkResult = (String, Result<u32, String>);
 
-/// Sends a test notification to every sink of the plan, or to `only`.
-pub async fn test(cx: &Context, plan: &Plan, only: Option<&str>) -> Result<Vec<SinkResult>, OpsError> {
-    let sinks: Vec<_> = plan.notify.iter().filter(|s| only.is_none_or(|o| o == s.name)).collect();
-    if sinks.is_empty() {
-        return Err(OpsError::Usage(match only {
-            Some(name) => format!("the plan has no notification sink called {name:?}"),
-            None => "the plan has no notification sinks (spec.notify)".into(),
-        }));
-    }
-    let now = jiff::Timestamp::now();
-    let n = Notification {
+/// A notification of `event` for the plan, with nothing filled in beyond who and when.
+pub fn blank(plan: &Plan, event: NotifyEvent, run_id: &str, id: String, summary: String) -> Notification {
+    Notification {
         schema: SCHEMA.into(),
-        id: format!("test-{}", now.as_millisecond()),
-        event: NotifyEvent::Test,
+        id,
+        event,
         environment: plan.metadata.name.clone(),
         plan_file: plan.source.display().to_string(),
-        run_id: "test".into(),
-        at: now,
-        summary: format!("test notification from cutover for {}", plan.metadata.name),
+        run_id: run_id.into(),
+        at: jiff::Timestamp::now(),
+        summary,
         step: None,
         checkpoint: None,
         weight: None,
@@ -42,14 +34,22 @@ pub async fn test(cx: &Context, plan: &Plan, only: Option<&str>) -> Result<Vec<S
         next_command: None,
         code: None,
         runbook: None,
-    };
+    }
+}
+
+/// Delivers `n` to each of the plan's sinks that wants it (or only `only`), with the run's retry
+/// policy; says per sink how it went.
+pub async fn deliver(cx: &Context, plan: &Plan, only: Option<&str>, n: &Notification) -> Vec<SinkResult> {
     let sender = cx.aws(&plan.aws.region).await.notifications();
     let mut out = Vec::new();
-    for sink in sinks {
+    for sink in plan.notify.iter().filter(|s| only.is_none_or(|o| o == s.name)) {
+        if n.event != NotifyEvent::Test && !sink.wants(n.event) {
+            continue;
+        }
         let mut attempts = 0;
         let result = loop {
             attempts += 1;
-            match sender.send(sink, &n).await {
+            match sender.send(sink, n).await {
                 Ok(()) => break Ok(attempts),
                 Err(f) if f.retry && attempts < ATTEMPTS => {
                     tokio::time::sleep(f.retry_after.unwrap_or(Duration::from_millis(500)).min(Duration::from_secs(10))).await;
@@ -59,5 +59,19 @@ pub async fn test(cx: &Context, plan: &Plan, only: Option<&str>) -> Result<Vec<S
         };
         out.push((sink.name.clone(), result));
     }
-    Ok(out)
+    out
+}
+
+/// Sends a test notification to every sink of the plan, or to `only`.
+pub async fn test(cx: &Context, plan: &Plan, only: Option<&str>) -> Result<Vec<SinkResult>, OpsError> {
+    if !plan.notify.iter().any(|s| only.is_none_or(|o| o == s.name)) {
+        return Err(OpsError::Usage(match only {
+            Some(name) => format!("the plan has no notification sink called {name:?}"),
+            None => "the plan has no notification sinks (spec.notify)".into(),
+        }));
+    }
+    let now = jiff::Timestamp::now();
+    let summary = format!("test notification from cutover for {}", plan.metadata.name);
+    let n = blank(plan, NotifyEvent::Test, "test", format!("test-{}", now.as_millisecond()), summary);
+    Ok(deliver(cx, plan, only, &n).await)
 }

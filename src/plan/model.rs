@@ -763,13 +763,15 @@ pub enum NotifyEvent {
     Refused,
     /// The run completed.
     Completed,
+    /// A drill's verdict (pass, missed RTO, failed), with its report's figures.
+    DrillVerdict,
     /// A test notification (`cutover notify test`).
     Test,
 }
 
 impl NotifyEvent {
     /// Every event a plan can subscribe to.
-    pub const ALL: [NotifyEvent; 11] = [
+    pub const ALL: [NotifyEvent; 12] = [
         NotifyEvent::RunStarted,
         NotifyEvent::Checkpoint,
         NotifyEvent::TrafficStepStarted,
@@ -781,6 +783,7 @@ impl NotifyEvent {
         NotifyEvent::NeedsAttention,
         NotifyEvent::Refused,
         NotifyEvent::Completed,
+        NotifyEvent::DrillVerdict,
     ];
 
     /// The name plans and payloads use.
@@ -797,6 +800,7 @@ impl NotifyEvent {
             NotifyEvent::NeedsAttention => "needs-attention",
             NotifyEvent::Refused => "refused",
             NotifyEvent::Completed => "completed",
+            NotifyEvent::DrillVerdict => "drill-verdict",
             NotifyEvent::Test => "test",
         }
     }

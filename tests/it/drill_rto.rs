@@ -119,11 +119,19 @@ async fn a_drill_on_a_slow_cloud_misses_its_rto_says_so_and_still_tears_down() {
     let mut slow = cloudsim::profile::Profile::default();
     slow.latencies.cluster_create_secs = 3000.0;
     let stack = Stack::start_with_profile(SCALE, slow).await;
-    let plan = drill_plan(&stack, "3s", 2);
+    // Whoever is on call hears the verdict (and only it: the sink subscribes to nothing else).
+    let hook = testkit::receiver::Receiver::start(testkit::receiver::Script::always(200, "ok"));
+    let notify = format!("  notify: [{{name: oncall, url: \"{}/hook\", format: json, events: [drill-verdict]}}]\n", hook.url());
+    let plan = drill_plan_with(&stack, "3s", 2, &notify);
     let (out, report, md) = drill(&stack, &plan);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(9), "a missed RTO has its own exit code: {stderr}");
     assert!(stderr.contains("drill FAILED: recovery took"), "{stderr}");
+    let told: Vec<serde_json::Value> = hook.requests().iter().map(|r| r.json()).collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["event"], "drill-verdict");
+    assert_eq!(told[0]["code"], "CUT-RTO-001");
+    assert!(told[0]["summary"].as_str().unwrap().contains("recovery took"), "{}", told[0]);
 
     assert_eq!(report["verdict"], "missed-rto");
     assert!(report["recovery_secs"].as_f64().unwrap() > 3.0);

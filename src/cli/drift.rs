@@ -38,7 +38,22 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let report = crate::ops::releases::drift(&context()?, &opts).await.map_err(ops_error)?;
     match args.output {
         Output::Json => print_json(&report)?,
-        Output::Text => out!("{}", drift::render(&report)),
+        Output::Text => {
+            out!("{}", drift::render(&report));
+            if report.has_drift() {
+                let code = crate::engine::codes::DRIFT;
+                let region = format!(" --region {}", args.region);
+                outln!(
+                    "\n{}  {}\n  next:\n    # record what runs now as new pins (a new file; review it before replacing the old)\n    cutover capture --cluster {}{region} -o {}.lock.yaml\n    # or compare again once the cluster is back on its pins\n    cutover drift --cluster {}{region} --against {}",
+                    code.code,
+                    code.title,
+                    args.cluster,
+                    args.cluster,
+                    args.cluster,
+                    args.against.display()
+                );
+            }
+        }
     }
     Ok(if report.has_drift() { Exit::Drift } else { Exit::Success })
 }

@@ -64,5 +64,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         DrillResult::MissedRto => Exit::RtoMissed,
         DrillResult::Failed => Exit::RolledBack,
     };
-    Err(Reported::new(exit, done.why()).into())
+    let why = match done.result {
+        DrillResult::MissedRto => format!("{}: {}", crate::engine::codes::RTO_MISSED.code, done.why()),
+        _ => done.why(),
+    };
+    Err(Reported::new(exit, why).into())
 }

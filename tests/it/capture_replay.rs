@@ -238,6 +238,13 @@ async fn captured_releases_replay_identically_without_their_repositories_and_dri
         serde_json::json!([{"path": "concurrency", "pinned": 8, "live": 16}])
     );
     assert_eq!(report["in_sync"], serde_json::json!(["ingress/ingress"]));
+    // As text, the stop code and the commands to go on; the one it gives runs (and finds the same).
+    let out = stack.run_cutover(&["drift", "--cluster", "green", "--region", "us-east-1", "--against", "pins/releases.lock.yaml"]);
+    let said = text(&out.stdout);
+    assert!(said.contains("CUT-DRIFT-001"), "{said}");
+    let again = said.lines().map(str::trim).find(|l| l.starts_with("cutover drift")).expect("a drift command");
+    let words: Vec<&str> = again.split_whitespace().skip(1).collect();
+    assert_eq!(stack.run_cutover(&words).status.code(), Some(8), "{again}");
     let out = stack.run_cutover(&["drift", "--cluster", "green", "--against", "pins/releases.lock.yaml"]);
     let shown = text(&out.stdout);
     assert!(shown.contains("jobs/worker  values:\n      concurrency: 8 → 16"), "{shown}");

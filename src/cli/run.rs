@@ -26,6 +26,12 @@ pub struct ApplyArgs {
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Export the run as an OpenTelemetry trace to this OTLP/HTTP collector (base URL).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// The caller's trace, as CI systems pass it; a new run's trace hangs under it.
+    #[arg(long, env = "TRACEPARENT", hide = true)]
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -39,7 +45,12 @@ pub struct RollbackArgs {
 
 /// The run options these flags ask for, with the progress display.
 pub(super) fn run_options(concurrency: usize, plain: bool) -> RunOptions {
-    RunOptions { concurrency, progress: Arc::new(Progress::new(plain)) }
+    RunOptions { concurrency, progress: Arc::new(Progress::new(plain)), ..RunOptions::default() }
+}
+
+/// [`run_options`] with the run's trace export.
+fn traced_options(args: &ApplyArgs) -> RunOptions {
+    RunOptions { otlp_endpoint: args.otlp_endpoint.clone(), traceparent: args.traceparent.clone(), ..run_options(args.concurrency, args.plain) }
 }
 
 pub async fn apply(args: ApplyArgs, resume: bool) -> anyhow::Result<Exit> {
@@ -55,7 +66,7 @@ pub async fn apply(args: ApplyArgs, resume: bool) -> anyhow::Result<Exit> {
     )?;
     let action = if resume { Action::Resume } else { Action::Apply };
     let cx = context()?;
-    let result = crate::ops::run::run(&cx, plan.clone(), action, &run_options(args.concurrency, args.plain))
+    let result = crate::ops::run::run(&cx, plan.clone(), action, &traced_options(&args))
         .await
         .map_err(|e| lock_runbook(&plan, &args.plan, e))?;
     finish(&result, &plan, &args.plan)
@@ -78,7 +89,7 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<Exit> {
         args.run.yes,
     )?;
     let cx = context()?;
-    let opts = run_options(args.run.concurrency, args.run.plain);
+    let opts = traced_options(&args.run);
     let result = crate::ops::run::run(&cx, plan.clone(), Action::Rollback { to: args.to }, &opts)
         .await
         .map_err(|e| lock_runbook(&plan, &args.run.plan, e))?;
@@ -97,6 +108,11 @@ pub(super) fn finish(result: &RunResult, plan: &crate::plan::Plan, plan_path: &s
     }
     if let Some(location) = &result.journal {
         eprintln!("journal: {location}");
+    }
+    match &result.trace {
+        Some(Ok(n)) => eprintln!("trace: {n} spans exported"),
+        Some(Err((n, why))) => eprintln!("warning: {n} spans were not exported: {why}"),
+        None => {}
     }
     if let Some(why) = &result.journal_error {
         eprintln!("warning: the run's journal could not be read back for its report: {why}");

@@ -430,6 +430,7 @@ mod tests {
                 host: "laptop".into(),
                 pid: 1,
                 version: "0".into(),
+                trace: None,
             },
         )];
         events.push((

@@ -24,6 +24,37 @@ use crate::providers::StateBackend;
 use super::error::{EngineError, JournalError};
 use super::options::Clock;
 
+/// Where a run's spans go: its trace id and, when a caller's trace (`TRACEPARENT`) started it, the
+/// span it hangs under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceRef {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 16 lowercase hex digits: the caller's span, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<String>,
+}
+
+impl TraceRef {
+    /// From a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`); `None` if it is not one.
+    pub fn from_traceparent(value: &str) -> Option<TraceRef> {
+        let parts: Vec<&str> = value.trim().split('-').collect();
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit()) && s.bytes().any(|b| b != b'0');
+        match parts.as_slice() {
+            [version, trace, span, flags] if version.len() == 2 && flags.len() == 2 && hex(trace, 32) && hex(span, 16) => {
+                Some(TraceRef { trace_id: trace.to_ascii_lowercase(), parent_span_id: Some(span.to_ascii_lowercase()) })
+            }
+            _ => None,
+        }
+    }
+
+    /// A new trace of its own.
+    pub fn fresh() -> TraceRef {
+        TraceRef { trace_id: format!("{:016x}{:016x}", fastrand::u64(1..), fastrand::u64(..)), parent_span_id: None }
+    }
+}
+
 /// One line of the journal: a numbered, timestamped transition of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalRecord {
@@ -58,6 +89,9 @@ pub enum JournalEvent {
         pid: u32,
         /// cutover version that started the run.
         version: String,
+        /// The run's trace: every process of the run exports its spans into it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<TraceRef>,
     },
     /// A later process picked the run up again (`resume`, `rollback`).
     RunResumed {

@@ -179,6 +179,11 @@ impl Engine {
         }
     }
 
+    /// The plan the engine runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
     /// The plan as compiled into stages, steps and checkpoints.
     pub fn compiled(&self) -> &CompiledPlan {
         &self.compiled
@@ -229,6 +234,7 @@ impl Engine {
                 host: lock::this_host(),
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").to_string(),
+                trace: Some(self.opts.trace_parent.clone().unwrap_or_else(journal::TraceRef::fresh)),
             })
             .await?;
         self.state.set_current_run(self.env(), run_id).await?;

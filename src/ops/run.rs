@@ -18,13 +18,20 @@ pub struct RunOptions {
     pub concurrency: usize,
     /// Where progress goes (a terminal display, plain lines, a fleet's table, nothing).
     pub progress: Arc<dyn ProgressSink>,
+    /// An OTLP/HTTP collector's base URL: the run is exported there as a trace.
+    pub otlp_endpoint: Option<String>,
+    /// The caller's W3C `traceparent` (CI): a new run's trace hangs under it.
+    pub traceparent: Option<String>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { concurrency: 4, progress: Arc::new(crate::engine::NoopSink) }
+        RunOptions { concurrency: 4, progress: Arc::new(crate::engine::NoopSink), otlp_endpoint: None, traceparent: None }
     }
 }
+
+/// How long exporting a process's spans may take.
+const TRACE_EXPORT_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the flow asks of the engine.
 #[derive(Debug, Clone)]
@@ -55,6 +62,8 @@ pub struct RunResult {
     pub journal_error: Option<String>,
     /// AWS API requests this process made, by operation.
     pub api_calls: std::collections::BTreeMap<String, u64>,
+    /// The trace export, when asked for: spans exported, or why they were dropped (and how many).
+    pub trace: Option<Result<usize, (usize, String)>>,
 }
 
 /// The engine for a plan, the state it journals in, and the run's private work directory (removed
@@ -79,6 +88,7 @@ pub async fn wire(cx: &Context, plan: Plan, opts: &RunOptions) -> Result<Wired, 
         release_concurrency: opts.concurrency.max(1),
         progress: opts.progress.clone(),
         who: cx.caller(&plan.aws.region).await,
+        trace_parent: opts.traceparent.as_deref().and_then(crate::engine::journal::TraceRef::from_traceparent),
         ..EngineOptions::default()
     };
     Ok(Wired { engine: Engine::new(Arc::new(plan), providers, state.clone(), engine_opts), state, _work: work })
@@ -92,7 +102,20 @@ pub async fn run(cx: &Context, plan: Plan, action: Action, opts: &RunOptions) ->
         Action::Resume => wired.engine.resume().await?,
         Action::Rollback { to } => wired.engine.rollback(to).await?,
     };
-    Ok(finish(cx, &wired, outcome).await)
+    let mut result = finish(cx, &wired, outcome).await;
+    if let Some(endpoint) = &opts.otlp_endpoint {
+        result.trace = Some(export_trace(endpoint, &wired, &result.records).await);
+    }
+    Ok(result)
+}
+
+/// Exports what this process did (and what killed processes before it could not) as spans.
+async fn export_trace(endpoint: &str, wired: &Wired, records: &[JournalRecord]) -> Result<usize, (usize, String)> {
+    use crate::telemetry::trace;
+    let green = wired.engine.plan().green.name.clone();
+    let spans = trace::spans(records, &trace::sessions_to_export(records), &green);
+    let count = spans.len();
+    crate::providers::otlp::export(endpoint, spans, TRACE_EXPORT_BOUND).await.map_err(|why| (count, why))
 }
 
 /// The result of a run that has stopped: its outcome and its journal read back.
@@ -105,6 +128,7 @@ pub async fn finish(cx: &Context, wired: &Wired, outcome: RunOutcome) -> RunResu
         journal: None,
         journal_error: None,
         api_calls: cx.api_calls(),
+        trace: None,
     };
     match crate::engine::history(wired.state.as_ref(), &env, None).await {
         Ok(records) => {

@@ -21,6 +21,7 @@ pub mod kube;
 pub mod network;
 pub mod notify;
 pub mod notify_format;
+pub mod otlp;
 pub mod probe;
 pub mod release_record;
 pub mod signals;

@@ -1,4 +1,5 @@
-//! Logging, the progress display (the only module that touches indicatif) and run reports.
+//! Logging, the progress display (the only module that touches indicatif), run reports, runbooks
+//! as text, and a run as an OpenTelemetry trace (`trace`).
 //!
 //! Everything here writes to stderr except reports, which are data: stdout is reserved for data
 //! (`-o json`, plans, schemas, reports) so `cutover status -o json | jq` works while progress and
@@ -8,6 +9,7 @@ pub mod logging;
 pub mod progress;
 pub mod report;
 pub mod runbook;
+pub mod trace;
 
 pub use logging::{LogFormat, init_logging};
 

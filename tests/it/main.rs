@@ -25,6 +25,7 @@ mod e2e_identity;
 mod e2e_notify;
 mod e2e_preflight;
 mod e2e_recovery;
+mod e2e_trace;
 mod e2e_runbook;
 mod e2e_upgrade;
 mod engine_crash;

@@ -188,13 +188,25 @@ impl Context {
     /// Every provider a run of `plan` acts through. `work_dir` is private to this run (helm's
     /// kubeconfigs, secret values files and the digest-verified chart cache).
     pub async fn providers(&self, plan: &Plan, work_dir: &Path) -> Result<Providers, ProviderError> {
+        self.providers_with_env(plan, work_dir, &[]).await
+    }
+
+    /// [`Context::providers`] whose subprocesses (helm, command checks) get `env` too (the run's
+    /// `TRACEPARENT`).
+    pub async fn providers_with_env(
+        &self,
+        plan: &Plan,
+        work_dir: &Path,
+        env: &[(String, String)],
+    ) -> Result<Providers, ProviderError> {
         let aws = self.aws(&plan.aws.region).await;
         let poll = self.settings.poll;
         let clients = aws.kube().await?;
         let mut helm = HelmConfig::for_plan(plan, self.settings.exe.clone(), work_dir.to_path_buf())?;
         helm.plain_http_registries = self.settings.helm_plain_http.clone();
+        helm.env.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
         let releases = Arc::new(HelmReleases::new(helm, clients.clone())?);
-        let health = Arc::new(ClusterHealth::new(Arc::new(plan.clone()), clients.clone(), releases.clone()));
+        let health = Arc::new(ClusterHealth::new(Arc::new(plan.clone()), clients.clone(), releases.clone()).with_env(env.to_vec()));
         let eks = aws.eks(&plan.timeouts, poll);
         let workloads = Arc::new(KubeWorkloads::new(clients));
         Ok(Providers {

@@ -103,6 +103,9 @@ pub struct ReapArgs {
     /// Only say what would be deleted.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: tell this plan's notification sinks (`dev-expiring`) about each expired cluster.
+    #[arg(long, value_name = "PLAN", requires = "dry_run")]
+    pub notify: Option<PathBuf>,
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -237,7 +240,16 @@ async fn reap(args: ReapArgs) -> anyhow::Result<Exit> {
             args.yes,
         )?;
     }
-    let report = crate::ops::dev::reap(&context()?, &args.region.region, args.dry_run).await.map_err(ops_error)?;
+    let cx = context()?;
+    let report = crate::ops::dev::reap(&cx, &args.region.region, args.dry_run).await.map_err(ops_error)?;
+    if let Some(path) = &args.notify {
+        let plan = load_plan(path)?;
+        for (sink, result) in crate::ops::dev::tell_expiring(&cx, &plan, &args.region.region, &report.deleted).await {
+            if let Err(why) = result {
+                eprintln!("warning: sink {sink}: {why}");
+            }
+        }
+    }
     if args.output == Output::Json {
         print_json(&report)?;
     } else {

@@ -234,7 +234,7 @@ impl Engine {
                 host: lock::this_host(),
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                trace: Some(self.opts.trace_parent.clone().unwrap_or_else(journal::TraceRef::fresh)),
+                trace: Some(self.opts.trace.clone().unwrap_or_else(journal::TraceRef::fresh)),
             })
             .await?;
         self.state.set_current_run(self.env(), run_id).await?;

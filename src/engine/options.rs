@@ -61,8 +61,8 @@ pub struct EngineOptions {
     /// Interval between attempts of checks that do not set their own (default 10 s); also the
     /// gate re-check interval during bakes.
     pub check_interval: Duration,
-    /// The caller's trace (`TRACEPARENT`) a new run's trace hangs under.
-    pub trace_parent: Option<super::journal::TraceRef>,
+    /// The trace a new run journals (a fresh one when `None`); under the caller's when CI gave one.
+    pub trace: Option<super::journal::TraceRef>,
     /// Interval between polls for a green load balancer address (default 10 s), bounded by the
     /// plan's `timeouts.load_balancer_release`.
     pub address_poll_interval: Duration,
@@ -81,7 +81,7 @@ impl Default for EngineOptions {
             retry: RetryPolicy::default(),
             call_timeout: Duration::from_secs(120),
             check_interval: Duration::from_secs(10),
-            trace_parent: None,
+            trace: None,
             address_poll_interval: Duration::from_secs(10),
             who: super::lock::login_name(),
             progress: Arc::new(NoopSink),

@@ -106,3 +106,24 @@ pub async fn reap(cx: &Context, region: &str, dry_run: bool) -> Result<ReapRepor
     Ok(clusters(cx, region).await?.reap(Timestamp::now(), dry_run).await?)
 }
 
+/// Tells `plan`'s sinks (`dev-expiring`) about each expired dev cluster a dry-run reap found, so
+/// their owners can extend them before the real reap; says per sink and cluster how it went.
+pub async fn tell_expiring(
+    cx: &Context,
+    plan: &crate::plan::Plan,
+    region: &str,
+    expired: &[String],
+) -> Vec<super::notify::SinkResult> {
+    let mut out = Vec::new();
+    let day = Timestamp::now().strftime("%Y%m%d").to_string();
+    for name in expired {
+        let summary = format!("dev cluster {name} in {region} has expired; the next `cutover dev reap` deletes it");
+        // One key per cluster and day: a reap scheduled hourly tells each owner once a day.
+        let id = format!("dev-{region}-{name}-{day}");
+        let mut n = super::notify::blank(plan, crate::plan::NotifyEvent::DevExpiring, name, id, summary);
+        n.next_command = Some(format!("cutover dev extend {name} --ttl 8h --region {region}"));
+        out.extend(super::notify::deliver(cx, plan, None, &n).await);
+    }
+    out
+}
+

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::compose::Context;
+use crate::engine::journal::TraceRef;
 use crate::engine::{Engine, EngineOptions, JournalRecord, ProgressSink, RunOutcome};
 use crate::plan::Plan;
 use crate::providers::StateBackend;
@@ -78,17 +79,25 @@ pub struct Wired {
 
 /// Builds the engine for `plan`: providers, state backend and the caller, from the context.
 pub async fn wire(cx: &Context, plan: Plan, opts: &RunOptions) -> Result<Wired, OpsError> {
+    wire_traced(cx, plan, opts, None).await
+}
+
+/// [`wire`] for a run in `trace`: journaled by a new run, and handed to helm and command checks
+/// as `TRACEPARENT` so what they do can join the run's trace.
+async fn wire_traced(cx: &Context, plan: Plan, opts: &RunOptions, trace: Option<TraceRef>) -> Result<Wired, OpsError> {
     let work = tempfile::Builder::new()
         .prefix("cutover-run-")
         .tempdir()
         .map_err(OpsError::io("create the run's private work directory"))?;
-    let providers = cx.providers(&plan, work.path()).await?;
+    let env: Vec<(String, String)> =
+        trace.iter().map(|t| ("TRACEPARENT".to_string(), crate::telemetry::trace::traceparent(t))).collect();
+    let providers = cx.providers_with_env(&plan, work.path(), &env).await?;
     let state = cx.state(&plan).await;
     let engine_opts = EngineOptions {
         release_concurrency: opts.concurrency.max(1),
         progress: opts.progress.clone(),
         who: cx.caller(&plan.aws.region).await,
-        trace_parent: opts.traceparent.as_deref().and_then(crate::engine::journal::TraceRef::from_traceparent),
+        trace,
         ..EngineOptions::default()
     };
     Ok(Wired { engine: Engine::new(Arc::new(plan), providers, state.clone(), engine_opts), state, _work: work })
@@ -96,7 +105,16 @@ pub async fn wire(cx: &Context, plan: Plan, opts: &RunOptions) -> Result<Wired, 
 
 /// Runs `action` on the plan's environment and returns how it ended.
 pub async fn run(cx: &Context, plan: Plan, action: Action, opts: &RunOptions) -> Result<RunResult, OpsError> {
-    let wired = wire(cx, plan, opts).await?;
+    // A new run's trace: the caller's (CI's TRACEPARENT) or a fresh one; a resumed run keeps its own.
+    let trace = match &action {
+        Action::Apply => Some(opts.traceparent.as_deref().and_then(TraceRef::from_traceparent).unwrap_or_else(TraceRef::fresh)),
+        Action::Resume | Action::Rollback { .. } => super::inspect::history(cx, &plan, None)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|records| crate::telemetry::trace::trace_ref(&records)),
+    };
+    let wired = wire_traced(cx, plan, opts, trace).await?;
     let outcome = match &action {
         Action::Apply => wired.engine.apply().await?,
         Action::Resume => wired.engine.resume().await?,

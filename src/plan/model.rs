@@ -765,13 +765,15 @@ pub enum NotifyEvent {
     Completed,
     /// A drill's verdict (pass, missed RTO, failed), with its report's figures.
     DrillVerdict,
+    /// A dev cluster is past its expiry: the next `cutover dev reap` deletes it.
+    DevExpiring,
     /// A test notification (`cutover notify test`).
     Test,
 }
 
 impl NotifyEvent {
     /// Every event a plan can subscribe to.
-    pub const ALL: [NotifyEvent; 12] = [
+    pub const ALL: [NotifyEvent; 13] = [
         NotifyEvent::RunStarted,
         NotifyEvent::Checkpoint,
         NotifyEvent::TrafficStepStarted,
@@ -784,6 +786,7 @@ impl NotifyEvent {
         NotifyEvent::Refused,
         NotifyEvent::Completed,
         NotifyEvent::DrillVerdict,
+        NotifyEvent::DevExpiring,
     ];
 
     /// The name plans and payloads use.
@@ -801,6 +804,7 @@ impl NotifyEvent {
             NotifyEvent::Refused => "refused",
             NotifyEvent::Completed => "completed",
             NotifyEvent::DrillVerdict => "drill-verdict",
+            NotifyEvent::DevExpiring => "dev-expiring",
             NotifyEvent::Test => "test",
         }
     }

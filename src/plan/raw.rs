@@ -110,7 +110,7 @@ pub struct RawNotify {
     pub format: Option<RawNotifyFormat>,
     /// Events to send (default: all): `run-started`, `checkpoint`, `traffic-step-started`,
     /// `traffic-step-finished`, `gate-failed`, `rolled-back`, `paused`, `waiting`, `needs-attention`,
-    /// `refused`, `completed`, `drill-verdict`.
+    /// `refused`, `completed`, `drill-verdict`, `dev-expiring` (from `cutover dev reap --dry-run --notify PLAN`).
     pub events: Option<Vec<String>>,
     /// Environment variable holding an HMAC secret: requests carry `X-Cutover-Signature: sha256=…`.
     pub secret_from_env: Option<String>,

@@ -34,6 +34,8 @@ pub struct ClusterHealth {
     plan: Arc<Plan>,
     clients: Arc<KubeClients>,
     releases: Arc<dyn ReleaseProvider>,
+    /// More environment for command checks (the run's `TRACEPARENT`).
+    env: Vec<(String, String)>,
 }
 
 impl ClusterHealth {
@@ -47,7 +49,14 @@ impl ClusterHealth {
             plan,
             clients,
             releases,
+            env: Vec::new(),
         }
+    }
+
+    /// Command checks also get `env`.
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> Self {
+        self.env = env;
+        self
     }
 
     fn plan_dir(&self) -> PathBuf {
@@ -204,6 +213,7 @@ impl ClusterHealth {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| invalid(format!("cannot run {program}: {e}")))?;

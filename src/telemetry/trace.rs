@@ -52,6 +52,17 @@ fn is_stop(e: &JournalEvent) -> bool {
     )
 }
 
+/// The run's root span: derived from the trace id, so it is known before the run id (what helm and
+/// command checks are handed as their parent).
+fn root_span_id(trace: &TraceRef) -> SpanId {
+    derived_id(&trace.trace_id, "run")
+}
+
+/// The W3C `traceparent` that puts a subprocess under the run's root span.
+pub fn traceparent(trace: &TraceRef) -> String {
+    format!("00-{}-{}-01", trace.trace_id, root_span_id(trace))
+}
+
 /// The processes of a run: index ranges of the records each appended.
 fn sessions(records: &[JournalRecord]) -> Vec<std::ops::Range<usize>> {
     let starts: Vec<usize> = records
@@ -143,7 +154,7 @@ pub fn spans(records: &[JournalRecord], sessions: &[std::ops::Range<usize>], clu
         ],
         scope: InstrumentationScope::builder("cutover").with_version(env!("CARGO_PKG_VERSION")).build(),
     };
-    let root = derived_id(b.run, "run");
+    let root = root_span_id(&trace);
     let mut out = Vec::new();
     for range in sessions {
         let session = &records[range.clone()];

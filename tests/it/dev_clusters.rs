@@ -190,6 +190,20 @@ async fn the_reaper_deletes_expired_dev_clusters_and_nothing_else() {
     assert!(out.contains("would delete expired-dev"), "{out}");
     assert_eq!(cluster_names(&stack).await, all, "a dry run deletes nothing");
 
+    // A scheduled dry run tells a plan's sinks which clusters are about to go, and how to keep one.
+    let hook = testkit::receiver::Receiver::start(testkit::receiver::Script::always(200, "ok"));
+    let plan = dev_plan(&stack);
+    let text = std::fs::read_to_string(&plan).unwrap();
+    let with_sink = text.replace("  ttl: 8h\n", &format!("  ttl: 8h\n  notify: [{{name: owners, url: \"{}/hook\", format: json, events: [dev-expiring]}}]\n", hook.url()));
+    std::fs::write(&plan, with_sink).unwrap();
+    let args = ["dev", "reap", "--dry-run", "--region", REGION, "--notify", plan.to_str().unwrap()];
+    ok(&cutover(&stack, &args), "dev reap --dry-run --notify");
+    let told: Vec<serde_json::Value> = hook.requests().iter().map(|r| r.json()).collect();
+    assert_eq!(told.len(), 1, "one expired dev cluster: {told:?}");
+    assert_eq!(told[0]["event"], "dev-expiring");
+    assert!(told[0]["summary"].as_str().unwrap().contains("expired-dev"), "{}", told[0]);
+    assert_eq!(told[0]["nextCommand"], format!("cutover dev extend expired-dev --ttl 8h --region {REGION}"));
+
     // down and reap refuse what is not a dev cluster, whatever its name.
     let refused = cutover(&stack, &["dev", "down", "payments-1-32", "--yes", "--region", REGION]);
     assert_eq!(refused.status.code(), Some(8), "{}", String::from_utf8_lossy(&refused.stderr));

@@ -35,7 +35,13 @@ async fn a_run_killed_and_resumed_twice_is_one_trace_under_the_callers_span() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT".to_string(), collector.url()),
         ("TRACEPARENT".to_string(), format!("00-{TRACE_ID}-{CI_SPAN}-01")),
     ]);
-    let up = stack.prepare_upgrade(PlanSpec::default()).await;
+    // A command check records the TRACEPARENT it is handed (helm gets the same).
+    let seen = stack.dir.path().join("traceparent.log");
+    let check = format!(
+        "    - {{name: traced, command: {{run: [sh, -c, 'echo \"$TRACEPARENT\" >> {}']}}}}\n",
+        seen.display()
+    );
+    let up = stack.prepare_upgrade(PlanSpec { extra_checks: check, ..PlanSpec::default() }).await;
     let runs = up.runs_dir();
     let plan = up.plan_arg();
 
@@ -78,6 +84,8 @@ async fn a_run_killed_and_resumed_twice_is_one_trace_under_the_callers_span() {
     let shift = steps.iter().find(|s| s.name == "traffic.shift.100").expect("the last traffic step");
     assert_eq!(attr(shift, "cutover.weight").as_deref(), Some("100"));
     assert_eq!(attr(shift, "cicd.pipeline.task.name").as_deref(), Some("traffic.shift.100"));
+    let handed = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(handed.trim(), format!("00-{TRACE_ID}-{}-01", hex(&root.span_id)), "subprocesses run under the run's root span");
     let checkpoints: usize = processes.iter().map(|p| p.events.iter().filter(|e| e.name == "checkpoint").count()).sum();
     assert!(checkpoints >= 6, "checkpoints are events of the processes: {checkpoints}");
 }

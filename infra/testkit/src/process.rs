@@ -186,13 +186,30 @@ impl Process {
         }
         // Listed before the child dies: once it is gone its children are re-parented and can
         // no longer be told from anyone else's.
-        let descendants = descendants(self.pid());
+        let mut targets = descendants(self.pid());
         // An error here means it already exited; wait() below reaps it either way.
         let _ = self.child.kill();
-        for pid in descendants {
-            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        // SIGKILL takes effect asynchronously, and a helper forked between the listing and the
+        // kill is not in the list: kill again, add what the targets started meanwhile, and wait
+        // (bounded) until none is left running.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            for &pid in &targets {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
             }
+            let newer: Vec<i32> = targets
+                .iter()
+                .flat_map(|&p| descendants(p as u32))
+                .filter(|p| !targets.contains(p))
+                .collect();
+            let running = targets.iter().any(|&p| running(p));
+            targets.extend(newer.iter().copied());
+            if (!running && newer.is_empty()) || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.wait();
         self.reaped = true;
@@ -221,6 +238,14 @@ impl Process {
 }
 
 /// Every process below `root` in the process tree, parents before children, from `/proc`.
+/// Whether `pid` exists and is not a zombie (a killed process not yet reaped by its new parent).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .is_some_and(|zombie| !zombie)
+}
+
 fn descendants(root: u32) -> Vec<i32> {
     let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
         .into_iter()

@@ -2,8 +2,9 @@
 //! the world as last seen, the next commands), `cutover status` and `cutover explain` show the
 //! same one, and the commands it gives work when they are run next — here a held lock (the other
 //! run is alive: follow it), then a gate failing during a bake (traffic back on blue, green kept:
-//! a kubeconfig for green, then tear green down). The refused and waiting stops are run the same
-//! way in `e2e_identity`.
+//! a kubeconfig for green, then tear green down), and a run paused at a failing check (fix it, then
+//! the `resume` given finishes the run). The refused, waiting and hand-edit stops are run the same
+//! way in `e2e_identity`, drift in `capture_replay`.
 
 use crate::support;
 
@@ -91,4 +92,25 @@ async fn a_held_lock_and_a_failed_gate_each_end_with_a_runbook_whose_commands_wo
     assert!(!stack.cluster_exists(GREEN).await, "green is gone");
     let explained = stack.run_cutover(&["explain", plan]);
     assert!(String::from_utf8_lossy(&explained.stdout).contains("needs no runbook"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_run_says_to_resume_and_the_resume_it_gives_finishes_the_run() {
+    let stack = Stack::start(600.0).await;
+    // A check that fails until someone fixes things (here: a file appears).
+    let fixed = stack.dir.path().join("fixed");
+    let check = format!("    - {{name: approval, timeout: 2s, command: {{run: [test, -f, '{}']}}}}\n", fixed.display());
+    let up = stack.prepare_upgrade(PlanSpec { extra_checks: check, on_failure: "pause", ..PlanSpec::default() }).await;
+    let plan = up.plan_arg();
+    let run = stack.spawn_cutover("apply", &["apply", plan, "--yes"]).finish(&stack).await;
+    run.expect_code(5, "paused at the failing check");
+    assert!(run.stdout.contains("CUT-CHK-001") && run.stdout.contains("the run changes nothing until it is resumed"), "{}", run.stdout);
+    let commands = runbook_commands(&run.stdout);
+    let resume = commands.iter().find(|c| c.starts_with("cutover resume")).expect("a resume command");
+    assert!(commands.iter().any(|c| c.starts_with(&format!("cutover rollback {plan} --to "))), "{commands:?}");
+
+    std::fs::write(&fixed, "").unwrap();
+    let out = run_command(&stack, resume);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stack.cluster_exists(support::stack::upgrade::BLUE).await, "the run went on to the end");
 }

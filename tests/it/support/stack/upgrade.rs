@@ -58,6 +58,8 @@ pub struct PlanSpec {
     pub extra_checks: String,
     /// `traffic.gates` (a YAML flow list).
     pub gates: &'static str,
+    /// `onFailure`.
+    pub on_failure: &'static str,
 }
 
 impl Default for PlanSpec {
@@ -73,6 +75,7 @@ impl Default for PlanSpec {
             spec_extra: String::new(),
             extra_checks: String::new(),
             gates: "[smoke]",
+            on_failure: "rollback",
         }
     }
 }
@@ -186,7 +189,7 @@ spec:
     steps: [{{weight: 10, bake: {bake10}}}, {{weight: 50, bake: {bake50}}}, {{weight: 100, bake: {bake100}}}]
     gates: {gates}
   teardown: {{retainBlueFor: {retain}}}
-  onFailure: rollback
+  onFailure: {on_failure}
 {spec_extra}
 "#,
             region = super::REGION,
@@ -198,6 +201,7 @@ spec:
             spec_extra = spec.spec_extra.trim_end(),
             extra_checks = spec.extra_checks.trim_end(),
             gates = spec.gates,
+            on_failure = spec.on_failure,
         )
     }
 }

@@ -55,6 +55,14 @@ pub async fn history_in(state: &dyn StateBackend, env: &str, run: Option<&str>) 
     Ok(crate::engine::history(state, env, run).await?)
 }
 
+/// Run `run` of environment `env` in `state`, as its journal tells it (without the lock).
+pub async fn run_status_in(state: &dyn StateBackend, env: &str, run: &str) -> Result<RunStatus, OpsError> {
+    let records = history_in(state, env, Some(run)).await?;
+    RunStatus::replay(&records).ok_or_else(|| {
+        crate::engine::EngineError::from(crate::engine::JournalError::Empty { run_id: run.to_string() }).into()
+    })
+}
+
 /// [`runs`] of environment `env` in `state`.
 pub async fn runs_in(state: &dyn StateBackend, env: &str) -> Result<Vec<String>, OpsError> {
     Ok(crate::engine::runs(state, env).await?)

@@ -67,6 +67,8 @@ pub fn series(records: &[JournalRecord]) -> Vec<WeightPoint> {
                     _ => continue,
                 };
                 let at = output["insync_at"].as_str().and_then(|t| t.parse().ok()).unwrap_or(r.ts);
+                // The shift's weights are now journaled: its unconfirmed point is superseded.
+                points.retain(|p| p.journaled || p.step != *step);
                 befores.insert(step.clone(), weights(&output["before"]));
                 for w in after {
                     push(&mut points, at, step, &w, true);
@@ -142,6 +144,7 @@ mod tests {
     #[test]
     fn a_completed_run_moves_green_through_each_step_and_retires_blue() {
         let points = series(&golden("completed"));
+        assert!(points.iter().all(|p| p.journaled), "a finished shift leaves no unconfirmed point");
         let journaled: Vec<(Option<u8>, Option<u8>)> =
             points.iter().filter(|p| p.journaled).map(|p| (p.blue, p.green)).collect();
         assert_eq!(

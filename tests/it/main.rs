@@ -16,6 +16,7 @@ mod aws_s3_state;
 mod capture_replay;
 mod cli;
 mod dashboard;
+mod dashboard_browser;
 mod dev_clusters;
 mod dev_rules;
 mod drill_rto;

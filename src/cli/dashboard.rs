@@ -48,8 +48,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         None => None,
     };
     let access = Access::for_listen(args.listen, token).map_err(usage)?;
-    let cx = context()?;
-    let catalog = dashboard::catalog(&cx, &args.states, args.plans.as_deref(), &args.region).await.map_err(usage)?;
+    let cx = std::sync::Arc::new(context()?);
+    let catalog = dashboard::catalog(cx, &args.states, args.plans.as_deref(), &args.region).await.map_err(usage)?;
     for source in &catalog.sources {
         eprintln!("reading {}", source.label);
     }

@@ -8,7 +8,7 @@
 //! server-sent events ([`live`]) that a small embedded script applies.
 //!
 //! Map: [`sources`] (what is read), [`overview`] (every environment and the needs-attention
-//! queue), [`run`] (a run's timeline, bakes, next steps) with [`weights`] (weights over time)
+//! queue) with [`dev`] (dev clusters' expiry from EKS), [`run`] (a run's timeline, bakes, next steps) with [`weights`] (weights over time)
 //! and [`svg`] (the pictures), [`pages`] and [`run_page`] (HTML), [`server`] (routes, headers,
 //! lifetime) with [`auth`] (who may read).
 //!
@@ -17,6 +17,7 @@
 //! their claims and waves as another part of the [`overview`].
 
 pub mod auth;
+pub mod dev;
 pub mod live;
 pub mod overview;
 pub mod pages;

@@ -16,7 +16,9 @@ use crate::plan::{Plan, PlanKind};
 use crate::providers::LockInfo;
 use crate::providers::weights::RecordWeights;
 
+use super::dev::Listing;
 use super::sources::Catalog;
+use crate::dev::clusters::DevClusterView;
 use super::weights;
 
 /// How many environments are read at once.
@@ -43,6 +45,8 @@ pub struct EnvRow {
     pub drill: Option<JournaledVerdict>,
     /// Why the environment could not be read.
     pub error: Option<String>,
+    /// The environment's dev cluster as EKS lists it (DevCluster plans' regions only).
+    pub dev: Option<DevClusterView>,
 }
 
 impl EnvRow {
@@ -80,6 +84,8 @@ pub enum Urgency {
     Refused,
     /// A wait is over: `resume` continues it.
     WaitDue,
+    /// A dev cluster's TTL ran out: `cutover dev extend` or `dev reap`.
+    DevExpired,
 }
 
 impl Urgency {
@@ -92,6 +98,7 @@ impl Urgency {
             Urgency::RolledBack => "failed, rolled back",
             Urgency::Refused => "refused",
             Urgency::WaitDue => "wait due",
+            Urgency::DevExpired => "dev cluster expired",
         }
     }
 }
@@ -101,8 +108,10 @@ impl Urgency {
 pub struct Attention {
     /// How urgent.
     pub urgency: Urgency,
-    /// Index of the environment's row.
-    pub row: usize,
+    /// The environment (or dev cluster) concerned.
+    pub env: String,
+    /// Where to look: the run, else the environment; `None` for a cluster with no state here.
+    pub link: Option<String>,
     /// What is wrong, in one line.
     pub text: String,
 }
@@ -116,6 +125,8 @@ pub struct Overview {
     pub attention: Vec<Attention>,
     /// Plans that could not be loaded.
     pub plan_problems: Vec<String>,
+    /// Dev clusters of the DevCluster plans' regions, from EKS.
+    pub dev: Listing,
     /// When it was read.
     pub now: Timestamp,
 }
@@ -162,8 +173,26 @@ pub async fn overview(catalog: &Arc<Catalog>, timeout: Duration) -> Overview {
     rows.sort_by(|a, b| (&a.source_label, &a.env).cmp(&(&b.source_label, &b.env)));
     // An S3 prefix may list a folder that holds no environment (a nested prefix): leave it out.
     rows.retain(|r| r.status.is_some() || r.lock.is_some() || r.plan.is_some() || r.error.is_some());
-    let attention = attention(&rows, now);
-    Overview { rows, attention, plan_problems: catalog.plan_problems.clone(), now }
+    let dev = catalog.dev.list(timeout).await;
+    for row in &mut rows {
+        row.dev = dev.clusters.iter().find(|(_, c)| c.plan == row.env).map(|(_, c)| c.clone());
+    }
+    let mut attention = attention(&rows, now);
+    for (region, c) in dev.clusters.iter().filter(|(_, c)| c.expired) {
+        let row = rows.iter().find(|r| r.env == c.plan);
+        attention.push(Attention {
+            urgency: Urgency::DevExpired,
+            env: c.name.clone(),
+            link: row.map(|r| super::pages::env_link(&r.source, &r.env)),
+            text: format!(
+                "{} (owner {}, {region}): `cutover dev extend {} --ttl 4h` or `cutover dev reap`",
+                c.expires_in(),
+                c.owner,
+                c.name
+            ),
+        });
+    }
+    Overview { rows, attention, plan_problems: catalog.plan_problems.clone(), dev, now }
 }
 
 fn error_row(catalog: &Catalog, si: usize, env: &str, error: String) -> EnvRow {
@@ -178,6 +207,7 @@ fn error_row(catalog: &Catalog, si: usize, env: &str, error: String) -> EnvRow {
         plan: catalog.plan(&source.id, env).cloned(),
         drill: None,
         error: Some(error),
+        dev: None,
     }
 }
 
@@ -210,8 +240,12 @@ async fn read_env(catalog: &Catalog, si: usize, env: &str) -> EnvRow {
 /// The queue: one item per environment that needs a person, most urgent first.
 pub fn attention(rows: &[EnvRow], now: Timestamp) -> Vec<Attention> {
     let mut items = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        let item = |urgency, text: String| Attention { urgency, row: i, text };
+    for row in rows {
+        let link = match &row.status {
+            Some(s) => super::pages::run_link(&row.source, &row.env, &s.run_id),
+            None => super::pages::env_link(&row.source, &row.env),
+        };
+        let item = |urgency, text: String| Attention { urgency, env: row.env.clone(), link: Some(link.clone()), text };
         if let Some(error) = &row.error {
             items.push(item(Urgency::NeedsAttention, format!("cannot be read: {error}")));
             continue;

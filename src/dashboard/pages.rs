@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use maud::{DOCTYPE, Markup, html};
 
-use crate::engine::RunPhase;
+use crate::engine::{RunPhase, RunStatus};
 
 use super::overview::{EnvRow, Overview, is_dev};
 
@@ -71,9 +71,23 @@ pub fn layout(title: &str, live: Option<&str>, body: Markup) -> Markup {
     }
 }
 
-/// A run phase as a short badge.
-pub fn phase_badge(phase: &RunPhase) -> Markup {
-    let class = match phase {
+/// Where a run stands in a few words, knowing the lock: a run whose journal says "running" is
+/// running while a process holds the lock for it, and was interrupted otherwise.
+pub fn phase_label(status: &RunStatus) -> String {
+    match (&status.phase, &status.lock) {
+        (RunPhase::Running, Some(l)) if l.run_id == status.run_id => "running".into(),
+        (RunPhase::RollingBack { .. }, Some(l)) if l.run_id == status.run_id => status.phase.describe(),
+        (RunPhase::Running | RunPhase::RollingBack { .. }, _) => {
+            format!("{}, interrupted: no process holds the lock", status.phase.describe().trim_end_matches(", or stopped by a crash"))
+        }
+        _ => status.phase.describe(),
+    }
+}
+
+/// A run's state as a short badge.
+pub fn phase_badge(status: &RunStatus) -> Markup {
+    let class = match &status.phase {
+        RunPhase::Running | RunPhase::RollingBack { .. } if status.lock.is_none() => "warn",
         RunPhase::Running | RunPhase::RollingBack { .. } => "running",
         RunPhase::Completed => "ok",
         RunPhase::Waiting { .. } => "waiting",
@@ -81,7 +95,7 @@ pub fn phase_badge(phase: &RunPhase) -> Markup {
         RunPhase::Paused { .. } | RunPhase::RolledBack { .. } | RunPhase::Refused { .. } => "warn",
         RunPhase::NeedsAttention { .. } => "bad",
     };
-    html! { span.badge.(class) { (phase.describe()) } }
+    html! { span.badge.(class) { (phase_label(status)) } }
 }
 
 /// The overview page.
@@ -109,13 +123,12 @@ fn attention(ov: &Overview) -> Markup {
         } @else {
             ol.attention {
                 @for item in &ov.attention {
-                    @let row = &ov.rows[item.row];
                     li.(format!("u-{:?}", item.urgency).to_lowercase()) {
                         span.badge.warn { (item.urgency.label()) }
                         " "
-                        @match &row.status {
-                            Some(s) => a href=(run_link(&row.source, &row.env, &s.run_id)) { (row.env) },
-                            None => a href=(env_link(&row.source, &row.env)) { (row.env) },
+                        @match &item.link {
+                            Some(link) => a href=(link) { (item.env) },
+                            None => strong { (item.env) },
                         }
                         " — " (item.text)
                     }
@@ -124,6 +137,9 @@ fn attention(ov: &Overview) -> Markup {
         }
         @for problem in &ov.plan_problems {
             p.warn { "Plan not loaded: " (problem) }
+        }
+        @for problem in &ov.dev.problems {
+            p.warn { "Dev clusters not listed: " (problem) }
         }
     }
 }
@@ -145,6 +161,20 @@ fn environments(ov: &Overview) -> Markup {
             }
         }
         @if ov.rows.is_empty() { p.muted { "No environment has state in these backends yet." } }
+        @if !ov.dev.clusters.is_empty() {
+            h2 { "Dev clusters" }
+            table.dev #dev-clusters {
+                thead { tr { th { "cluster" } th { "region" } th { "environment" } th { "owner" } th { "status" } th { "nodes" } th { "expires" } } }
+                tbody {
+                    @for (region, c) in &ov.dev.clusters {
+                        tr data-cluster=(c.name) {
+                            td { (c.name) } td { (region) } td { (c.plan) } td { (c.owner) } td { (format!("{:?}", c.status)) }
+                            td { (c.nodes) } td.bad[c.expired] { (when(c.expires_at)) " (" (c.expires_in()) ")" }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -152,14 +182,21 @@ fn env_row(row: &EnvRow, now: Timestamp, several_sources: bool) -> Markup {
     html! {
         tr data-env=(row.env) {
             td { a href=(env_link(&row.source, &row.env)) { (row.env) } }
-            td { (row.kind()) @if is_dev(row) { " (dev)" } }
+            td {
+                (row.kind())
+                @if let Some(d) = &row.dev {
+                    br; span.(if d.expired { "bad" } else { "muted" }) title=(format!("expires at {}", when(d.expires_at))) {
+                        @if d.expired { (d.expires_in()) } @else { "expires in " (d.expires_in()) }
+                    }
+                } @else if is_dev(row) { " (dev)" }
+            }
             @match (&row.status, &row.error) {
                 (_, Some(error)) => td colspan="4" .bad { (error) },
                 (None, None) => td colspan="4" .muted { "no run yet" },
                 (Some(s), None) => {
                     td { a href=(run_link(&row.source, &row.env, &s.run_id)) { (s.run_id) } }
                     td {
-                        (phase_badge(&s.phase))
+                        (phase_badge(s))
                         @if let Some(d) = &row.drill {
                             " " span.badge.(if d.verdict == crate::drill::Verdict::Pass { "ok" } else { "bad" }) {
                                 "drill " (d.verdict.label())
@@ -205,7 +242,7 @@ pub fn env_page(source: &str, label: &str, env: &str, runs: &[(String, Result<cr
                         tr {
                             td { a href=(run_link(source, env, run)) { (run) } }
                             @match status {
-                                Ok(s) => { td { (when(s.started_at)) } td { (s.started_by) } td { (phase_badge(&s.phase)) } }
+                                Ok(s) => { td { (when(s.started_at)) } td { (s.started_by) } td { (phase_badge(s)) } }
                                 Err(e) => td colspan="3" .bad { (e) },
                             }
                         }

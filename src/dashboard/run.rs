@@ -319,7 +319,7 @@ pub fn next_steps(status: &RunStatus, plan: Option<&Plan>) -> NextSteps {
     let p = plan.map_or_else(|| "PLAN".to_string(), |p| p.source.display().to_string());
     let summary = match status.phase.outcome() {
         Some(outcome) => outcome.describe(),
-        None => status.phase.describe(),
+        None => super::pages::phase_label(status),
     };
     let cmd = |c: String, why: &'static str| Suggested { command: c, why };
     let status_cmd = cmd(format!("cutover status {p}"), "where the run stands and who holds the lock");

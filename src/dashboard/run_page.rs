@@ -70,7 +70,7 @@ fn header(view: &RunView) -> Markup {
     html! {
         h1 { (s.plan) " " span.muted { (s.kind) } }
         p {
-            (phase_badge(&s.phase))
+            (phase_badge(s))
             " run " code { (s.run_id) } " started " (when(s.started_at)) " by " (s.started_by)
             "; last journal record " (when(s.updated_at)) " (" (ago(s.updated_at, view.now)) " ago, seq " span #last-seq { (view.last_seq) } ")"
         }

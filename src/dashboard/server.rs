@@ -215,7 +215,12 @@ async fn env_page(State(app): State<App>, Path((source, env)): Path<(String, Str
         let lock = crate::ops::inspect::lock_in(state, &env).await?;
         let mut runs = Vec::new();
         for run in crate::ops::inspect::runs_in(state, &env).await? {
-            let status = crate::ops::inspect::run_status_in(state, &env, &run).await.map_err(|e| e.to_string());
+            let mut status = crate::ops::inspect::run_status_in(state, &env, &run).await.map_err(|e| e.to_string());
+            if let (Ok(s), Some(l)) = (&mut status, &lock)
+                && l.run_id == run
+            {
+                s.lock = Some(l.clone());
+            }
             runs.push((run, status));
         }
         Ok::<_, crate::ops::OpsError>((runs, lock))

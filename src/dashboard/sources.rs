@@ -56,7 +56,8 @@ pub struct Source {
     pub state: Arc<dyn StateBackend>,
 }
 
-/// Everything the dashboard reads: its sources, and the plans found for their environments.
+/// Everything the dashboard reads: its sources, the plans found for their environments, and
+/// the dev clusters of the DevCluster plans' regions.
 pub struct Catalog {
     /// The state backends, in the order given (command line first, then the plans').
     pub sources: Vec<Source>,
@@ -64,6 +65,8 @@ pub struct Catalog {
     pub plans: HashMap<(String, String), Arc<Plan>>,
     /// Plan files in `--plans` that could not be loaded, with why (shown, never fatal).
     pub plan_problems: Vec<String>,
+    /// Dev clusters (from EKS) of the regions DevCluster plans name.
+    pub dev: super::dev::DevClusters,
 }
 
 impl Catalog {
@@ -100,30 +103,42 @@ fn source_id(label: &str) -> String {
 /// Builds the catalog: every `--state`, then every plan's state backend from `plans_dir`
 /// (`*.yaml` and `*.yml` directly in it). `region` reaches S3 buckets given on the command line.
 pub async fn catalog(
-    cx: &Context,
+    cx: Arc<Context>,
     states: &[StateArg],
     plans_dir: Option<&Path>,
     region: &str,
 ) -> Result<Catalog, DashboardError> {
-    let mut catalog = Catalog { sources: Vec::new(), plans: HashMap::new(), plan_problems: Vec::new() };
+    let mut catalog = Catalog {
+        sources: Vec::new(),
+        plans: HashMap::new(),
+        plan_problems: Vec::new(),
+        dev: super::dev::DevClusters::new(cx.clone(), Default::default()),
+    };
+    let mut dev_regions = std::collections::BTreeSet::new();
     for arg in states {
-        add_source(cx, &mut catalog, arg.spec(), region).await;
+        add_source(&cx, &mut catalog, arg.spec(), region).await;
     }
     if let Some(dir) = plans_dir {
         for path in plan_files(dir)? {
             match crate::ops::load_plan(&path) {
                 Ok(plan) => {
-                    let id = add_source(cx, &mut catalog, &plan.state, &plan.aws.region).await;
+                    if plan.kind == crate::plan::PlanKind::DevCluster {
+                        dev_regions.insert(plan.aws.region.clone());
+                    }
+                    let id = add_source(&cx, &mut catalog, &plan.state, &plan.aws.region).await;
                     catalog.plans.insert((id, plan.metadata.name.clone()), Arc::new(plan));
                 }
                 Err(e) => catalog.plan_problems.push(e.to_string()),
             }
         }
     }
+    catalog.dev = super::dev::DevClusters::new(cx, dev_regions);
     if catalog.sources.is_empty() {
-        return Err(DashboardError::Usage(
-            "nothing to show: give --state local:DIR or s3://BUCKET/PREFIX, or --plans DIR".into(),
-        ));
+        let mut why = "nothing to show: give --state local:DIR or s3://BUCKET/PREFIX, or --plans DIR with valid plans".to_string();
+        for problem in &catalog.plan_problems {
+            why.push_str(&format!("\n  plan not loaded: {problem}"));
+        }
+        return Err(DashboardError::Usage(why));
     }
     Ok(catalog)
 }

@@ -185,3 +185,80 @@ async fn off_loopback_it_refuses_to_start_without_a_token_then_every_request_nee
     assert!(stderr.contains("refused"), "refusals are logged: {stderr}");
     assert!(!stderr.contains(TOKEN), "the token must never be logged: {stderr}");
 }
+
+/// A cluster made with the SDK, tagged as a dev cluster of environment `name` expiring at `expires`.
+async fn dev_cluster(stack: &crate::support::stack::Stack, name: &str, expires: &str) {
+    let eks = stack.eks().await;
+    let tags = [
+        ("cutover.dev/kind", "dev"),
+        ("cutover.dev/plan", name),
+        ("cutover.dev/run-id", "20260101T000000Z-abcd"),
+        ("cutover.dev/owner", "ana@example.com"),
+        ("cutover.dev/expires-at", expires),
+    ];
+    let mut create = eks
+        .create_cluster()
+        .name(name)
+        .version("1.32")
+        .role_arn("arn:aws:iam::111122223333:role/eks-cluster")
+        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-a").subnet_ids("subnet-b").build());
+    for (k, v) in tags {
+        create = create.tags(k, v);
+    }
+    create.send().await.expect("create cluster");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_clusters_show_their_expiry_and_an_expired_one_is_queued() {
+    let stack = crate::support::stack::Stack::start(600.0).await;
+    dev_cluster(&stack, "ana-dev", "2020-01-01T00:00:00Z").await;
+    dev_cluster(&stack, "bo-dev", "2999-01-01T00:00:00Z").await;
+    let plans = stack.dir.path().join("plans");
+    std::fs::create_dir_all(&plans).unwrap();
+    std::fs::write(
+        plans.join("dev.yaml"),
+        format!(
+            "apiVersion: cutover.dev/v1\nkind: DevCluster\nmetadata: {{name: shop-dev, owner: shop@example.com}}\nspec:\n  aws: {{region: {region}}}\n  \
+             state: {{backend: local, path: .cutover}}\n  green:\n    cluster: shop-dev\n    version: \"1.32\"\n    \
+             roleArn: arn:aws:iam::111122223333:role/eks-cluster\n    subnets: [subnet-a, subnet-b]\n    nodegroups:\n      - {{name: dev, instanceTypes: [t3.large], \
+             scaling: {{min: 1, desired: 1, max: 2}}, nodeRoleArn: arn:aws:iam::111122223333:role/eks-node}}\n  helm: {{version: \"3.19.0\"}}\n  ttl: 8h\n",
+            region = crate::support::stack::REGION
+        ),
+    )
+    .unwrap();
+    // A journal for one of them, so its environment row carries the expiry too.
+    let mut j = JournalWriter::new(&plans.join(".cutover"), "ana-dev", "20260301T090000Z-dddd");
+    j.started("ana-dev", "ana").append(JournalEvent::RunCompleted);
+
+    let mut child = tokio::process::Command::from(stack.cutover(&["dashboard", "--plans", plans.to_str().unwrap(), "--listen", "127.0.0.1:0"]))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(20), stdout.next_line()).await.expect("the URL in time").unwrap().unwrap();
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    let page = get(addr, "/", &addr.to_string(), &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (queue, rest) = page.body.split_once("id=\"environments\"").unwrap();
+    assert!(queue.contains("dev cluster expired") && queue.contains("ana-dev") && queue.contains("cutover dev extend ana-dev"), "{queue}");
+    assert!(!queue.contains("bo-dev"), "a fresh dev cluster needs nobody: {queue}");
+    let dev = rest.split_once("id=\"dev-clusters\"").expect("the dev clusters' table").1;
+    assert!(dev.contains("data-cluster=\"ana-dev\"") && dev.contains("data-cluster=\"bo-dev\""), "{dev}");
+    assert!(dev.contains("2999-01-01 00:00:00Z"), "the expiry is shown: {dev}");
+    let row = rest.split("data-env=\"ana-dev\"").nth(1).expect("ana-dev's row").split("</tr>").next().unwrap();
+    assert!(row.contains("expired"), "the environment row says it expired: {row}");
+}
+
+#[test]
+fn no_dashboard_code_bypasses_escaping() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/dashboard");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+            assert!(!code.contains("PreEscaped"), "{} splices unescaped markup", path.display());
+        }
+    }
+}

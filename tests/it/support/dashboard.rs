@@ -75,9 +75,9 @@ pub fn xss_run(state: &Path, env: &str) {
 
 /// The dashboard over `state`, on a free loopback port, with a 100 ms journal poll.
 pub async fn serve(state: &Path, access: Option<Access>) -> Running {
-    let cx = cutover::compose::Context::from_env().unwrap();
+    let cx = std::sync::Arc::new(cutover::compose::Context::from_env().unwrap());
     let arg: StateArg = format!("local:{}", state.display()).parse().unwrap();
-    let catalog = dashboard::catalog(&cx, &[arg], None, "us-east-1").await.unwrap();
+    let catalog = dashboard::catalog(cx, &[arg], None, "us-east-1").await.unwrap();
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut config = Config::new(listen, access.unwrap_or(Access::LoopbackOnly));
     config.poll = Duration::from_millis(100);

@@ -184,16 +184,17 @@ fn fragments(f: &RunFollow, view: &RunView) -> Vec<(&'static str, Markup)> {
     run_page::fragments(&at, view)
 }
 
-/// The overview's stream: its parts again whenever they change (checked every poll, at most
-/// every `every`, since it reads every environment).
+/// The overview's stream: its parts again whenever they change (checked every `every`, since it
+/// reads every environment). `shown` is the fingerprint of what the page already shows.
 pub fn follow_overview(
     mut follow: Follow,
     every: Duration,
+    shown: Option<u64>,
     guard: StreamGuard,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     follow.poll = every;
     let born = Instant::now();
-    futures_util::stream::unfold((follow, guard, None::<u64>, 0u64), move |(mut follow, guard, mut last, mut n)| async move {
+    futures_util::stream::unfold((follow, guard, shown, 0u64), move |(mut follow, guard, mut last, mut n)| async move {
         loop {
             if !follow.tick(born).await {
                 return None;
@@ -212,7 +213,7 @@ pub fn follow_overview(
 
 /// A hash of the rendered parts. They change on their own at most once a minute (the overview
 /// shows ages in minutes), so an unchanged fleet sends nothing.
-fn fingerprint(parts: &[(&'static str, Markup)]) -> u64 {
+pub fn fingerprint(parts: &[(&'static str, Markup)]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for (id, m) in parts {

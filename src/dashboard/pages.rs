@@ -98,11 +98,13 @@ pub fn phase_badge(status: &RunStatus) -> Markup {
     html! { span.badge.(class) { (phase_label(status)) } }
 }
 
-/// The overview page.
+/// The overview page. Its stream is told what the page shows (`?v=`), so it sends the parts
+/// only once they differ from it.
 pub fn overview_page(ov: &Overview) -> Markup {
+    let live = format!("/events?v={}", super::live::fingerprint(&overview_fragments(ov)));
     layout(
         "Environments",
-        Some("/events"),
+        Some(&live),
         html! {
             section #attention { (attention(ov)) }
             section #environments { (environments(ov)) }

@@ -201,9 +201,14 @@ async fn overview_page(State(app): State<App>) -> Response {
     Html(pages::overview_page(&ov).into_string()).into_response()
 }
 
-async fn overview_events(State(app): State<App>) -> Response {
+#[derive(Deserialize)]
+struct OverviewQuery {
+    v: Option<u64>,
+}
+
+async fn overview_events(State(app): State<App>, Query(q): Query<OverviewQuery>) -> Response {
     let guard = StreamGuard::new(&app.streams);
-    let stream = live::follow_overview(app.follow(), app.config.overview_poll, guard);
+    let stream = live::follow_overview(app.follow(), app.config.overview_poll, q.v, guard);
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 

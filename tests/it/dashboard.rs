@@ -4,14 +4,12 @@
 //! loopback host names only without a token, the bearer token on every request off loopback
 //! (through the binary), nothing but GET. The real-browser tests are in `dashboard_browser`.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use cutover::engine::JournalEvent;
 use serde_json::json;
-use tokio::io::AsyncBufReadExt;
 
-use crate::support::dashboard::{EventStream, JournalWriter, get, request, serve, xss_run};
+use crate::support::dashboard::{EventStream, JournalWriter, get, request, serve, spawn_binary, xss_run};
 
 /// Three environments: one completed, one paused at a failed step, one whose process died mid-run.
 fn three_environments(state: &std::path::Path) {
@@ -154,18 +152,9 @@ async fn off_loopback_it_refuses_to_start_without_a_token_then_every_request_nee
     assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--token-from-env"));
 
-    let mut child = tokio::process::Command::new(cutover)
-        .args(["dashboard", "--state", &state, "--listen", "0.0.0.0:0", "--token-from-env", "DASH_TOKEN", "-vv"])
-        .env("DASH_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(20), stdout.next_line()).await.expect("the URL in time").unwrap().unwrap();
-    let port: u16 = url.trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap();
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut cmd = std::process::Command::new(cutover);
+    cmd.args(["dashboard", "--state", &state, "--listen", "0.0.0.0:0", "--token-from-env", "DASH_TOKEN", "-vv"]).env("DASH_TOKEN", TOKEN);
+    let (mut child, addr) = spawn_binary(cmd, true).await;
 
     let none = get(addr, "/", &addr.to_string(), &[]).await;
     assert_eq!(none.status, 401);
@@ -186,9 +175,8 @@ async fn off_loopback_it_refuses_to_start_without_a_token_then_every_request_nee
     assert!(!stderr.contains(TOKEN), "the token must never be logged: {stderr}");
 }
 
-/// A cluster made with the SDK, tagged as a dev cluster of environment `name` expiring at `expires`.
+/// A dev cluster of environment `name` (its own), owned by ana, expiring at `expires`.
 async fn dev_cluster(stack: &crate::support::stack::Stack, name: &str, expires: &str) {
-    let eks = stack.eks().await;
     let tags = [
         ("cutover.dev/kind", "dev"),
         ("cutover.dev/plan", name),
@@ -196,16 +184,7 @@ async fn dev_cluster(stack: &crate::support::stack::Stack, name: &str, expires: 
         ("cutover.dev/owner", "ana@example.com"),
         ("cutover.dev/expires-at", expires),
     ];
-    let mut create = eks
-        .create_cluster()
-        .name(name)
-        .version("1.32")
-        .role_arn("arn:aws:iam::111122223333:role/eks-cluster")
-        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-a").subnet_ids("subnet-b").build());
-    for (k, v) in tags {
-        create = create.tags(k, v);
-    }
-    create.send().await.expect("create cluster");
+    crate::dev_clusters::make_cluster(stack, name, &tags).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,14 +209,8 @@ async fn dev_clusters_show_their_expiry_and_an_expired_one_is_queued() {
     let mut j = JournalWriter::new(&plans.join(".cutover"), "ana-dev", "20260301T090000Z-dddd");
     j.started("ana-dev", "ana").append(JournalEvent::RunCompleted);
 
-    let mut child = tokio::process::Command::from(stack.cutover(&["dashboard", "--plans", plans.to_str().unwrap(), "--listen", "127.0.0.1:0"]))
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(20), stdout.next_line()).await.expect("the URL in time").unwrap().unwrap();
-    let addr: std::net::SocketAddr = url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    let cmd = stack.cutover(&["dashboard", "--plans", plans.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    let (_child, addr) = spawn_binary(cmd, false).await;
     let page = get(addr, "/", &addr.to_string(), &[]).await;
     assert_eq!(page.status, 200, "{}", page.body);
     let (queue, rest) = page.body.split_once("id=\"environments\"").unwrap();

@@ -6,16 +6,14 @@
 //! XSS probe in a journal renders as text. Screenshots go to `<target>/screenshots/`.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use testkit::browser::{ChromeDriver, artifacts_dir};
-use tokio::io::AsyncBufReadExt;
 
-use crate::support::dashboard::{PROBE, serve, xss_run};
+use crate::support::dashboard::{PROBE, serve, spawn_binary, xss_run};
 use crate::support::stack::Stack;
 use crate::support::stack::run::{checkpoint, journal, started};
 use crate::support::stack::upgrade::{ENV, PlanSpec, Upgrade};
@@ -38,16 +36,39 @@ async fn screenshot(client: &Client, name: &str) -> PathBuf {
     path
 }
 
+/// The text of every element `css` matches, read in one script: the live stream may replace
+/// the elements at any moment, so they are never held between two WebDriver calls.
 async fn texts(client: &Client, css: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in client.find_all(Locator::Css(css)).await.unwrap() {
-        out.push(e.text().await.unwrap_or_default());
-    }
-    out
+    let found = client
+        .execute("return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent.trim())", vec![json!(css)])
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
 }
 
-/// Polls `probe` on the page every 100 ms until it yields, for at most `within`.
-async fn eventually<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
+/// The first element `css` matches: its text, waiting up to 10 s for it to appear.
+async fn text(client: &Client, css: &str) -> String {
+    let found = eventually_or_page(client, css, Duration::from_secs(10), || async { texts(client, css).await.into_iter().next() }).await;
+    found
+}
+
+/// Goes where the first link `css` matches points (instead of clicking an element the stream
+/// may have just replaced).
+async fn follow_link(client: &Client, css: &str) {
+    let href = eventually_or_page(client, css, Duration::from_secs(10), || async {
+        let href = client
+            .execute("const a = document.querySelector(arguments[0]); return a ? a.href : null", vec![json!(css)])
+            .await
+            .unwrap();
+        href.as_str().map(str::to_string)
+    })
+    .await;
+    client.goto(&href).await.unwrap();
+}
+
+/// Polls `probe` every 100 ms until it yields, for at most `within`; fails with the page's text,
+/// so the failure shows what was there instead.
+async fn eventually_or_page<T, F, Fut>(client: &Client, what: &str, within: Duration, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -57,7 +78,11 @@ where
         if let Some(v) = probe().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the page never showed {what}");
+        if tokio::time::Instant::now() >= deadline {
+            let url = client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let page = client.execute("return document.body ? document.body.innerText : ''", vec![]).await.unwrap_or_default();
+            panic!("the page never showed {what}\n--- {url}\n{}", page.as_str().unwrap_or_default());
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -76,15 +101,8 @@ async fn dashboard(stack: &Stack, up: &Upgrade) -> (tokio::process::Child, Strin
     let state = format!("local:{}", up.state.display());
     let plans = stack.dir.path().display().to_string();
     let cmd = stack.cutover(&["dashboard", "--state", &state, "--plans", &plans, "--listen", "127.0.0.1:0"]);
-    let mut child = tokio::process::Command::from(cmd)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.expect("the dashboard's URL").unwrap().unwrap();
-    (child, url)
+    let (child, addr) = spawn_binary(cmd, false).await;
+    (child, format!("http://{addr}/"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +116,7 @@ async fn a_live_upgrade_fills_the_run_page_without_reload_and_the_chart_ends_at_
     // Before any run, the plan's environment is listed from --plans.
     client.goto(&url).await.unwrap();
     let row = format!("tr[data-env='{ENV}']");
-    eventually("the environment's row", Duration::from_secs(10), || async { client.find(Locator::Css(&row)).await.ok() }).await;
+    text(&client, &row).await;
     mark(&client).await;
 
     let mut run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]);
@@ -107,19 +125,19 @@ async fn a_live_upgrade_fills_the_run_page_without_reload_and_the_chart_ends_at_
 
     // The overview picks the run up by itself (its stream), with a link to the run.
     let link = format!("{row} a[href*='/runs/']");
-    let run_link = eventually("the run in the environment list", Duration::from_secs(10), || async {
-        client.find(Locator::Css(&link)).await.ok()
+    eventually_or_page(&client, "the run in the environment list", Duration::from_secs(10), || async {
+        (!texts(&client, &link).await.is_empty()).then_some(())
     })
     .await;
     assert!(not_reloaded(&client).await, "the overview updated without a reload");
     screenshot(&client, "dashboard-overview-live").await;
-    run_link.click().await.unwrap();
+    follow_link(&client, &link).await;
 
     // The run page: steps are added while the run goes on, without a reload.
-    eventually("the timeline", Duration::from_secs(10), || async { client.find(Locator::Css("#timeline-chart")).await.ok() }).await;
+    text(&client, "#timeline-chart").await;
     mark(&client).await;
     let first = texts(&client, "#timeline-chart .step-name").await;
-    let grown = eventually("new steps in the timeline", Duration::from_secs(60), || async {
+    let grown = eventually_or_page(&client, "new steps in the timeline", Duration::from_secs(60), || async {
         let now = texts(&client, "#timeline-chart .step-name").await;
         (now.len() > first.len() + 2).then_some(now)
     })
@@ -130,8 +148,8 @@ async fn a_live_upgrade_fills_the_run_page_without_reload_and_the_chart_ends_at_
 
     let finished = run.finish(&stack).await;
     finished.expect_code(0, "cutover apply");
-    let outcome = eventually("the completed outcome", Duration::from_secs(10), || async {
-        let text = client.find(Locator::Css("#outcome")).await.ok()?.text().await.ok()?;
+    let outcome = eventually_or_page(&client, "the completed outcome", Duration::from_secs(10), || async {
+        let text = texts(&client, "#outcome").await.into_iter().next()?;
         (text == "run completed").then_some(text)
     })
     .await;
@@ -150,7 +168,7 @@ async fn a_live_upgrade_fills_the_run_page_without_reload_and_the_chart_ends_at_
     // A step selected by URL: its records, highlighted in the timeline.
     let step_url = format!("{}?step=traffic.shift.50", client.current_url().await.unwrap().as_str().split('?').next().unwrap());
     client.goto(&step_url).await.unwrap();
-    let detail = client.find(Locator::Css("#step-detail")).await.unwrap().text().await.unwrap();
+    let detail = text(&client, "#step-detail").await;
     assert!(detail.contains("step-done") && detail.contains("\"weight\": 50"), "{detail}");
     assert_eq!(texts(&client, "#timeline-chart .step.selected .step-name").await, ["traffic.shift.50"]);
     screenshot(&client, "dashboard-run").await;
@@ -172,13 +190,14 @@ async fn a_run_whose_gate_fails_shows_its_cause_and_what_to_run_next() {
     let driver = ChromeDriver::start();
     let client = session(&driver).await;
     client.goto(&url).await.unwrap();
+    text(&client, "#attention").await;
     let queued = texts(&client, "#attention li").await;
     assert!(
         queued.iter().any(|q| q.contains(ENV) && q.contains("failed, rolled back") && q.contains("smoke")),
         "the failed run is queued first: {queued:?}"
     );
-    client.find(Locator::Css(&format!("#attention a[href*='/runs/']"))).await.unwrap().click().await.unwrap();
-    let outcome = client.find(Locator::Css("#outcome")).await.unwrap().text().await.unwrap();
+    follow_link(&client, "#attention a[href*='/runs/']").await;
+    let outcome = text(&client, "#outcome").await;
     assert!(
         outcome.starts_with("run failed and was rolled back to verified:") && outcome.contains("smoke"),
         "RunOutcome::describe() with the cause: {outcome}"
@@ -208,16 +227,18 @@ async fn markup_in_a_journal_renders_as_text_in_the_browser() {
     let driver = ChromeDriver::start();
     let client = session(&driver).await;
     client.goto(&dash.url()).await.unwrap();
+    text(&client, "#attention").await;
     let queued = texts(&client, "#attention li").await;
     assert!(queued.iter().any(|q| q.contains(PROBE)), "the probe is shown as text in the queue: {queued:?}");
-    client.find(Locator::Css("#attention a")).await.unwrap().click().await.unwrap();
+    follow_link(&client, "#attention a").await;
+    text(&client, "#run-header").await;
     let step = format!("{}?step=releases.install.api", client.current_url().await.unwrap());
     client.goto(&step).await.unwrap();
-    let header = client.find(Locator::Css("#run-header h1")).await.unwrap().text().await.unwrap();
+    let header = text(&client, "#run-header h1").await;
     assert!(header.contains(PROBE), "the plan name is text: {header}");
-    let outcome = client.find(Locator::Css("#outcome")).await.unwrap().text().await.unwrap();
+    let outcome = text(&client, "#outcome").await;
     assert!(outcome.contains(PROBE), "the cause is text: {outcome}");
-    let detail = client.find(Locator::Css("#step-detail")).await.unwrap().text().await.unwrap();
+    let detail = text(&client, "#step-detail").await;
     assert!(detail.contains("<script>window.__pwned"), "the error is text: {detail}");
     // Wait out the live stream's first updates: they must not run the probe either.
     tokio::time::sleep(Duration::from_millis(600)).await;

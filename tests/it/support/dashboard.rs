@@ -142,3 +142,20 @@ impl EventStream {
         Some(start.elapsed())
     }
 }
+
+/// `cutover dashboard …` started from `cmd` (stdout piped, stderr piped when `keep_stderr`),
+/// killed when dropped; with the port it printed, reached on 127.0.0.1.
+pub async fn spawn_binary(cmd: std::process::Command, keep_stderr: bool) -> (tokio::process::Child, SocketAddr) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.stdout(std::process::Stdio::piped()).kill_on_drop(true);
+    if keep_stderr {
+        cmd.stderr(std::process::Stdio::piped());
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(20), stdout.next_line()).await.expect("the dashboard's URL in time").unwrap();
+    let url = url.unwrap_or_else(|| panic!("the dashboard printed no URL"));
+    let port: u16 = url.trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap();
+    (child, ([127, 0, 0, 1], port).into())
+}

@@ -235,3 +235,87 @@ fn no_dashboard_code_bypasses_escaping() {
         }
     }
 }
+
+/// A drill run of plans/dr-drill.yaml (rtoTarget 45m) whose record serves the rebuilt cluster
+/// `minutes` after the start; `failed` ends it rolled back instead.
+fn drill_records(minutes: i64, failed: bool) -> Vec<cutover::engine::JournalRecord> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = JournalWriter::new(dir.path(), "payments-dr-drill", "20260301T090000Z-d011");
+    j.started("payments-dr-drill", "ana").append(JournalEvent::Checkpoint { name: "verified".into() });
+    let insync = ("2026-03-01T09:00:00Z".parse::<jiff::Timestamp>().unwrap() + jiff::SignedDuration::from_mins(minutes)).to_string();
+    j.step("traffic.shift.100", json!({"weight": 100, "insync_at": insync, "before": [], "after": []}));
+    j.append(if failed {
+        JournalEvent::RunRolledBack { to: None, cause: "check synthetic failed".into(), requested_by: None }
+    } else {
+        JournalEvent::RunCompleted
+    });
+    let path = dir.path().join("payments-dr-drill/runs/20260301T090000Z-d011.jsonl");
+    cutover::engine::journal::parse("20260301T090000Z-d011", &std::fs::read(path).unwrap()).unwrap().records
+}
+
+#[test]
+fn a_drill_is_judged_from_its_journal_against_its_rto_target() {
+    use cutover::drill::Verdict;
+    use cutover::ops::drill::journaled_verdict;
+    let plan = cutover::ops::load_plan(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/dr-drill.yaml")).unwrap();
+    let judged = |minutes, failed| journaled_verdict(&plan, &drill_records(minutes, failed)).expect("a finished drill");
+    let pass = judged(30, false);
+    // The run started at 09:00:01 (the writer's first record), so 30 minutes after 09:00 is 1799 s.
+    assert_eq!((pass.verdict, pass.recovery_secs, pass.rto_target_secs), (Verdict::Pass, Some(1799.0), 2700.0));
+    assert_eq!(judged(50, false).verdict, Verdict::MissedRto);
+    assert_eq!(judged(30, true).verdict, Verdict::Failed);
+    let mut running = drill_records(30, false);
+    running.pop();
+    assert_eq!(journaled_verdict(&plan, &running), None, "an unfinished drill has no verdict yet");
+    let upgrade = cutover::ops::load_plan(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/quarterly-upgrade.yaml")).unwrap();
+    assert_eq!(journaled_verdict(&upgrade, &drill_records(30, false)), None, "only drills have a verdict");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_state_is_listed_and_followed_live_like_a_local_one() {
+    use cutover::providers::StateBackend as _;
+    let moto = testkit::moto::Moto::start();
+    let config = crate::aws_common::sdk_config(&moto.endpoint()).await;
+    let bucket = crate::aws_common::unique("dash");
+    aws_sdk_s3::Client::new(&config).create_bucket().bucket(&bucket).send().await.unwrap();
+    let state = cutover::providers::aws::s3_state::S3State::new(&config, &bucket, "teams/shop");
+    let run = "20260301T090000Z-5300";
+    let line = |seq: u64, event: JournalEvent| {
+        let r = cutover::engine::JournalRecord { seq, ts: "2026-03-01T09:00:00Z".parse().unwrap(), run: run.into(), event };
+        let mut bytes = serde_json::to_vec(&r).unwrap();
+        bytes.push(b'\n');
+        bytes
+    };
+    let started = JournalEvent::RunStarted {
+        plan: "shop-prod".into(),
+        digest: "sha256:x".into(),
+        kind: "Upgrade".into(),
+        who: "alice".into(),
+        host: "h".into(),
+        pid: 1,
+        version: "0.1.0".into(),
+    };
+    state.append("shop-prod", run, 1, &line(1, started)).await.unwrap();
+    state.set_current_run("shop-prod", run).await.unwrap();
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"));
+    cmd.args(["dashboard", "--state", &format!("s3://{bucket}/teams/shop"), "--listen", "127.0.0.1:0", "--region", "us-east-1"])
+        .env("AWS_ENDPOINT_URL_S3", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let (_child, addr) = spawn_binary(cmd, false).await;
+    let page = get(addr, "/", &addr.to_string(), &[]).await;
+    assert!(page.body.contains("data-env=\"shop-prod\""), "{}", page.body);
+    assert!(page.body.contains(&format!("s3://{bucket}/teams/shop")) || page.body.contains(run), "{}", page.body);
+
+    let events = format!("{}/runs/{run}/events?after=1", env_path(&page.body, "shop-prod"));
+    let mut stream = EventStream::open(addr, &events).await;
+    assert!(stream.wait_for("text/event-stream", Duration::from_secs(5)).await.is_some(), "{}", stream.received);
+    state.append("shop-prod", run, 2, &line(2, JournalEvent::Checkpoint { name: "s3-probe-checkpoint".into() })).await.unwrap();
+    assert!(
+        stream.wait_for("s3-probe-checkpoint", Duration::from_secs(2)).await.is_some(),
+        "an S3 append did not reach the stream within 2 s: {}",
+        stream.received
+    );
+}

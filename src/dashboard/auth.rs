@@ -71,9 +71,11 @@ impl Access {
     pub fn allows(&self, host: Option<&str>, authorization: Option<&str>) -> bool {
         match self {
             Access::LoopbackOnly => host.is_some_and(is_loopback_host),
+            // The scheme is case-insensitive (RFC 9110); the token is not.
             Access::Bearer(token) => authorization
-                .and_then(|a| a.strip_prefix("Bearer "))
-                .is_some_and(|presented| token.matches(presented.trim())),
+                .and_then(|a| a.trim().split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .is_some_and(|(_, presented)| token.matches(presented.trim())),
         }
     }
 }
@@ -110,6 +112,7 @@ mod tests {
     fn only_the_exact_bearer_token_is_let_in() {
         let access = Access::Bearer(token());
         assert!(access.allows(None, Some("Bearer 0123456789abcdef0123")));
+        assert!(access.allows(None, Some("bearer 0123456789abcdef0123")), "the scheme's case does not matter");
         for wrong in ["Bearer 0123456789abcdef012", "Bearer 0123456789abcdef01234", "Basic 0123456789abcdef0123", "0123456789abcdef0123", ""] {
             assert!(!access.allows(Some("127.0.0.1"), Some(wrong)), "{wrong:?}");
         }

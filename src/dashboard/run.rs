@@ -373,3 +373,98 @@ pub fn next_steps(status: &RunStatus, plan: Option<&Plan>) -> NextSteps {
     }
     NextSteps { summary, commands }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run built from `(seconds after 09:00, event)` pairs.
+    fn records(events: Vec<(i64, JournalEvent)>) -> Vec<JournalRecord> {
+        let start: Timestamp = "2026-03-01T09:00:00Z".parse().unwrap();
+        let mut all = vec![(
+            0,
+            JournalEvent::RunStarted {
+                plan: "p".into(),
+                digest: "d".into(),
+                kind: "Upgrade".into(),
+                who: "ana".into(),
+                host: "h".into(),
+                pid: 1,
+                version: "0".into(),
+            },
+        )];
+        all.extend(events);
+        all.into_iter()
+            .enumerate()
+            .map(|(i, (s, event))| JournalRecord {
+                seq: i as u64 + 1,
+                ts: start + jiff::SignedDuration::from_secs(s),
+                run: "r".into(),
+                event,
+            })
+            .collect()
+    }
+
+    fn started(step: &str) -> JournalEvent {
+        JournalEvent::StepStarted { step: step.into(), irreversible: false }
+    }
+
+    fn done(step: &str) -> JournalEvent {
+        JournalEvent::StepDone { step: step.into(), output: serde_json::json!({}) }
+    }
+
+    #[test]
+    fn overlapping_steps_share_a_group_and_retries_and_undos_are_spans() {
+        let now: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+        let recs = records(vec![
+            (1, started("provision.cluster")),
+            (5, done("provision.cluster")),
+            (5, started("provision.addon.a")),
+            (6, started("provision.addon.b")),
+            (8, done("provision.addon.a")),
+            (9, done("provision.addon.b")),
+            (10, started("traffic.shift.10")),
+            (12, JournalEvent::StepFailed { step: "traffic.shift.10".into(), error: "check smoke failed".into(), retryable: false }),
+            (13, started("traffic.shift.10")),
+            (20, JournalEvent::StepFailed { step: "traffic.shift.10".into(), error: "check smoke failed again".into(), retryable: false }),
+            (21, JournalEvent::CompensationStarted { step: "traffic.shift.10".into() }),
+            (22, JournalEvent::CompensationDone { step: "traffic.shift.10".into() }),
+            (23, JournalEvent::RunRolledBack { to: Some("verified".into()), cause: "check smoke failed again".into(), requested_by: None }),
+        ]);
+        let view = view(&recs, None, None, now).unwrap();
+        let ids: Vec<Vec<&str>> = view.groups.iter().map(|g| g.iter().map(|r| r.id.as_str()).collect()).collect();
+        assert_eq!(ids, [vec!["provision.cluster"], vec!["provision.addon.a", "provision.addon.b"], vec!["traffic.shift.10"]]);
+        let shift = &view.groups[2][0];
+        assert_eq!((shift.attempts, shift.state, shift.compensated()), (2, "compensated", true));
+        assert_eq!(shift.spans.len(), 3);
+        assert_eq!(shift.apply_secs(now), 9.0, "both attempts count, the undo does not");
+        assert_eq!(view.bakes.len(), 1);
+        assert_eq!((view.bakes[0].result, view.bakes[0].detail.as_deref()), ("failed", Some("check smoke failed again")));
+        assert!(view.next.summary.starts_with("run failed and was rolled back to verified"), "{}", view.next.summary);
+        let commands: Vec<&str> = view.next.commands.iter().map(|c| c.command.as_str()).collect();
+        assert_eq!(commands, ["cutover resume PLAN", "cutover rollback PLAN --to start"]);
+    }
+
+    #[test]
+    fn a_requested_rollback_is_one_command_and_a_crash_leaves_an_open_span_closed_by_the_next_start() {
+        let now: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+        let recs = records(vec![
+            (1, started("provision.cluster")),
+            (30, JournalEvent::RunResumed { who: "bo".into(), host: "h".into(), pid: 2, version: "0".into() }),
+            (31, started("provision.cluster")),
+            (40, done("provision.cluster")),
+            (50, JournalEvent::RunResumed { who: "cy".into(), host: "h".into(), pid: 3, version: "0".into() }),
+            (50, JournalEvent::RollbackStarted { to: None, cause: "asked".into(), requested_by: Some("cy".into()) }),
+            (51, JournalEvent::CompensationStarted { step: "provision.cluster".into() }),
+        ]);
+        let view = view(&recs, None, None, now).unwrap();
+        let ran: Vec<(&str, &str)> = view.ran.iter().map(|c| (c.who.as_str(), c.command.as_str())).collect();
+        assert_eq!(ran, [("ana", "cutover apply"), ("bo", "cutover resume"), ("cy", "cutover rollback --to start")]);
+        let row = &view.groups[0][0];
+        assert_eq!(row.spans[0].end, SpanEnd::Failed, "the crashed attempt is closed when the run started it again");
+        assert_eq!(row.spans[2].end, SpanEnd::Open, "the undo runs (or was cut short)");
+        assert_eq!(row.state, "compensating");
+        let commands: Vec<&str> = view.next.commands.iter().map(|c| c.command.as_str()).collect();
+        assert_eq!(commands, ["cutover resume PLAN", "cutover status PLAN"], "no lock: the rollback was interrupted");
+    }
+}

@@ -35,6 +35,8 @@ use super::sources::Catalog;
 use super::{DashboardError, overview, pages, run};
 
 const APP_JS: &str = include_str!("assets/app.js");
+/// Live pages open at once; each polls the backend, so their number is bounded.
+const MAX_STREAMS: usize = 100;
 const STYLE_CSS: &str = include_str!("assets/style.css");
 
 /// No script, style or connection from anywhere but this server; no framing; no referrer.
@@ -206,7 +208,14 @@ struct OverviewQuery {
     v: Option<u64>,
 }
 
+fn too_many_streams() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "30")], "too many live pages are open; try again later\n").into_response()
+}
+
 async fn overview_events(State(app): State<App>, Query(q): Query<OverviewQuery>) -> Response {
+    if app.streams.load(Ordering::SeqCst) >= MAX_STREAMS {
+        return too_many_streams();
+    }
     let guard = StreamGuard::new(&app.streams);
     let stream = live::follow_overview(app.follow(), app.config.overview_poll, q.v, guard);
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
@@ -277,6 +286,9 @@ async fn run_events(
     let Some(index) = app.catalog.sources.iter().position(|s| s.id == source) else {
         return not_found("No such state backend.");
     };
+    if app.streams.load(Ordering::SeqCst) >= MAX_STREAMS {
+        return too_many_streams();
+    }
     // A reconnecting browser says what it has; that wins over the page's own `after`.
     let last_event = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let f = RunFollow {

@@ -88,6 +88,14 @@ pub fn weights_chart(view: &RunView) -> Markup {
             @for (x, label) in axis.ticks() {
                 text .axis x=(x) y=(CHART_HEIGHT - 6.0) text-anchor="middle" { (label) }
             }
+            g .legend {
+                path .line-green d={ "M" (WIDTH - 250.0) ",12h24" } {}
+                text .axis x=(WIDTH - 220.0) y="16" { "green" }
+                path .line-blue d={ "M" (WIDTH - 170.0) ",12h24" } {}
+                text .axis x=(WIDTH - 140.0) y="16" { "blue" }
+                circle .point.unconfirmed cx=(WIDTH - 95.0) cy="12" r="4" {}
+                text .axis x=(WIDTH - 86.0) y="16" { "unconfirmed" }
+            }
             @for record in &records {
                 @let mine: Vec<&WeightPoint> = points.iter().filter(|p| p.record == *record).collect();
                 path .line-blue d=(step_path(&mine, &axis, &y, end, |p| p.blue)) {}

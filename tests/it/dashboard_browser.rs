@@ -165,13 +165,17 @@ async fn a_live_upgrade_fills_the_run_page_without_reload_and_the_chart_ends_at_
     let commands = texts(&client, "#next-steps code.cmd").await;
     assert!(commands.iter().any(|c| c.starts_with("cutover next ") && c.contains(up.plan_arg())), "{commands:?}");
 
+    // Tall enough for the whole page (docs/dashboard.png is this picture).
+    client.set_window_size(1280, 1500).await.unwrap();
+    screenshot(&client, "dashboard-run").await;
+
     // A step selected by URL: its records, highlighted in the timeline.
     let step_url = format!("{}?step=traffic.shift.50", client.current_url().await.unwrap().as_str().split('?').next().unwrap());
     client.goto(&step_url).await.unwrap();
     let detail = text(&client, "#step-detail").await;
     assert!(detail.contains("step-done") && detail.contains("\"weight\": 50"), "{detail}");
     assert_eq!(texts(&client, "#timeline-chart .step.selected .step-name").await, ["traffic.shift.50"]);
-    screenshot(&client, "dashboard-run").await;
+    screenshot(&client, "dashboard-run-step").await;
     client.close().await.unwrap();
 }
 

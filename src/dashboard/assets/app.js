@@ -15,7 +15,12 @@
   const connect = () => {
     source = new EventSource(url);
     source.onopen = () => say("live", "on");
-    source.onerror = () => say("reconnecting…", "off");
+    source.onerror = () => {
+      say("reconnecting…", "off");
+      // The browser retries a dropped stream by itself, but not one the server refused (503,
+      // 401): try again later with a fresh stream.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+    };
     source.addEventListener("update", (e) => {
       const update = JSON.parse(e.data);
       for (const [id, html] of Object.entries(update.fragments)) {

@@ -48,6 +48,9 @@ standins_up "$SCALE"
 rm -rf plans/.cutover/payments-prod
 
 if [ "$DASHBOARD" = 1 ]; then
+  # plans/dr-drill.yaml keeps its state in S3: give it its (empty) bucket in moto, so the
+  # dashboard reads an S3 backend beside the local one instead of reporting a missing bucket.
+  "$PY" -c "import boto3; boto3.client('s3', endpoint_url='$AWS_ENDPOINT_URL_S3', region_name='us-east-1').create_bucket(Bucket='example-cutover-state')" >&2
   # Read-only, on loopback; the state directory fills as the run journals. Stopped with the stand-ins.
   "$CUTOVER" dashboard --state local:plans/.cutover --plans plans --listen 127.0.0.1:0 \
     >"$WORK/dashboard.url" 2>"$WORK/dashboard.log" &

@@ -21,6 +21,9 @@ use super::sources::Catalog;
 use crate::dev::clusters::DevClusterView;
 use super::weights;
 
+/// The environment name of a row that stands for a whole backend that could not be listed.
+pub const SOURCE_ROW: &str = "-";
+
 /// How many environments are read at once.
 const READ_CONCURRENCY: usize = 16;
 
@@ -142,11 +145,11 @@ pub async fn overview(catalog: &Arc<Catalog>, timeout: Duration) -> Overview {
         let mut envs = match tokio::time::timeout(timeout, inspect::environments(source.state.as_ref())).await {
             Ok(Ok(envs)) => envs,
             Ok(Err(e)) => {
-                rows.push(error_row(catalog, si, "-", e.to_string()));
+                rows.push(error_row(catalog, si, SOURCE_ROW, e.to_string()));
                 continue;
             }
             Err(_) => {
-                rows.push(error_row(catalog, si, "-", format!("listing environments took over {timeout:?}")));
+                rows.push(error_row(catalog, si, SOURCE_ROW, format!("listing environments took over {timeout:?}")));
                 continue;
             }
         };
@@ -245,7 +248,14 @@ pub fn attention(rows: &[EnvRow], now: Timestamp) -> Vec<Attention> {
             Some(s) => super::pages::run_link(&row.source, &row.env, &s.run_id),
             None => super::pages::env_link(&row.source, &row.env),
         };
-        let item = |urgency, text: String| Attention { urgency, env: row.env.clone(), link: Some(link.clone()), text };
+        // A backend that could not be listed has no environment: it is named by its label.
+        let whole_source = row.env == SOURCE_ROW;
+        let item = |urgency, text: String| Attention {
+            urgency,
+            env: if whole_source { row.source_label.clone() } else { row.env.clone() },
+            link: (!whole_source).then(|| link.clone()),
+            text,
+        };
         if let Some(error) = &row.error {
             items.push(item(Urgency::NeedsAttention, format!("cannot be read: {error}")));
             continue;

@@ -183,7 +183,10 @@ fn environments(ov: &Overview) -> Markup {
 fn env_row(row: &EnvRow, now: Timestamp, several_sources: bool) -> Markup {
     html! {
         tr data-env=(row.env) {
-            td { a href=(env_link(&row.source, &row.env)) { (row.env) } }
+            td {
+                @if row.env == super::overview::SOURCE_ROW { (row.source_label) }
+                @else { a href=(env_link(&row.source, &row.env)) { (row.env) } }
+            }
             td {
                 (row.kind())
                 @if let Some(d) = &row.dev {

@@ -72,7 +72,8 @@ pub fn weights_chart(view: &RunView) -> Markup {
     }
     let end = view.now.max(points.iter().map(|p| p.at).max().unwrap_or(view.now));
     let axis = TimeAxis::new(view.status.started_at, end, CHART_LEFT, WIDTH - 16.0);
-    let y = |w: u8| 16.0 + (100.0 - f64::from(w)) / 100.0 * (CHART_HEIGHT - 40.0);
+    // The legend takes the top 24 units; the plot runs from there to the time axis.
+    let y = |w: u8| 34.0 + (100.0 - f64::from(w)) / 100.0 * (CHART_HEIGHT - 58.0);
     let mut records: Vec<&str> = points.iter().map(|p| p.record.as_str()).collect();
     records.dedup();
     records.sort_unstable();
@@ -89,12 +90,12 @@ pub fn weights_chart(view: &RunView) -> Markup {
                 text .axis x=(x) y=(CHART_HEIGHT - 6.0) text-anchor="middle" { (label) }
             }
             g .legend {
-                path .line-green d={ "M" (WIDTH - 250.0) ",12h24" } {}
-                text .axis x=(WIDTH - 220.0) y="16" { "green" }
-                path .line-blue d={ "M" (WIDTH - 170.0) ",12h24" } {}
-                text .axis x=(WIDTH - 140.0) y="16" { "blue" }
-                circle .point.unconfirmed cx=(WIDTH - 95.0) cy="12" r="4" {}
-                text .axis x=(WIDTH - 86.0) y="16" { "unconfirmed" }
+                path .line-green d={ "M" (CHART_LEFT + 8.0) ",12h24" } {}
+                text .axis x=(CHART_LEFT + 38.0) y="16" { "green" }
+                path .line-blue d={ "M" (CHART_LEFT + 88.0) ",12h24" } {}
+                text .axis x=(CHART_LEFT + 118.0) y="16" { "blue" }
+                circle .point.unconfirmed cx=(CHART_LEFT + 163.0) cy="12" r="4" {}
+                text .axis x=(CHART_LEFT + 172.0) y="16" { "not journaled yet" }
             }
             @for record in &records {
                 @let mine: Vec<&WeightPoint> = points.iter().filter(|p| p.record == *record).collect();

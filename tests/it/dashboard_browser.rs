@@ -166,7 +166,7 @@ async fn a_live_upgrade_fills_the_run_page_without_reload_and_the_chart_ends_at_
     assert!(commands.iter().any(|c| c.starts_with("cutover next ") && c.contains(up.plan_arg())), "{commands:?}");
 
     // Tall enough for the whole page (docs/dashboard.png is this picture).
-    client.set_window_size(1280, 1500).await.unwrap();
+    client.set_window_size(1280, 2000).await.unwrap();
     screenshot(&client, "dashboard-run").await;
 
     // A step selected by URL: its records, highlighted in the timeline.

@@ -8,7 +8,8 @@
 //! server-sent events ([`live`]) that a small embedded script applies.
 //!
 //! Map: [`sources`] (what is read), [`overview`] (every environment and the needs-attention
-//! queue) with [`dev`] (dev clusters' expiry from EKS), [`run`] (a run's timeline, bakes, next steps) with [`weights`] (weights over time)
+//! queue) with [`dev`] (dev clusters' expiry from EKS) and [`journals`] (what was read, so a
+//! poll reads only what was appended), [`run`] (a run's timeline, bakes, next steps) with [`weights`] (weights over time)
 //! and [`svg`] (the pictures), [`pages`] and [`run_page`] (HTML), [`server`] (routes, headers,
 //! lifetime) with [`auth`] (who may read).
 //!
@@ -18,6 +19,7 @@
 
 pub mod auth;
 pub mod dev;
+pub mod journals;
 pub mod live;
 pub mod overview;
 pub mod pages;

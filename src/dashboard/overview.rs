@@ -221,10 +221,10 @@ async fn read_env(catalog: &Catalog, si: usize, env: &str) -> EnvRow {
     row.error = None;
     let read = async {
         row.lock = inspect::lock_in(state, env).await?;
-        if state.current_run(env).await?.is_none() {
+        let Some(run) = inspect::current_run_in(state, env).await? else {
             return Ok(());
-        }
-        let records = inspect::history_in(state, env, None).await?;
+        };
+        let records = catalog.journals.records(&source.id, state, env, &run).await?;
         let points = weights::series(&records);
         row.weights = weights::latest(&points);
         row.drill = row.plan.as_deref().and_then(|p| crate::ops::drill::journaled_verdict(p, &records));

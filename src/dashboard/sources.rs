@@ -67,6 +67,8 @@ pub struct Catalog {
     pub plan_problems: Vec<String>,
     /// Dev clusters (from EKS) of the regions DevCluster plans name.
     pub dev: super::dev::DevClusters,
+    /// The latest runs' records read so far.
+    pub journals: super::journals::Journals,
 }
 
 impl Catalog {
@@ -113,6 +115,7 @@ pub async fn catalog(
         plans: HashMap::new(),
         plan_problems: Vec::new(),
         dev: super::dev::DevClusters::new(cx.clone(), Default::default()),
+        journals: Default::default(),
     };
     let mut dev_regions = std::collections::BTreeSet::new();
     for arg in states {

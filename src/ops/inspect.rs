@@ -45,6 +45,11 @@ pub async fn environments(state: &dyn StateBackend) -> Result<Vec<String>, OpsEr
     Ok(state.list_envs().await?)
 }
 
+/// The id of environment `env`'s latest run in `state`, if any.
+pub async fn current_run_in(state: &dyn StateBackend, env: &str) -> Result<Option<String>, OpsError> {
+    Ok(state.current_run(env).await?)
+}
+
 /// [`status`] of environment `env` in `state`.
 pub async fn status_in(state: &dyn StateBackend, env: &str) -> Result<Option<RunStatus>, OpsError> {
     Ok(crate::engine::status(state, env).await?)

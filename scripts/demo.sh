@@ -12,17 +12,23 @@
 # next plan is written by `cutover next` from the completed run (blue := the green that serves),
 # checked with `cutover preflight`, and applied; plans/quarter-K.demo.yaml are the plans it made.
 #
-# Usage: scripts/demo.sh [--time-scale N] [--quarters N]   (defaults 60, 1)
+# With --dashboard it also starts `cutover dashboard` over the demo's state and plans before the run
+# and prints its URL, so the run can be watched live in a browser; on a terminal the demo then waits
+# for Enter before stopping everything.
+#
+# Usage: scripts/demo.sh [--time-scale N] [--quarters N] [--dashboard]   (defaults 60, 1, off)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 SCALE=60
 QUARTERS=1
+DASHBOARD=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --time-scale) SCALE="${2:?--time-scale needs a number}"; shift 2 ;;
     --quarters) QUARTERS="${2:?--quarters needs a number}"; shift 2 ;;
-    *) echo "demo: unknown argument $1 (expected --time-scale N or --quarters N)" >&2; exit 2 ;;
+    --dashboard) DASHBOARD=1; shift ;;
+    *) echo "demo: unknown argument $1 (expected --time-scale N, --quarters N or --dashboard)" >&2; exit 2 ;;
   esac
 done
 
@@ -50,6 +56,20 @@ export CUTOVER_DEMO_WEBHOOK="http://127.0.0.1:$RECEIVER_PORT/hook"
 
 # The journal of a previous demo refers to a cloud that no longer exists.
 rm -rf plans/.cutover/payments-prod
+
+if [ "$DASHBOARD" = 1 ]; then
+  # plans/dr-drill.yaml keeps its state in S3: give it its (empty) bucket in moto, so the
+  # dashboard reads an S3 backend beside the local one instead of reporting a missing bucket.
+  "$PY" -c "import boto3; boto3.client('s3', endpoint_url='$AWS_ENDPOINT_URL_S3', region_name='us-east-1').create_bucket(Bucket='example-cutover-state')" >&2
+  # Read-only, on loopback; the state directory fills as the run journals. Stopped with the stand-ins.
+  "$CUTOVER" dashboard --state local:plans/.cutover --plans plans --listen 127.0.0.1:0 \
+    >"$WORK/dashboard.url" 2>"$WORK/dashboard.log" &
+  PIDS+=($!)
+  for _ in $(seq 100); do [ -s "$WORK/dashboard.url" ] && break; sleep 0.1; done
+  DASHBOARD_URL="$(head -1 "$WORK/dashboard.url")"
+  [ -n "$DASHBOARD_URL" ] || { echo "demo: the dashboard did not start; its log is $WORK/dashboard.log" >&2; exit 1; }
+  say "dashboard: $DASHBOARD_URL (open it to watch the run live)"
+fi
 
 PLAN=plans/quarterly-upgrade.yaml
 # What CI would ask before anyone applies: would the pre-flight gates refuse this plan?
@@ -90,4 +110,10 @@ echo "leaked load balancers: $(curl -s "http://127.0.0.1:$CLOUDSIM_PORT/_cloudsi
 say "notifications the plan's sink received ($NOTIFY_LOG)"
 python3 scripts/lib/receiver.py --print "$NOTIFY_LOG" >&2
 echo "cloudsim, moto and helm logs: $WORK" >&2
+if [ "$DASHBOARD" = 1 ]; then
+  say "dashboard: $DASHBOARD_URL"
+  if [ -t 0 ]; then
+    read -r -p "The dashboard stays up until you press Enter. " _ || true
+  fi
+fi
 exit $STATUS

@@ -175,11 +175,16 @@ impl Context {
 
     /// The state backend the plan names (`spec.state`).
     pub async fn state(&self, plan: &Plan) -> Arc<dyn StateBackend> {
-        match &plan.state {
+        self.state_at(&plan.state, &plan.aws.region).await
+    }
+
+    /// The state backend `spec` names, without a plan (the dashboard's `--state`); an S3 bucket
+    /// without a region of its own is reached in `region`.
+    pub async fn state_at(&self, spec: &crate::plan::StateBackend, region: &str) -> Arc<dyn StateBackend> {
+        match spec {
             crate::plan::StateBackend::Local { path } => Arc::new(LocalState::new(path.clone())),
-            crate::plan::StateBackend::S3 { bucket, prefix, region } => {
-                let region = region.as_deref().unwrap_or(&plan.aws.region);
-                let aws = self.aws(region).await;
+            crate::plan::StateBackend::S3 { bucket, prefix, region: own } => {
+                let aws = self.aws(own.as_deref().unwrap_or(region)).await;
                 Arc::new(S3State::new(&aws.config, bucket.clone(), prefix))
             }
         }

@@ -16,6 +16,7 @@
 //! - [`ops`] holds the flows (apply, resume, rollback, status, capture, dev, drill, ...) as library
 //!   functions with typed outcomes; [`compose`] is the one composition root that builds every
 //!   provider from the environment and a plan.
+//! - [`dashboard`] serves a read-only web UI over the state backends, reading through `ops`.
 //! - [`cli`] is arguments → one `ops` call → printing; `main.rs` maps errors to exit codes.
 //!
 //! ARCHITECTURE.md has the layers and the rule for each; `tests/it/architecture.rs` enforces them.
@@ -25,6 +26,7 @@
 pub mod capture;
 pub mod cli;
 pub mod compose;
+pub mod dashboard;
 pub mod dev;
 pub mod drill;
 pub mod engine;

@@ -22,6 +22,7 @@ mod access;
 mod capture;
 mod common;
 mod completions;
+mod dashboard;
 mod drift;
 pub mod exit;
 mod dev;
@@ -104,6 +105,8 @@ pub enum Command {
     Drill(drill::Args),
     /// Try the plan's notification sinks: `cutover notify test PLAN [--sink NAME]`.
     Notify(notify::Args),
+    /// Serve a read-only web dashboard of every environment, run, step, weight and gate, live.
+    Dashboard(dashboard::Args),
     /// Print the JSON Schema of plan files (for yaml-language-server and editors), or of notifications.
     Schema(schema::Args),
     /// Print shell completions.
@@ -147,6 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Kubeconfig(args) => access::kubeconfig_cmd(args).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Drill(args) => drill::run(args).await,
+        Command::Dashboard(args) => dashboard::run(args).await,
         Command::Schema(args) => schema::run(args),
         Command::Completions(args) => completions::run(args),
     }

@@ -247,6 +247,13 @@ pub struct ParsedJournal {
 
 /// Parses a stored journal (see the module docs for what counts as torn and what as corrupt).
 pub fn parse(run_id: &str, bytes: &[u8]) -> Result<ParsedJournal, JournalError> {
+    parse_from(run_id, 1, bytes)
+}
+
+/// Parses the part of a journal that starts at record `first_seq` (what
+/// [`StateBackend::read_journal_after`] returns), by the same rules as [`parse`]: a reader
+/// following a growing journal sees a half-written last line as torn and reads it next time.
+pub fn parse_from(run_id: &str, first_seq: u64, bytes: &[u8]) -> Result<ParsedJournal, JournalError> {
     let corrupt = |line: usize, detail: String| JournalError::Corrupt {
         run_id: run_id.to_string(),
         line,
@@ -274,7 +281,7 @@ pub fn parse(run_id: &str, bytes: &[u8]) -> Result<ParsedJournal, JournalError> 
                 ));
             }
         };
-        let expected = records.len() as u64 + 1;
+        let expected = first_seq + records.len() as u64;
         if record.seq != expected {
             return Err(corrupt(
                 line_no,
@@ -450,6 +457,14 @@ mod tests {
             matches!(err, JournalError::Corrupt { line: 2, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_tail_parses_from_its_first_sequence_number() {
+        let text = line(3, "r") + &line(4, "r");
+        let p = parse_from("r", 3, text.as_bytes()).unwrap();
+        assert_eq!(p.records.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4]);
+        assert!(matches!(parse_from("r", 2, text.as_bytes()), Err(JournalError::Corrupt { line: 1, .. })));
     }
 
     #[test]

@@ -166,3 +166,45 @@ pub fn result(report: &DrillReport) -> DrillResult {
         Verdict::Failed => DrillResult::Failed,
     }
 }
+
+/// A drill's verdict as its journal tells it, for readers that have the journal and the plan but
+/// not the report files (the dashboard).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournaledVerdict {
+    /// Pass, missed RTO, or failed: what the drill's report said or would say.
+    pub verdict: Verdict,
+    /// From the start of the run to recovery; `None` when it never recovered.
+    pub recovery_secs: Option<f64>,
+    /// The plan's `rtoTarget` in seconds.
+    pub rto_target_secs: f64,
+}
+
+/// Judges a finished drill run from its journal against `plan`'s `rtoTarget`, by the report's
+/// own rules ([`crate::drill::report::build`]); `None` while the run is unfinished or when
+/// `plan` is not a drill.
+pub fn journaled_verdict(plan: &Plan, records: &[crate::engine::JournalRecord]) -> Option<JournaledVerdict> {
+    if plan.kind != PlanKind::Drill {
+        return None;
+    }
+    let outcome = crate::engine::RunStatus::replay(records)?.phase.outcome()?;
+    let failure = (outcome != crate::engine::RunOutcome::Completed).then(|| outcome.describe());
+    let compiled = crate::engine::compile(plan);
+    let report = crate::drill::report::build(
+        records,
+        crate::drill::report::Context {
+            plan,
+            compiled: &compiled,
+            helm_version: None,
+            failure,
+            // What became of the cluster is not journaled; the verdict does not depend on it.
+            aftermath: crate::drill::Aftermath { torn_down: false, kept_until: None, detail: String::new() },
+            extra_phases: Vec::new(),
+            time_scale: None,
+        },
+    );
+    Some(JournaledVerdict {
+        verdict: report.verdict,
+        recovery_secs: report.recovery_secs,
+        rto_target_secs: report.rto_target_secs,
+    })
+}

@@ -115,6 +115,23 @@ pub trait StateBackend: Send + Sync {
     /// Run ids with a journal, oldest first.
     async fn list_runs(&self, env: &str) -> Result<Vec<String>, StateError>;
 
+    /// Every environment with state in this backend (a lock, a latest run or a journal), by name.
+    /// Readers that span environments (the dashboard) start here.
+    async fn list_envs(&self) -> Result<Vec<String>, StateError>;
+
+    /// The journal's bytes after its first `after_seq` records: what a reader that has those
+    /// records needs to catch up (possibly ending in a torn or half-written line). The default
+    /// reads the whole journal and skips; an object store lists only the newer records.
+    async fn read_journal_after(
+        &self,
+        env: &str,
+        run_id: &str,
+        after_seq: u64,
+    ) -> Result<Vec<u8>, StateError> {
+        let bytes = self.read_journal(env, run_id).await?;
+        Ok(skip_lines(&bytes, after_seq).to_vec())
+    }
+
     /// The environment's latest run (the one `resume`, `rollback` and `status` act on).
     async fn current_run(&self, env: &str) -> Result<Option<String>, StateError>;
 
@@ -123,4 +140,32 @@ pub trait StateBackend: Send + Sync {
 
     /// Where a run's journal lives, for people (a file path, an `s3://` URL).
     fn journal_location(&self, env: &str, run_id: &str) -> String;
+}
+
+/// What follows the first `n` newline-terminated lines of `bytes` (empty when there are fewer).
+pub fn skip_lines(bytes: &[u8], n: u64) -> &[u8] {
+    let mut rest = bytes;
+    for _ in 0..n {
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => rest = &rest[i + 1..],
+            None => return &[],
+        }
+    }
+    rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skip_lines;
+
+    #[test]
+    fn skipping_lines_keeps_a_torn_tail_and_never_splits_a_line() {
+        let text = b"one\ntwo\nthr";
+        assert_eq!(skip_lines(text, 0), text);
+        assert_eq!(skip_lines(text, 1), b"two\nthr");
+        assert_eq!(skip_lines(text, 2), b"thr");
+        // The torn third line does not count as a line: nothing is left after "three lines".
+        assert_eq!(skip_lines(text, 3), b"");
+        assert_eq!(skip_lines(text, 9), b"");
+    }
 }

@@ -296,6 +296,28 @@ impl StateBackend for LocalState {
         Ok(runs)
     }
 
+    async fn list_envs(&self) -> Result<Vec<String>, StateError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == IoKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.root)(e)),
+        };
+        let mut envs = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io(&self.root))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            // Only directories that hold cutover state: the state directory may sit beside
+            // other files (a plan's `.cutover` next to its values), which are not environments.
+            let dir = entry.path();
+            let holds_state = ["lock", "current", "runs"].iter().any(|f| dir.join(f).exists());
+            if state_key(&name).is_ok() && !name.starts_with('.') && dir.is_dir() && holds_state {
+                envs.push(name);
+            }
+        }
+        envs.sort();
+        Ok(envs)
+    }
+
     async fn current_run(&self, env: &str) -> Result<Option<String>, StateError> {
         let path = self.env_dir(env)?.join("current");
         match fs::read_to_string(&path) {
@@ -320,6 +342,20 @@ impl StateBackend for LocalState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn environments_are_the_directories_holding_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = LocalState::new(dir.path().join("state"));
+        assert!(state.list_envs().await.unwrap().is_empty(), "no directory yet: no environments");
+        state.set_current_run("b-env", "r1").await.unwrap();
+        state.append("a-env", "r1", 1, b"{}\n").await.unwrap();
+        fs::create_dir_all(dir.path().join("state/not-an-env")).unwrap();
+        fs::write(dir.path().join("state/notes.txt"), "x").unwrap();
+        assert_eq!(state.list_envs().await.unwrap(), ["a-env", "b-env"]);
+        state.append("a-env", "r1", 2, b"{\"x\":1}\n").await.unwrap();
+        assert_eq!(state.read_journal_after("a-env", "r1", 1).await.unwrap(), b"{\"x\":1}\n");
+    }
 
     #[test]
     fn names_that_could_escape_the_directory_are_refused() {

@@ -10,6 +10,9 @@ const CLOUD_CRATES: &[&str] = &[
     "aws_sdk_", "aws_config", "aws_smithy_", "aws_sigv4", "aws_credential_types", "kube", "k8s_openapi", "reqwest", "hyper",
 ];
 
+/// Web-server crates: only the dashboard serves HTTP.
+const SERVER_CRATES: &[&str] = &["axum", "maud"];
+
 /// The provider modules that implement the traits (as opposed to the traits and domain types).
 const PROVIDER_IMPLS: &[&str] = &["aws", "helm", "kube", "health", "probe", "state_local"];
 
@@ -25,7 +28,8 @@ fn rule(layer: &str) -> (&'static [&'static str], bool) {
         "telemetry" => (&["plan", "providers-traits", "engine", "telemetry"], false),
         "compose" => (&["plan", "providers", "engine", "compose"], true),
         "ops" => (&["plan", "providers", "engine", "capture", "dev", "drill", "telemetry", "compose", "ops"], false),
-        "cli" => (&["plan", "providers-traits", "engine", "capture", "dev", "drill", "telemetry", "compose", "ops", "cli"], false),
+        "dashboard" => (&["plan", "providers-traits", "engine", "dev", "drill", "compose", "ops", "dashboard"], false),
+        "cli" => (&["plan", "providers-traits", "engine", "capture", "dev", "drill", "telemetry", "compose", "ops", "dashboard", "cli"], false),
         "lib" | "main" => (&["cli"], false),
         other => panic!("src/{other} is a module ARCHITECTURE.md does not place; add it to the layers and to this test"),
     }
@@ -65,7 +69,11 @@ fn crate_paths(line: &str) -> Vec<(String, String)> {
 }
 
 fn names_cloud_crate(line: &str) -> Option<&'static str> {
-    CLOUD_CRATES.iter().copied().find(|krate| {
+    names_crate(CLOUD_CRATES, line)
+}
+
+fn names_crate(crates: &[&'static str], line: &str) -> Option<&'static str> {
+    crates.iter().copied().find(|krate| {
         line.match_indices(krate).any(|(i, _)| {
             let before_ok = !line[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':');
             let after = &line[i + krate.len()..];
@@ -100,6 +108,9 @@ fn every_module_uses_only_the_layers_below_it() {
             if !cloud_ok && let Some(krate) = names_cloud_crate(line) {
                 broken.push(format!("src/{}:{}: {layer} must not name {krate} (only providers act)", rel.display(), n + 1));
             }
+            if layer != "dashboard" && let Some(krate) = names_crate(SERVER_CRATES, line) {
+                broken.push(format!("src/{}:{}: {layer} must not name {krate} (only the dashboard serves HTTP)", rel.display(), n + 1));
+            }
         }
     }
     assert!(broken.is_empty(), "layering broken (see ARCHITECTURE.md):\n{}", broken.join("\n"));
@@ -113,5 +124,7 @@ fn the_checker_sees_a_forbidden_import() {
     assert_eq!(names_cloud_crate("use aws_sdk_eks::types::Addon;"), Some("aws_sdk_"));
     assert_eq!(names_cloud_crate("let kube = 1; kube::Client::new()"), Some("kube"));
     assert_eq!(names_cloud_crate("let kube_clients = 1;"), None);
+    assert_eq!(names_crate(SERVER_CRATES, "use axum::Router;"), Some("axum"));
+    assert_eq!(names_crate(SERVER_CRATES, "maud::html! {}"), Some("maud"));
     assert_eq!(names_cloud_crate("providers::kube::KubeClients"), None);
 }

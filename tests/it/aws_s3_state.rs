@@ -179,6 +179,11 @@ async fn journal_contract(state: &dyn StateBackend) {
         state.read_journal(ENV, run).await.unwrap(),
         expected[..keep + line(11).len()]
     );
+    // A reader that has the first records catches up with only what follows them.
+    assert_eq!(state.read_journal_after(ENV, run, 10).await.unwrap(), line(11));
+    assert_eq!(state.read_journal_after(ENV, run, 11).await.unwrap(), Vec::<u8>::new());
+    assert_eq!(state.read_journal_after(ENV, run, 0).await.unwrap(), state.read_journal(ENV, run).await.unwrap());
+    assert!(state.list_envs().await.unwrap().contains(&ENV.to_string()), "the environment is listed");
 
     let later = "20260302T090000Z-bbbb";
     state.append(ENV, later, 1, &line(1)).await.unwrap();

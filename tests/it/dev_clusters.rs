@@ -131,7 +131,7 @@ async fn dev_clusters_come_up_side_by_side_are_listed_extended_and_brought_down(
 
 /// A cluster made with the SDK, tagged as given, with a node group so deleting it needs the
 /// safe order.
-async fn make_cluster(stack: &Stack, name: &str, tags: &[(&str, &str)]) {
+pub async fn make_cluster(stack: &Stack, name: &str, tags: &[(&str, &str)]) {
     let eks = stack.eks().await;
     let mut create = eks
         .create_cluster()

@@ -15,6 +15,8 @@ mod aws_route53_engine;
 mod aws_s3_state;
 mod capture_replay;
 mod cli;
+mod dashboard;
+mod dashboard_browser;
 mod dev_clusters;
 mod dev_rules;
 mod drill_rto;

@@ -248,14 +248,23 @@ impl S3State {
 
     /// The run's record objects (key, size) in sequence order.
     async fn records(&self, env: &str, run_id: &str) -> Result<Vec<(String, u64)>, StateError> {
+        self.records_after(env, run_id, 0).await
+    }
+
+    /// The run's record objects after record `after_seq` (key, size), in sequence order. Keys
+    /// sort as sequence numbers, so S3 lists only the newer ones (`StartAfter`).
+    async fn records_after(
+        &self,
+        env: &str,
+        run_id: &str,
+        after_seq: u64,
+    ) -> Result<Vec<(String, u64)>, StateError> {
         let prefix = self.run_prefix(env, run_id)?;
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
+        let mut list = self.client.list_objects_v2().bucket(&self.bucket).prefix(&prefix);
+        if after_seq > 0 {
+            list = list.start_after(format!("{prefix}{after_seq:0SEQ_WIDTH$}.json"));
+        }
+        let mut pages = list.into_paginator().send();
         let mut records = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.io(&prefix, "list", &e))?;
@@ -270,6 +279,44 @@ impl S3State {
         }
         records.sort();
         Ok(records)
+    }
+
+    /// The bodies of `records`, concatenated in order, fetched a few at a time.
+    async fn fetch(&self, records: &[(String, u64)]) -> Result<Vec<u8>, StateError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = Arc::new(Semaphore::new(READ_CONCURRENCY));
+        let mut tasks = JoinSet::new();
+        for (i, (key, _)) in records.iter().enumerate() {
+            let (this, key, limit) = (self.clone(), key.clone(), limit.clone());
+            tasks.spawn(async move {
+                let _permit = limit
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore is never closed");
+                (i, this.get(&key).await.map(|got| (key, got)))
+            });
+        }
+        let mut parts: Vec<Option<Vec<u8>>> = vec![None; records.len()];
+        while let Some(done) = tasks.join_next().await {
+            let (i, got) = done.map_err(|e| StateError::Io {
+                path: self.url(&records[0].0),
+                source: std::io::Error::other(format!("reading the journal failed: {e}")),
+            })?;
+            match got? {
+                (_, Some((bytes, _))) => parts[i] = Some(bytes),
+                // Listed but gone: only another writer deleting records can do that.
+                (key, None) => {
+                    return Err(StateError::Corrupt {
+                        what: self.url(&key),
+                        detail: "the record vanished while the journal was read; is another cutover process truncating it?"
+                            .into(),
+                    });
+                }
+            }
+        }
+        Ok(parts.into_iter().flatten().flatten().collect())
     }
 }
 
@@ -391,37 +438,12 @@ impl StateBackend for S3State {
                 what: format!("journal of run {run_id}"),
             });
         }
-        let limit = Arc::new(Semaphore::new(READ_CONCURRENCY));
-        let mut tasks = JoinSet::new();
-        for (i, (key, _)) in records.iter().enumerate() {
-            let (this, key, limit) = (self.clone(), key.clone(), limit.clone());
-            tasks.spawn(async move {
-                let _permit = limit
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore is never closed");
-                (i, this.get(&key).await.map(|got| (key, got)))
-            });
-        }
-        let mut parts: Vec<Option<Vec<u8>>> = vec![None; records.len()];
-        while let Some(done) = tasks.join_next().await {
-            let (i, got) = done.map_err(|e| StateError::Io {
-                path: self.url(&records[0].0),
-                source: std::io::Error::other(format!("reading the journal failed: {e}")),
-            })?;
-            match got? {
-                (_, Some((bytes, _))) => parts[i] = Some(bytes),
-                // Listed but gone: only another writer deleting records can do that.
-                (key, None) => {
-                    return Err(StateError::Corrupt {
-                        what: self.url(&key),
-                        detail: "the record vanished while the journal was read; is another cutover process truncating it?"
-                            .into(),
-                    });
-                }
-            }
-        }
-        Ok(parts.into_iter().flatten().flatten().collect())
+        self.fetch(&records).await
+    }
+
+    async fn read_journal_after(&self, env: &str, run_id: &str, after_seq: u64) -> Result<Vec<u8>, StateError> {
+        let records = self.records_after(env, run_id, after_seq).await?;
+        self.fetch(&records).await
     }
 
     async fn truncate_journal(&self, env: &str, run_id: &str, len: u64) -> Result<(), StateError> {
@@ -490,6 +512,32 @@ impl StateBackend for S3State {
         // Run ids start with their UTC start time, so name order is start order.
         runs.sort();
         Ok(runs)
+    }
+
+    async fn list_envs(&self) -> Result<Vec<String>, StateError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&self.prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        let mut envs = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.io(&self.prefix, "list", &e))?;
+            for p in page.common_prefixes() {
+                let env = p
+                    .prefix()
+                    .and_then(|p| p.strip_prefix(self.prefix.as_str()))
+                    .and_then(|e| e.strip_suffix('/'));
+                if let Some(env) = env.filter(|e| state_key(e).is_ok()) {
+                    envs.push(env.to_string());
+                }
+            }
+        }
+        envs.sort();
+        Ok(envs)
     }
 
     async fn current_run(&self, env: &str) -> Result<Option<String>, StateError> {

@@ -2,6 +2,7 @@
 //! state, and a harness wiring them to an `Engine`.
 
 
+pub mod dashboard;
 pub mod fakes;
 pub mod plans;
 pub mod stack;

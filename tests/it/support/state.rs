@@ -95,6 +95,9 @@ impl StateBackend for CrashingState {
     async fn list_runs(&self, env: &str) -> Result<Vec<String>, StateError> {
         self.inner.list_runs(env).await
     }
+    async fn list_envs(&self) -> Result<Vec<String>, StateError> {
+        self.inner.list_envs().await
+    }
     async fn current_run(&self, env: &str) -> Result<Option<String>, StateError> {
         self.inner.current_run(env).await
     }

@@ -26,7 +26,7 @@ use crate::providers::health::ClusterHealth;
 use crate::providers::helm::{HelmConfig, HelmReleases};
 use crate::providers::kube::{KubeClients, KubeWorkloads};
 use crate::providers::state_local::LocalState;
-use crate::providers::{ProviderError, Providers, StateBackend};
+use crate::providers::{ProviderError, Providers, StateBackend, TrafficProvider};
 
 /// Variable naming OCI registries (`host:port`, comma-separated) that helm reaches over plain HTTP.
 pub const PLAIN_HTTP_VAR: &str = "CUTOVER_HELM_PLAIN_HTTP";
@@ -219,7 +219,7 @@ impl Context {
             workloads: workloads.clone(),
             releases,
             health,
-            traffic: Arc::new(Route53Traffic::new(&aws.config, &plan.timeouts).with_poll(poll)),
+            traffic: self.traffic(plan).await,
             records: workloads,
             catalog: eks.clone(),
             insights: eks.clone(),
@@ -228,6 +228,12 @@ impl Context {
             iam: Arc::new(AwsIam::new(&aws.config)),
             notify: aws.notifications(),
         })
+    }
+
+    /// The plan's Route53 records, alone (reading weights needs no cluster client).
+    pub async fn traffic(&self, plan: &Plan) -> Arc<dyn TrafficProvider> {
+        let aws = self.aws(&plan.aws.region).await;
+        Arc::new(Route53Traffic::new(&aws.config, &plan.timeouts).with_poll(self.settings.poll))
     }
 
     /// The version of the helm binary runs would use (`CUTOVER_HELM` or PATH), for reports;

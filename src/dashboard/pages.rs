@@ -232,7 +232,14 @@ fn opt(w: Option<u8>) -> String {
 }
 
 /// The environment page: its runs, newest first, each with how it ended.
-pub fn env_page(source: &str, label: &str, env: &str, runs: &[(String, Result<crate::engine::RunStatus, String>)], lock: Option<&crate::providers::LockInfo>) -> Markup {
+pub fn env_page(
+    source: &str,
+    label: &str,
+    env: &str,
+    runs: &[(String, Result<crate::engine::RunStatus, String>)],
+    lock: Option<&crate::providers::LockInfo>,
+    has_plan: bool,
+) -> Markup {
     layout(
         env,
         None,
@@ -240,6 +247,7 @@ pub fn env_page(source: &str, label: &str, env: &str, runs: &[(String, Result<cr
             h1 { (env) }
             p.muted { "State: " (label) }
             @if let Some(l) = lock { p { "Lock held by " (l.to_string()) } }
+            @if has_plan { p { a #route53-link href=(format!("/s/{}/{}/route53", encode(source), encode(env))) { "Weights in Route53 now" } " (read on demand; the run pages show the journal's)" } }
             table.runs {
                 thead { tr { th { "run" } th { "started" } th { "by" } th { "outcome" } } }
                 tbody {
@@ -255,6 +263,32 @@ pub fn env_page(source: &str, label: &str, env: &str, runs: &[(String, Result<cr
                 }
             }
             @if runs.is_empty() { p.muted { "No run has journaled anything in this environment." } }
+        },
+    )
+}
+
+/// The plan's records as Route53 served them at `at`: every set identifier, green's and blue's
+/// marked.
+pub fn route53_page(source: &str, env: &str, plan: &crate::plan::Plan, records: &[crate::providers::WeightedRecord], at: Timestamp) -> Markup {
+    let green = &plan.green.name;
+    let blue = plan.blue.as_ref().map(|b| b.cluster.as_str());
+    layout(
+        &format!("{env}: Route53"),
+        None,
+        html! {
+            h1 { (env) ": weights in Route53" }
+            p.muted { "Read from Route53 " (when(at)) " through plan " code { (plan.source.display().to_string()) } "; "
+                a href=(format!("/s/{}/{}", encode(source), encode(env))) { "back to the runs" } }
+            @if records.is_empty() { p.muted { "The plan's records have no weighted record in the zone." } }
+            table #route53 {
+                thead { tr { th { "record" } th { "set identifier" } th { "weight" } th { "target" } } }
+                tbody {
+                    @for r in records {
+                        @let role = if r.set_id == *green { "green" } else if Some(r.set_id.as_str()) == blue { "blue" } else { "" };
+                        tr data-role=(role) { td { (r.name) } td { (r.set_id) " " span.muted { (role) } } td.num { (r.weight) } td { (r.target) } }
+                    }
+                }
+            }
         },
     )
 }

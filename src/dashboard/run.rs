@@ -95,6 +95,22 @@ pub struct Bake {
     pub result: &'static str,
     /// The failing gate's error.
     pub detail: Option<String>,
+    /// Each gate's checks during the bake, from the shift's journaled output (a finished bake).
+    pub tallies: Vec<GateTally>,
+}
+
+/// How one gate did during a bake, as the shift step journaled it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct GateTally {
+    /// The gate (a check's name).
+    pub gate: String,
+    /// Checks run during the bake.
+    pub checks: u32,
+    /// Checks that passed.
+    pub passed: u32,
+    /// What the last check saw.
+    #[serde(default)]
+    pub last: String,
 }
 
 /// A command someone ran on this run, from the journal.
@@ -152,6 +168,8 @@ pub struct RunView {
     pub bakes: Vec<Bake>,
     /// Commands run on this run.
     pub ran: Vec<RanCommand>,
+    /// AWS requests by operation, summed over the run's sessions (each journals its own).
+    pub requests: std::collections::BTreeMap<String, u64>,
     /// What to do next.
     pub next: NextSteps,
     /// The journal records (the selected step's are shown).
@@ -170,7 +188,7 @@ pub fn view(records: &[JournalRecord], lock: Option<LockInfo>, plan: Option<&Pla
     status.lock = lock;
     let rows = rows(records);
     let weights = weights::series(records);
-    let bakes = bakes(&rows, plan);
+    let bakes = bakes(&rows, plan, records);
     let next = next_steps(&status, plan, records);
     Some(RunView {
         last_seq: records.last().map_or(0, |r| r.seq),
@@ -186,6 +204,7 @@ pub fn view(records: &[JournalRecord], lock: Option<LockInfo>, plan: Option<&Pla
         weights,
         bakes,
         ran: ran(records),
+        requests: requests(records),
         next,
         status,
         records: records.to_vec(),
@@ -275,7 +294,7 @@ fn group(rows: Vec<StepRow>, now: Timestamp) -> Vec<Vec<StepRow>> {
     groups
 }
 
-fn bakes(rows: &[StepRow], plan: Option<&Plan>) -> Vec<Bake> {
+fn bakes(rows: &[StepRow], plan: Option<&Plan>, records: &[JournalRecord]) -> Vec<Bake> {
     let gates: Vec<String> = plan.and_then(|p| p.traffic.as_ref()).map(|t| t.gates.clone()).unwrap_or_default();
     rows.iter()
         .filter_map(|row| {
@@ -294,9 +313,37 @@ fn bakes(rows: &[StepRow], plan: Option<&Plan>) -> Vec<Bake> {
                 gates: gates.clone(),
                 result: if result == "undone" && failed { "failed" } else { result },
                 detail: row.error.clone().filter(|_| failed),
+                tallies: tallies(records, &row.id),
             })
         })
         .collect()
+}
+
+/// The gate tallies in the latest `step-done` of `step` (none before the bake ended).
+fn tallies(records: &[JournalRecord], step: &str) -> Vec<GateTally> {
+    records
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            JournalEvent::StepDone { step: s, output } if s == step => Some(output.get("bake").cloned()),
+            _ => None,
+        })
+        .flatten()
+        .and_then(|bake| serde_json::from_value(bake).ok())
+        .unwrap_or_default()
+}
+
+/// What the run's sessions journaled they sent to AWS, summed by operation.
+fn requests(records: &[JournalRecord]) -> std::collections::BTreeMap<String, u64> {
+    let mut total = std::collections::BTreeMap::new();
+    for r in records {
+        if let JournalEvent::AwsRequests { by_operation } = &r.event {
+            for (op, n) in by_operation {
+                *total.entry(op.clone()).or_insert(0) += n;
+            }
+        }
+    }
+    total
 }
 
 fn ran(records: &[JournalRecord]) -> Vec<RanCommand> {

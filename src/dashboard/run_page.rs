@@ -62,6 +62,7 @@ pub fn fragments(at: &RunAddress<'_>, view: &RunView) -> Vec<(&'static str, Mark
         ("bakes", bakes(view)),
         ("checkpoints", checkpoints(view)),
         ("commands-run", commands_run(view)),
+        ("aws-requests", aws_requests(view)),
     ]
 }
 
@@ -184,19 +185,24 @@ fn bakes(view: &RunView) -> Markup {
         @if view.bakes.is_empty() { p.muted { "No traffic step has started." } }
         @else {
             table.bakes {
-                thead { tr { th { "step" } th { "green weight" } th { "gates" } th { "result" } } }
+                thead { tr { th { "step" } th { "green weight" } th { "gates" } th { "checks" } th { "result" } } }
                 tbody {
                     @for b in &view.bakes {
                         tr data-result=(b.result) {
                             td { (b.step) } td { (b.weight) }
                             td { @if b.gates.is_empty() { span.muted { "(plan not loaded)" } } @else { (b.gates.join(", ")) } }
+                            td.tallies {
+                                @for t in &b.tallies {
+                                    span.tally title=(t.last) { (t.gate) " " (t.passed) "/" (t.checks) } " "
+                                }
+                            }
                             td { span.badge.(match b.result { "passed" => "ok", "baking" => "running", _ => "bad" }) { (b.result) }
                                  @if let Some(d) = &b.detail { " " (d) } }
                         }
                     }
                 }
             }
-            p.muted { "A bake re-checks every gate until it ends; the journal records the bake's end or its first failing gate." }
+            p.muted { "A bake re-checks every gate until it ends: checks shows each gate's passed/run (hover for what the last check saw); a failed bake's error says how many passed before it." }
         }
     }
 }
@@ -220,6 +226,25 @@ fn commands_run(view: &RunView) -> Markup {
         ul {
             @for c in &view.ran { li { (when(c.at)) " " code { (c.command) } " by " (c.who) } }
         }
-        p.muted { "AWS requests by operation are counted in the run report the running process prints; the journal does not hold them." }
+    }
+}
+
+fn aws_requests(view: &RunView) -> Markup {
+    let mut by_count: Vec<(&String, &u64)> = view.requests.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let total: u64 = view.requests.values().sum();
+    html! {
+        h2 { "AWS requests" }
+        @if by_count.is_empty() { p.muted { "No session of this run has ended yet (each journals its requests when it stops)." } }
+        @else {
+            table #requests {
+                thead { tr { th { "operation" } th { "requests" } } }
+                tbody {
+                    @for (op, n) in by_count { tr { td { code { (op) } } td.num { (n) } } }
+                    tr.total { td { "total" } td.num { (total) } }
+                }
+            }
+            p.muted { "Retries count; summed over every session of the run (apply, resume, rollback)." }
+        }
     }
 }

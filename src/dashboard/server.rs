@@ -153,6 +153,7 @@ fn router(app: App) -> Router {
         .route("/", get(overview_page))
         .route("/events", get(overview_events))
         .route("/s/{source}/{env}", get(env_page))
+        .route("/s/{source}/{env}/route53", get(route53_page))
         .route("/s/{source}/{env}/runs/{run}", get(run_page))
         .route("/s/{source}/{env}/runs/{run}/events", get(run_events))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
@@ -240,9 +241,26 @@ async fn env_page(State(app): State<App>, Path((source, env)): Path<(String, Str
         Ok::<_, crate::ops::OpsError>((runs, lock))
     };
     match tokio::time::timeout(timeout, read).await {
-        Ok(Ok((runs, lock))) => Html(pages::env_page(&src.id, &src.label, &env, &runs, lock.as_ref()).into_string()).into_response(),
+        Ok(Ok((runs, lock))) => {
+            let has_plan = app.catalog.plan(&source, &env).is_some();
+            Html(pages::env_page(&src.id, &src.label, &env, &runs, lock.as_ref(), has_plan).into_string()).into_response()
+        }
         Ok(Err(e)) => unavailable(e.to_string()),
         Err(_) => unavailable(format!("reading {env} took over {timeout:?}")),
+    }
+}
+
+/// The plan's records as Route53 serves them now: read on demand (never polled), bounded.
+async fn route53_page(State(app): State<App>, Path((source, env)): Path<(String, String)>) -> Response {
+    let Some(src) = app.catalog.source(&source) else { return not_found("No such state backend.") };
+    let Some(plan) = app.catalog.plan(&source, &env) else {
+        return not_found("The weights in Route53 are read through the environment's plan: give its directory with --plans.");
+    };
+    let timeout = app.config.read_timeout;
+    match tokio::time::timeout(timeout, crate::ops::inspect::live_weights(&app.catalog.cx, plan)).await {
+        Ok(Ok(records)) => Html(pages::route53_page(&src.id, &env, plan, &records, jiff::Timestamp::now()).into_string()).into_response(),
+        Ok(Err(e)) => unavailable(e.to_string()),
+        Err(_) => unavailable(format!("Route53 did not answer within {timeout:?}")),
     }
 }
 

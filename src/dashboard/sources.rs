@@ -69,6 +69,8 @@ pub struct Catalog {
     pub dev: super::dev::DevClusters,
     /// The latest runs' records read so far.
     pub journals: super::journals::Journals,
+    /// Reaches AWS for what is read on demand (weights from Route53).
+    pub cx: Arc<Context>,
 }
 
 impl Catalog {
@@ -116,6 +118,7 @@ pub async fn catalog(
         plan_problems: Vec::new(),
         dev: super::dev::DevClusters::new(cx.clone(), Default::default()),
         journals: Default::default(),
+        cx: cx.clone(),
     };
     let mut dev_regions = std::collections::BTreeSet::new();
     for arg in states {

@@ -38,6 +38,8 @@ pub(crate) struct Run {
     writer: Arc<tokio::sync::Mutex<JournalWriter>>,
     status: Arc<Mutex<RunStatus>>,
     notifier: Option<super::notify::Notifier>,
+    /// The request counts when this session started (what it sent is the difference at its end).
+    requests_at_start: std::collections::BTreeMap<String, u64>,
 }
 
 impl Run {
@@ -68,7 +70,8 @@ impl Run {
             });
             super::notify::Notifier::start(plan.clone(), providers.notify.clone(), journal)
         });
-        Run { plan, compiled, providers, opts, own, writer, status, notifier }
+        let requests_at_start = opts.requests.map(|count| count()).unwrap_or_default();
+        Run { plan, compiled, providers, opts, own, writer, status, notifier, requests_at_start }
     }
 
     /// Journals one transition (durably) and applies it to the in-memory state.
@@ -96,10 +99,26 @@ impl Run {
         }
     }
 
-    /// Gives deliveries a bounded time to finish once the run has stopped.
-    pub async fn flush_notifications(&self) {
+    /// Ends this session of the run: gives deliveries a bounded time to finish, then journals the
+    /// AWS requests the session sent. Neither can change how the run ended: a record that cannot
+    /// be written is logged.
+    pub async fn end_session(&self) {
         if let Some(n) = &self.notifier {
             n.flush().await;
+        }
+        let Some(count) = self.opts.requests else { return };
+        let by_operation: std::collections::BTreeMap<String, u64> = count()
+            .into_iter()
+            .filter_map(|(op, n)| {
+                let added = n.saturating_sub(self.requests_at_start.get(&op).copied().unwrap_or(0));
+                (added > 0).then_some((op, added))
+            })
+            .collect();
+        if by_operation.is_empty() {
+            return;
+        }
+        if let Err(e) = self.writer.lock().await.append(JournalEvent::AwsRequests { by_operation }).await {
+            tracing::warn!(error = %e, "the session's AWS request counts could not be journaled");
         }
     }
 

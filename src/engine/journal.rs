@@ -227,6 +227,12 @@ pub enum JournalEvent {
         /// Why the last try failed (never the URL).
         error: String,
     },
+    /// The AWS requests this session of the run sent, by `Service.Operation` (retries count),
+    /// journaled when the session ends so the dashboard and history show what a run cost.
+    AwsRequests {
+        /// Requests by operation (`EKS.DescribeCluster`).
+        by_operation: std::collections::BTreeMap<String, u64>,
+    },
     /// A torn last line left by a crash was cut off before this run appended again.
     JournalRepaired {
         /// Bytes of the torn line that were dropped.

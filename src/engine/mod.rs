@@ -247,7 +247,7 @@ impl Engine {
             resumed: false,
         });
         let outcome = executor::drive(&run).await;
-        run.flush_notifications().await;
+        run.end_session().await;
         outcome
     }
 
@@ -285,7 +285,7 @@ impl Engine {
             Some((to, cause, requested_by)) => rollback::resume(&run, to, cause, requested_by).await,
             None => executor::drive(&run).await,
         };
-        run.flush_notifications().await;
+        run.end_session().await;
         outcome
     }
 
@@ -352,7 +352,7 @@ impl Engine {
             self.opts.who
         );
         let outcome = rollback::start(&run, target, cause, Some(self.opts.who.clone())).await;
-        run.flush_notifications().await;
+        run.end_session().await;
         outcome
     }
 

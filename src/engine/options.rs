@@ -72,7 +72,13 @@ pub struct EngineOptions {
     pub progress: Arc<dyn ProgressSink>,
     /// The wall clock used for journal times and retention deadlines.
     pub clock: Arc<dyn Clock>,
+    /// Counts of the AWS requests this process has sent, by operation (the composition root gives
+    /// the SDK interceptor's); each session journals what it added. `None`: nothing is counted.
+    pub requests: Option<RequestMeter>,
 }
+
+/// Reads a process-wide count of requests by operation.
+pub type RequestMeter = fn() -> std::collections::BTreeMap<String, u64>;
 
 impl Default for EngineOptions {
     fn default() -> Self {
@@ -86,6 +92,7 @@ impl Default for EngineOptions {
             who: super::lock::login_name(),
             progress: Arc::new(NoopSink),
             clock: Arc::new(SystemClock),
+            requests: None,
         }
     }
 }

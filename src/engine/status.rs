@@ -260,6 +260,7 @@ impl RunStatus {
             JournalEvent::RunStarted { .. }
             | JournalEvent::JournalRepaired { .. }
             | JournalEvent::NotificationSent { .. }
+            | JournalEvent::AwsRequests { .. }
             | JournalEvent::NotificationFailed { .. } => {}
             JournalEvent::RunResumed { .. } => {
                 self.phase = match self.rollback_in_progress() {

@@ -8,7 +8,7 @@
 use crate::compose::Context;
 use crate::engine::{JournalRecord, RunStatus};
 use crate::plan::Plan;
-use crate::providers::{LockInfo, StateBackend};
+use crate::providers::{LockInfo, StateBackend, WeightedRecord};
 
 use super::OpsError;
 
@@ -101,4 +101,16 @@ pub fn holder_alive(holder: &LockInfo) -> bool {
 pub async fn unlock(cx: &Context, plan: &Plan, seen: &LockInfo) -> Result<(), OpsError> {
     let state = cx.state(plan).await;
     Ok(crate::engine::break_lock(state.as_ref(), &plan.metadata.name, seen).await?)
+}
+
+/// Every weighted record of each of the plan's traffic records, as Route53 serves them now (all
+/// set identifiers, cutover's or not). Read-only; empty for a plan that moves no traffic.
+pub async fn live_weights(cx: &Context, plan: &Plan) -> Result<Vec<WeightedRecord>, OpsError> {
+    let Some(traffic) = &plan.traffic else { return Ok(Vec::new()) };
+    let dns = cx.traffic(plan).await;
+    let mut out = Vec::new();
+    for r in &traffic.records {
+        out.extend(dns.records(traffic.zone.as_str(), &r.name, r.record_type).await?);
+    }
+    Ok(out)
 }

@@ -98,6 +98,7 @@ async fn wire_traced(cx: &Context, plan: Plan, opts: &RunOptions, trace: Option<
         progress: opts.progress.clone(),
         who: cx.caller(&plan.aws.region).await,
         trace,
+        requests: Some(crate::providers::aws::calls::api_calls),
         ..EngineOptions::default()
     };
     Ok(Wired { engine: Engine::new(Arc::new(plan), providers, state.clone(), engine_opts), state, _work: work })

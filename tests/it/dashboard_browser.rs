@@ -162,6 +162,18 @@ async fn a_live_upgrade_fills_the_run_page_without_reload_and_the_chart_ends_at_
     }
     let bakes = texts(&client, "#bakes tr[data-result='passed'] td:first-child").await;
     assert_eq!(bakes, ["traffic.shift.10", "traffic.shift.50", "traffic.shift.100"]);
+    // Each bake's gates with their checks passed/run, from the shift's journaled output.
+    let tallies = texts(&client, "#bakes tr[data-result='passed'] .tally").await;
+    assert_eq!(tallies.len(), 3, "one gate per bake: {tallies:?}");
+    for tally in &tallies {
+        let (passed, run) = tally.rsplit_once(' ').and_then(|(_, n)| n.split_once('/')).expect("gate N/M");
+        assert!(passed == run && passed.parse::<u32>().unwrap() >= 1, "every check passed: {tally}");
+    }
+    // What the run cost in AWS requests, as its session journaled when it ended.
+    let ops = texts(&client, "#requests td code").await;
+    for op in ["EKS.CreateCluster", "EKS.DescribeCluster", "Route 53.ChangeResourceRecordSets"] {
+        assert!(ops.iter().any(|o| o == op), "{op} among the requests: {ops:?}");
+    }
     let commands = texts(&client, "#next-steps code.cmd").await;
     assert!(commands.iter().any(|c| c.starts_with("cutover next ") && c.contains(up.plan_arg())), "{commands:?}");
 
@@ -176,6 +188,13 @@ async fn a_live_upgrade_fills_the_run_page_without_reload_and_the_chart_ends_at_
     assert!(detail.contains("step-done") && detail.contains("\"weight\": 50"), "{detail}");
     assert_eq!(texts(&client, "#timeline-chart .step.selected .step-name").await, ["traffic.shift.50"]);
     screenshot(&client, "dashboard-run-step").await;
+
+    // The environment's weights as Route53 serves them now, read on demand: green alone, at 100.
+    client.goto(step_url.split("/runs/").next().unwrap()).await.unwrap();
+    follow_link(&client, "#route53-link").await;
+    let rows = texts(&client, "#route53 tbody tr").await;
+    assert_eq!(rows.len(), 1, "only green's record is left: {rows:?}");
+    assert_eq!(texts(&client, "#route53 tr[data-role='green'] td.num").await, ["100"], "{rows:?}");
     client.close().await.unwrap();
 }
 

@@ -428,9 +428,9 @@ pub(super) async fn shift(cx: &Cx<'_>, index: usize, weight: u8) -> Result<Value
         timeout_ms: ttl.as_millis() as u64,
     });
     tokio::time::sleep(ttl).await;
-    bake(cx, t.steps[index].bake).await?;
+    let gates = bake(cx, t.steps[index].bake).await?;
     Ok(
-        json!({ "weight": weight, "before": before, "after": after, "insync_at": insync_at, "adopted": adopted }),
+        json!({ "weight": weight, "before": before, "after": after, "insync_at": insync_at, "adopted": adopted, "bake": gates }),
     )
 }
 

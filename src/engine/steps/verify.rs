@@ -99,11 +99,25 @@ pub(super) async fn check(cx: &Cx<'_>, name: &str) -> Result<Value, StepError> {
     }
 }
 
-/// Re-runs every gate for `bake`, at the shortest gate interval; the first failure fails the bake.
-pub(super) async fn bake(cx: &Cx<'_>, bake: Duration) -> Result<(), StepError> {
+/// How one gate did during a bake, journaled in the shift step's output (`bake`) so a run's
+/// history shows what was checked, not only that the bake ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct GateTally {
+    gate: String,
+    /// Checks run during the bake.
+    checks: u32,
+    /// Checks that passed.
+    passed: u32,
+    /// What the last check saw.
+    last: String,
+}
+
+/// Re-runs every gate for `bake`, at the shortest gate interval; the first failure fails the bake
+/// (its error says how many checks of that gate passed before it).
+pub(super) async fn bake(cx: &Cx<'_>, bake: Duration) -> Result<Vec<GateTally>, StepError> {
     let plan = cx.plan();
     let Some(traffic) = &plan.traffic else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let gates: Vec<&Check> = traffic
         .gates
@@ -123,23 +137,34 @@ pub(super) async fn bake(cx: &Cx<'_>, bake: Duration) -> Result<(), StepError> {
     let end = Instant::now() + bake;
     let target = target(cx);
     let health = &cx.p().health;
+    let mut tallies: Vec<GateTally> = gates
+        .iter()
+        .map(|g| GateTally { gate: g.name.clone(), checks: 0, passed: 0, last: String::new() })
+        .collect();
     loop {
-        for gate in &gates {
+        for (gate, tally) in gates.iter().zip(tallies.iter_mut()) {
             let outcome = cx
                 .call(&format!("gate {}", gate.name), Bound::Call, || {
                     health.check(&target, gate)
                 })
                 .await?;
+            tally.checks += 1;
             if !outcome.passed {
+                let before = match tally.passed {
+                    0 => "its first check in this bake".to_string(),
+                    n => format!("{n} passing checks in this bake"),
+                };
                 return Err(StepError::CheckFailed {
                     check: gate.name.clone(),
-                    detail: outcome.detail,
+                    detail: format!("{} (after {before})", outcome.detail),
                 });
             }
+            tally.passed += 1;
+            tally.last = outcome.detail;
         }
         let now = Instant::now();
         if now >= end {
-            return Ok(());
+            return Ok(tallies);
         }
         let remaining = end - now;
         cx.emit(EngineEvent::Baking {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::plan::{Plan, Timeouts};
+use crate::providers::aws::ebs::Ec2Storage;
 use crate::providers::aws::ec2_subnets::Ec2Network;
 use crate::providers::aws::eks::EksClusters;
 use crate::providers::aws::iam::AwsIam;
@@ -24,7 +25,7 @@ use crate::providers::aws::route53::Route53Traffic;
 use crate::providers::aws::s3_state::S3State;
 use crate::providers::health::ClusterHealth;
 use crate::providers::helm::{HelmConfig, HelmReleases};
-use crate::providers::kube::{KubeClients, KubeWorkloads};
+use crate::providers::kube::{KubeClaims, KubeClients, KubeWorkloads};
 use crate::providers::state_local::LocalState;
 use crate::providers::{ProviderError, Providers, StateBackend, TrafficProvider};
 
@@ -213,7 +214,7 @@ impl Context {
         let releases = Arc::new(HelmReleases::new(helm, clients.clone())?);
         let health = Arc::new(ClusterHealth::new(Arc::new(plan.clone()), clients.clone(), releases.clone()).with_env(env.to_vec()));
         let eks = aws.eks(&plan.timeouts, poll);
-        let workloads = Arc::new(KubeWorkloads::new(clients));
+        let workloads = Arc::new(KubeWorkloads::new(clients.clone()));
         Ok(Providers {
             clusters: eks.clone(),
             workloads: workloads.clone(),
@@ -227,6 +228,8 @@ impl Context {
             pod_identities: eks,
             iam: Arc::new(AwsIam::new(&aws.config)),
             notify: aws.notifications(),
+            storage: Arc::new(Ec2Storage::new(&aws.config)),
+            claims: Arc::new(KubeClaims::new(clients)),
         })
     }
 

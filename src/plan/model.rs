@@ -59,6 +59,10 @@ pub struct Plan {
     pub preflight: Preflight,
     /// Notification sinks.
     pub notify: Vec<NotifySink>,
+    /// What happens to persistent volumes (`None`: the plan does not say; green starts empty).
+    pub data: Option<DataSpec>,
+    /// `Drill` with `data` only.
+    pub rpo_target: Option<Duration>,
     /// sha256 of the plan file's bytes: journaled so `resume` can refuse a plan edited mid-run.
     pub digest: String,
     /// The file the plan was loaded from; relative paths in the plan (values files, local charts)
@@ -815,4 +819,57 @@ impl NotifyEvent {
 pub struct Preflight {
     /// Gates not run for this plan.
     pub skip: Vec<PreflightGate>,
+}
+
+/// `spec.data`: which persistent volume claims travel and how.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataSpec {
+    /// Snapshot, or deliberately nothing.
+    pub mode: DataMode,
+    /// Which claims (empty with `mode: none`).
+    pub claims: Vec<ClaimSelector>,
+    /// Stop the claims' writers on blue before the snapshot (and start them again on rollback).
+    pub quiesce: bool,
+    /// Storage class renames on green.
+    pub storage_class_map: std::collections::BTreeMap<String, String>,
+    /// How long cutover's snapshots are kept.
+    pub retain: Duration,
+    /// Bound on one snapshot's completion.
+    pub snapshot_timeout: Duration,
+    /// A volume may come back in another zone when green has none of its own.
+    pub move_zones: bool,
+    /// Whose snapshots a drill restores (the plan's own name unless `from` says otherwise).
+    pub from: String,
+}
+
+impl DataSpec {
+    /// Whether volumes travel (snapshot mode).
+    pub fn carries(&self) -> bool {
+        self.mode == DataMode::Snapshot
+    }
+
+    /// Green's storage class for blue's `class`.
+    pub fn green_class(&self, class: &str) -> String {
+        self.storage_class_map.get(class).cloned().unwrap_or_else(|| class.to_string())
+    }
+}
+
+/// `spec.data.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum DataMode {
+    /// EBS snapshots of blue's volumes become green's volumes.
+    Snapshot,
+    /// Green starts with empty volumes, on purpose.
+    None,
+}
+
+/// Claims of one namespace, by name or by labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimSelector {
+    /// The namespace.
+    pub namespace: String,
+    /// One claim, by name.
+    pub name: Option<String>,
+    /// Claims carrying all these labels (empty with `name`).
+    pub labels: std::collections::BTreeMap<String, String>,
 }

@@ -89,6 +89,63 @@ pub struct RawSpec {
     pub preflight: Option<RawPreflight>,
     /// Where to tell people what a run did (Slack, Teams, a JSON webhook); delivery never fails the run.
     pub notify: Option<Vec<RawNotify>>,
+    /// Persistent volume claims: which travel from blue to green (EBS snapshots) and how; in a
+    /// Drill, which are restored from their newest snapshot.
+    pub data: Option<RawData>,
+    /// `Drill` with `data` only: the recovery-point objective each restored volume's snapshot age is
+    /// measured against (e.g. `1h`).
+    pub rpo_target: Option<RawDuration>,
+}
+
+/// `spec.data`: what happens to persistent volumes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Data")]
+pub struct RawData {
+    /// `snapshot`: each selected claim's EBS volume is snapshotted and green gets a volume made
+    /// from it; `none`: green starts with empty volumes (say so when releases create claims).
+    pub mode: RawDataMode,
+    /// Which claims travel: each by `namespace` and `name`, or `namespace` and `selector` (labels).
+    pub claims: Option<Vec<RawClaimSelector>>,
+    /// Scale the claims' workloads on blue to zero before the snapshot (an application-consistent
+    /// copy; downtime until green serves) and back up on any rollback. Traffic then moves in one step.
+    pub quiesce: Option<bool>,
+    /// Storage classes renamed on green, e.g. `{gp2: gp3}`.
+    pub storage_class_map: Option<BTreeMap<String, String>>,
+    /// How long snapshots cutover takes are kept (default `7d`); `cutover backup` prunes older
+    /// ones it made, and nothing else.
+    pub retain: Option<RawDuration>,
+    /// Bound on one snapshot's completion (default `30m`).
+    pub snapshot_timeout: Option<RawDuration>,
+    /// Allow a volume to be recreated in another availability zone when green has no node group
+    /// in its own (default false: refused before anything is made).
+    pub move_zones: Option<bool>,
+    /// `Drill` only: the environment whose snapshots are restored (default: this plan's name).
+    pub from: Option<String>,
+}
+
+/// `spec.data.mode`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "DataMode")]
+// Variant docs would turn the schema's `enum` into a `oneOf` and change plan diagnostics.
+#[allow(missing_docs)]
+pub enum RawDataMode {
+    Snapshot,
+    None,
+}
+
+/// One entry of `spec.data.claims`: exactly one of `name` and `selector`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "ClaimSelector")]
+pub struct RawClaimSelector {
+    /// The claims' namespace.
+    pub namespace: String,
+    /// One claim by name (`data-ledger-0`).
+    pub name: Option<String>,
+    /// Every claim of the namespace carrying all these labels.
+    pub selector: Option<BTreeMap<String, String>>,
 }
 
 /// One notification sink: exactly one of `url`, `urlFromEnv`, `snsTopicArn`.

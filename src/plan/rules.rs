@@ -61,6 +61,17 @@ pub fn dns_label(s: &str, what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A Kubernetes object name that is a DNS subdomain (claims, storage classes): dot-separated
+/// RFC 1123 labels, at most 253 characters.
+pub fn dns_subdomain(s: &str, what: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 253 || !s.split('.').all(|l| dns_label(l, "").is_ok()) {
+        return Err(format!(
+            "{s:?} is not a valid {what}; use at most 253 lowercase letters, digits, `-` or `.`, starting and ending with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
 /// Helm release names: dot-separated RFC 1123 labels, at most 53 characters.
 pub fn release_name(s: &str) -> Result<(), String> {
     let labels_ok = s.split('.').all(|l| dns_label(l, "").is_ok());

@@ -27,12 +27,14 @@ pub mod release_record;
 pub mod signals;
 pub mod state;
 pub mod state_local;
+pub mod volumes;
 pub mod weights;
 mod types;
 
 pub use network::{SubnetFinding, SubnetInfo, SubnetInventory, subnet_capacity, subnet_ids};
 pub use state::{LockInfo, StateBackend, StateError};
 pub use types::*;
+pub use volumes::{BlockStorage, ClaimProvider};
 
 use std::sync::Arc;
 
@@ -287,4 +289,8 @@ pub struct Providers {
     pub iam: Arc<dyn WorkloadIam>,
     /// Notification sinks (webhooks).
     pub notify: Arc<dyn notify::NotificationSender>,
+    /// EBS volumes and snapshots (persistent data).
+    pub storage: Arc<dyn BlockStorage>,
+    /// Claims and persistent volumes on the clusters.
+    pub claims: Arc<dyn ClaimProvider>,
 }

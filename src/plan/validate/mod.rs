@@ -6,6 +6,7 @@
 
 mod checks;
 mod cluster;
+mod data;
 mod notify;
 mod releases;
 mod signals;
@@ -225,6 +226,8 @@ pub fn validate(
         .as_ref()
         .map(|d| cx.duration("spec.rtoTarget", Some(d), Duration::ZERO, true));
     let timeouts = timeouts(&mut cx, spec.timeouts);
+    let data = data::data(&mut cx, spec.data, kind, &metadata.name, traffic.as_ref());
+    let rpo_target = data::rpo_target(&mut cx, spec.rpo_target.as_ref(), kind, data.as_ref());
 
     if !cx.findings.is_empty() {
         return (None, cx.findings);
@@ -260,6 +263,8 @@ pub fn validate(
         timeouts,
         preflight,
         notify,
+        data,
+        rpo_target,
         digest,
         source: source.to_path_buf(),
     };

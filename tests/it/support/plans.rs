@@ -221,6 +221,8 @@ pub fn upgrade() -> PlanBuilder {
         on_failure: FailurePolicy::Rollback,
         ttl: None,
         rto_target: None,
+        data: None,
+        rpo_target: None,
         timeouts: Timeouts::default(),
         preflight: Preflight::default(),
         notify: Vec::new(),

@@ -3,6 +3,7 @@
 //! faults are switched on per operation and key; every call and every side effect is counted.
 //! The provider traits are implemented in `eks`, `helm` and `dns`.
 
+pub mod data;
 mod dns;
 mod eks;
 mod helm;
@@ -83,6 +84,7 @@ struct Inner {
     calls: BTreeMap<String, u32>,
     preflight: preflight::PreflightWorld,
     identity: identity::IdentityWorld,
+    data: data::DataWorld,
     notifications: Vec<(String, cutover::providers::notify::Notification)>,
     effects: BTreeMap<String, u32>,
     leaked_load_balancers: u32,
@@ -133,6 +135,8 @@ impl World {
             network: me.clone(),
             pod_identities: me.clone(),
             iam: me.clone(),
+            storage: me.clone(),
+            claims: me.clone(),
             notify: me,
         }
     }

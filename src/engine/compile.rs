@@ -130,6 +130,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             PreflightGate::Addons => format!("Check add-on versions against {}", plan.green.version),
             PreflightGate::Subnets => "Check green's subnets: zones and free addresses beside blue".to_string(),
             PreflightGate::Irsa => "Check the IRSA roles of releases and add-ons can trust green's OIDC issuer".to_string(),
+            PreflightGate::Data => "Check the claims spec.data carries: EBS-backed, with a zone on green".to_string(),
         };
         let skipped = plan.preflight.skip.contains(&gate);
         preflight.push(step(
@@ -253,6 +254,10 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
         provision,
     );
     b.checkpoint(ids::GREEN_READY);
+
+    if let Some(data) = plan.data.as_ref().filter(|d| d.carries()) {
+        b.stage("data", "Carry persistent data to green", false, chain(data_steps(plan, data)));
+    }
 
     let releases = plan
         .releases
@@ -444,4 +449,58 @@ fn chart_name(r: &crate::plan::Release) -> String {
             .to_string(),
         crate::plan::ChartSource::Path { path } => path.display().to_string(),
     }
+}
+
+/// The data stage: in an upgrade blue's volumes are kept, its writers stopped (with `quiesce`)
+/// and snapshotted; in a drill the gate already chose the snapshots. Then green's volumes and
+/// claims, before any release asks for them.
+fn data_steps(plan: &Plan, data: &crate::plan::DataSpec) -> Vec<StepDef> {
+    let mut out = Vec::new();
+    if plan.kind == PlanKind::Upgrade {
+        out.push(step(
+            ids::DATA_RETAIN.into(),
+            "Keep blue's volumes whatever happens to their claims (Retain)".into(),
+            "sets blue's PersistentVolumes to Retain",
+            Some("puts their reclaim policies back"),
+            StepKind::DataRetain,
+        ));
+        if data.quiesce {
+            out.push(step(
+                ids::DATA_WRITERS.into(),
+                "Find blue's workloads that write the claims".into(),
+                "nothing",
+                None,
+                StepKind::DataWriters,
+            ));
+            out.push(step(
+                ids::DATA_QUIESCE.into(),
+                "Stop blue's writers for an application-consistent snapshot".into(),
+                "scales blue's writers to zero (downtime starts)",
+                Some("scales them back to their replicas, on their own volumes"),
+                StepKind::DataQuiesce,
+            ));
+        }
+        out.push(step(
+            ids::DATA_SNAPSHOT.into(),
+            "Snapshot blue's volumes".into(),
+            "creates EBS snapshots (kept for spec.data.retain)",
+            None,
+            StepKind::DataSnapshot,
+        ));
+    }
+    out.push(step(
+        ids::DATA_VOLUMES.into(),
+        "Create green's volumes from the snapshots".into(),
+        "creates EBS volumes",
+        Some("deletes the volumes this run made"),
+        StepKind::DataVolumes,
+    ));
+    out.push(step(
+        ids::DATA_CLAIMS.into(),
+        "Bind green's claims to their volumes".into(),
+        "creates PersistentVolumes and claims on green",
+        Some("deletes the claims and PersistentVolumes this run made"),
+        StepKind::DataClaims,
+    ));
+    out
 }

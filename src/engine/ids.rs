@@ -14,6 +14,18 @@ pub const PROVISION_OIDC: &str = "provision.oidc-provider";
 pub const PROVISION_IRSA_TRUST: &str = "provision.irsa-trust";
 /// IRSA roles' trust policies: blue's statements removed once blue is gone.
 pub const RETIRE_IRSA_TRUST: &str = "retire.irsa-trust";
+/// Blue's volumes kept (`Retain`) for the run.
+pub const DATA_RETAIN: &str = "data.retain-blue";
+/// Blue's writers of the claims, read before any is stopped.
+pub const DATA_WRITERS: &str = "data.writers";
+/// Blue's writers stopped for an application-consistent snapshot.
+pub const DATA_QUIESCE: &str = "data.quiesce";
+/// Snapshots of blue's volumes.
+pub const DATA_SNAPSHOT: &str = "data.snapshot";
+/// Green's volumes made from the snapshots.
+pub const DATA_VOLUMES: &str = "data.volumes";
+/// Green's claims bound to its volumes.
+pub const DATA_CLAIMS: &str = "data.claims";
 /// Green's traffic records created at weight 0 (and blue's record found).
 pub const TRAFFIC_PREPARE: &str = "traffic.prepare";
 /// Waiting out `teardown.retainBlueFor`.

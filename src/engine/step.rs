@@ -90,6 +90,13 @@ pub(crate) enum StepKind {
     IrsaTrust,
     /// IRSA roles: blue's issuer removed from their trust policies, after blue is gone.
     IrsaRetire,
+    /// `spec.data`: blue's volumes kept, writers read, stopped, snapshots, green's volumes and claims.
+    DataRetain,
+    DataWriters,
+    DataQuiesce,
+    DataSnapshot,
+    DataVolumes,
+    DataClaims,
     Release(String),
     Check(String),
     TrafficPrepare,

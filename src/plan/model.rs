@@ -669,16 +669,20 @@ pub enum PreflightGate {
     Subnets,
     /// IRSA roles the releases and add-ons use: they must be able to trust green's OIDC issuer.
     Irsa,
+    /// `spec.data`: the claims that travel are EBS-backed and have a zone on green (a drill's
+    /// have a snapshot to restore).
+    Data,
 }
 
 impl PreflightGate {
     /// Every gate, in the order they run.
-    pub const ALL: [PreflightGate; 5] = [
+    pub const ALL: [PreflightGate; 6] = [
         PreflightGate::Apis,
         PreflightGate::Insights,
         PreflightGate::Addons,
         PreflightGate::Subnets,
         PreflightGate::Irsa,
+        PreflightGate::Data,
     ];
 
     /// The name plans and step ids use (`apis` → `preflight.apis`).
@@ -689,6 +693,7 @@ impl PreflightGate {
             PreflightGate::Addons => "addons",
             PreflightGate::Subnets => "subnets",
             PreflightGate::Irsa => "irsa",
+            PreflightGate::Data => "data",
         }
     }
 }

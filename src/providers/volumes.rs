@@ -98,6 +98,8 @@ pub trait BlockStorage: Send + Sync {
     async fn create_snapshot(&self, volume_id: &str, description: &str, tags: &BTreeMap<String, String>) -> Result<EbsSnapshot, ProviderError>;
     /// Deletes a snapshot (gone already is done). Callers check ownership first.
     async fn delete_snapshot(&self, id: &str) -> Result<(), ProviderError>;
+    /// Volumes carrying all of `tags`.
+    async fn volumes_tagged(&self, tags: &BTreeMap<String, String>) -> Result<Vec<EbsVolume>, ProviderError>;
     /// Makes a volume from a snapshot; `token` is EC2's ClientToken, so a retry returns the same
     /// volume instead of a second one.
     async fn create_volume(&self, new: &NewVolume, token: &str) -> Result<EbsVolume, ProviderError>;

@@ -15,6 +15,8 @@
 //!   needs beside what blue uses already ([`crate::providers::network::subnet_capacity`]).
 //! - `irsa`: IRSA roles the releases and add-ons use, which trust blue's OIDC issuer, must be
 //!   allowed to trust green's ([`super::irsa`]).
+//! - `data`: the claims `spec.data` carries are bound to EBS volumes in zones green has (a drill's
+//!   have a completed snapshot), decided once and journaled ([`super::data`]).
 
 use serde::Serialize;
 
@@ -82,6 +84,9 @@ pub struct GateReport {
     /// only documents that still say this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub irsa: Option<super::irsa::IrsaReading>,
+    /// The `data` gate: the claims that travel and where each lands (the data steps act on these).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<super::data::DataReading>,
 }
 
 impl GateReport {
@@ -98,6 +103,7 @@ pub fn applies(gate: PreflightGate, plan: &Plan) -> bool {
         PreflightGate::Insights => plan.kind == PlanKind::Upgrade && plan.blue.is_some(),
         PreflightGate::Addons => !plan.green.addons.is_empty(),
         PreflightGate::Subnets => !plan.green.subnets.is_empty(),
+        PreflightGate::Data => plan.data.as_ref().is_some_and(|d| d.carries()),
         PreflightGate::Irsa => {
             plan.kind == PlanKind::Upgrade
                 && plan.blue.is_some()
@@ -109,16 +115,26 @@ pub fn applies(gate: PreflightGate, plan: &Plan) -> bool {
 /// Runs one gate (or records who skipped it).
 pub async fn run(gate: PreflightGate, plan: &Plan, p: &Providers, who: &str) -> Result<GateReport, ProviderError> {
     if plan.preflight.skip.contains(&gate) {
-        return Ok(GateReport { gate, skipped_by: Some(who.to_string()), findings: Vec::new(), irsa: None });
+        return Ok(GateReport { gate, skipped_by: Some(who.to_string()), findings: Vec::new(), irsa: None, data: None });
     }
-    let (findings, irsa) = match gate {
-        PreflightGate::Apis => (apis(plan, p).await?, None),
-        PreflightGate::Insights => (insights(plan, p).await?, None),
-        PreflightGate::Addons => (addons(plan, p).await?, None),
-        PreflightGate::Subnets => (subnets(plan, p).await?, None),
-        PreflightGate::Irsa => super::irsa::gate(plan, p).await?,
+    let (mut irsa, mut data) = (None, None);
+    let findings = match gate {
+        PreflightGate::Apis => apis(plan, p).await?,
+        PreflightGate::Insights => insights(plan, p).await?,
+        PreflightGate::Addons => addons(plan, p).await?,
+        PreflightGate::Subnets => subnets(plan, p).await?,
+        PreflightGate::Irsa => {
+            let (findings, reading) = super::irsa::gate(plan, p).await?;
+            irsa = reading;
+            findings
+        }
+        PreflightGate::Data => {
+            let (findings, reading) = super::data::gate(plan, p).await?;
+            data = reading;
+            findings
+        }
     };
-    Ok(GateReport { gate, skipped_by: None, findings, irsa })
+    Ok(GateReport { gate, skipped_by: None, findings, irsa, data })
 }
 
 fn removed(code: &str, use_: &RemovedUse, release: &str, source: &str, target: KubeVersion) -> Finding {

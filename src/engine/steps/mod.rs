@@ -8,6 +8,7 @@
 //! - Outputs hold only what later steps and compensations need, never secret values.
 //! - Every wait goes through the retrier with a bound.
 
+mod data;
 mod identity;
 mod provision;
 mod releases;
@@ -115,6 +116,12 @@ pub(crate) async fn apply(run: &Arc<Run>, def: &StepDef) -> Result<StepOutcome, 
         StepKind::OidcProvider => done(identity::oidc_provider(&cx).await?),
         StepKind::IrsaTrust => done(identity::irsa_trust(&cx).await?),
         StepKind::IrsaRetire => done(identity::retire_irsa_trust(&cx).await?),
+        StepKind::DataRetain => done(data::retain_blue(&cx).await?),
+        StepKind::DataWriters => done(data::writers(&cx).await?),
+        StepKind::DataQuiesce => done(data::quiesce(&cx).await?),
+        StepKind::DataSnapshot => done(data::snapshot(&cx).await?),
+        StepKind::DataVolumes => done(data::volumes(&cx).await?),
+        StepKind::DataClaims => done(data::claims(&cx).await?),
         StepKind::Release(name) => done(releases::install(&cx, name).await?),
         StepKind::Check(name) => done(verify::check(&cx, name).await?),
         StepKind::TrafficPrepare => done(traffic::prepare(&cx).await?),
@@ -157,6 +164,10 @@ pub(crate) async fn compensate(run: &Arc<Run>, unit: &Unit<'_>) -> Result<(), St
         StepKind::PodIdentity(i) => identity::undo_pod_identity(&cx, *i).await,
         StepKind::OidcProvider => identity::undo_oidc_provider(&cx).await,
         StepKind::IrsaTrust => identity::undo_irsa_trust(&cx).await,
+        StepKind::DataRetain => data::undo_retain_blue(&cx).await,
+        StepKind::DataQuiesce => data::undo_quiesce(&cx).await,
+        StepKind::DataVolumes => data::undo_volumes(&cx).await,
+        StepKind::DataClaims => data::undo_claims(&cx).await,
         StepKind::Release(name) => releases::undo_install(&cx, name).await,
         StepKind::TrafficPrepare => traffic::undo_prepare(&cx).await,
         StepKind::BlueRecords => retire::undo_blue_records(&cx).await,
@@ -165,6 +176,9 @@ pub(crate) async fn compensate(run: &Arc<Run>, unit: &Unit<'_>) -> Result<(), St
         | StepKind::CheckBlue
         | StepKind::Preflight(_)
         | StepKind::Check(_)
+        | StepKind::DataWriters
+        // Snapshots are kept as backups (pruned after spec.data.retain by `cutover backup`).
+        | StepKind::DataSnapshot
         | StepKind::TrafficShift { .. }
         | StepKind::WaitRetention
         | StepKind::BlueCluster

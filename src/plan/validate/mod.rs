@@ -228,6 +228,9 @@ pub fn validate(
     let timeouts = timeouts(&mut cx, spec.timeouts);
     let data = data::data(&mut cx, spec.data, kind, &metadata.name, traffic.as_ref());
     let rpo_target = data::rpo_target(&mut cx, spec.rpo_target.as_ref(), kind, data.as_ref());
+    if preflight.skip.contains(&PreflightGate::Data) && data.as_ref().is_some_and(DataSpec::carries) {
+        cx.err("spec.preflight.skip", "the data gate decides which claims travel and where; it cannot be skipped while spec.data.mode is snapshot");
+    }
 
     if !cx.findings.is_empty() {
         return (None, cx.findings);

@@ -135,6 +135,17 @@ impl BlockStorage for Ec2Storage {
         }
     }
 
+    async fn volumes_tagged(&self, tags: &BTreeMap<String, String>) -> Result<Vec<EbsVolume>, ProviderError> {
+        let filters = tags.iter().map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v).build());
+        let mut pages = self.client.describe_volumes().set_filters(Some(filters.collect())).into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error("list cutover's volumes", &e))?;
+            found.extend(page.volumes().iter().map(volume));
+        }
+        Ok(found)
+    }
+
     async fn create_volume(&self, new: &NewVolume, token: &str) -> Result<EbsVolume, ProviderError> {
         let out = self
             .client

@@ -133,6 +133,11 @@ impl BlockStorage for World {
         Ok(())
     }
 
+    async fn volumes_tagged(&self, tags: &BTreeMap<String, String>) -> Result<Vec<EbsVolume>, ProviderError> {
+        self.enter("volumes_tagged", "").await?;
+        Ok(self.lock().data.volumes.values().filter(|v| tags.iter().all(|(k, val)| v.tags.get(k) == Some(val))).cloned().collect())
+    }
+
     async fn create_volume(&self, new: &NewVolume, token: &str) -> Result<EbsVolume, ProviderError> {
         self.enter("create_volume", &new.snapshot_id).await?;
         let mut w = self.lock();

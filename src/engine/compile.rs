@@ -255,6 +255,7 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
     );
     b.checkpoint(ids::GREEN_READY);
 
+    let quiesced = plan.data.as_ref().is_some_and(|d| d.carries() && d.quiesce);
     if let Some(data) = plan.data.as_ref().filter(|d| d.carries()) {
         b.stage("data", "Carry persistent data to green", false, chain(data_steps(plan, data)));
     }
@@ -332,6 +333,14 @@ pub fn compile(plan: &Plan) -> CompiledPlan {
             b.checkpoint(ids::TORN_DOWN);
         }
         PlanKind::DevCluster => {}
+    }
+    // With blue's writers stopped, a failure before green serves must not stop at a checkpoint
+    // that sends traffic back to a blue without writers: it goes back to green-ready, which
+    // starts them again.
+    if quiesced {
+        for c in b.checkpoints.iter_mut().filter(|c| c.name == ids::RELEASES_READY || c.name == ids::VERIFIED) {
+            c.automatic_target = false;
+        }
     }
 
     CompiledPlan {

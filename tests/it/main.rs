@@ -31,6 +31,7 @@ mod e2e_trace;
 mod e2e_runbook;
 mod e2e_upgrade;
 mod engine_crash;
+mod engine_data;
 mod engine_faults;
 mod engine_lock;
 mod engine_rollback;

@@ -63,6 +63,28 @@ impl PlanBuilder {
         self
     }
 
+    /// Carries the claims `selector` picks in `namespace` (snapshot mode).
+    pub fn data(mut self, namespace: &str, selector: &[(&str, &str)], quiesce: bool) -> Self {
+        self.plan.data = Some(DataSpec {
+            mode: DataMode::Snapshot,
+            claims: vec![ClaimSelector {
+                namespace: namespace.into(),
+                name: None,
+                labels: selector.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            }],
+            quiesce,
+            storage_class_map: BTreeMap::new(),
+            retain: Duration::from_secs(7 * 24 * 3600),
+            snapshot_timeout: Duration::from_secs(30 * 60),
+            move_zones: false,
+            from: ENV.into(),
+        });
+        if quiesce && let Some(t) = self.plan.traffic.as_mut() {
+            t.steps.retain(|s| s.weight == 100);
+        }
+        self
+    }
+
     pub fn build(self) -> Plan {
         self.plan
     }

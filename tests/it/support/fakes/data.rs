@@ -221,12 +221,17 @@ impl ClaimProvider for World {
     async fn scale(&self, cluster: &str, workload: &WorkloadRef, replicas: i32) -> Result<(), ProviderError> {
         self.enter("scale", &workload.name).await?;
         let mut w = self.lock();
+        let mut changed = false;
         for ((c, _), wr) in w.data.writers.iter_mut() {
-            if c == cluster && wr.name == workload.name {
+            if c == cluster && wr.name == workload.name && wr.replicas != replicas {
                 wr.replicas = replicas;
+                changed = true;
             }
         }
-        World::effect_happened(&mut w, format!("scale {} to {replicas}", workload.name));
+        // Scaling is idempotent: only a change is a side effect.
+        if changed {
+            World::effect_happened(&mut w, format!("scale {} to {replicas}", workload.name));
+        }
         Ok(())
     }
 

@@ -61,11 +61,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let exit = match done.result {
         DrillResult::Passed => return Ok(Exit::Success),
         DrillResult::LeftBehind | DrillResult::FailedKept => Exit::NeedsAttention,
-        DrillResult::MissedRto => Exit::RtoMissed,
+        DrillResult::MissedRto | DrillResult::MissedRpo => Exit::RtoMissed,
         DrillResult::Failed => Exit::RolledBack,
     };
     let why = match done.result {
         DrillResult::MissedRto => format!("{}: {}", crate::engine::codes::RTO_MISSED.code, done.why()),
+        DrillResult::MissedRpo => format!("{}: {}", crate::engine::codes::RPO_MISSED.code, done.why()),
         _ => done.why(),
     };
     Err(Reported::new(exit, why).into())

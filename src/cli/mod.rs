@@ -32,6 +32,7 @@ mod history;
 mod next;
 mod notify;
 mod plan_cmd;
+mod backup;
 mod preflight;
 mod run;
 mod schema;
@@ -75,6 +76,8 @@ pub enum Command {
     Plan(plan_cmd::Args),
     /// Run the plan's pre-flight gates alone (removed APIs, EKS insights, add-ons, subnets); changes nothing.
     Preflight(preflight::Args),
+    /// Snapshot the claims spec.data selects on the cluster that serves now; prune past spec.data.retain.
+    Backup(backup::Args),
     /// Start a run: build green, replay releases, verify, shift traffic, retire blue.
     Apply(run::ApplyArgs),
     /// Continue the environment's unfinished run (after a crash, a pause or a retention wait).
@@ -135,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan_cmd::run(args),
         Command::Preflight(args) => preflight::run(args).await,
+        Command::Backup(args) => backup::run(args).await,
         Command::Apply(args) => run::apply(args, false).await,
         Command::Resume(args) => run::apply(args, true).await,
         Command::Rollback(args) => run::rollback(args).await,

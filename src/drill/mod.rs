@@ -29,6 +29,7 @@ pub struct Drill {
     state: Arc<dyn StateBackend>,
     clusters: Arc<dyn ClusterProvider>,
     workloads: Arc<dyn WorkloadProvider>,
+    storage: Arc<dyn crate::providers::BlockStorage>,
     keep_until: Option<Timestamp>,
     /// What the report says about the helm that ran, and the emulator's speed.
     pub helm_version: Option<String>,
@@ -47,13 +48,14 @@ impl Drill {
         keep_until: Option<Timestamp>,
     ) -> Self {
         let plan = Arc::new(plan);
-        let (clusters, workloads) = (providers.clusters.clone(), providers.workloads.clone());
+        let (clusters, workloads, storage) = (providers.clusters.clone(), providers.workloads.clone(), providers.storage.clone());
         Drill {
             engine: Engine::new(plan.clone(), providers, state.clone(), opts),
             plan,
             state,
             clusters,
             workloads,
+            storage,
             keep_until,
             helm_version: None,
             time_scale: None,
@@ -136,6 +138,10 @@ impl Drill {
                 notes.push(format!("Deleting cluster {name} failed: {e}."));
             }
         }
+        if let Err(e) = self.delete_restored_volumes(own, &mut notes).await {
+            notes.push(format!("Deleting the drill's restored volumes failed: {e}; they carry the tags {}={} (delete them by hand).", crate::providers::TAG_RUN_ID, own.run_id));
+            return Aftermath { torn_down: false, kept_until: None, detail: notes.join(" ") };
+        }
         match self.clusters.describe_cluster(name).await {
             Ok(None) => {
                 notes.push(format!("Cluster {name} is gone; nothing of the drill is left."));
@@ -177,6 +183,23 @@ impl Drill {
                 }
             }
         }
+    }
+
+    /// The EBS volumes a drill restored outlive its cluster (their PersistentVolumes keep them):
+    /// delete those this run made, and only those.
+    async fn delete_restored_volumes(&self, own: &Ownership, notes: &mut Vec<String>) -> Result<(), ProviderError> {
+        if !self.plan.data.as_ref().is_some_and(|d| d.carries()) {
+            return Ok(());
+        }
+        let mut deleted = 0;
+        for v in self.storage.volumes_tagged(&own.tags()).await? {
+            if own.owns(&v.tags) {
+                self.storage.delete_volume(&v.id).await?;
+                deleted += 1;
+            }
+        }
+        notes.push(format!("Deleted the {deleted} volume(s) the drill restored; the snapshots are kept."));
+        Ok(())
     }
 
     /// Release load balancers, then node groups, add-ons and the cluster, only for a cluster

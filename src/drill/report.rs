@@ -18,6 +18,8 @@ pub enum Verdict {
     Pass,
     /// Rebuilt and verified, but slower than the objective.
     MissedRto,
+    /// Rebuilt and verified in time, but a restored volume's data is older than `rpoTarget`.
+    MissedRpo,
     /// The rebuild or its checks failed: no recovery.
     Failed,
 }
@@ -28,6 +30,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "PASS",
             Verdict::MissedRto => "FAIL (missed the RTO target)",
+            Verdict::MissedRpo => "FAIL (missed the RPO target)",
             Verdict::Failed => "FAIL (the rebuild did not succeed)",
         }
     }
@@ -112,7 +115,11 @@ pub struct DrillReport {
     pub recovery_secs: Option<f64>,
     /// The plan's recovery-time objective in seconds.
     pub rto_target_secs: f64,
-    /// Pass, missed RTO, or failed.
+    /// Each restored volume: its snapshot's age at the drill's start (RPO) and the restore time.
+    pub volumes: Vec<RestoredVolume>,
+    /// The plan's recovery-point objective in seconds, when it has one.
+    pub rpo_target_secs: Option<f64>,
+    /// Pass, missed RTO or RPO, or failed.
     pub verdict: Verdict,
     /// Why the rebuild failed, when it did.
     pub failure: Option<String>,
@@ -120,6 +127,54 @@ pub struct DrillReport {
     pub aftermath: Aftermath,
     /// `CUTOVER_TIME_SCALE` when set: the cloud was an emulator running that many times faster.
     pub time_scale: Option<f64>,
+}
+
+/// One volume a drill restored from a snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoredVolume {
+    /// `namespace/name` of the claim.
+    pub claim: String,
+    /// The snapshot restored.
+    pub snapshot: String,
+    /// When the snapshot was taken: the point in time the data is from.
+    pub snapshot_at: Timestamp,
+    /// The drill's start minus `snapshot_at`: the data the environment would have lost.
+    pub rpo_secs: f64,
+    /// Green's volumes made from the snapshots (all of them; EBS restores them in parallel).
+    pub restore_secs: Option<f64>,
+    /// The volume made.
+    pub volume: Option<String>,
+}
+
+/// What the journal says of the restored volumes.
+fn restored_volumes(records: &[JournalRecord], started_at: Option<Timestamp>) -> Vec<RestoredVolume> {
+    use crate::engine::preflight::data::DataReading;
+    let output = |id: &str| {
+        records.iter().rev().find_map(|r| match &r.event {
+            JournalEvent::StepDone { step, output } if step == id => Some(output.clone()),
+            _ => None,
+        })
+    };
+    let reading: Option<DataReading> = output(&crate::engine::ids::preflight(crate::plan::PreflightGate::Data))
+        .and_then(|o| serde_json::from_value(o.get("data")?.clone()).ok());
+    let volumes = output(crate::engine::ids::DATA_VOLUMES);
+    let restore_secs = volumes.as_ref().and_then(|v| v["restore_secs"].as_f64());
+    let Some(reading) = reading else { return Vec::new() };
+    reading
+        .claims
+        .iter()
+        .filter_map(|c| {
+            let (snapshot, at) = c.snapshot.clone()?;
+            Some(RestoredVolume {
+                claim: c.key(),
+                snapshot,
+                snapshot_at: at,
+                rpo_secs: started_at.map_or(0.0, |s| secs(at, s).max(0.0)),
+                restore_secs,
+                volume: volumes.as_ref().and_then(|v| v["volumes"][c.key()].as_str().map(str::to_string)),
+            })
+        })
+        .collect()
 }
 
 /// Facts about the drill that the journal does not hold.
@@ -276,10 +331,14 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
         (Some(a), Some(b)) => Some(secs(a, b)),
         _ => None,
     };
+    let volumes = restored_volumes(records, started_at);
+    let rpo_target = cx.plan.rpo_target.map(|d| d.as_secs_f64());
+    let stale = rpo_target.is_some_and(|t| volumes.iter().any(|v| v.rpo_secs > t));
     let verdict = match recovery_secs {
         _ if cx.failure.is_some() => Verdict::Failed,
         None => Verdict::Failed,
         Some(r) if r > rto => Verdict::MissedRto,
+        Some(_) if stale => Verdict::MissedRpo,
         Some(_) => Verdict::Pass,
     };
     DrillReport {
@@ -304,6 +363,8 @@ pub fn build(records: &[JournalRecord], cx: Context<'_>) -> DrillReport {
         checks,
         recovery_secs,
         rto_target_secs: rto,
+        volumes,
+        rpo_target_secs: rpo_target,
         verdict,
         failure: cx.failure,
         aftermath: cx.aftermath,
@@ -338,6 +399,9 @@ impl DrillReport {
         );
         if let Some(f) = &self.failure {
             let _ = writeln!(m, "**The rebuild failed:** {f}\n");
+        }
+        if let Some(why) = self.rpo_missed() {
+            let _ = writeln!(m, "**Missed the RPO target:** {why}\n");
         }
         let _ = writeln!(m, "| | |\n|---|---|");
         let rows = [
@@ -391,8 +455,39 @@ impl DrillReport {
                 c.detail.replace('|', "\\|").replace('\n', " ")
             );
         }
+        if !self.volumes.is_empty() {
+            let target = self.rpo_target_secs.map_or("none".to_string(), |t| dur(Some(t)));
+            let _ = writeln!(
+                m,
+                "\n## Data\n\nRPO target: **{target}** (the age of each restored snapshot when the drill started).\n\n| Claim | Snapshot | Taken | RPO | Restore | Volume |\n|---|---|---|---|---|---|"
+            );
+            for v in &self.volumes {
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    v.claim,
+                    v.snapshot,
+                    v.snapshot_at,
+                    dur(Some(v.rpo_secs)),
+                    dur(v.restore_secs),
+                    v.volume.as_deref().unwrap_or("-")
+                );
+            }
+        }
         let _ = writeln!(m, "\n## Afterwards\n\n{}", self.aftermath.detail);
         m
+    }
+
+    /// Why the RPO target was missed: each restored volume whose data is older than it.
+    pub fn rpo_missed(&self) -> Option<String> {
+        let target = self.rpo_target_secs?;
+        let stale: Vec<String> = self
+            .volumes
+            .iter()
+            .filter(|v| v.rpo_secs > target)
+            .map(|v| format!("{} was restored from {} taken {} before the drill", v.claim, v.snapshot, dur(Some(v.rpo_secs))))
+            .collect();
+        (!stale.is_empty()).then(|| format!("{} (target {}); take fresher snapshots (`cutover backup` more often)", stale.join("; "), dur(Some(target))))
     }
 }
 

@@ -48,6 +48,7 @@ codes! {
     LOCK_HELD = "CUT-LOCK-001", "another run holds the environment's lock";
     DRIFT = "CUT-DRIFT-001", "the live releases differ from their pins";
     RTO_MISSED = "CUT-RTO-001", "a drill rebuilt the environment but missed its RTO";
+    RPO_MISSED = "CUT-RPO-001", "a drill restored data older than its RPO";
     BUG = "CUT-BUG-001", "cutover hit an internal error (a bug)";
 }
 

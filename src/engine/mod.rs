@@ -17,6 +17,7 @@
 //! (replay), `lock`, `retry`, `weights` (traffic interlock), `preflight` (checks before provisioning),
 //! `progress`, `options`, `error`.
 
+pub mod backup;
 pub mod codes;
 pub mod runbook;
 mod compile;

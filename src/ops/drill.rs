@@ -35,6 +35,8 @@ pub enum DrillResult {
     Passed,
     /// Recovered and verified, slower than `rtoTarget`.
     MissedRto,
+    /// Recovered and verified in time, from data older than `rpoTarget`.
+    MissedRpo,
     /// The rebuild failed and was torn down.
     Failed,
     /// The rebuild failed and was kept for inspection (`--keep`).
@@ -67,6 +69,7 @@ impl DrillDone {
                 crate::plan::format_elapsed(r.recovery_secs.unwrap_or_default()),
                 crate::plan::format_duration(Duration::from_secs_f64(r.rto_target_secs.max(0.0)))
             ),
+            DrillResult::MissedRpo => format!("drill FAILED: {}", r.rpo_missed().unwrap_or_default()),
             DrillResult::Failed | DrillResult::FailedKept => {
                 format!("drill FAILED: {}", r.failure.as_deref().unwrap_or("the rebuild did not finish"))
             }
@@ -135,8 +138,10 @@ async fn tell_verdict(cx: &Context, plan: &Plan, done: &DrillDone) {
     let id = format!("{}-verdict", r.run_id);
     let mut n = super::notify::blank(plan, crate::plan::NotifyEvent::DrillVerdict, &r.run_id, id, done.why());
     n.cause = r.failure.clone();
-    if done.result == DrillResult::MissedRto {
-        n.code = Some(crate::engine::codes::RTO_MISSED.code.into());
+    match done.result {
+        DrillResult::MissedRto => n.code = Some(crate::engine::codes::RTO_MISSED.code.into()),
+        DrillResult::MissedRpo => n.code = Some(crate::engine::codes::RPO_MISSED.code.into()),
+        _ => {}
     }
     n.next_command = Some(format!("less {}", done.markdown.display()));
     for (sink, result) in super::notify::deliver(cx, plan, None, &n).await {
@@ -162,6 +167,7 @@ pub fn result(report: &DrillReport) -> DrillResult {
         _ if left_behind => DrillResult::LeftBehind,
         Verdict::Pass => DrillResult::Passed,
         Verdict::MissedRto => DrillResult::MissedRto,
+        Verdict::MissedRpo => DrillResult::MissedRpo,
         Verdict::Failed if report.aftermath.kept_until.is_some() => DrillResult::FailedKept,
         Verdict::Failed => DrillResult::Failed,
     }

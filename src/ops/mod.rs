@@ -17,6 +17,7 @@
 //! [`ProgressSink`]: crate::engine::ProgressSink
 
 pub mod access;
+pub mod backup;
 pub mod dev;
 pub mod drill;
 pub mod inspect;

@@ -24,6 +24,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     outln!("{:?} {} ({} → {})", plan.kind, plan.metadata.name, plan.blue.as_ref().map(|b| b.cluster.as_str()).unwrap_or("nothing"), plan.green.name);
+    if let Some(data) = &plan.data {
+        outln!("\n{}", crate::telemetry::report::data_note(data, plan.kind));
+    }
     let mut n = 0;
     for stage in &compiled.stages {
         outln!("\n{}{}", stage.title, if stage.parallel { " (independent steps run in parallel)" } else { "" });

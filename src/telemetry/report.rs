@@ -26,6 +26,52 @@ pub struct Report {
     pub checkpoints: Vec<(String, Timestamp)>,
     /// The last terminal record's type (`run-completed`, `run-rolled-back`, ...), if any.
     pub outcome: Option<String>,
+    /// With `spec.data.quiesce`: how long the claims had no writer.
+    pub downtime: Option<Downtime>,
+}
+
+/// The window in which a quiesced workload had no writer: from blue's writers stopping to green
+/// serving all traffic (or, after a rollback, to blue's writers starting again).
+#[derive(Debug, Clone, Serialize)]
+pub struct Downtime {
+    /// When blue's writers were gone.
+    pub from: Timestamp,
+    /// When a writer served again; `None` while none does.
+    pub until: Option<Timestamp>,
+    /// `green` (all traffic moved) or `blue` (a rollback started blue's writers again).
+    pub ended_by: Option<String>,
+    /// Seconds, when it ended.
+    pub secs: Option<f64>,
+}
+
+/// The quiesce window of a run, from the journal.
+fn downtime(records: &[JournalRecord]) -> Option<Downtime> {
+    let mut window: Option<Downtime> = None;
+    for r in records {
+        match &r.event {
+            JournalEvent::StepDone { step, output } if step == crate::engine::ids::DATA_QUIESCE => {
+                let from = serde_json::from_value(output["stopped_at"].clone()).unwrap_or(r.ts);
+                window = Some(Downtime { from, until: None, ended_by: None, secs: None });
+            }
+            JournalEvent::StepDone { step, output } if step == "traffic.shift.100" => {
+                if let Some(w) = window.as_mut().filter(|w| w.until.is_none()) {
+                    let at: Timestamp = serde_json::from_value(output["insync_at"].clone()).unwrap_or(r.ts);
+                    w.until = Some(at);
+                    w.ended_by = Some("green".into());
+                    w.secs = Some(secs(w.from, at));
+                }
+            }
+            JournalEvent::CompensationDone { step } if step == crate::engine::ids::DATA_QUIESCE => {
+                if let Some(w) = window.as_mut().filter(|w| w.until.is_none()) {
+                    w.until = Some(r.ts);
+                    w.ended_by = Some("blue".into());
+                    w.secs = Some(secs(w.from, r.ts));
+                }
+            }
+            _ => {}
+        }
+    }
+    window
 }
 
 /// One step's timing in a run report.
@@ -102,6 +148,7 @@ impl Report {
             steps,
             checkpoints,
             outcome,
+            downtime: downtime(records),
         }
     }
 
@@ -117,6 +164,13 @@ impl Report {
         }
         for (name, at) in &self.checkpoints {
             let _ = writeln!(out, "checkpoint {name} at {at}");
+        }
+        if let Some(d) = &self.downtime {
+            let _ = match (&d.secs, d.ended_by.as_deref()) {
+                (Some(s), Some("green")) => writeln!(out, "quiesce downtime: {s:.1}s (blue's writers stopped at {}, green served all traffic at {})", d.from, d.until.map(|t| t.to_string()).unwrap_or_default()),
+                (Some(s), _) => writeln!(out, "quiesce downtime: {s:.1}s (blue's writers stopped at {}, started again on the rollback at {})", d.from, d.until.map(|t| t.to_string()).unwrap_or_default()),
+                (None, _) => writeln!(out, "quiesce: blue's writers stopped at {}; no writer serves yet", d.from),
+            };
         }
         if let Some(o) = &self.outcome {
             let _ = writeln!(out, "outcome: {o}");
@@ -164,4 +218,34 @@ pub fn render_process_metrics(calls: &BTreeMap<String, u64>) -> String {
         let _ = writeln!(out, "peak memory: {:.1} MiB", kib as f64 / 1024.0);
     }
     out
+}
+
+/// What a plan's `spec.data` means, for `cutover plan`: what travels, how consistent it is, and
+/// what the way back is.
+pub fn data_note(data: &crate::plan::DataSpec, kind: crate::plan::PlanKind) -> String {
+    use crate::plan::{DataMode, PlanKind};
+    let claims: Vec<String> = data
+        .claims
+        .iter()
+        .map(|c| match &c.name {
+            Some(n) => format!("{}/{n}", c.namespace),
+            None => format!("{}/{{{}}}", c.namespace, c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")),
+        })
+        .collect();
+    match (data.mode, kind) {
+        (DataMode::None, _) => "Data: none travels (spec.data.mode: none): green's claims start empty.".into(),
+        (DataMode::Snapshot, PlanKind::Drill) => format!(
+            "Data: claims {} are restored from the newest cutover snapshots of environment {}; each volume's RPO is its snapshot's age at the start.",
+            claims.join(", "),
+            data.from
+        ),
+        (DataMode::Snapshot, _) if data.quiesce => format!(
+            "Data: claims {} travel by EBS snapshot, application-consistent: blue's writers are stopped before the snapshot and traffic moves to green in one step (downtime from the stop until green serves, reported). A rollback starts blue's writers again on their own volumes (kept Retain); writes made on green are not brought back.",
+            claims.join(", ")
+        ),
+        (DataMode::Snapshot, _) => format!(
+            "Data: claims {} travel by EBS snapshot, crash-consistent (blue keeps writing; what it writes after the snapshot is not on green): for data the application can rebuild or replicate. Blue's volumes are kept (Retain) as the way back.",
+            claims.join(", ")
+        ),
+    }
 }

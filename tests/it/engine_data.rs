@@ -81,6 +81,24 @@ async fn quiesce_stops_blues_writers_and_a_failure_starts_them_again_on_their_ow
     assert_eq!(d.volumes.len(), 2, "green's volumes are deleted, blue's kept: {:?}", d.volumes.keys());
     assert_eq!(d.snapshots.len(), 2, "snapshots are kept as backups");
     assert_eq!(h.world.weight(RECORD, GREEN_SET), None);
+    let report = cutover::telemetry::report::Report::from_journal(&journal(&h).await);
+    let downtime = report.downtime.clone().expect("the quiesce window is reported");
+    assert_eq!(downtime.ended_by.as_deref(), Some("blue"), "ended by blue's writers starting again");
+    assert!(downtime.secs.is_some_and(|s| s >= 0.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_quiesce_the_downtime_runs_from_the_stop_until_green_serves_all_traffic() {
+    let h = harness(true);
+    assert_eq!(h.engine().apply().await.unwrap(), RunOutcome::Completed);
+    let report = cutover::telemetry::report::Report::from_journal(&journal(&h).await);
+    let downtime = report.downtime.clone().expect("the quiesce window is reported");
+    assert_eq!(downtime.ended_by.as_deref(), Some("green"));
+    // The harness's clock stands still: the window's ends are what is checked here, its length
+    // through the binary.
+    assert!(downtime.until.is_some_and(|u| u >= downtime.from), "{downtime:?}");
+    assert!(report.render_text().contains("quiesce downtime:"));
+    assert!(h.world.data().writers.values().all(|w| w.replicas == 0), "blue's writers stay stopped: green serves");
 }
 
 #[tokio::test(start_paused = true)]

@@ -170,6 +170,16 @@ async fn apis(plan: &Plan, p: &Providers) -> Result<Vec<Finding>, ProviderError>
             ProviderError::new(crate::providers::ErrorKind::Invalid, format!("release {}: {e}", r.name))
         })?;
         out.extend(uses.iter().map(|u| removed("PRE-API-001", u, &r.name, "as rendered for green", target)));
+        // A release that makes claims starts empty on green unless the plan says what to do.
+        if plan.data.is_none() && makes_claims(&manifests) {
+            out.push(Finding::new(
+                "PRE-DATA-010",
+                Severity::Warning,
+                "the release makes persistent volume claims, and the plan does not say what happens to their data: green's start empty".into(),
+                format!("release {}", r.name),
+                "add spec.data: `mode: snapshot` with the claims to carry, or `mode: none` to start empty on purpose".into(),
+            ));
+        }
     }
     if let (PlanKind::Upgrade, Some(blue)) = (plan.kind, &plan.blue) {
         for (release, manifest) in deployed_manifests(p, &blue.cluster).await? {
@@ -181,6 +191,15 @@ async fn apis(plan: &Plan, p: &Providers) -> Result<Vec<Finding>, ProviderError>
         }
     }
     Ok(out)
+}
+
+/// Whether rendered manifests create claims (a PersistentVolumeClaim, or a StatefulSet's claim
+/// templates).
+fn makes_claims(manifests: &str) -> bool {
+    manifests.lines().any(|l| {
+        let l = l.trim();
+        l == "kind: PersistentVolumeClaim" || l.starts_with("volumeClaimTemplates:")
+    })
 }
 
 /// The manifest of each release's latest deployed revision on `cluster`, from helm's records.

@@ -36,6 +36,9 @@ pub struct SimEnv {
     pub region: String,
     /// Where state is persisted; `None` keeps everything in memory.
     pub state_dir: Option<PathBuf>,
+    /// EC2 (moto in tests) for volumes and subnets' zones; `None`: nodes in `<region>a`, and no
+    /// volume is made.
+    pub ec2: Option<crate::ec2::Ec2Link>,
 }
 
 pub type Env = Arc<SimEnv>;
@@ -44,5 +47,20 @@ impl SimEnv {
     /// A snapshot of the current faults (cheap to clone; callers must not hold the lock across awaits).
     pub fn faults(&self) -> Faults {
         self.faults.read().expect("faults lock poisoned").clone()
+    }
+
+    /// The zones of `subnets` as far as EC2 told (looked up when the node group was asked for),
+    /// each defaulting to the region's first zone; without duplicates, in order.
+    pub fn zones_of(&self, subnets: &[String]) -> Vec<String> {
+        let fallback = format!("{}a", self.region);
+        let found = self.ec2.as_ref().map(|e| e.cached_zones(subnets)).unwrap_or_default();
+        let mut zones: Vec<String> = Vec::new();
+        for i in 0..subnets.len().max(1) {
+            let z = found.get(i).cloned().flatten().unwrap_or_else(|| fallback.clone());
+            if !zones.contains(&z) {
+                zones.push(z);
+            }
+        }
+        zones
     }
 }

@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod clock;
 pub mod control;
+pub mod ec2;
 pub mod eks;
 pub mod env;
 pub mod events;

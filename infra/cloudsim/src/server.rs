@@ -56,6 +56,8 @@ pub struct Config {
     pub credentials: Credentials,
     /// Starts each cluster's Kubernetes API.
     pub backend: Arc<dyn ClusterBackend>,
+    /// EC2 endpoint (moto) for volumes and subnets' zones: `AWS_ENDPOINT_URL_EC2` by default.
+    pub ec2_endpoint: Option<String>,
 }
 
 impl Config {
@@ -73,6 +75,7 @@ impl Config {
                 secret_access_key: DEFAULT_SECRET_ACCESS_KEY.into(),
             },
             backend,
+            ec2_endpoint: std::env::var("AWS_ENDPOINT_URL_EC2").ok().filter(|v| !v.is_empty()),
         }
     }
 }
@@ -119,12 +122,16 @@ impl Server {
             }
             None => (cfg.profile.faults.clone(), Vec::new(), false),
         };
+        let ec2 = cfg.ec2_endpoint.as_deref().map(|url| {
+            crate::ec2::Ec2Link::new(url, &cfg.region, &cfg.credentials.access_key_id, &cfg.credentials.secret_access_key)
+        });
         let env: Env = Arc::new(SimEnv {
             clock: Clock::new(cfg.time_scale),
             latencies: cfg.profile.latencies.clone(),
             faults: RwLock::new(faults),
             events: EventLog::restore(events),
             credentials: cfg.credentials,
+            ec2,
             region: cfg.region,
             state_dir: cfg.state_dir.clone(),
         });

@@ -38,6 +38,7 @@ pub fn sim_env(latencies: Latencies) -> Env {
         },
         region: REGION.into(),
         state_dir: None,
+        ec2: None,
     })
 }
 

@@ -207,6 +207,14 @@ pub async fn call(
         // process) drops its request's future; had that happened between `dispatch` and
         // `persist`, the change would stay in memory, visible to the next caller but never
         // written to disk nor handed to the lifecycle: a cluster CREATING forever.
+        // A node group's nodes are in its subnets' zones: ask EC2 before the change (the change
+        // itself runs under the state lock and cannot wait on the network).
+        if let (Op::CreateNodegroup(_), Some(ec2)) = (&op, eks.env.ec2.as_ref())
+            && let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body)
+        {
+            let subnets: Vec<String> = req["subnets"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
+            ec2.subnet_zones(&subnets).await;
+        }
         let eks = eks.clone();
         tokio::spawn(async move {
             let _gate = eks.gate.write().await;

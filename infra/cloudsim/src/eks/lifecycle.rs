@@ -272,8 +272,9 @@ fn version_updated(eks: &Eks, name: &str, update_id: &str, version: &str) {
 }
 
 /// What the Kubernetes half needs to know about a node group's Nodes.
-pub(crate) fn nodes_of(ng: &Nodegroup) -> NodeGroupNodes {
+pub(crate) fn nodes_of(env: &crate::env::SimEnv, ng: &Nodegroup) -> NodeGroupNodes {
     NodeGroupNodes {
+        zones: if ng.zones.is_empty() { env.zones_of(&ng.subnets) } else { ng.zones.clone() },
         nodegroup: ng.name.clone(),
         count: ng.scaling.desired_size,
         instance_type: ng.instance_types.first().cloned().unwrap_or_default(),
@@ -335,7 +336,7 @@ fn nodegroup_created(eks: &Eks, cluster: &str, name: &str) {
             None
         } else {
             ng.status = "ACTIVE".into();
-            Some(nodes_of(ng))
+            Some(nodes_of(&eks.env, ng))
         }
     };
     if nodes.is_some() {
@@ -377,7 +378,7 @@ fn nodegroup_updated(
         ng.status = "ACTIVE".into();
         ng.pending = None;
         ng.modified_at_ms = now;
-        nodes_of(ng)
+        nodes_of(&eks.env, ng)
     };
     eks.env.events.record(
         "nodegroup-updated",
@@ -488,7 +489,7 @@ pub(crate) async fn restore_clusters(eks: &Eks) {
                     c.nodegroups
                         .values()
                         .filter(|ng| matches!(ng.status.as_str(), "ACTIVE" | "UPDATING"))
-                        .map(nodes_of)
+                        .map(|ng| nodes_of(&eks.env, ng))
                         .collect()
                 };
                 for n in &nodes {

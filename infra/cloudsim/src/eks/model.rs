@@ -168,6 +168,9 @@ pub struct Nodegroup {
     pub scaling: Scaling,
     pub instance_types: Vec<String>,
     pub subnets: Vec<String>,
+    /// The subnets' availability zones, from EC2 when the group was created.
+    #[serde(default)]
+    pub zones: Vec<String>,
     pub ami_type: String,
     pub node_role: String,
     pub labels: BTreeMap<String, String>,

@@ -188,6 +188,7 @@ pub fn create(eks: &Eks, cluster: &str, req: CreateNodegroupRequest) -> EksResul
         capacity_type,
         scaling,
         instance_types,
+        zones: eks.env.zones_of(&req.subnets),
         subnets: req.subnets,
         ami_type: req
             .ami_type

@@ -61,6 +61,8 @@ pub struct NodeGroupNodes {
     pub taints: Vec<(String, Option<String>, String)>,
     /// `ON_DEMAND` or `SPOT`.
     pub capacity_type: String,
+    /// The availability zones of its subnets: nodes are spread over them in turn.
+    pub zones: Vec<String>,
 }
 
 /// A LoadBalancer Service whose load balancer exists (provisioned, or being released).

@@ -39,7 +39,19 @@ fn capacity(instance_type: &str) -> (u32, u32, u32) {
     }
 }
 
-fn node_labels(cs: &ClusterState, ng: &NodeGroupNodes, name: &str) -> Value {
+/// The zone of a node: kept from its labels, or the next of the group's zones for a new one.
+fn node_zone(cs: &ClusterState, ng: &NodeGroupNodes, existing: Option<&Value>, index: usize) -> String {
+    existing
+        .and_then(|n| obj::label(n, ZONE_LABEL).map(str::to_string))
+        .or_else(|| (!ng.zones.is_empty()).then(|| ng.zones[index % ng.zones.len()].clone()))
+        .unwrap_or_else(|| format!("{}a", cs.env.region))
+}
+
+/// Where a node is (well-known label), and the EBS CSI driver's own topology key.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+pub const EBS_ZONE_LABEL: &str = "topology.ebs.csi.aws.com/zone";
+
+fn node_labels(cs: &ClusterState, ng: &NodeGroupNodes, name: &str, zone: &str) -> Value {
     let mut labels = json!({
         NODEGROUP_LABEL: ng.nodegroup,
         "eks.amazonaws.com/capacityType": ng.capacity_type,
@@ -51,7 +63,9 @@ fn node_labels(cs: &ClusterState, ng: &NodeGroupNodes, name: &str) -> Value {
         "beta.kubernetes.io/os": "linux",
         "beta.kubernetes.io/arch": "amd64",
         "topology.kubernetes.io/region": cs.env.region,
-        "topology.kubernetes.io/zone": format!("{}a", cs.env.region),
+        ZONE_LABEL: zone,
+        EBS_ZONE_LABEL: zone,
+        "failure-domain.beta.kubernetes.io/zone": zone,
     });
     for (k, v) in &ng.labels {
         labels[k] = json!(v);
@@ -74,7 +88,7 @@ fn taints(ng: &NodeGroupNodes) -> Value {
     )
 }
 
-fn new_node(cs: &ClusterState, ng: &NodeGroupNodes, name: &str, ip: &str, ready_at: i64) -> Value {
+fn new_node(cs: &ClusterState, ng: &NodeGroupNodes, name: &str, ip: &str, ready_at: i64, zone: &str) -> Value {
     let (cpu, mem, pods) = capacity(&ng.instance_type);
     let resources = json!({"cpu": cpu.to_string(), "memory": format!("{}Ki", mem as u64 * 1024 * 1024), "pods": pods.to_string(), "ephemeral-storage": "20959212Ki"});
     let instance = format!(
@@ -83,9 +97,9 @@ fn new_node(cs: &ClusterState, ng: &NodeGroupNodes, name: &str, ip: &str, ready_
     );
     let mut node = json!({
         "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": node_labels(cs, ng, name), "uid": obj::new_uid(),
+        "metadata": {"name": name, "labels": node_labels(cs, ng, name, zone), "uid": obj::new_uid(),
                      "creationTimestamp": obj::now_time(), "annotations": {READY_AT: ready_at.to_string()}},
-        "spec": {"providerID": format!("aws:///{}a/{instance}", cs.env.region)},
+        "spec": {"providerID": format!("aws:///{zone}/{instance}")},
         "status": {
             "capacity": resources, "allocatable": resources,
             "conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": "container runtime network not ready",
@@ -120,7 +134,8 @@ pub fn sync(cs: &ClusterState, ng: &NodeGroupNodes) -> Result<(), StoreError> {
             .collect();
         for n in &mine {
             let mut updated = (**n).clone();
-            let mut labels = node_labels(cs, ng, obj::name(n));
+            let zone = node_zone(cs, ng, Some(n), 0);
+            let mut labels = node_labels(cs, ng, obj::name(n), &zone);
             // Labels others added (kubectl label) stay.
             if let (Some(l), Some(old)) =
                 (labels.as_object_mut(), n["metadata"]["labels"].as_object())
@@ -148,9 +163,10 @@ pub fn sync(cs: &ClusterState, ng: &NodeGroupNodes) -> Result<(), StoreError> {
             {
                 continue;
             }
+            let zone = node_zone(cs, ng, None, mine.len());
             mine.push(tx.put(
                 &nodes_gr,
-                new_node(cs, ng, &name, &format!("10.0.{a}.{b}"), ready_at),
+                new_node(cs, ng, &name, &format!("10.0.{a}.{b}"), ready_at, &zone),
             ));
         }
         if mine.len() > want {

@@ -33,6 +33,7 @@ pub fn env(state_dir: Option<PathBuf>) -> Env {
         },
         region: REGION.into(),
         state_dir,
+        ec2: None,
     })
 }
 

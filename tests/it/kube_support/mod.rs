@@ -121,6 +121,7 @@ pub fn nodegroup(name: &str, count: u32) -> NodeGroupNodes {
         labels: Default::default(),
         taints: vec![],
         capacity_type: "ON_DEMAND".into(),
+        zones: vec![],
     }
 }
 

@@ -263,6 +263,7 @@ impl KubeCluster {
         state.lbs.attach(&state);
         state.sync_crds();
         ensure_builtin_namespaces(&state)?;
+        controller::volumes::ensure_default_class(&state)?;
         let tls = ca.server_config()?;
         let server = tokio::spawn(server::serve(
             listener,

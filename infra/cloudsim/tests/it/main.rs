@@ -26,6 +26,7 @@ mod helm_cli;
 mod kube_api;
 mod kube_auth;
 mod kube_controller;
+mod kube_volumes;
 mod kubectl_cli;
 mod lb_metrics;
 mod moto_conformance;

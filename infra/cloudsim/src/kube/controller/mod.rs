@@ -1,6 +1,7 @@
 //! The kwok-style controller: one level-triggered loop per cluster that makes stored objects move
 //! the way a real cluster's controllers and kubelets would (garbage collection and namespaces,
-//! Deployments → ReplicaSets → Pods, StatefulSets, DaemonSets, Jobs, scheduling onto Ready nodes,
+//! Deployments → ReplicaSets → Pods, StatefulSets and their claims, DaemonSets, Jobs, persistent
+//! volumes (binding, and a fake EBS CSI driver on EC2), scheduling onto Ready nodes,
 //! pods turning Running/Ready, nodes turning Ready, load balancers provisioning and releasing).
 //!
 //! Every pass reconciles everything (a cluster holds hundreds of objects, not millions) and writes
@@ -14,6 +15,7 @@ pub mod gc;
 pub mod nodes;
 pub mod pods;
 pub mod services;
+pub mod volumes;
 pub mod workloads;
 
 use std::sync::Arc;
@@ -62,6 +64,8 @@ pub async fn run(cs: Arc<ClusterState>) {
                 Next(None)
             }
         };
+        // The EBS driver talks to EC2, so it runs between passes, outside any store lock.
+        volumes::provision(&cs).await;
         let sleep = next
             .0
             .map(|at| Duration::from_millis(u64::try_from(at - obj::now_millis()).unwrap_or(0)))
@@ -88,6 +92,7 @@ pub fn reconcile(cs: &ClusterState) -> Result<Next, StoreError> {
     cs.store.write(Commit::Lazy, workloads::stateful_sets)?;
     cs.store.write(Commit::Lazy, workloads::daemon_sets)?;
     cs.store.write(Commit::Lazy, workloads::jobs)?;
+    cs.store.write(Commit::Lazy, volumes::bind)?;
     cs.store
         .write(Commit::Lazy, |tx| nodes::readiness(cs, tx, now, &mut next))?;
     cs.store

@@ -122,6 +122,16 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
         let mut new = (*p).clone();
         match p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
             None => {
+                // Volumes first: every claim bound (or, waiting for its first consumer, given a
+                // node), and only nodes in the zone of the volumes already bound.
+                let volumes = match volume_constraints(tx, &p) {
+                    Ok(v) => v,
+                    Err(message) => {
+                        new["status"] = unschedulable(&p, &message);
+                        put_if_changed(tx, &pods_gr, &p, new);
+                        continue;
+                    }
+                };
                 let capacity = |n: &Value| {
                     n["status"]["allocatable"]["pods"]
                         .as_str()
@@ -133,9 +143,31 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
                     .filter(|n| {
                         fits(&p["spec"], n)
                             && load.get(obj::name(n)).copied().unwrap_or(0) < capacity(n)
+                            && volumes.zone.as_ref().is_none_or(|z| obj::label(n, nodes::ZONE_LABEL) == Some(z.as_str()))
                     })
                     .min_by_key(|n| load.get(obj::name(n)).copied().unwrap_or(0));
                 match candidate {
+                    // Claims waiting for their first consumer get this node; the pod is scheduled
+                    // once the driver has made their volumes there.
+                    Some(node) if !volumes.to_select.is_empty() => {
+                        for pvc in &volumes.to_select {
+                            let chosen = obj::annotation(pvc, super::volumes::SELECTED_NODE);
+                            if chosen.is_none_or(|c| !nodes.iter().any(|n| obj::name(n) == c)) {
+                                let mut c = (**pvc).clone();
+                                obj::set_annotation(&mut c, super::volumes::SELECTED_NODE, obj::name(node));
+                                tx.put(&gr("", "persistentvolumeclaims"), c);
+                            }
+                        }
+                        new["status"] = unschedulable(&p, "waiting for the pod's volumes to be provisioned (WaitForFirstConsumer)");
+                    }
+                    None if volumes.zone.is_some() => {
+                        let message = format!(
+                            "0/{} nodes are available: {} node(s) had volume node affinity conflict.",
+                            nodes.len(),
+                            nodes.len()
+                        );
+                        new["status"] = unschedulable(&p, &message);
+                    }
                     Some(node) => {
                         let node_name = obj::name(node).to_string();
                         *load.entry(node_name.clone()).or_default() += 1;
@@ -187,6 +219,48 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
         put_if_changed(tx, &pods_gr, &p, new);
     }
     Ok(())
+}
+
+/// What a pod's claims ask of scheduling.
+struct VolumeConstraints {
+    /// The zone of its bound volumes.
+    zone: Option<String>,
+    /// Claims that wait for a node to be chosen for them.
+    to_select: Vec<std::sync::Arc<Value>>,
+}
+
+/// The pod's claims: `Err` with the scheduler's message when one is missing or not bindable yet.
+fn volume_constraints(tx: &Tx, p: &Value) -> Result<VolumeConstraints, String> {
+    use super::volumes;
+    let ns = obj::namespace(p);
+    let mut out = VolumeConstraints { zone: None, to_select: Vec::new() };
+    for v in p["spec"]["volumes"].as_array().into_iter().flatten() {
+        let Some(claim) = v["persistentVolumeClaim"]["claimName"].as_str() else { continue };
+        let Some(pvc) = tx.get(&gr("", "persistentvolumeclaims"), ns, claim) else {
+            return Err(format!("persistentvolumeclaim \"{claim}\" not found"));
+        };
+        if volumes::is_bound(&pvc) {
+            let pv = tx.get(&gr("", "persistentvolumes"), "", pvc["spec"]["volumeName"].as_str().unwrap_or_default());
+            if let Some(zone) = pv.as_deref().and_then(volumes::volume_zone) {
+                if out.zone.as_ref().is_some_and(|z| *z != zone) {
+                    return Err(format!("the pod's volumes are in different zones ({} and {zone}): node(s) had volume node affinity conflict", out.zone.unwrap_or_default()));
+                }
+                out.zone = Some(zone);
+            }
+        } else if volumes::waits_for_consumer(tx, &pvc) {
+            out.to_select.push(pvc);
+        } else {
+            return Err(format!("pod has unbound immediate PersistentVolumeClaims (claim {claim} is {})", pvc["status"]["phase"].as_str().unwrap_or("Pending")));
+        }
+    }
+    Ok(out)
+}
+
+/// A Pending pod the scheduler could not place, and why.
+fn unschedulable(p: &Value, message: &str) -> Value {
+    json!({"phase": "Pending", "qosClass": "BestEffort", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null,
+         "lastTransitionTime": p["status"]["conditions"][0]["lastTransitionTime"].as_str().map(str::to_string).unwrap_or_else(obj::now_time)}]})
 }
 
 /// A scheduled pod whose start-up delay has passed: running, ready, crash-looping, or done.

@@ -236,6 +236,7 @@ pub fn stateful_sets(tx: &mut Tx) -> Result<(), StoreError> {
                 break;
             }
             let pod_name = format!("{name}-{i}");
+            let claims = claims_for(tx, &sts, i);
             let labels = [
                 ("controller-revision-hash", revision.clone()),
                 ("statefulset.kubernetes.io/pod-name", pod_name.clone()),
@@ -243,6 +244,14 @@ pub fn stateful_sets(tx: &mut Tx) -> Result<(), StoreError> {
             ];
             let mut pod = pod_from_template(&sts, &sts["spec"]["template"], &pod_name, &labels);
             pod["spec"]["hostname"] = json!(pod_name);
+            for (volume, claim) in claims {
+                let volumes = pod["spec"]["volumes"].as_array().cloned().unwrap_or_default();
+                if !volumes.iter().any(|v| v["name"] == volume) {
+                    let mut volumes = volumes;
+                    volumes.push(json!({"name": volume, "persistentVolumeClaim": {"claimName": claim}}));
+                    pod["spec"]["volumes"] = Value::Array(volumes);
+                }
+            }
             pods.push(tx.put(&pods_gr, pod));
         }
         // Rolling update: replace one outdated pod at a time, highest ordinal first, when all are ready.
@@ -281,6 +290,41 @@ pub fn stateful_sets(tx: &mut Tx) -> Result<(), StoreError> {
         put_if_changed(tx, &sts_gr, &sts, new);
     }
     Ok(())
+}
+
+/// The claims of ordinal `i` from the StatefulSet's `volumeClaimTemplates`, made if missing
+/// (`<template>-<set>-<i>`, with the template's labels and the set's selector labels). They are
+/// not owned by the set: by default they outlive it and its scale-downs, as in Kubernetes.
+fn claims_for(tx: &mut Tx, sts: &Value, i: i64) -> Vec<(String, String)> {
+    let pvcs = gr("", "persistentvolumeclaims");
+    let ns = obj::namespace(sts).to_string();
+    let mut out = Vec::new();
+    for t in sts["spec"]["volumeClaimTemplates"].as_array().into_iter().flatten() {
+        let template = t["metadata"]["name"].as_str().unwrap_or("data").to_string();
+        let claim = format!("{template}-{}-{i}", obj::name(sts));
+        if tx.get(&pvcs, &ns, &claim).is_none() {
+            let mut labels = t["metadata"]["labels"].clone();
+            if !labels.is_object() {
+                labels = json!({});
+            }
+            for (k, v) in sts["spec"]["selector"]["matchLabels"].as_object().into_iter().flatten() {
+                labels[k] = v.clone();
+            }
+            let mut spec = t["spec"].clone();
+            if spec["volumeMode"].is_null() {
+                spec["volumeMode"] = json!("Filesystem");
+            }
+            tx.put(&pvcs, json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": claim, "namespace": ns, "labels": labels, "uid": obj::new_uid(),
+                             "creationTimestamp": obj::now_time(), "annotations": t["metadata"]["annotations"].clone()},
+                "spec": spec,
+                "status": {"phase": "Pending"},
+            }));
+        }
+        out.push((template, claim));
+    }
+    out
 }
 
 fn ordinal(sts_name: &str, pod: &Value) -> Option<i64> {

@@ -20,6 +20,21 @@ pub const ACCESS_KEY: &str = "AKIDCLOUDSIMTEST";
 pub const SECRET_KEY: &str = "cloudsim-test-secret-key";
 pub const REGION: &str = "us-east-1";
 
+/// [`env`] whose EBS driver makes volumes in the EC2 at `ec2` (moto).
+pub fn env_with_ec2(ec2: &str) -> Env {
+    let base = env(None);
+    Arc::new(SimEnv {
+        clock: Clock::new(1000.0),
+        latencies: Default::default(),
+        faults: RwLock::new(Default::default()),
+        events: Default::default(),
+        credentials: base.credentials.clone(),
+        region: REGION.into(),
+        state_dir: None,
+        ec2: Some(cloudsim::ec2::Ec2Link::new(ec2, REGION, ACCESS_KEY, SECRET_KEY)),
+    })
+}
+
 /// A simulation environment whose delays are 1/1000 of the real ones (a 15 s pod start = 15 ms).
 pub fn env(state_dir: Option<PathBuf>) -> Env {
     Arc::new(SimEnv {
@@ -58,6 +73,7 @@ pub fn nodegroup(name: &str, count: u32) -> NodeGroupNodes {
         labels: [("team".to_string(), "platform".to_string())].into(),
         taints: vec![],
         capacity_type: "ON_DEMAND".into(),
+        zones: vec![],
     }
 }
 

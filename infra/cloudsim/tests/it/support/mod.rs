@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod moto;
+
 use async_trait::async_trait;
 use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};
 use cloudsim::eks::backend::{

@@ -22,6 +22,7 @@ mod dev_rules;
 mod drill_rto;
 mod e2e_access;
 mod e2e_chain;
+mod e2e_data;
 mod e2e_gates;
 mod e2e_identity;
 mod e2e_notify;

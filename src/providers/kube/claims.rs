@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::ResourceExt as _;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -266,6 +266,12 @@ impl ClaimProvider for KubeClaims {
     async fn create_static_claim(&self, cluster: &str, c: &StaticClaim, own: &Ownership) -> Result<(), ProviderError> {
         let mut labels = c.labels.clone();
         labels.extend(own.tags().into_iter().map(|(k, v)| (k, label_value(&v))));
+        // The claim goes in before its release, so its namespace may not exist yet (helm adopts
+        // an existing one with --create-namespace).
+        let namespaces: Api<Namespace> = Api::all(self.clients.client(cluster).await?);
+        let ns: Namespace = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": c.namespace}}))
+            .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("namespace {}: {e}", c.namespace)))?;
+        create(&namespaces, &ns).await.map_err(|e| self.clients.error(cluster, &format!("create namespace {}", c.namespace), e))?;
         let volumes = self.volumes(cluster).await?;
         let claims: Api<PersistentVolumeClaim> = self.api(cluster, &c.namespace).await?;
         match volumes.get_opt(&c.volume_name).await.map_err(|e| self.clients.error(cluster, "read persistent volume", e))? {

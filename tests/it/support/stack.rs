@@ -107,6 +107,8 @@ impl Stack {
         cfg.profile = self.profile.clone();
         cfg.region = REGION.into();
         cfg.state_dir = Some(self.dir.path().join("cloudsim"));
+        // The EBS driver's volumes and the node groups' zones are moto's EC2.
+        cfg.ec2_endpoint = Some(self.moto.endpoint());
         cfg.credentials = cloudsim::env::Credentials {
             access_key_id: ACCESS_KEY.into(),
             secret_access_key: SECRET_KEY.into(),

@@ -60,6 +60,8 @@ pub struct PlanSpec {
     pub gates: &'static str,
     /// `onFailure`.
     pub on_failure: &'static str,
+    /// `traffic.steps` as a YAML flow list; empty: 10/50/100 with `bakes`.
+    pub steps: String,
 }
 
 impl Default for PlanSpec {
@@ -76,6 +78,7 @@ impl Default for PlanSpec {
             extra_checks: String::new(),
             gates: "[smoke]",
             on_failure: "rollback",
+            steps: String::new(),
         }
     }
 }
@@ -186,7 +189,7 @@ spec:
     zone: {ZONE}
     records:
       - {{name: {RECORD}, type: CNAME, ttl: 1, blue: {{service: ingress/ingress-nginx-controller}}, green: {{service: ingress/ingress-nginx-controller}}}}
-    steps: [{{weight: 10, bake: {bake10}}}, {{weight: 50, bake: {bake50}}}, {{weight: 100, bake: {bake100}}}]
+    steps: {steps}
     gates: {gates}
   teardown: {{retainBlueFor: {retain}}}
   onFailure: {on_failure}
@@ -202,6 +205,11 @@ spec:
             extra_checks = spec.extra_checks.trim_end(),
             gates = spec.gates,
             on_failure = spec.on_failure,
+            steps = if spec.steps.is_empty() {
+                format!("[{{weight: 10, bake: {bake10}}}, {{weight: 50, bake: {bake50}}}, {{weight: 100, bake: {bake100}}}]")
+            } else {
+                spec.steps.clone()
+            },
         )
     }
 }

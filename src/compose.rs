@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::plan::{Plan, Timeouts};
-use crate::providers::aws::ebs::Ec2Storage;
+use crate::providers::aws::ec2_ebs::Ec2Storage;
 use crate::providers::aws::ec2_subnets::Ec2Network;
 use crate::providers::aws::eks::EksClusters;
 use crate::providers::aws::iam::AwsIam;

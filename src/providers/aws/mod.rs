@@ -1,6 +1,6 @@
 //! AWS: the shared SDK configuration and what is built on it: EKS tokens and kubeconfigs, the EKS
 //! cluster provider (`eks*`), the Route53 traffic provider (`route53*`), the S3 state backend
-//! (`s3_state`), the EC2 subnet inventory (`ec2_subnets`), EBS volumes and snapshots (`ebs`), IAM for workload identity (`iam`), and what they share (`errors`: SDK
+//! (`s3_state`), the EC2 subnet inventory (`ec2_subnets`), EBS volumes and snapshots (`ec2_ebs`), IAM for workload identity (`iam`), and what they share (`errors`: SDK
 //! errors → `ProviderError`; `poll`: adaptive, bounded waits). The composition root
 //! ([`crate::compose`]) builds them.
 //!
@@ -11,7 +11,7 @@
 //! one crypto provider.
 
 pub mod calls;
-pub mod ebs;
+pub mod ec2_ebs;
 pub mod ec2_subnets;
 pub mod eks;
 mod eks_access;

@@ -52,6 +52,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         &plan.metadata.name,
         args.yes,
     )?;
+    let plan_for_runbook = plan.clone();
     let done = crate::ops::drill::drill(&context()?, plan, &opts).await.map_err(ops_error)?;
     match args.output {
         Output::Json => print_json(&done.report)?,
@@ -64,6 +65,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         DrillResult::MissedRto | DrillResult::MissedRpo => Exit::RtoMissed,
         DrillResult::Failed => Exit::RolledBack,
     };
+    if let Some(rb) = done.runbook(&plan_for_runbook) {
+        eprintln!("{}", crate::telemetry::runbook::render_text(&rb));
+    }
     let why = match done.result {
         DrillResult::MissedRto => format!("{}: {}", crate::engine::codes::RTO_MISSED.code, done.why()),
         DrillResult::MissedRpo => format!("{}: {}", crate::engine::codes::RPO_MISSED.code, done.why()),

@@ -90,7 +90,7 @@ pub struct NextCommand {
 }
 
 /// Quotes a shell word when it needs it.
-fn sh(word: &str) -> String {
+pub fn sh(word: &str) -> String {
     if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c)) {
         word.to_string()
     } else {
@@ -98,7 +98,8 @@ fn sh(word: &str) -> String {
     }
 }
 
-fn cmd(why: &str, command: String) -> NextCommand {
+/// A next command and why it is next.
+pub fn cmd(why: &str, command: String) -> NextCommand {
     NextCommand { why: why.to_string(), command }
 }
 

@@ -214,3 +214,66 @@ pub fn journaled_verdict(plan: &Plan, records: &[crate::engine::JournalRecord]) 
         rto_target_secs: report.rto_target_secs,
     })
 }
+
+impl DrillDone {
+    /// What to do after a drill that did not pass: the stop code, what is safe, and the commands,
+    /// with the plan's real path (a missed RPO names the environment's Upgrade plan when it sits
+    /// beside the drill's).
+    pub fn runbook(&self, plan: &Plan) -> Option<crate::engine::runbook::Runbook> {
+        use crate::engine::codes;
+        use crate::engine::runbook::{Runbook, cmd, sh};
+        let p = sh(&plan.source.display().to_string());
+        let report = sh(&self.markdown.display().to_string());
+        let read = cmd("read the report: each phase, check and volume with its timing", format!("less {report}"));
+        let safe = if self.report.aftermath.torn_down {
+            "the drill's environment is torn down; production was not touched".to_string()
+        } else {
+            self.report.aftermath.detail.clone()
+        };
+        let (code, next) = match self.result {
+            DrillResult::MissedRto => (
+                codes::RTO_MISSED,
+                vec![
+                    read,
+                    cmd("rebuild again and keep it for 8h to look at the slow phase", format!("cutover drill {p} --keep --ttl 8h")),
+                    cmd("run the drill again once the slow phase is fixed", format!("cutover drill {p}")),
+                ],
+            ),
+            DrillResult::MissedRpo => {
+                let from = plan.data.as_ref().map_or(plan.metadata.name.as_str(), |d| d.from.as_str());
+                let upgrade = upgrade_plan_of(plan, from)
+                    .map(|path| sh(&path.display().to_string()))
+                    .unwrap_or_else(|| format!("THE-UPGRADE-PLAN-OF-{from}.yaml"));
+                (
+                    codes::RPO_MISSED,
+                    vec![
+                        read,
+                        cmd(&format!("take a fresh backup of {from} now (and schedule it more often than rpoTarget)"), format!("cutover backup {upgrade}")),
+                        cmd("then run the drill again", format!("cutover drill {p}")),
+                    ],
+                )
+            }
+            _ => return None,
+        };
+        Some(Runbook {
+            code: code.code.into(),
+            title: code.title.into(),
+            environment: plan.metadata.name.clone(),
+            run_id: Some(self.report.run_id.clone()),
+            step: None,
+            cause: self.why(),
+            world: Default::default(),
+            safe_now: vec![safe],
+            next,
+        })
+    }
+}
+
+/// The Upgrade plan of environment `env` among the YAML files beside `plan`, if one is there.
+fn upgrade_plan_of(plan: &Plan, env: &str) -> Option<PathBuf> {
+    let dir = plan.source.parent()?;
+    std::fs::read_dir(dir).ok()?.filter_map(Result::ok).map(|e| e.path()).find(|path| {
+        path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            && crate::plan::load(path).is_ok_and(|p| p.kind == PlanKind::Upgrade && p.metadata.name == env)
+    })
+}

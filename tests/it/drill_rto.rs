@@ -127,6 +127,11 @@ async fn a_drill_on_a_slow_cloud_misses_its_rto_says_so_and_still_tears_down() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(9), "a missed RTO has its own exit code: {stderr}");
     assert!(stderr.contains("drill FAILED: recovery took"), "{stderr}");
+    // The runbook: the report to read, and the drill to run again kept for inspection.
+    assert!(stderr.contains("CUT-RTO-001"), "{stderr}");
+    let plan_arg = plan.to_str().unwrap();
+    assert!(stderr.lines().any(|l| l.trim() == format!("cutover drill {plan_arg} --keep --ttl 8h")), "{stderr}");
+    assert!(stderr.lines().any(|l| l.trim().starts_with("less ") && l.contains(".md")), "{stderr}");
     let told: Vec<serde_json::Value> = hook.requests().iter().map(|r| r.json()).collect();
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0]["event"], "drill-verdict");

@@ -241,4 +241,10 @@ async fn a_drill_restores_the_newest_backup_and_one_from_a_stale_backup_misses_i
     assert_eq!(report["verdict"], "missed-rpo");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("CUT-RPO-001") && stderr.contains("data-ledger-0"), "{stderr}");
+    // The runbook's next command, run as printed, takes the fresh backup.
+    let line = stderr.lines().map(str::trim).find(|l| l.starts_with("cutover backup ")).unwrap_or_else(|| panic!("a backup command: {stderr}"));
+    assert_eq!(line, format!("cutover backup {}", up.plan_arg()), "the environment's own plan, found beside the drill's");
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let again = stack.run_cutover(&args);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
 }

@@ -206,7 +206,7 @@ async fn kill_9_at_five_points_then_resume_completes_without_duplicates() {
         .collect();
     assert_eq!(pids.len(), 6, "{:?}", kinds(&records));
     assert!(pids.windows(2).all(|w| w[0] != w[1]), "{pids:?}");
-    assert_eq!(records.last().unwrap().event, JournalEvent::RunCompleted);
+    assert_eq!(*support::stack::run::last_transition(&records), JournalEvent::RunCompleted);
     assert!(
         !up.state
             .join(support::stack::upgrade::ENV)

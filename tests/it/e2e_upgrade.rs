@@ -118,7 +118,12 @@ async fn a_quarterly_upgrade_moves_all_traffic_to_green_and_retires_blue() {
             "blue-retired"
         ]
     );
-    assert_eq!(records.last().unwrap().event, JournalEvent::RunCompleted);
+    assert_eq!(*support::stack::run::last_transition(&records), JournalEvent::RunCompleted);
+    // The session ended by journaling what it cost in AWS requests.
+    let JournalEvent::AwsRequests { by_operation } = &records.last().unwrap().event else {
+        panic!("the last record counts the session's AWS requests: {:?}", records.last())
+    };
+    assert_eq!(by_operation.get("EKS.CreateCluster"), Some(&1), "{by_operation:?}");
     let status = stack.run_cutover(&["status", up.plan_arg()]);
     assert!(
         status.status.success(),
@@ -213,7 +218,7 @@ async fn a_chart_whose_digest_does_not_match_is_refused_before_any_cloud_change(
     );
     assert!(
         matches!(
-            &records.last().unwrap().event,
+            support::stack::run::last_transition(&records),
             JournalEvent::RunRolledBack { to: None, .. }
         ),
         "{kinds:?}"
@@ -275,7 +280,7 @@ async fn a_gate_failing_at_50_percent_gives_blue_all_traffic_back_in_one_batch()
 
     // The journal records the failure and the rollback to the last safe checkpoint.
     let records = journal(&up.runs_dir());
-    let kinds = kinds(&records);
+    let kinds: Vec<String> = kinds(&records).into_iter().filter(|k| k != "aws-requests").collect();
     let failed = records.iter().find_map(|r| match &r.event {
         JournalEvent::StepFailed { step, error, .. } => Some((step.clone(), error.clone())),
         _ => None,
@@ -301,7 +306,7 @@ async fn a_gate_failing_at_50_percent_gives_blue_all_traffic_back_in_one_batch()
         "both shifts are undone as one unit: {kinds:?}"
     );
     assert!(
-        matches!(&records.last().unwrap().event, JournalEvent::RunRolledBack { to: Some(to), .. } if to == "verified"),
+        matches!(support::stack::run::last_transition(&records), JournalEvent::RunRolledBack { to: Some(to), .. } if to == "verified"),
         "{:?}",
         records.last()
     );

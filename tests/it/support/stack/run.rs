@@ -171,6 +171,17 @@ impl CutoverRun {
 
 /// The records of the latest run journaled in `runs_dir` (empty before the first write). A torn
 /// last line (a write cut by kill -9) is left out, as the engine does.
+/// The last record that moved the run (not the bookkeeping after it: the session's AWS request
+/// counts, notification deliveries).
+pub fn last_transition(records: &[JournalRecord]) -> &JournalEvent {
+    &records
+        .iter()
+        .rev()
+        .find(|r| !matches!(r.event, JournalEvent::AwsRequests { .. } | JournalEvent::NotificationSent { .. } | JournalEvent::NotificationFailed { .. }))
+        .expect("a journal with a transition")
+        .event
+}
+
 pub fn journal(runs_dir: &Path) -> Vec<JournalRecord> {
     let Ok(entries) = std::fs::read_dir(runs_dir) else {
         return Vec::new();

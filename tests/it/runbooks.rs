@@ -74,3 +74,54 @@ fn shell_words(line: &str) -> Vec<String> {
     }
     words
 }
+
+/// Runs a runbook's `cutover resume|rollback` line the way the CLI would: parsed by clap, then the
+/// same engine operation on the same environment.
+async fn run_runbook_command(h: &crate::support::Harness, line: &str) -> cutover::engine::RunOutcome {
+    let cli = Cli::try_parse_from(shell_words(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
+    match cli.command {
+        cutover::cli::Command::Resume(_) => h.engine().resume().await.unwrap(),
+        cutover::cli::Command::Rollback(args) => h.engine().rollback(&args.to).await.unwrap(),
+        _ => panic!("not a run command: {line}"),
+    }
+}
+
+/// The runbook of the environment's latest run, as `cutover explain` builds it.
+async fn runbook_now(h: &crate::support::Harness) -> runbook::Runbook {
+    let records = cutover::engine::history(h.local.as_ref(), plans::ENV, None).await.unwrap();
+    runbook::from_journal(&h.plan, Path::new("plans/payments.yaml"), &records).expect("a stop has a runbook")
+}
+
+#[tokio::test(start_paused = true)]
+async fn past_the_point_of_no_return_the_runbook_offers_only_resume_and_that_resume_finishes() {
+    use crate::support::fakes::Mode;
+    let h = crate::support::Harness::new(plans::upgrade().build());
+    h.world.fail("delete_cluster", plans::BLUE, Mode::Once);
+    let outcome = h.engine().apply().await.unwrap();
+    assert!(matches!(outcome, cutover::engine::RunOutcome::NeedsAttention { .. }), "{outcome:?}");
+    let rb = runbook_now(&h).await;
+    assert_eq!(rb.code, "CUT-PNR-001");
+    assert!(rb.world.point_of_no_return_passed);
+    let commands: Vec<&str> = rb.next.iter().map(|c| c.command.as_str()).collect();
+    assert!(!commands.iter().any(|c| c.starts_with("cutover rollback")), "no rollback past the point of no return: {commands:?}");
+    let resume = commands.iter().find(|c| c.starts_with("cutover resume")).expect("resume is offered");
+    assert_eq!(run_runbook_command(&h, resume).await, cutover::engine::RunOutcome::Completed);
+    assert!(!h.world.state().clusters.contains_key(plans::BLUE), "blue is retired");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unfinished_rollback_gets_a_runbook_whose_resume_finishes_the_rollback() {
+    use crate::support::fakes::Mode;
+    let h = crate::support::Harness::new(plans::upgrade().build());
+    // The api release fails to install; undoing ingress's install then fails once.
+    h.world.fail("install", "api", Mode::Always);
+    h.world.fail("uninstall", "ingress", Mode::Once);
+    let outcome = h.engine().apply().await.unwrap();
+    assert!(matches!(outcome, cutover::engine::RunOutcome::NeedsAttention { .. }), "{outcome:?}");
+    let rb = runbook_now(&h).await;
+    assert_eq!(rb.code, "CUT-RBK-001");
+    let resume = rb.next.iter().map(|c| c.command.as_str()).find(|c| c.starts_with("cutover resume")).expect("resume is offered");
+    let outcome = run_runbook_command(&h, resume).await;
+    assert!(matches!(outcome, cutover::engine::RunOutcome::RolledBack { .. }), "the rollback finishes: {outcome:?}");
+    assert!(h.world.state().clusters[plans::GREEN].releases.is_empty(), "nothing of the run is left on green");
+}

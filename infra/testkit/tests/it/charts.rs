@@ -82,7 +82,7 @@ fn every_fixture_lints_clean_and_packages_with_helm3_and_helm4() {
         .collect();
     assert_eq!(
         names,
-        ["api", "ingress", "web-1.0.0", "web-1.1.0", "worker"]
+        ["api", "ingress", "ledger", "web-1.0.0", "web-1.1.0", "worker"]
     );
 
     let work = tempfile::tempdir().unwrap();
@@ -182,6 +182,7 @@ fn chart_repo_serves_the_fixtures_to_helm_until_stopped() {
         [
             "api@2.4.1",
             "ingress@4.11.3",
+            "ledger@0.1.0",
             "web@1.0.0",
             "web@1.1.0",
             "worker@0.3.0"

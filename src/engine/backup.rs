@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::preflight::data::{CarriedClaim, TAG_CLAIM_SPEC};
 use crate::plan::Plan;
-use crate::providers::volumes::{EbsSnapshot, SnapshotState, TAG_CLAIM, TAG_SNAPSHOT_KIND, VolumeSource};
+use crate::providers::volumes::{EbsSnapshot, SnapshotState, TAG_CLAIM, TAG_SNAPSHOT_KIND};
 use crate::providers::{ErrorKind, Ownership, ProviderError, Providers, TAG_PLAN};
 
 /// What a backup did.
@@ -68,23 +68,7 @@ pub async fn backup(plan: &Plan, p: &Providers, cluster: &str, now: Timestamp) -
                 .ebs_volume()
                 .ok_or_else(|| invalid(format!("claim {key} on {cluster} is not on an EBS volume; it cannot be backed up by snapshot")))?;
             let volume = p.storage.volume(volume_id).await?.ok_or_else(|| invalid(format!("volume {volume_id} of {key} does not exist")))?;
-            let shape = CarriedClaim {
-                namespace: c.namespace.clone(),
-                name: c.name.clone(),
-                labels: c.labels.clone(),
-                storage_class: c.storage_class.clone(),
-                access_modes: c.access_modes.clone(),
-                size: c.size.clone(),
-                csi: matches!(pv.source, VolumeSource::EbsCsi { .. }),
-                fs_type: pv.fs_type.clone(),
-                volume_type: volume.volume_type.clone(),
-                size_gib: volume.size_gib,
-                blue_volume: None,
-                blue_volume_id: None,
-                blue_reclaim: None,
-                snapshot: None,
-                zone: volume.zone.clone(),
-            };
+            let shape = CarriedClaim::of(&c, pv, &volume, volume.zone.clone());
             let mut tags = own.tags();
             tags.insert(TAG_CLAIM.into(), key.clone());
             tags.insert(TAG_SNAPSHOT_KIND.into(), "backup".into());

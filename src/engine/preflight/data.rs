@@ -56,6 +56,28 @@ pub struct CarriedClaim {
 }
 
 impl CarriedClaim {
+    /// A claim as it is on a cluster, bound to `pv` on EBS volume `volume`, to land in `zone`
+    /// (the blue side and the storage-class mapping are the caller's).
+    pub fn of(c: &ClaimInfo, pv: &crate::providers::volumes::BoundVolume, volume: &crate::providers::volumes::EbsVolume, zone: String) -> CarriedClaim {
+        CarriedClaim {
+            namespace: c.namespace.clone(),
+            name: c.name.clone(),
+            labels: c.labels.clone(),
+            storage_class: c.storage_class.clone(),
+            access_modes: c.access_modes.clone(),
+            size: c.size.clone(),
+            csi: matches!(pv.source, VolumeSource::EbsCsi { .. }),
+            fs_type: pv.fs_type.clone(),
+            volume_type: volume.volume_type.clone(),
+            size_gib: volume.size_gib,
+            blue_volume: None,
+            blue_volume_id: None,
+            blue_reclaim: None,
+            snapshot: None,
+            zone,
+        }
+    }
+
     /// `namespace/name`.
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
@@ -200,23 +222,12 @@ async fn carried_from_blue(
             "add a subnet in that zone to a node group of green, or set spec.data.moveZones: true to recreate it in one of green's zones",
         )));
     };
-    Ok(Ok(CarriedClaim {
-        namespace: c.namespace.clone(),
-        name: c.name.clone(),
-        labels: c.labels.clone(),
-        storage_class: c.storage_class.as_deref().map(|s| data.green_class(s)),
-        access_modes: c.access_modes.clone(),
-        size: c.size.clone(),
-        csi: matches!(pv.source, VolumeSource::EbsCsi { .. }),
-        fs_type: pv.fs_type.clone(),
-        volume_type: volume.volume_type.clone(),
-        size_gib: volume.size_gib,
-        blue_volume: Some(pv.name.clone()),
-        blue_volume_id: Some(volume_id.to_string()),
-        blue_reclaim: Some(pv.reclaim_policy.clone()),
-        snapshot: None,
-        zone,
-    }))
+    let mut carried = CarriedClaim::of(c, pv, &volume, zone);
+    carried.storage_class = c.storage_class.as_deref().map(|s| data.green_class(s));
+    carried.blue_volume = Some(pv.name.clone());
+    carried.blue_volume_id = Some(volume_id.to_string());
+    carried.blue_reclaim = Some(pv.reclaim_policy.clone());
+    Ok(Ok(carried))
 }
 
 /// A claim rebuilt from a snapshot's tags.

@@ -10,10 +10,11 @@ use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::ResourceExt as _;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use super::client::KubeClients;
+use super::workloads::delete;
 use crate::plan::ClaimSelector;
 use crate::providers::volumes::{BoundVolume, ClaimInfo, ClaimProvider, StaticClaim, VolumeSource, WorkloadRef};
 use crate::providers::{ErrorKind, Ownership, ProviderError};
@@ -364,17 +365,6 @@ where
     match api.create(&PostParams::default(), obj).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e),
     }
 }

@@ -137,7 +137,7 @@ impl WorkloadProvider for KubeWorkloads {
 }
 
 /// Deletes `name`, treating "already gone" as done.
-async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
+pub(super) async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {

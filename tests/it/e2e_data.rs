@@ -248,3 +248,29 @@ async fn a_drill_restores_the_newest_backup_and_one_from_a_stale_backup_misses_i
     let again = stack.run_cutover(&args);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_as_each_data_step_starts_then_resume_makes_each_snapshot_and_volume_once() {
+    use support::stack::run::{journal, started};
+    let stack = Stack::start(SCALE).await;
+    let (up, blue) = prepare(&stack, true, "").await;
+    let runs = up.runs_dir();
+    let mut run = stack.spawn_cutover("apply", &["apply", up.plan_arg(), "--yes"]);
+    for (i, step) in ["data.retain-blue", "data.quiesce", "data.snapshot", "data.volumes", "data.claims"].iter().enumerate() {
+        run.wait_until(&stack, &format!("{step} started"), || async { started(&journal(&runs), step).then_some(()) }).await;
+        run.kill9();
+        run = stack.spawn_cutover(&format!("resume-{i}"), &["resume", up.plan_arg(), "--yes"]);
+    }
+    run.finish(&stack).await.expect_code(0, "the last resume");
+
+    let ec2 = ec2_by_boto3(&stack);
+    let tagged = |kind: &str| ec2[kind].as_object().unwrap().values().filter(|v| v["tags"]["cutover.dev/plan"] == ENV).count();
+    assert_eq!(tagged("snapshots"), 2, "one snapshot per claim, however often the run died");
+    assert_eq!(tagged("volumes"), 2, "one green volume per claim");
+    let green = volumes_of(&stack, GREEN);
+    for claim in CLAIMS {
+        let snap = ec2["volumes"][&green[claim]]["snapshot"].as_str().unwrap();
+        assert_eq!(ec2["snapshots"][snap]["volume"], blue[claim].as_str());
+    }
+    assert_eq!(ledger_replicas(&stack, GREEN), (2, 2));
+}

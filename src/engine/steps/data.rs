@@ -234,7 +234,15 @@ pub(super) async fn volumes(cx: &Cx<'_>) -> Result<Value, StepError> {
         };
         let new = new_volume(cx, c, snap);
         let token = cx.token(&c.key());
-        let v = cx.call(&format!("create green's volume of {} from {snap}", c.key()), Bound::Call, || storage.create_volume(&new, &token)).await?;
+        // An earlier attempt's volume is found by its token tag (tagged on creation): EC2's
+        // ClientToken alone is not honoured by every implementation, and an idempotency window
+        // is not a guarantee across a long pause.
+        let mine = BTreeMap::from([(TAG_TOKEN.to_string(), token.clone())]);
+        let earlier = cx.call(&format!("look for green's volume of {}", c.key()), Bound::Call, || storage.volumes_tagged(&mine)).await?;
+        let v = match earlier.into_iter().find(|v| cx.own().owns(&v.tags)) {
+            Some(v) => v,
+            None => cx.call(&format!("create green's volume of {} from {snap}", c.key()), Bound::Call, || storage.create_volume(&new, &token)).await?,
+        };
         made.insert(c.key(), v.id);
     }
     let ids: Vec<String> = made.values().cloned().collect();

@@ -230,6 +230,7 @@ impl Context {
             notify: aws.notifications(),
             storage: Arc::new(Ec2Storage::new(&aws.config)),
             claims: Arc::new(KubeClaims::new(clients)),
+            quotas: Arc::new(crate::providers::aws::service_quotas::EbsQuotas::new(&aws.config)),
         })
     }
 

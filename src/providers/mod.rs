@@ -34,7 +34,7 @@ mod types;
 pub use network::{SubnetFinding, SubnetInfo, SubnetInventory, subnet_capacity, subnet_ids};
 pub use state::{LockInfo, StateBackend, StateError};
 pub use types::*;
-pub use volumes::{BlockStorage, ClaimProvider};
+pub use volumes::{BlockStorage, ClaimProvider, StorageQuotas};
 
 use std::sync::Arc;
 
@@ -293,4 +293,6 @@ pub struct Providers {
     pub storage: Arc<dyn BlockStorage>,
     /// Claims and persistent volumes on the clusters.
     pub claims: Arc<dyn ClaimProvider>,
+    /// The region's EBS storage quotas (the data gate).
+    pub quotas: Arc<dyn StorageQuotas>,
 }

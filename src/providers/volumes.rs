@@ -98,6 +98,8 @@ pub trait BlockStorage: Send + Sync {
     async fn create_snapshot(&self, volume_id: &str, description: &str, tags: &BTreeMap<String, String>) -> Result<EbsSnapshot, ProviderError>;
     /// Deletes a snapshot (gone already is done). Callers check ownership first.
     async fn delete_snapshot(&self, id: &str) -> Result<(), ProviderError>;
+    /// GiB of all the region's volumes of `volume_type` (what counts against its storage quota).
+    async fn used_gib(&self, volume_type: &str) -> Result<u64, ProviderError>;
     /// Volumes carrying all of `tags`.
     async fn volumes_tagged(&self, tags: &BTreeMap<String, String>) -> Result<Vec<EbsVolume>, ProviderError>;
     /// Makes a volume from a snapshot; `token` is EC2's ClientToken, so a retry returns the same
@@ -105,6 +107,14 @@ pub trait BlockStorage: Send + Sync {
     async fn create_volume(&self, new: &NewVolume, token: &str) -> Result<EbsVolume, ProviderError>;
     /// Deletes a volume (gone already is done). Callers check ownership first.
     async fn delete_volume(&self, id: &str) -> Result<(), ProviderError>;
+}
+
+/// The region's EBS storage quotas (Service Quotas).
+#[async_trait]
+pub trait StorageQuotas: Send + Sync {
+    /// The region's storage quota, in GiB, for volumes of `volume_type` (`gp3`), as applied to
+    /// this account; `None` when Service Quotas has no such quota.
+    async fn storage_quota_gib(&self, volume_type: &str) -> Result<Option<u64>, ProviderError>;
 }
 
 /// Where a persistent volume's data lives.

@@ -115,6 +115,15 @@ async fn an_upgrade_gives_each_green_replica_a_volume_made_from_a_snapshot_of_it
     let plan_text = String::from_utf8_lossy(&plan.stdout);
     assert!(plan_text.contains("application-consistent") && plan_text.contains("data.snapshot"), "{plan_text}");
 
+    // The gates through the binary: blue's claims are EBS in a zone green has. moto's Service
+    // Quotas knows no EBS quota, so the quota check says it could not vouch, without refusing.
+    let gates = stack.run_cutover(&["preflight", up.plan_arg(), "-o", "json"]);
+    assert!(gates.status.success(), "{}", String::from_utf8_lossy(&gates.stderr));
+    let gates: Value = serde_json::from_slice(&gates.stdout).unwrap();
+    let data = gates["gates"].as_array().unwrap().iter().find(|g| g["gate"] == "data").expect("the data gate ran");
+    let codes: Vec<(&str, &str)> = data["findings"].as_array().unwrap().iter().map(|f| (f["code"].as_str().unwrap(), f["severity"].as_str().unwrap())).collect();
+    assert_eq!(codes, [("PRE-DATA-008", "warning")], "{data}");
+
     let out = apply(&stack, &up);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "apply: {stderr}");

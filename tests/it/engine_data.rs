@@ -129,6 +129,21 @@ async fn a_volume_in_a_zone_green_has_no_node_in_is_refused_before_anything_is_m
 }
 
 #[tokio::test(start_paused = true)]
+async fn volumes_that_would_exceed_the_regions_ebs_quota_are_refused_before_anything_is_made() {
+    let h = harness(false);
+    // Two blue volumes of 1 GiB already count against a gp3 quota of 3 GiB: two more do not fit.
+    h.world.set_storage_quota("gp3", 3);
+    let outcome = h.engine().apply().await.unwrap();
+    let RunOutcome::Refused { cause, .. } = outcome else { panic!("{outcome:?}") };
+    assert!(cause.contains("PRE-DATA-007") && cause.contains("quota of 3 GiB"), "{cause}");
+    assert!(!h.world.state().clusters.contains_key(GREEN));
+    // With room, the same run goes ahead; an unknown quota is only a warning.
+    let h = harness(false);
+    h.world.set_storage_quota("gp3", 4);
+    assert_eq!(h.engine().apply().await.unwrap(), RunOutcome::Completed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_crash_at_any_journal_write_then_resume_snapshots_and_creates_each_volume_exactly_once() {
     use support::state::{CrashPoint, CrashingState};
     let reference = harness(true);

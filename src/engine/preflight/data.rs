@@ -182,6 +182,7 @@ pub async fn gate(plan: &Plan, p: &Providers) -> Result<(Vec<Finding>, Option<Da
             }
         }
     }
+    quotas(p, &claims, &mut findings).await?;
     let reading = findings.iter().all(|f| f.severity != Severity::Error).then_some(DataReading { claims });
     Ok((findings, reading))
 }
@@ -250,4 +251,49 @@ fn restored(s: &EbsSnapshot, namespace: &str, name: &str, zone: Option<&String>)
         snapshot: Some((s.id.clone(), s.started)),
         zone: zone?.clone(),
     })
+}
+
+/// Green's new volumes must fit the region's EBS storage quota of each volume type, beside what
+/// the region already uses (blue's volumes among it). A quota that cannot be read is a warning:
+/// the gate cannot vouch for it, and it does not refuse what it could not check.
+async fn quotas(p: &Providers, claims: &[CarriedClaim], findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let mut wanted: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in claims {
+        *wanted.entry(c.volume_type.as_str()).or_default() += u64::from(c.size_gib);
+    }
+    for (volume_type, gib) in wanted {
+        let quota = match p.quotas.storage_quota_gib(volume_type).await {
+            Ok(Some(q)) => q,
+            Ok(None) => {
+                findings.push(Finding::new(
+                    "PRE-DATA-008",
+                    Severity::Warning,
+                    format!("the region's storage quota for {volume_type} volumes is not known to Service Quotas, so the {gib} GiB green needs were not checked against it"),
+                    format!("Service Quotas, service ebs, {volume_type}"),
+                    "check the EBS quota by hand (Service Quotas console) before a large move".into(),
+                ));
+                continue;
+            }
+            Err(e) => {
+                findings.push(Finding::new(
+                    "PRE-DATA-008",
+                    Severity::Warning,
+                    format!("the region's storage quota for {volume_type} volumes could not be read ({e}), so the {gib} GiB green needs were not checked against it"),
+                    format!("Service Quotas, service ebs, {volume_type}"),
+                    "allow servicequotas:ListServiceQuotas (infra/iam), or check the quota by hand".into(),
+                ));
+                continue;
+            }
+        };
+        let used = p.storage.used_gib(volume_type).await?;
+        if used + gib > quota {
+            findings.push(error(
+                "PRE-DATA-007",
+                format!("green's {gib} GiB of {volume_type} volumes would bring the region to {} GiB, over its quota of {quota} GiB", used + gib),
+                format!("EBS {volume_type} storage in the region"),
+                "ask for a higher quota (Service Quotas, service ebs) or free volumes first",
+            ));
+        }
+    }
+    Ok(())
 }

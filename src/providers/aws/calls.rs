@@ -54,6 +54,11 @@ pub fn ec2_client(config: &aws_config::SdkConfig) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(config).interceptor(CallCounter).build())
 }
 
+/// A Service Quotas client that counts its requests.
+pub fn service_quotas_client(config: &aws_config::SdkConfig) -> aws_sdk_servicequotas::Client {
+    aws_sdk_servicequotas::Client::from_conf(aws_sdk_servicequotas::config::Builder::from(config).interceptor(CallCounter).build())
+}
+
 /// A Route53 client that counts its requests.
 pub fn route53_client(config: &aws_config::SdkConfig) -> aws_sdk_route53::Client {
     aws_sdk_route53::Client::from_conf(aws_sdk_route53::config::Builder::from(config).interceptor(CallCounter).build())

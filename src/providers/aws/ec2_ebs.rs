@@ -135,6 +135,17 @@ impl BlockStorage for Ec2Storage {
         }
     }
 
+    async fn used_gib(&self, volume_type: &str) -> Result<u64, ProviderError> {
+        let filter = Filter::builder().name("volume-type").values(volume_type).build();
+        let mut pages = self.client.describe_volumes().filters(filter).into_paginator().send();
+        let mut total = 0u64;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(&format!("list the region's {volume_type} volumes"), &e))?;
+            total += page.volumes().iter().map(|v| v.size().unwrap_or(0).max(0) as u64).sum::<u64>();
+        }
+        Ok(total)
+    }
+
     async fn volumes_tagged(&self, tags: &BTreeMap<String, String>) -> Result<Vec<EbsVolume>, ProviderError> {
         let filters = tags.iter().map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v).build());
         let mut pages = self.client.describe_volumes().set_filters(Some(filters.collect())).into_paginator().send();

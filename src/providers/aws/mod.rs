@@ -1,12 +1,12 @@
 //! AWS: the shared SDK configuration and what is built on it: EKS tokens and kubeconfigs, the EKS
 //! cluster provider (`eks*`), the Route53 traffic provider (`route53*`), the S3 state backend
-//! (`s3_state`), the EC2 subnet inventory (`ec2_subnets`), EBS volumes and snapshots (`ec2_ebs`), IAM for workload identity (`iam`), and what they share (`errors`: SDK
+//! (`s3_state`), the EC2 subnet inventory (`ec2_subnets`), EBS volumes and snapshots (`ec2_ebs`) and their storage quotas (`service_quotas`), IAM for workload identity (`iam`), and what they share (`errors`: SDK
 //! errors → `ProviderError`; `poll`: adaptive, bounded waits). The composition root
 //! ([`crate::compose`]) builds them.
 //!
 //! Credentials, region and endpoints come from the standard AWS sources (environment, profiles,
 //! SSO, instance roles; `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_EKS`,
-//! `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL_SNS`), so the same binary
+//! `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL_SNS`, `AWS_ENDPOINT_URL_SERVICE_QUOTAS`), so the same binary
 //! talks to AWS or to the local stand-ins without a flag. TLS is rustls with ring, the workspace's
 //! one crypto provider.
 
@@ -30,6 +30,7 @@ pub mod poll;
 pub mod route53;
 pub mod route53_names;
 pub mod s3_state;
+pub mod service_quotas;
 pub mod sns;
 pub mod token;
 

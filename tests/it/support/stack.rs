@@ -175,6 +175,7 @@ impl Stack {
             ("AWS_ENDPOINT_URL_EC2".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_IAM".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_SNS".into(), moto.clone()),
+            ("AWS_ENDPOINT_URL_SERVICE_QUOTAS".into(), moto.clone()),
             ("AWS_ENDPOINT_URL_STS".into(), moto),
             (
                 "CUTOVER_HELM".into(),

@@ -108,6 +108,7 @@ fn service_of(file: &str) -> &'static str {
         "s3_state.rs" => "s3",
         "iam.rs" => "iam",
         "sns.rs" => "sns",
+        "service_quotas.rs" => "servicequotas",
         "compose.rs" => "sts",
         other => panic!("{other} calls an AWS SDK client; say which service it is"),
     }

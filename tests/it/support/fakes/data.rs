@@ -27,6 +27,8 @@ pub struct DataWorld {
     pub writers: BTreeMap<(String, String), WorkloadRef>,
     /// Snapshots stay pending forever.
     pub pending_snapshots: bool,
+    /// Storage quota by volume type, GiB (none: Service Quotas does not know it).
+    pub quotas: BTreeMap<String, u64>,
     next: u32,
 }
 
@@ -68,6 +70,10 @@ impl World {
 
     pub fn data(&self) -> DataWorld {
         self.lock().data.clone()
+    }
+
+    pub fn set_storage_quota(&self, volume_type: &str, gib: u64) {
+        self.lock().data.quotas.insert(volume_type.into(), gib);
     }
 
     pub fn hang_snapshots(&self) {
@@ -133,6 +139,11 @@ impl BlockStorage for World {
         Ok(())
     }
 
+    async fn used_gib(&self, volume_type: &str) -> Result<u64, ProviderError> {
+        self.enter("used_gib", volume_type).await?;
+        Ok(self.lock().data.volumes.values().filter(|v| v.volume_type == volume_type).map(|v| u64::from(v.size_gib)).sum())
+    }
+
     async fn volumes_tagged(&self, tags: &BTreeMap<String, String>) -> Result<Vec<EbsVolume>, ProviderError> {
         self.enter("volumes_tagged", "").await?;
         Ok(self.lock().data.volumes.values().filter(|v| tags.iter().all(|(k, val)| v.tags.get(k) == Some(val))).cloned().collect())
@@ -167,6 +178,14 @@ impl BlockStorage for World {
             World::effect_happened(&mut w, format!("delete volume {id}"));
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl cutover::providers::StorageQuotas for World {
+    async fn storage_quota_gib(&self, volume_type: &str) -> Result<Option<u64>, ProviderError> {
+        self.enter("storage_quota_gib", volume_type).await?;
+        Ok(self.lock().data.quotas.get(volume_type).copied())
     }
 }
 

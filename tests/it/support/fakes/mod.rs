@@ -137,6 +137,7 @@ impl World {
             iam: me.clone(),
             storage: me.clone(),
             claims: me.clone(),
+            quotas: me.clone(),
             notify: me,
         }
     }

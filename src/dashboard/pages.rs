@@ -206,6 +206,12 @@ fn env_row(row: &EnvRow, now: Timestamp, several_sources: bool) -> Markup {
                             " " span.badge.(if d.verdict == crate::drill::Verdict::Pass { "ok" } else { "bad" }) {
                                 "drill " (d.verdict.label())
                             }
+                            " " span.muted.drill-objectives {
+                                "RTO " (secs_text(d.recovery_secs)) " / " (secs_text(Some(d.rto_target_secs)))
+                                @if d.rpo_secs.is_some() || d.rpo_target_secs.is_some() {
+                                    ", RPO " (secs_text(d.rpo_secs)) " / " (secs_text(d.rpo_target_secs))
+                                }
+                            }
                         }
                     }
                     td { (s.checkpoints.last().map(String::as_str).unwrap_or("-")) }
@@ -291,4 +297,9 @@ pub fn route53_page(source: &str, env: &str, plan: &crate::plan::Plan, records: 
             }
         },
     )
+}
+
+/// A duration measured by a drill, as its report writes it (`-` when there is none).
+fn secs_text(secs: Option<f64>) -> String {
+    secs.map(crate::plan::format_elapsed).unwrap_or_else(|| "-".into())
 }

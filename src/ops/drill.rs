@@ -177,12 +177,16 @@ pub fn result(report: &DrillReport) -> DrillResult {
 /// not the report files (the dashboard).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournaledVerdict {
-    /// Pass, missed RTO, or failed: what the drill's report said or would say.
+    /// Pass, missed RTO or RPO, or failed: what the drill's report said or would say.
     pub verdict: Verdict,
     /// From the start of the run to recovery; `None` when it never recovered.
     pub recovery_secs: Option<f64>,
     /// The plan's `rtoTarget` in seconds.
     pub rto_target_secs: f64,
+    /// The oldest restored snapshot's age at the drill's start (its RPO), when it restored data.
+    pub rpo_secs: Option<f64>,
+    /// The plan's `rpoTarget` in seconds, when it has one.
+    pub rpo_target_secs: Option<f64>,
 }
 
 /// Judges a finished drill run from its journal against `plan`'s `rtoTarget`, by the report's
@@ -212,6 +216,8 @@ pub fn journaled_verdict(plan: &Plan, records: &[crate::engine::JournalRecord]) 
         verdict: report.verdict,
         recovery_secs: report.recovery_secs,
         rto_target_secs: report.rto_target_secs,
+        rpo_secs: report.volumes.iter().map(|v| v.rpo_secs).reduce(f64::max),
+        rpo_target_secs: report.rpo_target_secs,
     })
 }
 

@@ -262,6 +262,7 @@ fn a_drill_is_judged_from_its_journal_against_its_rto_target() {
     let pass = judged(30, false);
     // The run started at 09:00:01 (the writer's first record), so 30 minutes after 09:00 is 1799 s.
     assert_eq!((pass.verdict, pass.recovery_secs, pass.rto_target_secs), (Verdict::Pass, Some(1799.0), 2700.0));
+    assert_eq!((pass.rpo_secs, pass.rpo_target_secs), (None, None), "it restored no data and has no RPO target");
     assert_eq!(judged(50, false).verdict, Verdict::MissedRto);
     assert_eq!(judged(30, true).verdict, Verdict::Failed);
     let mut running = drill_records(30, false);

@@ -245,7 +245,13 @@ async fn a_drill_restores_the_newest_backup_and_one_from_a_stale_backup_misses_i
 
     // The same backup, a little later, against a target of one second.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let (out, report) = drill(&stack, &drill_plan(&stack, "shop-dr2", "1s"));
+    let stale_plan = drill_plan(&stack, "shop-dr2", "1s");
+    let (out, report) = drill(&stack, &stale_plan);
+    // What the dashboard shows of it, judged from the journal alone: the RPO against its target.
+    let records = support::stack::run::journal(&stack.dir.path().join(".cutover/shop-dr2/runs"));
+    let judged = cutover::ops::drill::journaled_verdict(&cutover::plan::load(&stale_plan).unwrap(), &records).expect("a finished drill");
+    assert_eq!(judged.verdict, cutover::drill::Verdict::MissedRpo);
+    assert!(judged.rpo_secs.unwrap() > 1.0 && judged.rpo_target_secs == Some(1.0), "{judged:?}");
     assert_eq!(out.status.code(), Some(9), "missed RPO: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(report["verdict"], "missed-rpo");
     let stderr = String::from_utf8_lossy(&out.stderr);

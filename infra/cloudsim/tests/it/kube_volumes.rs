@@ -32,6 +32,7 @@ fn ec2(moto: &Moto) -> aws_sdk_ec2::Client {
 /// A cluster with two Ready nodes, one in each of [`ZONES`], and a `gp3` class of the CSI driver.
 async fn cluster_with_nodes(name: &str, env: &cloudsim::env::Env) -> (std::sync::Arc<cloudsim::kube::KubeCluster>, kube::Client) {
     let kc = cluster(name, env).await;
+    kc.sync_addons(&["aws-ebs-csi-driver".to_string()]);
     let mut ng = nodegroup("general", 2);
     ng.zones = ZONES.iter().map(|z| z.to_string()).collect();
     kc.sync_nodegroup(&ng);

@@ -1,6 +1,7 @@
 //! Workload controllers: Deployments (ReplicaSet per template, old ones scaled down once the new
 //! one is available), ReplicaSets (pods to the replica count), StatefulSets (ordinal pods, ordered
-//! start, rolling replacement from the highest ordinal), DaemonSets (a pod per eligible Ready node)
+//! start, rolling replacement from the highest ordinal, a claim per `volumeClaimTemplates` entry
+//! and ordinal kept or deleted by `persistentVolumeClaimRetentionPolicy`), DaemonSets (a pod per eligible Ready node)
 //! and Jobs (pods until `completions` succeed or `backoffLimit` failures). Each fills in the status
 //! fields helm's and kstatus' readiness checks read.
 
@@ -219,21 +220,45 @@ pub fn stateful_sets(tx: &mut Tx) -> Result<(), StoreError> {
         let revision = format!("{name}-{}", template_hash(&sts["spec"]["template"]));
         let ordered = sts["spec"]["podManagementPolicy"] != "Parallel";
         let mut pods = owned_pods(tx, &ns, obj::uid(&sts));
-        // Scale down from the highest ordinal.
+        // Scale down from the highest ordinal; the claims of the ordinals that go stay unless
+        // `persistentVolumeClaimRetentionPolicy.whenScaled` is Delete.
+        let delete_when_scaled = sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Delete";
         for p in pods
             .iter()
             .filter(|p| ordinal(&name, p).is_none_or(|i| i >= want))
         {
             tx.remove(&pods_gr, &ns, obj::name(p));
+            if let Some(i) = ordinal(&name, p).filter(|_| delete_when_scaled) {
+                for claim in claim_names(&sts, i) {
+                    if let Some(c) = tx.get(&gr("", "persistentvolumeclaims"), &ns, &claim) {
+                        super::gc::collect_one(tx, &gr("", "persistentvolumeclaims"), &c);
+                    }
+                }
+            }
+        }
+        for i in 0..want {
+            own_claims(tx, &sts, i);
         }
         pods.retain(|p| ordinal(&name, p).is_some_and(|i| i < want));
         let all_ready = |pods: &[Arc<Value>]| pods.iter().all(|p| pod_ready(p));
         for i in 0..want {
             if pods.iter().any(|p| ordinal(&name, p) == Some(i)) {
+                // A claim deleted under a running pod is made again (its volume is not).
+                claims_for(tx, &sts, i);
                 continue;
             }
             if ordered && !(pods.len() as i64 == i && all_ready(&pods)) {
                 break;
+            }
+            // A claim still being deleted (a scale-down under `whenScaled: Delete`) must go first.
+            let dying = claim_names(&sts, i).iter().any(|c| {
+                tx.get(&gr("", "persistentvolumeclaims"), &ns, c).is_some_and(|c| obj::is_deleting(&c))
+            });
+            if dying {
+                if ordered {
+                    break;
+                }
+                continue;
             }
             let pod_name = format!("{name}-{i}");
             let claims = claims_for(tx, &sts, i);
@@ -292,9 +317,49 @@ pub fn stateful_sets(tx: &mut Tx) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The claim names of ordinal `i`: `<template>-<set>-<i>`, one per `volumeClaimTemplates` entry.
+fn claim_names(sts: &Value, i: i64) -> Vec<String> {
+    sts["spec"]["volumeClaimTemplates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| format!("{}-{}-{i}", t["metadata"]["name"].as_str().unwrap_or("data"), obj::name(sts)))
+        .collect()
+}
+
+/// Whether the set's claims go with it (`persistentVolumeClaimRetentionPolicy.whenDeleted: Delete`).
+fn claims_die_with(sts: &Value) -> bool {
+    sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
+}
+
+/// Gives ordinal `i`'s claims an owner reference to the set when they should go with it, and takes
+/// it away when they should not (the policy can change), as the StatefulSet controller does.
+fn own_claims(tx: &mut Tx, sts: &Value, i: i64) {
+    let pvcs = gr("", "persistentvolumeclaims");
+    for claim in claim_names(sts, i) {
+        let Some(c) = tx.get(&pvcs, obj::namespace(sts), &claim) else { continue };
+        let owned = obj::owner_refs(&c).iter().any(|r| r.uid == obj::uid(sts));
+        if owned == claims_die_with(sts) || obj::is_deleting(&c) {
+            continue;
+        }
+        let mut updated = (*c).clone();
+        let mut refs = updated["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
+        refs.retain(|r| r["uid"] != obj::uid(sts));
+        if !owned {
+            refs.push(obj::controller_ref(sts));
+        }
+        match refs.is_empty() {
+            true => drop(obj::meta_mut(&mut updated).remove("ownerReferences")),
+            false => updated["metadata"]["ownerReferences"] = Value::Array(refs),
+        }
+        tx.put(&pvcs, updated);
+    }
+}
+
 /// The claims of ordinal `i` from the StatefulSet's `volumeClaimTemplates`, made if missing
-/// (`<template>-<set>-<i>`, with the template's labels and the set's selector labels). They are
-/// not owned by the set: by default they outlive it and its scale-downs, as in Kubernetes.
+/// (`<template>-<set>-<i>`, with the template's labels and the set's selector labels). By default
+/// (`persistentVolumeClaimRetentionPolicy` Retain) they are not owned by the set: they outlive it
+/// and its scale-downs, as in Kubernetes.
 fn claims_for(tx: &mut Tx, sts: &Value, i: i64) -> Vec<(String, String)> {
     let pvcs = gr("", "persistentvolumeclaims");
     let ns = obj::namespace(sts).to_string();
@@ -314,13 +379,20 @@ fn claims_for(tx: &mut Tx, sts: &Value, i: i64) -> Vec<(String, String)> {
             if spec["volumeMode"].is_null() {
                 spec["volumeMode"] = json!("Filesystem");
             }
-            tx.put(&pvcs, json!({
+            let mut pvc = json!({
                 "apiVersion": "v1", "kind": "PersistentVolumeClaim",
                 "metadata": {"name": claim, "namespace": ns, "labels": labels, "uid": obj::new_uid(),
-                             "creationTimestamp": obj::now_time(), "annotations": t["metadata"]["annotations"].clone()},
+                             "creationTimestamp": obj::now_time(), "finalizers": [super::volumes::PVC_PROTECTION]},
                 "spec": spec,
                 "status": {"phase": "Pending"},
-            }));
+            });
+            if let Some(a) = t["metadata"]["annotations"].as_object() {
+                pvc["metadata"]["annotations"] = Value::Object(a.clone());
+            }
+            if claims_die_with(sts) {
+                pvc["metadata"]["ownerReferences"] = json!([obj::controller_ref(sts)]);
+            }
+            tx.put(&pvcs, pvc);
         }
         out.push((template, claim));
     }

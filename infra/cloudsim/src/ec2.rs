@@ -32,6 +32,9 @@ pub struct NewVolume {
     pub volume_type: String,
     pub encrypted: bool,
     pub kms_key_id: Option<String>,
+    /// Provisioned IOPS (io1, io2, gp3) and throughput in MiB/s (gp3), when the class asks.
+    pub iops: Option<i32>,
+    pub throughput: Option<i32>,
     pub tags: BTreeMap<String, String>,
     /// The idempotency token (the driver uses the PersistentVolume's name).
     pub token: String,
@@ -124,6 +127,7 @@ impl Ec2Link {
             .volume_type(VolumeType::from(req.volume_type.as_str()))
             .client_token(&req.token)
             .tag_specifications(TagSpecification::builder().resource_type(ResourceType::Volume).set_tags(Some(tags)).build());
+        call = call.set_iops(req.iops).set_throughput(req.throughput);
         if req.encrypted {
             call = call.encrypted(true).set_kms_key_id(req.kms_key_id.clone());
         }

@@ -48,6 +48,14 @@ pub fn on_create(tx: &Tx, rt: &ResourceType, o: &mut Value) -> Result<(), ApiErr
             if rt.resource == "statefulsets" && o["spec"]["podManagementPolicy"].is_null() {
                 o["spec"]["podManagementPolicy"] = json!("OrderedReady");
             }
+            // helm 3's --wait skips the readiness of a set or daemon set whose update strategy is
+            // not RollingUpdate, so the default the API server fills in matters.
+            if rt.resource == "statefulsets" && o["spec"]["updateStrategy"].is_null() {
+                o["spec"]["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+            }
+            if rt.resource == "daemonsets" && o["spec"]["updateStrategy"].is_null() {
+                o["spec"]["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}});
+            }
             for (k, v) in [
                 ("revisionHistoryLimit", json!(10)),
                 ("progressDeadlineSeconds", json!(600)),

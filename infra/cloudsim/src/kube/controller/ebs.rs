@@ -210,6 +210,8 @@ async fn make_volume(cs: &ClusterState, ec2: &Ec2Link, w: &Wanted) -> Result<Val
         volume_type: params["type"].as_str().unwrap_or(if csi { "gp3" } else { "gp2" }).to_string(),
         encrypted: params["encrypted"] == "true",
         kms_key_id: params["kmsKeyId"].as_str().map(str::to_string),
+        iops: iops(params, gib),
+        throughput: params["throughput"].as_str().and_then(|t| t.parse().ok()),
         tags: BTreeMap::from([
             ("kubernetes.io/created-for/pvc/name".to_string(), name.to_string()),
             ("kubernetes.io/created-for/pvc/namespace".to_string(), ns.to_string()),
@@ -259,6 +261,12 @@ async fn make_volume(cs: &ClusterState, ec2: &Ec2Link, w: &Wanted) -> Result<Val
     }))
 }
 
+/// The IOPS a class asks for: `iops`, or `iopsPerGB` times the size (the driver's parameters).
+fn iops(params: &Value, gib: i32) -> Option<i32> {
+    let number = |k: &str| params[k].as_str().and_then(|v| v.parse::<i32>().ok());
+    number("iops").or_else(|| number("iopsPerGB").map(|per| per.saturating_mul(gib)))
+}
+
 /// Deletes the EC2 volumes of Released `Delete` volumes the driver made, then their PersistentVolumes.
 async fn reclaim(cs: &ClusterState) {
     let doomed: Vec<Arc<Value>> = cs
@@ -288,10 +296,17 @@ async fn reclaim(cs: &ClusterState) {
     }
 }
 
+/// A VolumeAttachment to attach: the EBS volume and the node it is for.
+struct Pending {
+    va: Arc<Value>,
+    volume_id: Option<String>,
+    node: Option<Arc<Value>>,
+}
+
 /// Marks each pending VolumeAttachment attached, or failed with EC2's reason.
 async fn attach(cs: &ClusterState) {
     let now = obj::now_millis();
-    let pending: Vec<(Arc<Value>, Option<String>, Option<Arc<Value>>)> = cs
+    let pending: Vec<Pending> = cs
         .store
         .write(Commit::DryRun, |tx| {
             let out = tx
@@ -301,13 +316,13 @@ async fn attach(cs: &ClusterState) {
                 .map(|va| {
                     let pv = va["spec"]["source"]["persistentVolumeName"].as_str().and_then(|n| tx.get(&pvs(), "", n));
                     let node = va["spec"]["nodeName"].as_str().and_then(|n| tx.get(&gr("", "nodes"), "", n));
-                    (va, pv.as_deref().and_then(volumes::ebs_volume_id), node)
+                    Pending { volume_id: pv.as_deref().and_then(volumes::ebs_volume_id), va, node }
                 })
                 .collect();
             Ok::<_, StoreError>(out)
         })
         .unwrap_or_default();
-    for (va, volume_id, node) in pending {
+    for Pending { va, volume_id, node } in pending {
         let Some(id) = volume_id else { continue };
         let node_zone = node.as_deref().and_then(|n| obj::label(n, ZONE_LABEL)).unwrap_or_default().to_string();
         let instance = node.as_deref().and_then(|n| n["spec"]["providerID"].as_str()).and_then(|p| p.rsplit('/').next()).unwrap_or_default().to_string();

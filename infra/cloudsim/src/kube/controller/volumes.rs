@@ -10,7 +10,8 @@
 //!   is annotated `volume.kubernetes.io/storage-provisioner` (the driver's cue) and an
 //!   `ExternalProvisioning` Event says who should make the volume. In-tree `kubernetes.io/aws-ebs`
 //!   classes are migrated to `ebs.csi.aws.com`, as on EKS since 1.23.
-//! - Release: a bound volume whose claim is gone goes `Released` (the driver reclaims it).
+//! - Release: a bound volume whose claim is gone goes `Released` (the driver reclaims it), or
+//!   `Failed` under `Delete` when no provisioner made it (no plugin can delete a static volume).
 //! - Protection: claims carry `kubernetes.io/pvc-protection` until no pod uses them, volumes
 //!   `kubernetes.io/pv-protection` until they are no longer Bound.
 
@@ -282,7 +283,18 @@ fn release(tx: &mut Tx) {
                 (Some(c), Some(uid)) => obj::uid(c) != uid,
                 _ => false,
             };
-        let phase = if gone {
+        // A volume nobody provisioned cannot be deleted by any plugin: under `Delete` it fails.
+        let undeletable = pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete" && obj::annotation(&pv, PROVISIONED_BY).is_none();
+        let phase = if gone && undeletable {
+            if pv["status"]["phase"] != "Failed" {
+                let message = format!("error getting deleter volume plugin for volume \"{}\": no deletable volume plugin matched", obj::name(&pv));
+                events::record(tx, &pv, Kind::Warning, "VolumeFailedDelete", &message, COMPONENT);
+                let mut v = (*pv).clone();
+                v["status"] = json!({"phase": "Failed", "message": message, "lastPhaseTransitionTime": obj::now_time()});
+                put_if_changed(tx, &pvs(), &pv, v);
+            }
+            continue;
+        } else if gone {
             "Released"
         } else if pv["status"]["phase"].is_null() || (claim.is_null() && pv["status"]["phase"] != "Available") {
             "Available"

@@ -19,6 +19,7 @@ pub mod gc;
 pub mod nodes;
 pub mod pods;
 pub mod services;
+pub mod statefulsets;
 pub mod volumes;
 pub mod workloads;
 
@@ -93,7 +94,7 @@ pub fn reconcile(cs: &ClusterState) -> Result<Next, StoreError> {
     cs.store.write(Commit::Lazy, |tx| gc::collect(cs, tx))?;
     cs.store.write(Commit::Lazy, workloads::deployments)?;
     cs.store.write(Commit::Lazy, workloads::replica_sets)?;
-    cs.store.write(Commit::Lazy, workloads::stateful_sets)?;
+    cs.store.write(Commit::Lazy, statefulsets::stateful_sets)?;
     cs.store.write(Commit::Lazy, workloads::daemon_sets)?;
     cs.store.write(Commit::Lazy, workloads::jobs)?;
     cs.store.write(Commit::Lazy, volumes::bind)?;

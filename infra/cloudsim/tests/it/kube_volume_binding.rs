@@ -35,6 +35,10 @@ async fn static_volumes_reserved_by_claim_ref_bind_in_either_order_and_put_their
     let w = ec2.create_volume().availability_zone("us-east-1b").size(1).send().await.unwrap();
     // The volume first, the claim (no volumeName) after; then the claim first, the volume after.
     create(&volumes, static_volume("pv-first", v.volume_id().unwrap(), "us-east-1b", Some("restored"), "Retain")).await;
+    eventually("a reserved volume Available until its claim comes", Duration::from_secs(10), async || {
+        (volumes.get("pv-first").await.unwrap().status?.phase? == "Available").then_some(())
+    })
+    .await;
     create(&claims, claim("restored", Some("gp3"), "1Gi", None)).await;
     create(&claims, claim("later", Some("gp3"), "1Gi", None)).await;
     create(&volumes, static_volume("pv-later", w.volume_id().unwrap(), "us-east-1b", Some("later"), "Retain")).await;

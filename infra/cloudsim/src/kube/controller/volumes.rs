@@ -12,7 +12,7 @@
 //!   classes are migrated to `ebs.csi.aws.com`, as on EKS since 1.23.
 //! - Release: a bound volume whose claim is gone goes `Released` (the driver reclaims it), or
 //!   `Failed` under `Delete` when no provisioner made it (no plugin can delete a static volume).
-//! - Protection: claims carry `kubernetes.io/pvc-protection` until no pod uses them, volumes
+//! - Protection: claims carry `kubernetes.io/pvc-protection` until no scheduled pod uses them, volumes
 //!   `kubernetes.io/pv-protection` until they are no longer Bound.
 
 use std::sync::Arc;
@@ -296,7 +296,8 @@ fn release(tx: &mut Tx) {
             continue;
         } else if gone {
             "Released"
-        } else if pv["status"]["phase"].is_null() || (claim.is_null() && pv["status"]["phase"] != "Available") {
+        } else if claim.is_null() || claim["uid"].as_str().is_none_or(str::is_empty) {
+            // Free, or reserved for a claim not bound yet (or freed by hand from a Released state).
             "Available"
         } else {
             continue;
@@ -315,8 +316,11 @@ fn protect(tx: &mut Tx) {
         if !obj::is_deleting(&pvc) || !obj::finalizers(&pvc).iter().any(|f| f == PVC_PROTECTION) {
             continue;
         }
+        // Only scheduled pods hold a claim: the kubelet will not start one whose claim is deleting.
         let in_use = tx.list(&gr("", "pods"), Some(obj::namespace(&pvc))).iter().any(|p| {
-            !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) && claim_names(p).any(|c| c == obj::name(&pvc))
+            p["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty())
+                && !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+                && claim_names(p).any(|c| c == obj::name(&pvc))
         });
         if !in_use {
             finish(tx, &pvcs(), &pvc, PVC_PROTECTION);

@@ -23,6 +23,45 @@ impl std::fmt::Debug for Ec2Link {
     }
 }
 
+/// A volume the driver asks EC2 for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVolume {
+    pub zone: String,
+    pub size_gib: i32,
+    /// `gp2`, `gp3`, `io2`, ...
+    pub volume_type: String,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    /// Provisioned IOPS (io1, io2, gp3) and throughput in MiB/s (gp3), when the class asks.
+    pub iops: Option<i32>,
+    pub throughput: Option<i32>,
+    pub tags: BTreeMap<String, String>,
+    /// The idempotency token (the driver uses the PersistentVolume's name).
+    pub token: String,
+}
+
+/// An EC2 call that failed: its error code (`InvalidParameterValue`, ...) when EC2 gave one, and
+/// what it said, for Events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Ec2Error {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl Ec2Error {
+    fn from_sdk<E, R>(e: aws_sdk_ec2::error::SdkError<E, R>) -> Ec2Error
+    where
+        E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        Ec2Error {
+            code: aws_sdk_ec2::error::ProvideErrorMetadata::code(&e).map(str::to_string),
+            message: aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
+        }
+    }
+}
+
 /// A volume as EC2 describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeInfo {
@@ -78,28 +117,30 @@ impl Ec2Link {
     }
 
     /// Makes an empty volume, as the EBS CSI driver's CreateVolume does.
-    pub async fn create_volume(&self, zone: &str, size_gib: i32, volume_type: &str, tags: &BTreeMap<String, String>, token: &str) -> Result<VolumeInfo, String> {
-        let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-        let out = self
+    pub async fn create_volume(&self, req: &NewVolume) -> Result<VolumeInfo, Ec2Error> {
+        let tags = req.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        let mut call = self
             .client
             .create_volume()
-            .availability_zone(zone)
-            .size(size_gib)
-            .volume_type(VolumeType::from(volume_type))
-            .client_token(token)
-            .tag_specifications(TagSpecification::builder().resource_type(ResourceType::Volume).set_tags(Some(tags)).build())
-            .send()
-            .await
-            .map_err(|e| aws_sdk_ec2::error::DisplayErrorContext(&e).to_string())?;
+            .availability_zone(&req.zone)
+            .size(req.size_gib)
+            .volume_type(VolumeType::from(req.volume_type.as_str()))
+            .client_token(&req.token)
+            .tag_specifications(TagSpecification::builder().resource_type(ResourceType::Volume).set_tags(Some(tags)).build());
+        call = call.set_iops(req.iops).set_throughput(req.throughput);
+        if req.encrypted {
+            call = call.encrypted(true).set_kms_key_id(req.kms_key_id.clone());
+        }
+        let out = call.send().await.map_err(Ec2Error::from_sdk)?;
         Ok(VolumeInfo {
             id: out.volume_id().unwrap_or_default().to_string(),
-            zone: out.availability_zone().unwrap_or(zone).to_string(),
+            zone: out.availability_zone().unwrap_or(&req.zone).to_string(),
             state: out.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
         })
     }
 
     /// The volume, `None` when EC2 has none of that id.
-    pub async fn volume(&self, id: &str) -> Result<Option<VolumeInfo>, String> {
+    pub async fn volume(&self, id: &str) -> Result<Option<VolumeInfo>, Ec2Error> {
         match self.client.describe_volumes().volume_ids(id).send().await {
             Ok(out) => Ok(out.volumes().first().map(|v| VolumeInfo {
                 id: v.volume_id().unwrap_or_default().to_string(),
@@ -107,16 +148,16 @@ impl Ec2Link {
                 state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
             })),
             Err(e) if aws_sdk_ec2::error::ProvideErrorMetadata::code(&e).is_some_and(|c| c.ends_with(".NotFound")) => Ok(None),
-            Err(e) => Err(aws_sdk_ec2::error::DisplayErrorContext(&e).to_string()),
+            Err(e) => Err(Ec2Error::from_sdk(e)),
         }
     }
 
     /// Deletes a volume (gone already is done).
-    pub async fn delete_volume(&self, id: &str) -> Result<(), String> {
+    pub async fn delete_volume(&self, id: &str) -> Result<(), Ec2Error> {
         match self.client.delete_volume().volume_id(id).send().await {
             Ok(_) => Ok(()),
             Err(e) if aws_sdk_ec2::error::ProvideErrorMetadata::code(&e).is_some_and(|c| c.ends_with(".NotFound")) => Ok(()),
-            Err(e) => Err(aws_sdk_ec2::error::DisplayErrorContext(&e).to_string()),
+            Err(e) => Err(Ec2Error::from_sdk(e)),
         }
     }
 }

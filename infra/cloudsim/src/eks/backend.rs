@@ -43,6 +43,9 @@ pub trait ClusterApi: Send + Sync + 'static {
     fn remove_nodegroup(&self, name: &str);
     /// Called when UpdateClusterVersion completes.
     fn set_version(&self, version: &str);
+    /// The add-ons now ACTIVE (after one turns ACTIVE or is deleted, and on restore): what they
+    /// install in the cluster appears or goes (the EBS CSI driver's CSIDriver).
+    fn sync_addons(&self, _active: &[String]) {}
     /// LoadBalancer Services whose load balancer still exists.
     fn load_balancers(&self) -> Vec<LoadBalancerInfo>;
     /// Requests its load balancers answered, `((ns/name, HTTP status), count)` (for `/metrics`).

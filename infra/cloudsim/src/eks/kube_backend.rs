@@ -45,6 +45,10 @@ impl ClusterApi for KubeCluster {
         KubeCluster::set_version(self, version)
     }
 
+    fn sync_addons(&self, active: &[String]) {
+        KubeCluster::sync_addons(self, active)
+    }
+
     fn load_balancers(&self) -> Vec<LoadBalancerInfo> {
         KubeCluster::load_balancers(self)
     }

@@ -450,6 +450,7 @@ fn addon_done(eks: &Eks, cluster: &str, name: &str, deleted: bool) {
             a.modified_at_ms = now;
         }
     }
+    sync_addons(eks, cluster);
     let kind = if deleted {
         "addon-deleted"
     } else {
@@ -458,6 +459,18 @@ fn addon_done(eks: &Eks, cluster: &str, name: &str, deleted: bool) {
     eks.env
         .events
         .record(kind, Some(cluster), json!({"addon": name}));
+}
+
+/// Tells the cluster's Kubernetes half which add-ons are ACTIVE.
+fn sync_addons(eks: &Eks, cluster: &str) {
+    let active: Vec<String> = {
+        let st = eks.state();
+        let Some(c) = st.clusters.get(cluster) else { return };
+        c.addons.values().filter(|a| a.status == "ACTIVE").map(|a| a.name.clone()).collect()
+    };
+    if let Some(api) = eks.cluster_api(cluster) {
+        api.sync_addons(&active);
+    }
 }
 
 /// After a restart: bring back the Kubernetes API of every cluster that had one, and make its node
@@ -496,6 +509,7 @@ pub(crate) async fn restore_clusters(eks: &Eks) {
                     api.sync_nodegroup(n);
                 }
                 eks.set_running(&name, api);
+                sync_addons(eks, &name);
                 eks.env.events.record(
                     "cluster-restored",
                     Some(&name),

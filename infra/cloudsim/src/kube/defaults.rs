@@ -1,6 +1,7 @@
 //! Kind-specific admission: the defaults, validation and allocations the real API server applies
 //! when an object is created or replaced (Service IPs and node ports, Secret `stringData`,
-//! Namespace finalizers, workload selectors, CRD registration status).
+//! Namespace finalizers, workload selectors, CRD registration status, the default StorageClass and
+//! in-use protection of claims and volumes, claims' immutable spec).
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -10,6 +11,7 @@ use super::discovery::{GroupResource, ResourceType, crd_resource_types};
 use super::obj;
 use super::selectors::LabelSelector;
 use super::store::Tx;
+use super::controller::volumes::{PV_PROTECTION, PVC_PROTECTION};
 
 fn kind_of(rt: &ResourceType) -> (&str, &str) {
     (rt.group.as_str(), rt.resource.as_str())
@@ -46,6 +48,14 @@ pub fn on_create(tx: &Tx, rt: &ResourceType, o: &mut Value) -> Result<(), ApiErr
             if rt.resource == "statefulsets" && o["spec"]["podManagementPolicy"].is_null() {
                 o["spec"]["podManagementPolicy"] = json!("OrderedReady");
             }
+            // helm 3's --wait skips the readiness of a set or daemon set whose update strategy is
+            // not RollingUpdate, so the default the API server fills in matters.
+            if rt.resource == "statefulsets" && o["spec"]["updateStrategy"].is_null() {
+                o["spec"]["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+            }
+            if rt.resource == "daemonsets" && o["spec"]["updateStrategy"].is_null() {
+                o["spec"]["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}});
+            }
             for (k, v) in [
                 ("revisionHistoryLimit", json!(10)),
                 ("progressDeadlineSeconds", json!(600)),
@@ -58,7 +68,72 @@ pub fn on_create(tx: &Tx, rt: &ResourceType, o: &mut Value) -> Result<(), ApiErr
         }
         ("batch", "jobs") => job_defaults(o),
         ("apiextensions.k8s.io", "customresourcedefinitions") => crd_status(rt, &name, o)?,
+        ("", "persistentvolumeclaims") => claim_defaults(tx, rt, &name, o)?,
+        ("", "persistentvolumes") => {
+            // The StorageObjectInUseProtection admission plugin, and the API's defaults.
+            obj::add_finalizer(o, PV_PROTECTION);
+            for (k, v) in [("persistentVolumeReclaimPolicy", "Retain"), ("volumeMode", "Filesystem")] {
+                if o["spec"][k].is_null() {
+                    o["spec"][k] = json!(v);
+                }
+            }
+            o["status"] = json!({"phase": "Pending"});
+        }
         _ => {}
+    }
+    if rt.group == "apps" && rt.resource == "statefulsets" && o["spec"]["persistentVolumeClaimRetentionPolicy"].is_null() {
+        o["spec"]["persistentVolumeClaimRetentionPolicy"] = json!({"whenDeleted": "Retain", "whenScaled": "Retain"});
+    }
+    Ok(())
+}
+
+/// A new claim: the default class when it names none (DefaultStorageClass admission), in-use
+/// protection, and the fields it must have.
+fn claim_defaults(tx: &Tx, rt: &ResourceType, name: &str, o: &mut Value) -> Result<(), ApiError> {
+    if o["spec"]["resources"]["requests"]["storage"].is_null() {
+        return Err(ApiError::invalid(rt, name, "spec.resources[storage]: Required value"));
+    }
+    if o["spec"]["accessModes"].as_array().is_none_or(Vec::is_empty) {
+        return Err(ApiError::invalid(rt, name, "spec.accessModes: Required value: at least 1 access mode is required"));
+    }
+    if o["spec"]["storageClassName"].is_null()
+        && let Some(class) = super::controller::volumes::default_class(tx)
+    {
+        o["spec"]["storageClassName"] = json!(class);
+    }
+    if o["spec"]["volumeMode"].is_null() {
+        o["spec"]["volumeMode"] = json!("Filesystem");
+    }
+    obj::add_finalizer(o, PVC_PROTECTION);
+    o["status"] = json!({"phase": "Pending"});
+    Ok(())
+}
+
+/// A claim's spec is immutable once made, but for its requested size, a volume name or class it did
+/// not have yet, and `volumeAttributesClassName` (the API server's validation).
+fn claim_update(rt: &ResourceType, name: &str, old: &Value, new: &mut Value) -> Result<(), ApiError> {
+    if new["spec"]["volumeMode"].is_null() {
+        new["spec"]["volumeMode"] = old["spec"]["volumeMode"].clone();
+    }
+    let comparable = |spec: &Value, other: &Value| {
+        let mut s = spec.clone();
+        if let Some(m) = s.as_object_mut() {
+            m.remove("volumeAttributesClassName");
+            if let Some(r) = m.get_mut("resources").and_then(Value::as_object_mut) {
+                r.remove("requests");
+            }
+            if other["volumeName"].as_str().is_none_or(str::is_empty) {
+                m.remove("volumeName");
+            }
+            if other["storageClassName"].is_null() {
+                m.remove("storageClassName");
+            }
+            m.retain(|_, v| !v.is_null());
+        }
+        s
+    };
+    if comparable(&old["spec"], &old["spec"]) != comparable(&new["spec"], &old["spec"]) {
+        return Err(ApiError::invalid(rt, name, "spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"));
     }
     Ok(())
 }
@@ -87,6 +162,7 @@ pub fn on_update(tx: &Tx, rt: &ResourceType, old: &Value, new: &mut Value) -> Re
                 ));
             }
         }
+        ("", "persistentvolumeclaims") => claim_update(rt, &name, old, new)?,
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             if new["status"].is_null() || new["status"]["conditions"].is_null() {
                 crd_status(rt, &name, new)?;

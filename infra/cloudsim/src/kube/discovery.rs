@@ -333,6 +333,15 @@ const BUILTINS: &[Builtin] = &[
     ),
     (
         "storage.k8s.io/v1",
+        "volumeattachments",
+        "VolumeAttachment",
+        false,
+        &[],
+        true,
+        false,
+    ),
+    (
+        "storage.k8s.io/v1",
         "csidrivers",
         "CSIDriver",
         false,

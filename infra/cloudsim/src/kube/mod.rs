@@ -1,7 +1,7 @@
 //! The Kubernetes API of one simulated EKS cluster: an HTTPS server on 127.0.0.1 with its own CA,
 //! EKS-token authentication, generic storage with watches, discovery, patches, protobuf Secrets,
-//! OpenAPI stubs, a kwok-style controller (nodes, workloads, pods, load balancers, garbage
-//! collection) and reachable load balancers. The EKS half drives it through [`KubeCluster`].
+//! OpenAPI stubs, a kwok-style controller (nodes, workloads, pods, persistent volumes and a fake
+//! EBS CSI driver, load balancers, garbage collection) and reachable load balancers. The EKS half drives it through [`KubeCluster`].
 //!
 //! Map of the module:
 //! - [`server`] HTTPS + auth + latency; [`router`] paths; [`crud`], [`delete`], [`watch`] the verbs;
@@ -329,6 +329,16 @@ impl KubeCluster {
         {
             tracing::error!(cluster = %self.state.name, error = %e, "could not persist the cluster version");
         }
+    }
+
+    /// Installs what the ACTIVE add-ons put in the cluster and removes what deleted ones had: the
+    /// EBS CSI driver (`aws-ebs-csi-driver`) is its CSIDriver `ebs.csi.aws.com`.
+    pub fn sync_addons(&self, active: &[String]) {
+        let ebs = active.iter().any(|a| a == controller::ebs::ADDON);
+        if let Err(e) = controller::ebs::sync_addon(&self.state, ebs) {
+            tracing::error!(cluster = %self.state.name, error = %e, "could not sync the add-ons' objects");
+        }
+        self.state.wake.notify_one();
     }
 
     /// LoadBalancer Services whose load balancer still exists (provisioned or being released).

@@ -159,8 +159,55 @@ fn columns(rt: &ResourceType) -> Vec<(&'static str, &'static str)> {
             ("Ready", "integer"),
         ],
         ("batch", "jobs") => vec![("Status", "string"), ("Completions", "string")],
+        ("", "persistentvolumes") => vec![
+            ("Capacity", "string"),
+            ("Access Modes", "string"),
+            ("Reclaim Policy", "string"),
+            ("Status", "string"),
+            ("Claim", "string"),
+            ("StorageClass", "string"),
+            ("VolumeAttributesClass", "string"),
+            ("Reason", "string"),
+        ],
+        ("", "persistentvolumeclaims") => vec![
+            ("Status", "string"),
+            ("Volume", "string"),
+            ("Capacity", "string"),
+            ("Access Modes", "string"),
+            ("StorageClass", "string"),
+            ("VolumeAttributesClass", "string"),
+        ],
+        ("storage.k8s.io", "storageclasses") => vec![
+            ("Provisioner", "string"),
+            ("ReclaimPolicy", "string"),
+            ("VolumeBindingMode", "string"),
+            ("AllowVolumeExpansion", "string"),
+        ],
+        ("storage.k8s.io", "volumeattachments") => vec![
+            ("Attacher", "string"),
+            ("PV", "string"),
+            ("Node", "string"),
+            ("Attached", "boolean"),
+        ],
         _ => vec![],
     }
+}
+
+/// `RWO,ROX`: access modes as kubectl abbreviates them.
+fn access_modes(modes: &Value) -> String {
+    let short = |m: &str| match m {
+        "ReadWriteOnce" => "RWO".to_string(),
+        "ReadOnlyMany" => "ROX".to_string(),
+        "ReadWriteMany" => "RWX".to_string(),
+        "ReadWriteOncePod" => "RWOP".to_string(),
+        other => other.to_string(),
+    };
+    modes.as_array().map(|ms| ms.iter().filter_map(Value::as_str).map(short).collect::<Vec<_>>().join(",")).unwrap_or_default()
+}
+
+/// `<unset>` for an empty value, as kubectl prints optional storage columns.
+fn or_unset(v: &Value) -> String {
+    Some(s(v)).filter(|v| !v.is_empty()).unwrap_or_else(|| "<unset>".into())
 }
 
 fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
@@ -243,6 +290,41 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
             }
             c
         }
+        ("", "persistentvolumes") => {
+            let claim = &o["spec"]["claimRef"];
+            let claim = if claim.is_null() { String::new() } else { format!("{}/{}", s(&claim["namespace"]), s(&claim["name"])) };
+            let reclaim = &o["spec"]["persistentVolumeReclaimPolicy"];
+            vec![
+                json!(s(&o["spec"]["capacity"]["storage"])),
+                json!(access_modes(&o["spec"]["accessModes"])),
+                json!(s(reclaim)),
+                json!(if obj::is_deleting(o) { "Terminating".to_string() } else { s(&st["phase"]) }),
+                json!(claim),
+                json!(s(&o["spec"]["storageClassName"])),
+                json!(or_unset(&o["spec"]["volumeAttributesClassName"])),
+                json!(s(&st["reason"])),
+            ]
+        }
+        ("", "persistentvolumeclaims") => vec![
+            json!(if obj::is_deleting(o) { "Terminating".to_string() } else { s(&st["phase"]) }),
+            json!(s(&o["spec"]["volumeName"])),
+            json!(s(&st["capacity"]["storage"])),
+            json!(access_modes(&st["accessModes"])),
+            json!(s(&o["spec"]["storageClassName"])),
+            json!(or_unset(&o["spec"]["volumeAttributesClassName"])),
+        ],
+        ("storage.k8s.io", "storageclasses") => vec![
+            json!(s(&o["provisioner"])),
+            json!(o["reclaimPolicy"].as_str().unwrap_or("Delete")),
+            json!(o["volumeBindingMode"].as_str().unwrap_or("Immediate")),
+            json!(o["allowVolumeExpansion"].as_bool().unwrap_or(false).to_string()),
+        ],
+        ("storage.k8s.io", "volumeattachments") => vec![
+            json!(s(&o["spec"]["attacher"])),
+            json!(s(&o["spec"]["source"]["persistentVolumeName"])),
+            json!(s(&o["spec"]["nodeName"])),
+            json!(st["attached"].as_bool().unwrap_or(false)),
+        ],
         ("apps", "replicasets") => vec![
             i(&o["spec"]["replicas"]),
             i(&st["replicas"]),
@@ -274,6 +356,14 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
     }
 }
 
+/// The Name cell: the default StorageClass says so, as kubectl shows it.
+fn display_name(rt: &ResourceType, o: &Value) -> String {
+    let default = rt.group == "storage.k8s.io"
+        && rt.resource == "storageclasses"
+        && obj::annotation(o, "storageclass.kubernetes.io/is-default-class") == Some("true");
+    if default { format!("{} (default)", obj::name(o)) } else { obj::name(o).to_string() }
+}
+
 pub fn table(rt: &ResourceType, items: &[Arc<Value>], rv: u64) -> Value {
     let mut defs = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}),
@@ -289,7 +379,7 @@ pub fn table(rt: &ResourceType, items: &[Arc<Value>], rv: u64) -> Value {
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
-            let mut c = vec![json!(obj::name(o))];
+            let mut c = vec![json!(display_name(rt, o))];
             c.extend(cells(rt, o));
             c.push(json!(age(o)));
             json!({"cells": c, "object": partial(o)})

@@ -7,8 +7,10 @@
 //!   [`eks_throttling`], [`control_api`], [`profile_latencies`]; the `cloudsim` binary killed
 //!   with -9 ([`restart_kill9`]); the same calls against moto ([`moto_conformance`]).
 //! - Kubernetes half, through kube-rs and the real helm and kubectl binaries ([`kube_support`]):
-//!   [`kube_api`], [`kube_auth`], [`kube_controller`], [`helm_cli`], [`kubectl_cli`]; both halves
-//!   together behind the main listener's `/metrics` ([`lb_metrics`]).
+//!   [`kube_api`], [`kube_auth`], [`kube_controller`], [`helm_cli`], [`kubectl_cli`]; persistent
+//!   volumes with moto's EC2 ([`kube_volumes`], [`kube_volume_binding`], [`helm_volumes`]); both
+//!   halves together behind the main listener's `/metrics` ([`lb_metrics`]) and with the EBS add-on
+//!   and subnets' zones ([`eks_volumes`]).
 
 mod kube_support;
 mod support;
@@ -22,10 +24,13 @@ mod eks_nodegroups;
 mod eks_oidc;
 mod eks_pod_identity;
 mod eks_throttling;
+mod eks_volumes;
 mod helm_cli;
+mod helm_volumes;
 mod kube_api;
 mod kube_auth;
 mod kube_controller;
+mod kube_volume_binding;
 mod kube_volumes;
 mod kubectl_cli;
 mod lb_metrics;

@@ -18,7 +18,7 @@ use crate::kube::store::{StoreError, Tx};
 use crate::kube::{ClusterState, obj};
 
 /// Deletes an object the way the collector does: at once, or behind its finalizers.
-fn collect_one(tx: &mut Tx, gr: &GroupResource, o: &Value) {
+pub fn collect_one(tx: &mut Tx, gr: &GroupResource, o: &Value) {
     if obj::finalizers(o).is_empty() {
         tx.remove(gr, obj::namespace(o), obj::name(o));
     } else if !obj::is_deleting(o) {

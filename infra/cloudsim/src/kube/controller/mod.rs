@@ -1,8 +1,9 @@
 //! The kwok-style controller: one level-triggered loop per cluster that makes stored objects move
 //! the way a real cluster's controllers and kubelets would (garbage collection and namespaces,
 //! Deployments → ReplicaSets → Pods, StatefulSets and their claims, DaemonSets, Jobs, persistent
-//! volumes (binding, and a fake EBS CSI driver on EC2), scheduling onto Ready nodes,
-//! pods turning Running/Ready, nodes turning Ready, load balancers provisioning and releasing).
+//! volumes (binding and protection, attachments, and a fake EBS CSI driver on EC2), scheduling
+//! onto Ready nodes, pods turning Running/Ready, nodes turning Ready, load balancers provisioning
+//! and releasing), telling what goes wrong in Events.
 //!
 //! Every pass reconciles everything (a cluster holds hundreds of objects, not millions) and writes
 //! only what changes, so the loop settles. It wakes on store changes, on API writes, on the earliest
@@ -11,10 +12,14 @@
 //! Delays are absolute wall-clock deadlines (milliseconds since the epoch) kept in `cloudsim.dev/*`
 //! annotations on the objects themselves, so they survive restarts and finish on schedule.
 
+pub mod attach;
+pub mod ebs;
+pub mod events;
 pub mod gc;
 pub mod nodes;
 pub mod pods;
 pub mod services;
+pub mod statefulsets;
 pub mod volumes;
 pub mod workloads;
 
@@ -65,7 +70,7 @@ pub async fn run(cs: Arc<ClusterState>) {
             }
         };
         // The EBS driver talks to EC2, so it runs between passes, outside any store lock.
-        volumes::provision(&cs).await;
+        ebs::run(&cs).await;
         let sleep = next
             .0
             .map(|at| Duration::from_millis(u64::try_from(at - obj::now_millis()).unwrap_or(0)))
@@ -89,16 +94,21 @@ pub fn reconcile(cs: &ClusterState) -> Result<Next, StoreError> {
     cs.store.write(Commit::Lazy, |tx| gc::collect(cs, tx))?;
     cs.store.write(Commit::Lazy, workloads::deployments)?;
     cs.store.write(Commit::Lazy, workloads::replica_sets)?;
-    cs.store.write(Commit::Lazy, workloads::stateful_sets)?;
+    cs.store.write(Commit::Lazy, statefulsets::stateful_sets)?;
     cs.store.write(Commit::Lazy, workloads::daemon_sets)?;
     cs.store.write(Commit::Lazy, workloads::jobs)?;
     cs.store.write(Commit::Lazy, volumes::bind)?;
+    cs.store.write(Commit::Lazy, attach::sync)?;
     cs.store
         .write(Commit::Lazy, |tx| nodes::readiness(cs, tx, now, &mut next))?;
     cs.store
         .write(Commit::Lazy, |tx| pods::run(cs, tx, now, &mut next))?;
     cs.store.write(Commit::Lazy, |tx| {
         services::load_balancers(cs, tx, now, &mut next)
+    })?;
+    cs.store.write(Commit::Lazy, |tx| {
+        events::expire(tx, now);
+        Ok::<(), StoreError>(())
     })?;
     Ok(next)
 }

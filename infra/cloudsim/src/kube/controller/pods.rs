@@ -3,6 +3,10 @@
 //! scheduled they run and turn Ready, unless a workload fault keeps them unready or crash-looping.
 //! Job pods (restartPolicy Never/OnFailure) complete instead. Pods on vanished nodes are deleted
 //! (their controllers replace them).
+//!
+//! Claims come first: a pod is scheduled once its claims are bound (or, waiting for their first
+//! consumer, given a node), only onto nodes in its volumes' zone, and starts once its EBS volumes
+//! are attached. Each reason a pod cannot be placed is also a `FailedScheduling` Event.
 
 use crate::profile::LatencyKind;
 use std::collections::HashMap;
@@ -126,7 +130,9 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
                 // node), and only nodes in the zone of the volumes already bound.
                 let volumes = match volume_constraints(tx, &p) {
                     Ok(v) => v,
-                    Err(message) => {
+                    Err(why) => {
+                        let message = format!("0/{} nodes are available: {why}.", nodes.len());
+                        failed_scheduling(tx, &p, &message);
                         new["status"] = unschedulable(&p, &message);
                         put_if_changed(tx, &pods_gr, &p, new);
                         continue;
@@ -166,6 +172,7 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
                             nodes.len(),
                             nodes.len()
                         );
+                        failed_scheduling(tx, &p, &message);
                         new["status"] = unschedulable(&p, &message);
                     }
                     Some(node) => {
@@ -186,6 +193,7 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
                             nodes.len(),
                             nodes.len()
                         );
+                        failed_scheduling(tx, &p, &message);
                         new["status"] = json!({"phase": "Pending", "qosClass": "BestEffort", "conditions": [
                             {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null,
                              "lastTransitionTime": p["status"]["conditions"][0]["lastTransitionTime"].as_str().map(str::to_string).unwrap_or_else(obj::now_time)}]});
@@ -198,10 +206,14 @@ pub fn run(cs: &ClusterState, tx: &mut Tx, now: i64, next: &mut Next) -> Result<
                     tx.remove(&pods_gr, &ns, &name);
                     continue;
                 }
-                if let Some(at) = deadline(&p, READY_AT)
-                    && at > now
-                {
+                let due = deadline(&p, READY_AT);
+                if let Some(at) = due.filter(|at| *at > now) {
                     next.at(at);
+                }
+                // Containers start once the start-up delay has passed and, as the kubelet waits
+                // for them, every EBS volume is attached to the node.
+                let starting = p["status"]["phase"] == "Pending";
+                if due.is_some_and(|at| at > now) || (starting && !super::attach::attached(tx, &p)) {
                     if p["status"]["containerStatuses"].is_null() {
                         new["status"]["containerStatuses"] = container_statuses(
                             &p,
@@ -239,8 +251,15 @@ fn volume_constraints(tx: &Tx, p: &Value) -> Result<VolumeConstraints, String> {
         let Some(pvc) = tx.get(&gr("", "persistentvolumeclaims"), ns, claim) else {
             return Err(format!("persistentvolumeclaim \"{claim}\" not found"));
         };
+        if obj::is_deleting(&pvc) {
+            return Err(format!("persistentvolumeclaim \"{claim}\" is being deleted"));
+        }
         if volumes::is_bound(&pvc) {
-            let pv = tx.get(&gr("", "persistentvolumes"), "", pvc["spec"]["volumeName"].as_str().unwrap_or_default());
+            let volume_name = pvc["spec"]["volumeName"].as_str().unwrap_or_default();
+            let Some(pv) = tx.get(&gr("", "persistentvolumes"), "", volume_name) else {
+                return Err(format!("persistentvolume \"{volume_name}\" not found"));
+            };
+            let pv = Some(pv);
             if let Some(zone) = pv.as_deref().and_then(volumes::volume_zone) {
                 if out.zone.as_ref().is_some_and(|z| *z != zone) {
                     return Err(format!("the pod's volumes are in different zones ({} and {zone}): node(s) had volume node affinity conflict", out.zone.unwrap_or_default()));
@@ -254,6 +273,11 @@ fn volume_constraints(tx: &Tx, p: &Value) -> Result<VolumeConstraints, String> {
         }
     }
     Ok(out)
+}
+
+/// The scheduler's Event for a pod it could not place (one per distinct reason).
+fn failed_scheduling(tx: &mut Tx, p: &Value, message: &str) {
+    super::events::record(tx, p, super::events::Kind::Warning, "FailedScheduling", message, "default-scheduler");
 }
 
 /// A Pending pod the scheduler could not place, and why.

@@ -1,41 +1,54 @@
-//! Persistent volumes: the PersistentVolume controller (binding claims to volumes, releasing them
-//! when their claim goes) and a fake EBS CSI driver that provisions and deletes the volumes in EC2
-//! (moto in tests) as the real `ebs.csi.aws.com` does, so what cutover reads back is EC2's.
+//! The PersistentVolume controller and the storage-object-in-use protection: what kube-controller-
+//! manager does with claims and volumes before and after a CSI driver acts ([`super::ebs`] is the
+//! driver, [`super::attach`] the attach/detach controller).
 //!
-//! - Static binding: a claim naming a volume (`spec.volumeName`), or a volume reserved for a claim
-//!   (`spec.claimRef`), or an Available volume of the claim's class that is big enough.
-//! - Dynamic provisioning, for classes whose provisioner is `ebs.csi.aws.com` or the in-tree
-//!   `kubernetes.io/aws-ebs` (migrated to the CSI driver on EKS): `Immediate` claims at once in the
-//!   first node's zone; `WaitForFirstConsumer` ones once the scheduler picked a node for a pod that
-//!   uses them (`volume.kubernetes.io/selected-node`), in that node's zone.
-//! - Reclaim: a bound volume whose claim is gone is `Released`; with policy `Delete` a volume the
-//!   driver provisioned is deleted in EC2 and the PersistentVolume goes; `Retain` keeps both.
+//! - Static binding: a claim naming a volume (`spec.volumeName`, which must fit it: class, size,
+//!   access modes, else a `VolumeMismatch` Event), or a volume reserved for it (`spec.claimRef`,
+//!   either created first), or an Available volume of its class that is big enough.
+//! - Handing a claim to its provisioner: `WaitForFirstConsumer` claims wait for the scheduler to
+//!   pick a node (`volume.kubernetes.io/selected-node`); then, as for `Immediate` claims, the claim
+//!   is annotated `volume.kubernetes.io/storage-provisioner` (the driver's cue) and an
+//!   `ExternalProvisioning` Event says who should make the volume. In-tree `kubernetes.io/aws-ebs`
+//!   classes are migrated to `ebs.csi.aws.com`, as on EKS since 1.23.
+//! - Release: a bound volume whose claim is gone goes `Released` (the driver reclaims it), or
+//!   `Failed` under `Delete` when no provisioner made it (no plugin can delete a static volume).
+//! - Protection: claims carry `kubernetes.io/pvc-protection` until no scheduled pod uses them, volumes
+//!   `kubernetes.io/pv-protection` until they are no longer Bound.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::events::{self, Kind};
 use super::nodes::{EBS_ZONE_LABEL, ZONE_LABEL};
 use super::{gr, put_if_changed};
+use crate::kube::discovery::GroupResource;
 use crate::kube::store::{Commit, StoreError, Tx};
 use crate::kube::{ClusterState, obj};
 
 /// The node the scheduler chose for a claim's first consumer.
 pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
-/// Why a claim waits (cloudsim's stand-in for the claim's Events).
+/// Which provisioner should make a claim's volume (set when the claim is handed to it).
+pub const STORAGE_PROVISIONER: &str = "volume.kubernetes.io/storage-provisioner";
+const STORAGE_PROVISIONER_BETA: &str = "volume.beta.kubernetes.io/storage-provisioner";
+/// The CSI driver an in-tree volume or claim is migrated to.
+pub const MIGRATED_TO: &str = "pv.kubernetes.io/migrated-to";
+/// Why a claim waits, in one line (cloudsim's own, beside the Events).
 pub const PROVISIONING: &str = "cloudsim.dev/provisioning";
-const PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
-const EBS_CSI: &str = "ebs.csi.aws.com";
-const IN_TREE: &str = "kubernetes.io/aws-ebs";
+pub const PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
+pub const EBS_CSI: &str = "ebs.csi.aws.com";
+pub const IN_TREE: &str = "kubernetes.io/aws-ebs";
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
+const COMPONENT: &str = "persistentvolume-controller";
 
-fn pvcs() -> crate::kube::discovery::GroupResource {
+pub fn pvcs() -> GroupResource {
     gr("", "persistentvolumeclaims")
 }
-fn pvs() -> crate::kube::discovery::GroupResource {
+pub fn pvs() -> GroupResource {
     gr("", "persistentvolumes")
 }
-fn classes() -> crate::kube::discovery::GroupResource {
+pub fn classes() -> GroupResource {
     gr("storage.k8s.io", "storageclasses")
 }
 
@@ -58,20 +71,22 @@ pub fn ensure_default_class(cs: &ClusterState) -> Result<(), StoreError> {
     })
 }
 
-/// The claim's storage class: named, or the default one.
-pub fn class_of(tx: &Tx, pvc: &Value) -> Option<Arc<Value>> {
-    match pvc["spec"]["storageClassName"].as_str() {
-        Some("") => None,
-        Some(name) => tx.get(&classes(), "", name),
-        None => tx
-            .list(&classes(), None)
-            .into_iter()
-            .find(|c| obj::annotation(c, "storageclass.kubernetes.io/is-default-class") == Some("true")),
-    }
+/// The default class's name (the DefaultStorageClass admission plugin gives it to new claims).
+pub fn default_class(tx: &Tx) -> Option<String> {
+    tx.list(&classes(), None)
+        .into_iter()
+        .find(|c| obj::annotation(c, "storageclass.kubernetes.io/is-default-class") == Some("true"))
+        .map(|c| obj::name(&c).to_string())
 }
 
-fn is_ebs(class: &Value) -> bool {
-    matches!(class["provisioner"].as_str(), Some(EBS_CSI | IN_TREE))
+/// The claim's storage class, if it names one that exists.
+pub fn class_of(tx: &Tx, pvc: &Value) -> Option<Arc<Value>> {
+    pvc["spec"]["storageClassName"].as_str().filter(|n| !n.is_empty()).and_then(|n| tx.get(&classes(), "", n))
+}
+
+/// The driver that makes volumes for `provisioner` (the in-tree EBS plugin is migrated to the CSI one).
+pub fn driver_for(provisioner: &str) -> &str {
+    if provisioner == IN_TREE { EBS_CSI } else { provisioner }
 }
 
 /// Whether the claim's class waits for a pod to be scheduled before provisioning.
@@ -84,7 +99,7 @@ pub fn is_bound(pvc: &Value) -> bool {
 }
 
 /// `10Gi`, `500Mi`, `1G`, `1073741824` → bytes.
-fn bytes(q: &str) -> Option<u128> {
+pub fn bytes(q: &str) -> Option<u128> {
     let units: [(&str, u128); 8] =
         [("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("Ti", 1 << 40), ("k", 1000), ("M", 1_000_000), ("G", 1_000_000_000), ("T", 1_000_000_000_000)];
     for (suffix, mult) in units {
@@ -95,7 +110,7 @@ fn bytes(q: &str) -> Option<u128> {
     q.parse().ok()
 }
 
-fn requested(pvc: &Value) -> u128 {
+pub fn requested(pvc: &Value) -> u128 {
     pvc["spec"]["resources"]["requests"]["storage"].as_str().and_then(bytes).unwrap_or(0)
 }
 
@@ -111,11 +126,22 @@ pub fn volume_zone(pv: &Value) -> Option<String> {
     })
 }
 
+/// The EBS volume id behind a persistent volume (CSI `volumeHandle`, or in-tree `aws://zone/vol-…`).
+pub fn ebs_volume_id(pv: &Value) -> Option<String> {
+    if pv["spec"]["csi"]["driver"] == EBS_CSI {
+        return pv["spec"]["csi"]["volumeHandle"].as_str().map(str::to_string);
+    }
+    pv["spec"]["awsElasticBlockStore"]["volumeID"].as_str().and_then(|v| v.rsplit('/').next()).map(str::to_string)
+}
+
 /// Binds a claim and a volume to each other, as the PersistentVolume controller does.
-fn bind_pair(tx: &mut Tx, pv: &Value, pvc: &Value) {
+pub fn bind_pair(tx: &mut Tx, pv: &Value, pvc: &Value) {
     let mut v = pv.clone();
     v["spec"]["claimRef"] = json!({"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": obj::namespace(pvc),
                                    "name": obj::name(pvc), "uid": obj::uid(pvc), "resourceVersion": obj::resource_version(pvc).to_string()});
+    if pv["spec"]["claimRef"].is_null() {
+        obj::set_annotation(&mut v, "pv.kubernetes.io/bound-by-controller", "yes");
+    }
     v["status"] = json!({"phase": "Bound", "lastPhaseTransitionTime": obj::now_time()});
     put_if_changed(tx, &pvs(), pv, v.clone());
     let mut c = pvc.clone();
@@ -130,220 +156,194 @@ fn bind_pair(tx: &mut Tx, pv: &Value, pvc: &Value) {
     put_if_changed(tx, &pvcs(), pvc, c);
 }
 
-fn fits(pv: &Value, pvc: &Value) -> bool {
-    let class = |o: &Value, at: &str| o[at]["storageClassName"].as_str().unwrap_or_default().to_string();
-    let size_ok = pv["spec"]["capacity"]["storage"].as_str().and_then(bytes).unwrap_or(0) >= requested(pvc);
+/// Why `pv` cannot serve `pvc` (the PersistentVolume controller's words), or `None` if it can.
+fn mismatch(pv: &Value, pvc: &Value) -> Option<&'static str> {
+    let class = |o: &Value| o["spec"]["storageClassName"].as_str().unwrap_or_default().to_string();
     let modes: Vec<&Value> = pv["spec"]["accessModes"].as_array().map(|m| m.iter().collect()).unwrap_or_default();
-    let modes_ok = pvc["spec"]["accessModes"].as_array().is_none_or(|want| want.iter().all(|m| modes.contains(&m)));
-    class(pv, "spec") == class(pvc, "spec") && size_ok && modes_ok
+    if class(pv) != class(pvc) {
+        Some("storageClassName does not match")
+    } else if pv["spec"]["capacity"]["storage"].as_str().and_then(bytes).unwrap_or(0) < requested(pvc) {
+        Some("requested PV is too small")
+    } else if pvc["spec"]["accessModes"].as_array().is_some_and(|want| !want.iter().all(|m| modes.contains(&m))) {
+        Some("incompatible accessMode")
+    } else {
+        None
+    }
 }
 
-/// The synchronous half, each pass: binding and releasing.
+fn set_pending(tx: &mut Tx, pvc: &Value) {
+    if pvc["status"]["phase"] != "Pending" {
+        let mut c = pvc.clone();
+        c["status"] = json!({"phase": "Pending"});
+        put_if_changed(tx, &pvcs(), pvc, c);
+    }
+}
+
+/// Each pass: binding, handing claims to provisioners, releasing, and the protection finalizers.
 pub fn bind(tx: &mut Tx) -> Result<(), StoreError> {
     let volumes = tx.list(&pvs(), None);
+    let default = default_class(tx);
     for pvc in tx.list(&pvcs(), None) {
         if obj::is_deleting(&pvc) || is_bound(&pvc) {
             continue;
         }
+        // Retroactive default class assignment (Kubernetes 1.28+): a claim made with no class
+        // before a default existed, or by a controller, gets the default one.
+        let pvc = match (&default, pvc["spec"]["storageClassName"].is_null()) {
+            (Some(d), true) => {
+                let mut c = (*pvc).clone();
+                c["spec"]["storageClassName"] = json!(d);
+                tx.put(&pvcs(), c)
+            }
+            _ => pvc,
+        };
         let (ns, name) = (obj::namespace(&pvc), obj::name(&pvc));
         let reserved_for = |pv: &Value| pv["spec"]["claimRef"]["namespace"] == ns && pv["spec"]["claimRef"]["name"] == name;
-        let free = |pv: &Value| pv["spec"]["claimRef"].is_null() && pv["status"]["phase"] != "Released";
-        let named = pvc["spec"]["volumeName"].as_str().filter(|v| !v.is_empty());
-        let chosen = match named {
-            Some(vn) => volumes.iter().find(|pv| obj::name(pv) == vn && (free(pv) || reserved_for(pv))),
-            None => volumes
-                .iter()
-                .find(|pv| reserved_for(pv) && pv["status"]["phase"] != "Released")
-                .or_else(|| volumes.iter().find(|pv| free(pv) && pv["metadata"]["annotations"][PROVISIONED_BY].is_null() && fits(pv, &pvc))),
-        };
-        if let Some(pv) = chosen {
-            bind_pair(tx, pv, &pvc);
-        } else if pvc["status"]["phase"].is_null() {
-            let mut c = (*pvc).clone();
-            c["status"] = json!({"phase": "Pending"});
-            put_if_changed(tx, &pvcs(), &pvc, c);
-        }
-    }
-    for pv in tx.list(&pvs(), None) {
-        let claim = &pv["spec"]["claimRef"];
-        if claim.is_null() || obj::is_deleting(&pv) {
-            if pv["status"]["phase"].is_null() {
-                let mut v = (*pv).clone();
-                v["status"] = json!({"phase": "Available"});
-                put_if_changed(tx, &pvs(), &pv, v);
+        let free = |pv: &Value| pv["spec"]["claimRef"].is_null() && pv["status"]["phase"] != "Released" && !obj::is_deleting(pv);
+        if let Some(vn) = pvc["spec"]["volumeName"].as_str().filter(|v| !v.is_empty()) {
+            // A named volume: it must exist, be free or reserved for this claim, and fit.
+            match volumes.iter().find(|pv| obj::name(pv) == vn && (free(pv) || reserved_for(pv))) {
+                Some(pv) => match mismatch(pv, &pvc) {
+                    None => bind_pair(tx, pv, &pvc),
+                    Some(why) => {
+                        events::record(tx, &pvc, Kind::Warning, "VolumeMismatch", &format!("Cannot bind to requested volume \"{vn}\": {why}"), COMPONENT);
+                        set_pending(tx, &pvc);
+                    }
+                },
+                None => {
+                    if volumes.iter().any(|pv| obj::name(pv) == vn) {
+                        events::record(tx, &pvc, Kind::Warning, "FailedBinding", &format!("volume \"{vn}\" already bound to a different claim."), COMPONENT);
+                    }
+                    set_pending(tx, &pvc);
+                }
             }
             continue;
         }
-        let live = tx.get(&pvcs(), claim["namespace"].as_str().unwrap_or_default(), claim["name"].as_str().unwrap_or_default());
-        let gone = match (&live, claim["uid"].as_str()) {
-            (None, Some(_)) => true,
-            (Some(c), Some(uid)) => obj::uid(c) != uid,
-            _ => false,
-        };
-        if gone && pv["status"]["phase"] != "Released" {
-            let mut v = (*pv).clone();
-            v["status"] = json!({"phase": "Released", "lastPhaseTransitionTime": obj::now_time()});
-            put_if_changed(tx, &pvs(), &pv, v);
-        } else if !gone && pv["status"]["phase"].is_null() {
-            let mut v = (*pv).clone();
-            v["status"] = json!({"phase": "Available"});
-            put_if_changed(tx, &pvs(), &pv, v);
+        let chosen = volumes
+            .iter()
+            .find(|pv| reserved_for(pv) && pv["status"]["phase"] != "Released" && !obj::is_deleting(pv))
+            .or_else(|| volumes.iter().find(|pv| free(pv) && obj::annotation(pv, PROVISIONED_BY).is_none() && mismatch(pv, &pvc).is_none()));
+        match chosen {
+            Some(pv) => bind_pair(tx, pv, &pvc),
+            None => {
+                set_pending(tx, &pvc);
+                if let Some(live) = tx.get(&pvcs(), ns, name) {
+                    hand_to_provisioner(tx, &live);
+                }
+            }
         }
     }
+    release(tx);
+    protect(tx);
     Ok(())
 }
 
-/// A claim the driver should make a volume for, and where.
-struct Wanted {
-    pvc: Arc<Value>,
-    zone: String,
-    csi: bool,
-    volume_type: String,
-    fs_type: String,
-    reclaim: String,
-}
-
-fn set_waiting(cs: &ClusterState, pvc: &Value, why: &str) {
-    let _ = cs.store.write(Commit::Lazy, |tx| {
-        if let Some(live) = tx.get(&pvcs(), obj::namespace(pvc), obj::name(pvc))
-            && obj::annotation(&live, PROVISIONING) != Some(why)
-            && !is_bound(&live)
-        {
-            let mut c = (*live).clone();
-            obj::set_annotation(&mut c, PROVISIONING, why);
-            tx.put(&pvcs(), c);
-        }
-        Ok::<(), StoreError>(())
-    });
-}
-
-/// The asynchronous half, each pass: the driver's CreateVolume and DeleteVolume in EC2.
-pub async fn provision(cs: &ClusterState) {
-    let wanted: Vec<Wanted> = cs
-        .store
-        .write(Commit::DryRun, |tx| {
-            let nodes = tx.list(&gr("", "nodes"), None);
-            let mut out = Vec::new();
-            for pvc in tx.list(&pvcs(), None) {
-                if obj::is_deleting(&pvc) || is_bound(&pvc) || pvc["spec"]["volumeName"].as_str().is_some_and(|v| !v.is_empty()) {
-                    continue;
-                }
-                // A volume reserved for it is bound by the controller, not provisioned.
-                if tx.list(&pvs(), None).iter().any(|pv| pv["spec"]["claimRef"]["name"] == obj::name(&pvc) && pv["spec"]["claimRef"]["namespace"] == obj::namespace(&pvc)) {
-                    continue;
-                }
-                let Some(class) = class_of(tx, &pvc).filter(|c| is_ebs(c)) else { continue };
-                let zone = if class["volumeBindingMode"] == "WaitForFirstConsumer" {
-                    let Some(node) = obj::annotation(&pvc, SELECTED_NODE).and_then(|n| tx.get(&gr("", "nodes"), "", n)) else { continue };
-                    obj::label(&node, ZONE_LABEL).map(str::to_string)
-                } else {
-                    nodes.first().and_then(|n| obj::label(n, ZONE_LABEL).map(str::to_string))
-                };
-                let csi = class["provisioner"] == EBS_CSI;
-                out.push(Wanted {
-                    pvc: pvc.clone(),
-                    zone: zone.unwrap_or_else(|| format!("{}a", cs.env.region)),
-                    csi,
-                    volume_type: class["parameters"]["type"].as_str().unwrap_or(if csi { "gp3" } else { "gp2" }).to_string(),
-                    fs_type: class["parameters"]["csi.storage.k8s.io/fstype"].as_str().or(class["parameters"]["fsType"].as_str()).unwrap_or("ext4").to_string(),
-                    reclaim: class["reclaimPolicy"].as_str().unwrap_or("Delete").to_string(),
-                });
-            }
-            Ok::<_, StoreError>(out)
-        })
-        .unwrap_or_default();
-    let doomed: Vec<Arc<Value>> = cs
-        .store
-        .list(&pvs(), None)
-        .0
-        .into_iter()
-        .filter(|pv| {
-            pv["status"]["phase"] == "Released"
-                && pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
-                && obj::annotation(pv, PROVISIONED_BY).is_some()
-        })
-        .collect();
-    if wanted.is_empty() && doomed.is_empty() {
+/// A claim no volume serves: which provisioner should make one, or why none will yet.
+fn hand_to_provisioner(tx: &mut Tx, pvc: &Value) {
+    let class_name = pvc["spec"]["storageClassName"].as_str().unwrap_or_default();
+    if class_name.is_empty() {
+        events::record(tx, pvc, Kind::Normal, "FailedBinding", "no persistent volumes available for this claim and no storage class is set", COMPONENT);
         return;
     }
-    let Some(ec2) = cs.env.ec2.as_ref() else {
-        for w in &wanted {
-            set_waiting(cs, &w.pvc, "cloudsim has no EC2 endpoint (AWS_ENDPOINT_URL_EC2) to make the volume in");
-        }
+    let Some(class) = tx.get(&classes(), "", class_name) else {
+        events::record(tx, pvc, Kind::Warning, "ProvisioningFailed", &format!("storageclass.storage.k8s.io \"{class_name}\" not found"), COMPONENT);
         return;
     };
-    for w in wanted {
-        let (ns, name, uid) = (obj::namespace(&w.pvc), obj::name(&w.pvc), obj::uid(&w.pvc));
-        let pv_name = format!("pvc-{uid}");
-        let gib = requested(&w.pvc).div_ceil(1 << 30).max(1) as i32;
-        let tags = BTreeMap::from([
-            ("kubernetes.io/created-for/pvc/name".to_string(), name.to_string()),
-            ("kubernetes.io/created-for/pvc/namespace".to_string(), ns.to_string()),
-            ("kubernetes.io/created-for/pv/name".to_string(), pv_name.clone()),
-            ("CSIVolumeName".to_string(), pv_name.clone()),
-            (format!("kubernetes.io/cluster/{}", cs.name), "owned".to_string()),
-            ("ebs.csi.aws.com/cluster".to_string(), "true".to_string()),
-        ]);
-        let volume = match ec2.create_volume(&w.zone, gib, &w.volume_type, &tags, &pv_name).await {
-            Ok(v) => v,
-            Err(e) => {
-                set_waiting(cs, &w.pvc, &format!("ProvisioningFailed: {e}"));
-                continue;
+    if class["volumeBindingMode"] == "WaitForFirstConsumer" && obj::annotation(pvc, SELECTED_NODE).is_none() {
+        events::record(tx, pvc, Kind::Normal, "WaitForFirstConsumer", "waiting for first consumer to be created before binding", COMPONENT);
+        return;
+    }
+    let provisioner = class["provisioner"].as_str().unwrap_or_default();
+    let driver = driver_for(provisioner);
+    let mut c = pvc.clone();
+    obj::set_annotation(&mut c, STORAGE_PROVISIONER, provisioner);
+    obj::set_annotation(&mut c, STORAGE_PROVISIONER_BETA, provisioner);
+    if driver != provisioner {
+        obj::set_annotation(&mut c, MIGRATED_TO, driver);
+    }
+    if driver == EBS_CSI && !super::ebs::driver_running(tx) {
+        obj::set_annotation(&mut c, PROVISIONING, "no EBS CSI driver: the aws-ebs-csi-driver add-on is not ACTIVE (no CSIDriver ebs.csi.aws.com)");
+    }
+    put_if_changed(tx, &pvcs(), pvc, c);
+    let message = format!(
+        "Waiting for a volume to be created either by the external provisioner '{driver}' or manually by the system administrator. \
+         If volume creation is delayed, please verify that the provisioner is running and correctly registered."
+    );
+    events::record(tx, pvc, Kind::Normal, "ExternalProvisioning", &message, COMPONENT);
+}
+
+/// Volumes whose claim is gone are Released; new ones with no claim are Available.
+fn release(tx: &mut Tx) {
+    for pv in tx.list(&pvs(), None) {
+        let claim = &pv["spec"]["claimRef"];
+        let live = tx.get(&pvcs(), claim["namespace"].as_str().unwrap_or_default(), claim["name"].as_str().unwrap_or_default());
+        let gone = !claim.is_null()
+            && match (&live, claim["uid"].as_str()) {
+                (None, Some(_)) => true,
+                (Some(c), Some(uid)) => obj::uid(c) != uid,
+                _ => false,
+            };
+        // A volume nobody provisioned cannot be deleted by any plugin: under `Delete` it fails.
+        let undeletable = pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete" && obj::annotation(&pv, PROVISIONED_BY).is_none();
+        let phase = if gone && undeletable {
+            if pv["status"]["phase"] != "Failed" {
+                let message = format!("error getting deleter volume plugin for volume \"{}\": no deletable volume plugin matched", obj::name(&pv));
+                events::record(tx, &pv, Kind::Warning, "VolumeFailedDelete", &message, COMPONENT);
+                let mut v = (*pv).clone();
+                v["status"] = json!({"phase": "Failed", "message": message, "lastPhaseTransitionTime": obj::now_time()});
+                put_if_changed(tx, &pvs(), &pv, v);
             }
-        };
-        let (source, key) = if w.csi {
-            (json!({"csi": {"driver": EBS_CSI, "volumeHandle": volume.id, "fsType": w.fs_type,
-                            "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": "cloudsim-ebs-csi"}}}), EBS_ZONE_LABEL)
+            continue;
+        } else if gone {
+            "Released"
+        } else if claim.is_null() || claim["uid"].as_str().is_none_or(str::is_empty) {
+            // Free, or reserved for a claim not bound yet (or freed by hand from a Released state).
+            "Available"
         } else {
-            (json!({"awsElasticBlockStore": {"volumeID": format!("aws://{}/{}", volume.zone, volume.id), "fsType": w.fs_type}}), ZONE_LABEL)
+            continue;
         };
-        let mut spec = json!({
-            "capacity": {"storage": format!("{gib}Gi")},
-            "accessModes": w.pvc["spec"]["accessModes"],
-            "persistentVolumeReclaimPolicy": w.reclaim,
-            "storageClassName": w.pvc["spec"]["storageClassName"].as_str().map(str::to_string).unwrap_or_default(),
-            "volumeMode": "Filesystem",
-            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [{"key": key, "operator": "In", "values": [volume.zone]}]}]}},
-        });
-        if let (Some(s), Some(src)) = (spec.as_object_mut(), source.as_object()) {
-            s.extend(src.clone());
-        }
-        let provisioner = if w.csi { EBS_CSI } else { IN_TREE };
-        let result = cs.store.write(Commit::Durable, |tx| {
-            let Some(pvc) = tx.get(&pvcs(), ns, name).filter(|p| obj::uid(p) == uid && !is_bound(p)) else { return Ok::<(), StoreError>(()) };
-            if tx.get(&pvs(), "", &pv_name).is_some() {
-                return Ok(());
-            }
-            let pv = tx.put(&pvs(), json!({
-                "apiVersion": "v1", "kind": "PersistentVolume",
-                "metadata": {"name": pv_name, "uid": obj::new_uid(), "creationTimestamp": obj::now_time(),
-                             "annotations": {PROVISIONED_BY: provisioner, "volume.kubernetes.io/provisioner-deletion-secret-name": "", "volume.kubernetes.io/provisioner-deletion-secret-namespace": ""}},
-                "spec": spec,
-                "status": {"phase": "Pending"},
-            }));
-            bind_pair(tx, &pv, &pvc);
-            Ok(())
-        });
-        if let Err(e) = result {
-            tracing::warn!(cluster = %cs.name, error = %e, "could not store a provisioned volume");
+        if pv["status"]["phase"] != phase {
+            let mut v = (*pv).clone();
+            v["status"] = json!({"phase": phase, "lastPhaseTransitionTime": obj::now_time()});
+            put_if_changed(tx, &pvs(), &pv, v);
         }
     }
-    for pv in doomed {
-        let id = pv["spec"]["csi"]["volumeHandle"]
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| pv["spec"]["awsElasticBlockStore"]["volumeID"].as_str().and_then(|v| v.rsplit('/').next()).map(str::to_string));
-        if let Some(id) = id
-            && let Err(e) = ec2.delete_volume(&id).await
-        {
-            tracing::warn!(cluster = %cs.name, volume = %id, error = %e, "DeleteVolume failed; retrying next pass");
+}
+
+/// Lets a deleted claim go once no pod uses it, and a deleted volume once it is not Bound.
+fn protect(tx: &mut Tx) {
+    for pvc in tx.list(&pvcs(), None) {
+        if !obj::is_deleting(&pvc) || !obj::finalizers(&pvc).iter().any(|f| f == PVC_PROTECTION) {
             continue;
         }
-        let _ = cs.store.write(Commit::Durable, |tx| {
-            if let Some(live) = tx.get(&pvs(), "", obj::name(&pv)) {
-                tx.remove(&pvs(), "", obj::name(&live));
-            }
-            Ok::<(), StoreError>(())
+        // Only scheduled pods hold a claim: the kubelet will not start one whose claim is deleting.
+        let in_use = tx.list(&gr("", "pods"), Some(obj::namespace(&pvc))).iter().any(|p| {
+            p["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty())
+                && !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+                && claim_names(p).any(|c| c == obj::name(&pvc))
         });
+        if !in_use {
+            finish(tx, &pvcs(), &pvc, PVC_PROTECTION);
+        }
+    }
+    for pv in tx.list(&pvs(), None) {
+        if obj::is_deleting(&pv) && pv["status"]["phase"] != "Bound" && obj::finalizers(&pv).iter().any(|f| f == PV_PROTECTION) {
+            finish(tx, &pvs(), &pv, PV_PROTECTION);
+        }
+    }
+}
+
+/// The claims a pod's volumes name.
+pub fn claim_names(p: &Value) -> impl Iterator<Item = &str> {
+    p["spec"]["volumes"].as_array().into_iter().flatten().filter_map(|v| v["persistentVolumeClaim"]["claimName"].as_str())
+}
+
+fn finish(tx: &mut Tx, g: &GroupResource, o: &Value, finalizer: &str) {
+    let mut done = o.clone();
+    obj::remove_finalizer(&mut done, finalizer);
+    if obj::finalizers(&done).is_empty() {
+        tx.remove(g, obj::namespace(o), obj::name(o));
+    } else {
+        tx.put(g, done);
     }
 }

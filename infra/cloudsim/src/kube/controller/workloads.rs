@@ -1,8 +1,7 @@
 //! Workload controllers: Deployments (ReplicaSet per template, old ones scaled down once the new
-//! one is available), ReplicaSets (pods to the replica count), StatefulSets (ordinal pods, ordered
-//! start, rolling replacement from the highest ordinal), DaemonSets (a pod per eligible Ready node)
+//! one is available), ReplicaSets (pods to the replica count), DaemonSets (a pod per eligible Ready node)
 //! and Jobs (pods until `completions` succeed or `backoffLimit` failures). Each fills in the status
-//! fields helm's and kstatus' readiness checks read.
+//! fields helm's and kstatus' readiness checks read. StatefulSets are [`super::statefulsets`].
 
 use std::sync::Arc;
 
@@ -17,11 +16,11 @@ use crate::kube::store::{StoreError, Tx};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 
-fn replicas(o: &Value) -> i64 {
+pub(super) fn replicas(o: &Value) -> i64 {
     o["spec"]["replicas"].as_i64().unwrap_or(1).max(0)
 }
 
-fn count(pods: &[Arc<Value>], f: impl Fn(&Value) -> bool) -> i64 {
+pub(super) fn count(pods: &[Arc<Value>], f: impl Fn(&Value) -> bool) -> i64 {
     pods.iter().filter(|p| f(p)).count() as i64
 }
 
@@ -204,135 +203,6 @@ pub fn replica_sets(tx: &mut Tx) -> Result<(), StoreError> {
         put_if_changed(tx, &rs_gr, &rs, new);
     }
     Ok(())
-}
-
-pub fn stateful_sets(tx: &mut Tx) -> Result<(), StoreError> {
-    let pods_gr = gr("", "pods");
-    let sts_gr = gr("apps", "statefulsets");
-    for sts in tx.list(&sts_gr, None) {
-        if obj::is_deleting(&sts) {
-            continue;
-        }
-        let ns = obj::namespace(&sts).to_string();
-        let name = obj::name(&sts).to_string();
-        let want = replicas(&sts);
-        let revision = format!("{name}-{}", template_hash(&sts["spec"]["template"]));
-        let ordered = sts["spec"]["podManagementPolicy"] != "Parallel";
-        let mut pods = owned_pods(tx, &ns, obj::uid(&sts));
-        // Scale down from the highest ordinal.
-        for p in pods
-            .iter()
-            .filter(|p| ordinal(&name, p).is_none_or(|i| i >= want))
-        {
-            tx.remove(&pods_gr, &ns, obj::name(p));
-        }
-        pods.retain(|p| ordinal(&name, p).is_some_and(|i| i < want));
-        let all_ready = |pods: &[Arc<Value>]| pods.iter().all(|p| pod_ready(p));
-        for i in 0..want {
-            if pods.iter().any(|p| ordinal(&name, p) == Some(i)) {
-                continue;
-            }
-            if ordered && !(pods.len() as i64 == i && all_ready(&pods)) {
-                break;
-            }
-            let pod_name = format!("{name}-{i}");
-            let claims = claims_for(tx, &sts, i);
-            let labels = [
-                ("controller-revision-hash", revision.clone()),
-                ("statefulset.kubernetes.io/pod-name", pod_name.clone()),
-                ("apps.kubernetes.io/pod-index", i.to_string()),
-            ];
-            let mut pod = pod_from_template(&sts, &sts["spec"]["template"], &pod_name, &labels);
-            pod["spec"]["hostname"] = json!(pod_name);
-            for (volume, claim) in claims {
-                let volumes = pod["spec"]["volumes"].as_array().cloned().unwrap_or_default();
-                if !volumes.iter().any(|v| v["name"] == volume) {
-                    let mut volumes = volumes;
-                    volumes.push(json!({"name": volume, "persistentVolumeClaim": {"claimName": claim}}));
-                    pod["spec"]["volumes"] = Value::Array(volumes);
-                }
-            }
-            pods.push(tx.put(&pods_gr, pod));
-        }
-        // Rolling update: replace one outdated pod at a time, highest ordinal first, when all are ready.
-        let outdated: Vec<&Arc<Value>> = pods
-            .iter()
-            .filter(|p| obj::label(p, "controller-revision-hash") != Some(revision.as_str()))
-            .collect();
-        if pods.len() as i64 == want
-            && all_ready(&pods)
-            && let Some(p) = outdated.iter().max_by_key(|p| ordinal(&name, p))
-        {
-            tx.remove(&pods_gr, &ns, obj::name(p));
-        }
-        let pods: Vec<Arc<Value>> = owned_pods(tx, &ns, obj::uid(&sts));
-        let updated = count(&pods, |p| {
-            obj::label(p, "controller-revision-hash") == Some(revision.as_str())
-        });
-        let ready = count(&pods, pod_ready);
-        let current_revision = if updated == want && pods.len() as i64 == want {
-            revision.clone()
-        } else {
-            sts["status"]["currentRevision"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| revision.clone())
-        };
-        let current = count(&pods, |p| {
-            obj::label(p, "controller-revision-hash") == Some(current_revision.as_str())
-        });
-        let mut new = (*sts).clone();
-        new["status"] = json!({
-            "observedGeneration": obj::generation(&sts), "replicas": pods.len(), "readyReplicas": ready,
-            "availableReplicas": ready, "currentReplicas": current, "updatedReplicas": updated,
-            "currentRevision": current_revision, "updateRevision": revision, "collisionCount": 0,
-        });
-        put_if_changed(tx, &sts_gr, &sts, new);
-    }
-    Ok(())
-}
-
-/// The claims of ordinal `i` from the StatefulSet's `volumeClaimTemplates`, made if missing
-/// (`<template>-<set>-<i>`, with the template's labels and the set's selector labels). They are
-/// not owned by the set: by default they outlive it and its scale-downs, as in Kubernetes.
-fn claims_for(tx: &mut Tx, sts: &Value, i: i64) -> Vec<(String, String)> {
-    let pvcs = gr("", "persistentvolumeclaims");
-    let ns = obj::namespace(sts).to_string();
-    let mut out = Vec::new();
-    for t in sts["spec"]["volumeClaimTemplates"].as_array().into_iter().flatten() {
-        let template = t["metadata"]["name"].as_str().unwrap_or("data").to_string();
-        let claim = format!("{template}-{}-{i}", obj::name(sts));
-        if tx.get(&pvcs, &ns, &claim).is_none() {
-            let mut labels = t["metadata"]["labels"].clone();
-            if !labels.is_object() {
-                labels = json!({});
-            }
-            for (k, v) in sts["spec"]["selector"]["matchLabels"].as_object().into_iter().flatten() {
-                labels[k] = v.clone();
-            }
-            let mut spec = t["spec"].clone();
-            if spec["volumeMode"].is_null() {
-                spec["volumeMode"] = json!("Filesystem");
-            }
-            tx.put(&pvcs, json!({
-                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                "metadata": {"name": claim, "namespace": ns, "labels": labels, "uid": obj::new_uid(),
-                             "creationTimestamp": obj::now_time(), "annotations": t["metadata"]["annotations"].clone()},
-                "spec": spec,
-                "status": {"phase": "Pending"},
-            }));
-        }
-        out.push((template, claim));
-    }
-    out
-}
-
-fn ordinal(sts_name: &str, pod: &Value) -> Option<i64> {
-    obj::name(pod)
-        .strip_prefix(sts_name)?
-        .strip_prefix('-')?
-        .parse()
-        .ok()
 }
 
 pub fn daemon_sets(tx: &mut Tx) -> Result<(), StoreError> {

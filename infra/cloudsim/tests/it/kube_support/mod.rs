@@ -13,6 +13,8 @@ use cloudsim::env::{Credentials, Env, SimEnv};
 use cloudsim::kube::{KubeCluster, KubeClusterConfig, NodeGroupNodes};
 use serde_json::json;
 
+pub mod storage;
+
 /// One polling helper for both halves.
 pub use crate::support::eventually;
 

@@ -51,6 +51,18 @@ fn volumes_of(stack: &Stack, cluster: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Blue has the EBS CSI driver add-on, as every EKS cluster with EBS volumes must.
+async fn ebs_csi_on_blue(stack: &Stack) {
+    let eks = stack.eks().await;
+    eks.create_addon().cluster_name(BLUE).addon_name("aws-ebs-csi-driver").send().await.expect("create the EBS CSI add-on on blue");
+    stack
+        .wait_for("blue's EBS CSI add-on ACTIVE", || async {
+            let a = eks.describe_addon().cluster_name(BLUE).addon_name("aws-ebs-csi-driver").send().await.ok()?;
+            (a.addon()?.status()? == &aws_sdk_eks::types::AddonStatus::Active).then_some(())
+        })
+        .await;
+}
+
 /// Blue as a team runs it: the ledger chart installed with helm, its two volumes made in EC2.
 async fn blue_with_ledger(stack: &Stack) -> BTreeMap<String, String> {
     let out = stack.helm(
@@ -96,9 +108,12 @@ async fn prepare(stack: &Stack, quiesce: bool, extra_checks: &str) -> (Upgrade, 
         spec_extra: data_spec(quiesce),
         steps: if quiesce { "[{weight: 100, bake: 1s}]".into() } else { String::new() },
         extra_checks: extra_checks.into(),
+        // EBS volumes on EKS need the CSI driver add-on (green's static volumes too).
+        addons: "[{name: vpc-cni}, {name: kube-proxy}, {name: coredns}, {name: aws-ebs-csi-driver}]",
         ..PlanSpec::default()
     };
     let up = stack.prepare_upgrade(spec).await;
+    ebs_csi_on_blue(stack).await;
     let volumes = blue_with_ledger(stack).await;
     (up, volumes)
 }
@@ -184,7 +199,7 @@ spec:
     version: "1.32"
     roleArn: arn:aws:iam::111122223333:role/eks-cluster
     subnets: [subnet-d6289388dc55347e2, subnet-b94dd1f189237c89c]
-    addons: [{{name: vpc-cni}}, {{name: coredns}}]
+    addons: [{{name: vpc-cni}}, {{name: coredns}}, {{name: aws-ebs-csi-driver}}]
     nodegroups:
       - name: general
         instanceTypes: [m6i.large]

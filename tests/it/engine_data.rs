@@ -144,6 +144,18 @@ async fn volumes_that_would_exceed_the_regions_ebs_quota_are_refused_before_anyt
 }
 
 #[tokio::test(start_paused = true)]
+async fn without_the_ebs_csi_add_on_on_green_the_run_is_refused_before_anything_is_made() {
+    let mut plan = plans::upgrade().data(NS, &[("app", "ledger")], false).build();
+    plan.green.addons.retain(|a| a.name != "aws-ebs-csi-driver");
+    let h = Harness::new(plan);
+    h.world.add_claim(BLUE, NS, "data-ledger-0", "us-east-1a", "ledger");
+    let outcome = h.engine().apply().await.unwrap();
+    let RunOutcome::Refused { cause, .. } = outcome else { panic!("{outcome:?}") };
+    assert!(cause.contains("PRE-DATA-009") && cause.contains("aws-ebs-csi-driver"), "{cause}");
+    assert!(!h.world.state().clusters.contains_key(GREEN));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_crash_at_any_journal_write_then_resume_snapshots_and_creates_each_volume_exactly_once() {
     use support::state::{CrashPoint, CrashingState};
     let reference = harness(true);

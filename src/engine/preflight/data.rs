@@ -20,6 +20,9 @@ use crate::providers::{ProviderError, Providers, TAG_PLAN};
 /// `class=gp3,size=10Gi,modes=ReadWriteOnce,fs=ext4,source=csi,type=gp3`.
 pub const TAG_CLAIM_SPEC: &str = "cutover.dev/claim-spec";
 
+/// The EKS add-on of the EBS CSI driver.
+pub const EBS_CSI_ADDON: &str = "aws-ebs-csi-driver";
+
 /// One claim that travels, with where it comes from and where it lands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarriedClaim {
@@ -125,6 +128,16 @@ pub async fn gate(plan: &Plan, p: &Providers) -> Result<(Vec<Finding>, Option<Da
     let Some(data) = plan.data.as_ref().filter(|d| d.carries()) else { return Ok((Vec::new(), None)) };
     let zones = green_zones(plan, p).await?;
     let mut findings = Vec::new();
+    // On EKS (1.23 on) every EBS volume is the CSI driver's, static ones included: without the
+    // add-on green's claims would never attach.
+    if !plan.green.addons.iter().any(|a| a.name == EBS_CSI_ADDON) {
+        findings.push(error(
+            "PRE-DATA-009",
+            format!("green has no {EBS_CSI_ADDON} add-on, so the volumes made for it could never attach"),
+            format!("cluster {}", plan.green.name),
+            "add `{name: aws-ebs-csi-driver}` to green.addons",
+        ));
+    }
     let mut claims = Vec::new();
     if zones.is_empty() {
         findings.push(error(

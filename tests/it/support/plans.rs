@@ -79,6 +79,7 @@ impl PlanBuilder {
             move_zones: false,
             from: ENV.into(),
         });
+        self.plan.green.addons.push(Addon { name: "aws-ebs-csi-driver".into(), version: None, ..Addon::default() });
         if quiesce && let Some(t) = self.plan.traffic.as_mut() {
             t.steps.retain(|s| s.weight == 100);
         }

@@ -252,7 +252,13 @@ pub(super) async fn volumes(cx: &Cx<'_>) -> Result<Value, StepError> {
             loop {
                 let mut ready = true;
                 for id in &ids {
-                    let state = storage.volume(id).await?.map(|v| v.state).unwrap_or_default();
+                    // A volume that vanished or failed will never be ready: say so at once.
+                    let state = match storage.volume(id).await? {
+                        Some(v) if v.state == "error" => Err(format!("green's volume {id} failed (state error)")),
+                        Some(v) => Ok(v.state),
+                        None => Err(format!("green's volume {id} disappeared before it was available")),
+                    }
+                    .map_err(|m| crate::providers::ProviderError::new(crate::providers::ErrorKind::Invalid, m))?;
                     ready &= state == "available" || state == "in-use";
                 }
                 if ready {
